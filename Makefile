@@ -1,0 +1,67 @@
+# rwclip: two commands for a fresh machine.
+#   make demo   runs the main job (jobs/demo.toml) on the local filesystem store
+#   make test   passes every test
+# Each bootstraps what it needs on first use and is quick once done.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The Python venv lives outside the repo: it holds libtorch for tch (the PyPI
+# torch wheel) and the reference implementations the parity tests compare to.
+VENV ?= $(HOME)/.cache/rwclip/venv
+HOST_PYTHON ?= python3
+REQS := tools/python-requirements.txt
+VENV_STAMP := $(VENV)/.rwclip-requirements.txt
+CARGO ?= cargo
+REFERENCE_DIR := target/reference
+REFERENCE_SCRIPTS := $(wildcard tests/reference/*.py)
+REFERENCE_STAMPS := $(patsubst tests/reference/%.py,$(REFERENCE_DIR)/%/.done,$(filter-out tests/reference/_%,$(REFERENCE_SCRIPTS)))
+
+.PHONY: help bootstrap build demo test reference clean-reference
+
+help:
+	@echo "make demo   run the demo job (synthetic MVTec-layout data, 10 seeds) into ./runs/"
+	@echo "make test   run every test (parity with open_clip and scikit-learn, S3, CLI)"
+
+# One pinned pip command for torch, torchvision and open-clip-torch together:
+# installing open-clip-torch on its own would upgrade torch under tch's feet.
+$(VENV_STAMP): $(REQS)
+	@set -e; \
+	if [ ! -x "$(VENV)/bin/python" ]; then \
+	  echo "bootstrap: creating venv $(VENV)"; \
+	  $(HOST_PYTHON) -m venv "$(VENV)" || { apt-get update -qq && apt-get install -y -qq python3-venv && $(HOST_PYTHON) -m venv "$(VENV)"; }; \
+	fi; \
+	echo "bootstrap: installing pinned Python packages (first time: a few minutes, ~5 GB)"; \
+	"$(VENV)/bin/python" -m pip install -q --disable-pip-version-check -r $(REQS); \
+	"$(VENV)/bin/python" -c "import torch, open_clip; assert torch.__version__.split('+')[0] == '2.11.0', torch.__version__; print('bootstrap: torch', torch.__version__, 'open_clip', open_clip.__version__)"; \
+	cp $(REQS) $(VENV_STAMP)
+
+# Symlinks that .cargo/config.toml points at, so cargo needs no exported variables.
+.venv: $(VENV_STAMP)
+	@ln -sfn "$(VENV)" .venv
+.libtorch: $(VENV_STAMP)
+	@ln -sfn "$$("$(VENV)/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')" .libtorch
+
+bootstrap: .venv .libtorch
+
+build: bootstrap
+	$(CARGO) build --release --workspace --bins
+
+# Reference outputs from open_clip / scikit-learn, one folder per script,
+# regenerated only when the script changes.
+$(REFERENCE_DIR)/%/.done: tests/reference/%.py tests/reference/_common.py | bootstrap
+	@echo "reference: $*"
+	@rm -rf $(REFERENCE_DIR)/$* && mkdir -p $(REFERENCE_DIR)/$*
+	@.venv/bin/python $< --out $(REFERENCE_DIR)/$*
+	@touch $@
+
+reference: $(REFERENCE_STAMPS)
+
+clean-reference:
+	rm -rf $(REFERENCE_DIR)
+
+test: build reference
+	$(CARGO) test --release --workspace
+
+demo: build
+	./target/release/rwclip run jobs/demo.toml

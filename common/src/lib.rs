@@ -1,0 +1,12 @@
+//! rwclip core pieces that need no libtorch. The coordinator links only this
+//! crate; the worker adds the libtorch CLIP and FNN on top.
+
+pub mod artifacts;
+pub mod clip_config;
+pub mod dataset;
+pub mod job;
+pub mod metrics;
+pub mod preprocess;
+pub mod prompts;
+pub mod text_clean;
+pub mod tokenizer;
