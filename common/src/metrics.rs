@@ -15,7 +15,9 @@ use numpy_sum::numpy_sum;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
-    #[error("no samples: metrics need at least one normal (label 0) and one anomalous (label 1) sample")]
+    #[error(
+        "no samples: metrics need at least one normal (label 0) and one anomalous (label 1) sample"
+    )]
     Empty,
     #[error("{labels} labels but {scores} scores: every sample needs exactly one score")]
     LengthMismatch { labels: usize, scores: usize },
@@ -27,7 +29,11 @@ pub enum MetricsError {
         "all {count} samples are {present}; no {missing} sample, so the metric is undefined \
          (sklearn warns and returns NaN here)"
     )]
-    SingleClass { present: &'static str, missing: &'static str, count: usize },
+    SingleClass {
+        present: &'static str,
+        missing: &'static str,
+        count: usize,
+    },
 }
 
 /// The four image-level metrics reported per category.
@@ -99,7 +105,10 @@ fn checked_counts(labels: &[u8], scores: &[f64]) -> Result<ThresholdCounts, Metr
 
 fn validate(labels: &[u8], scores: &[f64]) -> Result<(), MetricsError> {
     if labels.len() != scores.len() {
-        return Err(MetricsError::LengthMismatch { labels: labels.len(), scores: scores.len() });
+        return Err(MetricsError::LengthMismatch {
+            labels: labels.len(),
+            scores: scores.len(),
+        });
     }
     if labels.is_empty() {
         return Err(MetricsError::Empty);
@@ -153,6 +162,12 @@ fn f1_max_from(precision: &[f64], recall: &[f64]) -> f64 {
     precision
         .iter()
         .zip(recall)
-        .map(|(&p, &r)| if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 })
+        .map(|(&p, &r)| {
+            if p + r > 0.0 {
+                2.0 * p * r / (p + r)
+            } else {
+                0.0
+            }
+        })
         .fold(0.0, f64::max)
 }

@@ -102,8 +102,15 @@ pub(crate) fn precision_recall_curve(counts: &ThresholdCounts) -> (Vec<f64>, Vec
 /// The callers' curves are monotonic by construction.
 pub(crate) fn trapezoid_auc(x: &[f64], y: &[f64]) -> f64 {
     let steps: Vec<f64> = x.windows(2).map(|w| w[1] - w[0]).collect();
-    let direction = if steps.iter().any(|&d| d < 0.0) { -1.0 } else { 1.0 };
-    debug_assert!(direction > 0.0 || steps.iter().all(|&d| d <= 0.0), "x must be monotonic");
+    let direction = if steps.iter().any(|&d| d < 0.0) {
+        -1.0
+    } else {
+        1.0
+    };
+    debug_assert!(
+        direction > 0.0 || steps.iter().all(|&d| d <= 0.0),
+        "x must be monotonic"
+    );
     // Same expression order as scipy's trapezoid: d * (y[1:] + y[:-1]) / 2.0.
     let terms: Vec<f64> = steps
         .iter()

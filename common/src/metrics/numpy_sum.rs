@@ -28,7 +28,8 @@ pub(crate) fn numpy_sum(values: &[f64]) -> f64 {
             }
             i += 8;
         }
-        let mut total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        let mut total =
+            ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
         for &v in &values[unrolled_end..] {
             total += v;
         }
@@ -49,7 +50,11 @@ mod tests {
         // Integers below 2^53 add exactly in any order, so every branch must give n(n-1)/2.
         for n in [0usize, 1, 7, 8, 9, 127, 128, 129, 1000, 4097] {
             let values: Vec<f64> = (0..n).map(|i| i as f64).collect();
-            assert_eq!(numpy_sum(&values), (n * n.saturating_sub(1) / 2) as f64, "n = {n}");
+            assert_eq!(
+                numpy_sum(&values),
+                (n * n.saturating_sub(1) / 2) as f64,
+                "n = {n}"
+            );
         }
     }
 }
