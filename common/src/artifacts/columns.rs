@@ -1,0 +1,197 @@
+//! Typed access to artifact columns: building Arrow arrays from row fields and
+//! reading them back with errors that name the artifact and column.
+
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray,
+    UInt64Array, UInt8Array,
+};
+
+use super::error::ArtifactError;
+use super::schema::{embedding_item_field, ArtifactKind, ColumnType};
+
+/// The column mapping of one row struct. Lives in a private module so that
+/// only this crate's row structs can be artifacts (`ParquetRow` is sealed).
+pub trait ColumnCodec: Sized {
+    const KIND: ArtifactKind;
+
+    /// The Arrow columns of `rows`, in [`ArtifactKind::columns`] order, and the
+    /// embedding width (0 for kinds without an embedding column).
+    fn to_columns(rows: &[Self]) -> Result<(Vec<ArrayRef>, usize), ArtifactError>;
+
+    /// The rows of one record batch whose column names and types were checked.
+    fn from_columns(columns: &BatchColumns<'_>) -> Result<Vec<Self>, ArtifactError>;
+}
+
+pub fn u64_column<R>(rows: &[R], get: impl Fn(&R) -> u64) -> ArrayRef {
+    Arc::new(UInt64Array::from_iter_values(rows.iter().map(get)))
+}
+
+pub fn u8_column<R>(rows: &[R], get: impl Fn(&R) -> u8) -> ArrayRef {
+    Arc::new(UInt8Array::from_iter_values(rows.iter().map(get)))
+}
+
+pub fn f64_column<R>(rows: &[R], get: impl Fn(&R) -> f64) -> ArrayRef {
+    Arc::new(Float64Array::from_iter_values(rows.iter().map(get)))
+}
+
+pub fn utf8_column<R>(rows: &[R], get: impl Fn(&R) -> &str) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(rows.iter().map(get)))
+}
+
+/// A `FixedSizeList<Float32, D>` column and its `D`; every row must have the
+/// width of row 0 (an empty artifact gets `D = 0`).
+pub fn embedding_column<R>(
+    kind: ArtifactKind,
+    rows: &[R],
+    get: impl Fn(&R) -> &[f32],
+) -> Result<(ArrayRef, usize), ArtifactError> {
+    let artifact = kind.name();
+    let dim = rows.first().map_or(0, |r| get(r).len());
+    let list_size =
+        i32::try_from(dim).map_err(|_| ArtifactError::EmbeddingTooWide { artifact, dim })?;
+    let mut flat = Vec::with_capacity(dim * rows.len());
+    for (row, r) in rows.iter().enumerate() {
+        let embedding = get(r);
+        if embedding.len() != dim {
+            return Err(ArtifactError::InconsistentEmbeddingDim {
+                artifact,
+                row,
+                expected: dim,
+                found: embedding.len(),
+            });
+        }
+        flat.extend_from_slice(embedding);
+    }
+    let values = Arc::new(Float32Array::from(flat));
+    let list =
+        FixedSizeListArray::try_new(Arc::new(embedding_item_field()), list_size, values, None)
+            .map_err(|source| ArtifactError::Arrow { artifact, source })?;
+    Ok((Arc::new(list), dim))
+}
+
+/// A decoded record batch of a known artifact kind.
+pub struct BatchColumns<'a> {
+    kind: ArtifactKind,
+    batch: &'a RecordBatch,
+}
+
+impl<'a> BatchColumns<'a> {
+    pub fn new(kind: ArtifactKind, batch: &'a RecordBatch) -> BatchColumns<'a> {
+        BatchColumns { kind, batch }
+    }
+
+    pub fn num_rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    pub fn u64(&self, column: &'static str) -> Result<&'a UInt64Array, ArtifactError> {
+        self.typed(column, ColumnType::U64)
+    }
+
+    pub fn f64(&self, column: &'static str) -> Result<&'a Float64Array, ArtifactError> {
+        self.typed(column, ColumnType::F64)
+    }
+
+    pub fn utf8(&self, column: &'static str) -> Result<&'a StringArray, ArtifactError> {
+        self.typed(column, ColumnType::Utf8)
+    }
+
+    /// A 0/1 label column; any other value is an error naming the row.
+    pub fn label(&self, column: &'static str) -> Result<&'a UInt8Array, ArtifactError> {
+        let labels: &UInt8Array = self.typed(column, ColumnType::U8)?;
+        if let Some((row, value)) = labels.values().iter().enumerate().find(|(_, &v)| v > 1) {
+            return Err(ArtifactError::InvalidLabel {
+                artifact: self.kind.name(),
+                column,
+                row,
+                value: *value,
+            });
+        }
+        Ok(labels)
+    }
+
+    /// The embedding column as one `Vec<f32>` per row.
+    pub fn embeddings(&self, column: &'static str) -> Result<Vec<Vec<f32>>, ArtifactError> {
+        let artifact = self.kind.name();
+        let list: &FixedSizeListArray = self.typed(column, ColumnType::Embedding)?;
+        let values = list
+            .values()
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .ok_or_else(|| ArtifactError::ColumnType {
+                artifact,
+                column,
+                expected: "FixedSizeList<Float32, D>".to_string(),
+                found: list.data_type().to_string(),
+            })?;
+        if let Some(row) = first_null(values) {
+            // `row` indexes the flattened values; report the embedding row.
+            let width = (list.value_length() as usize).max(1);
+            return Err(ArtifactError::Null {
+                artifact,
+                column,
+                row: row / width,
+            });
+        }
+        let width = list.value_length() as usize;
+        Ok((0..list.len())
+            .map(|row| {
+                let start = list.value_offset_at(row);
+                values.values()[start..start + width].to_vec()
+            })
+            .collect())
+    }
+
+    /// Finds the column, checks its Arrow type and that it has no nulls.
+    fn typed<A: Array + 'static>(
+        &self,
+        column: &'static str,
+        expected: ColumnType,
+    ) -> Result<&'a A, ArtifactError> {
+        let artifact = self.kind.name();
+        let array = self
+            .batch
+            .column_by_name(column)
+            .ok_or(ArtifactError::MissingColumn { artifact, column })?;
+        let type_matches = match (expected, array.data_type()) {
+            // Any width is accepted here: the width is data, consistent by construction.
+            (ColumnType::Embedding, arrow_schema::DataType::FixedSizeList(item, _)) => {
+                item.data_type() == &arrow_schema::DataType::Float32
+            }
+            (other, found) => &other.data_type(0) == found,
+        };
+        let typed = array
+            .as_any()
+            .downcast_ref::<A>()
+            .filter(|_| type_matches)
+            .ok_or_else(|| ArtifactError::ColumnType {
+                artifact,
+                column,
+                expected: expected_name(expected),
+                found: array.data_type().to_string(),
+            })?;
+        if let Some(row) = first_null(array.as_ref()) {
+            return Err(ArtifactError::Null {
+                artifact,
+                column,
+                row,
+            });
+        }
+        Ok(typed)
+    }
+}
+
+fn expected_name(column_type: ColumnType) -> String {
+    match column_type {
+        ColumnType::Embedding => "FixedSizeList<Float32, D>".to_string(),
+        other => other.data_type(0).to_string(),
+    }
+}
+
+fn first_null(array: &dyn Array) -> Option<usize> {
+    array
+        .logical_nulls()
+        .and_then(|nulls| (0..array.len()).find(|&i| nulls.is_null(i)))
+}

@@ -1,0 +1,322 @@
+//! The in-memory rows of each artifact and their column mapping. Column
+//! names, types and meanings are documented in `schema.rs`; the order of the
+//! columns built here must follow it (checked when the batch is assembled).
+
+use arrow_array::ArrayRef;
+
+use super::columns::{
+    embedding_column, f64_column, u64_column, u8_column, utf8_column, BatchColumns, ColumnCodec,
+};
+use super::error::ArtifactError;
+use super::schema::ArtifactKind;
+
+/// One training prompt (two rows per pair: label 0 normal, 1 anomalous).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptRow {
+    pub pair_id: u64,
+    pub seed: u64,
+    pub label: u8,
+    pub text: String,
+}
+
+/// A prompt and its CLIP text embedding (unnormalised tower output).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextEmbeddingRow {
+    pub pair_id: u64,
+    pub label: u8,
+    pub text: String,
+    pub embedding: Vec<f32>,
+}
+
+/// A test image and its CLIP image embedding (unnormalised tower output).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageEmbeddingRow {
+    pub path: String,
+    pub category: String,
+    pub label: u8,
+    pub defect: String,
+    pub embedding: Vec<f32>,
+}
+
+/// The anomaly scores of one test image under one seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreRow {
+    pub path: String,
+    pub category: String,
+    pub label: u8,
+    pub seed: u64,
+    pub s_pr: f64,
+    pub s_fnn: f64,
+    pub s_combined: f64,
+}
+
+/// Metrics of one score kind on one category (or "mean") under one seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricRow {
+    pub config: String,
+    pub seed: u64,
+    pub category: String,
+    pub score: String,
+    pub auroc: f64,
+    pub aupr: f64,
+    pub average_precision: f64,
+    pub f1_max: f64,
+}
+
+/// Mean and population std over seeds of one category's metrics for one score kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryRow {
+    pub config: String,
+    pub category: String,
+    pub score: String,
+    pub auroc_mean: f64,
+    pub auroc_std: f64,
+    pub aupr_mean: f64,
+    pub aupr_std: f64,
+    pub average_precision_mean: f64,
+    pub average_precision_std: f64,
+    pub f1_max_mean: f64,
+    pub f1_max_std: f64,
+    pub n_seeds: u64,
+}
+
+type Columns = Result<(Vec<ArrayRef>, usize), ArtifactError>;
+
+impl ColumnCodec for PromptRow {
+    const KIND: ArtifactKind = ArtifactKind::Prompts;
+
+    fn to_columns(rows: &[Self]) -> Columns {
+        Ok((
+            vec![
+                u64_column(rows, |r| r.pair_id),
+                u64_column(rows, |r| r.seed),
+                u8_column(rows, |r| r.label),
+                utf8_column(rows, |r| &r.text),
+            ],
+            0,
+        ))
+    }
+
+    fn from_columns(c: &BatchColumns<'_>) -> Result<Vec<Self>, ArtifactError> {
+        let (pair_id, seed, label, text) = (
+            c.u64("pair_id")?,
+            c.u64("seed")?,
+            c.label("label")?,
+            c.utf8("text")?,
+        );
+        Ok((0..c.num_rows())
+            .map(|i| PromptRow {
+                pair_id: pair_id.value(i),
+                seed: seed.value(i),
+                label: label.value(i),
+                text: text.value(i).to_string(),
+            })
+            .collect())
+    }
+}
+
+impl ColumnCodec for TextEmbeddingRow {
+    const KIND: ArtifactKind = ArtifactKind::TextEmbeddings;
+
+    fn to_columns(rows: &[Self]) -> Columns {
+        let (embedding, dim) = embedding_column(Self::KIND, rows, |r| &r.embedding)?;
+        Ok((
+            vec![
+                u64_column(rows, |r| r.pair_id),
+                u8_column(rows, |r| r.label),
+                utf8_column(rows, |r| &r.text),
+                embedding,
+            ],
+            dim,
+        ))
+    }
+
+    fn from_columns(c: &BatchColumns<'_>) -> Result<Vec<Self>, ArtifactError> {
+        let (pair_id, label, text) = (c.u64("pair_id")?, c.label("label")?, c.utf8("text")?);
+        let embeddings = c.embeddings("embedding")?;
+        Ok(embeddings
+            .into_iter()
+            .enumerate()
+            .map(|(i, embedding)| TextEmbeddingRow {
+                pair_id: pair_id.value(i),
+                label: label.value(i),
+                text: text.value(i).to_string(),
+                embedding,
+            })
+            .collect())
+    }
+}
+
+impl ColumnCodec for ImageEmbeddingRow {
+    const KIND: ArtifactKind = ArtifactKind::ImageEmbeddings;
+
+    fn to_columns(rows: &[Self]) -> Columns {
+        let (embedding, dim) = embedding_column(Self::KIND, rows, |r| &r.embedding)?;
+        Ok((
+            vec![
+                utf8_column(rows, |r| &r.path),
+                utf8_column(rows, |r| &r.category),
+                u8_column(rows, |r| r.label),
+                utf8_column(rows, |r| &r.defect),
+                embedding,
+            ],
+            dim,
+        ))
+    }
+
+    fn from_columns(c: &BatchColumns<'_>) -> Result<Vec<Self>, ArtifactError> {
+        let (path, category, label, defect) = (
+            c.utf8("path")?,
+            c.utf8("category")?,
+            c.label("label")?,
+            c.utf8("defect")?,
+        );
+        let embeddings = c.embeddings("embedding")?;
+        Ok(embeddings
+            .into_iter()
+            .enumerate()
+            .map(|(i, embedding)| ImageEmbeddingRow {
+                path: path.value(i).to_string(),
+                category: category.value(i).to_string(),
+                label: label.value(i),
+                defect: defect.value(i).to_string(),
+                embedding,
+            })
+            .collect())
+    }
+}
+
+impl ColumnCodec for ScoreRow {
+    const KIND: ArtifactKind = ArtifactKind::Scores;
+
+    fn to_columns(rows: &[Self]) -> Columns {
+        Ok((
+            vec![
+                utf8_column(rows, |r| &r.path),
+                utf8_column(rows, |r| &r.category),
+                u8_column(rows, |r| r.label),
+                u64_column(rows, |r| r.seed),
+                f64_column(rows, |r| r.s_pr),
+                f64_column(rows, |r| r.s_fnn),
+                f64_column(rows, |r| r.s_combined),
+            ],
+            0,
+        ))
+    }
+
+    fn from_columns(c: &BatchColumns<'_>) -> Result<Vec<Self>, ArtifactError> {
+        let (path, category, label, seed) = (
+            c.utf8("path")?,
+            c.utf8("category")?,
+            c.label("label")?,
+            c.u64("seed")?,
+        );
+        let (s_pr, s_fnn, s_combined) = (c.f64("s_pr")?, c.f64("s_fnn")?, c.f64("s_combined")?);
+        Ok((0..c.num_rows())
+            .map(|i| ScoreRow {
+                path: path.value(i).to_string(),
+                category: category.value(i).to_string(),
+                label: label.value(i),
+                seed: seed.value(i),
+                s_pr: s_pr.value(i),
+                s_fnn: s_fnn.value(i),
+                s_combined: s_combined.value(i),
+            })
+            .collect())
+    }
+}
+
+impl ColumnCodec for MetricRow {
+    const KIND: ArtifactKind = ArtifactKind::Metrics;
+
+    fn to_columns(rows: &[Self]) -> Columns {
+        Ok((
+            vec![
+                utf8_column(rows, |r| &r.config),
+                u64_column(rows, |r| r.seed),
+                utf8_column(rows, |r| &r.category),
+                utf8_column(rows, |r| &r.score),
+                f64_column(rows, |r| r.auroc),
+                f64_column(rows, |r| r.aupr),
+                f64_column(rows, |r| r.average_precision),
+                f64_column(rows, |r| r.f1_max),
+            ],
+            0,
+        ))
+    }
+
+    fn from_columns(c: &BatchColumns<'_>) -> Result<Vec<Self>, ArtifactError> {
+        let (config, seed, category, score) = (
+            c.utf8("config")?,
+            c.u64("seed")?,
+            c.utf8("category")?,
+            c.utf8("score")?,
+        );
+        let (auroc, aupr) = (c.f64("auroc")?, c.f64("aupr")?);
+        let (average_precision, f1_max) = (c.f64("average_precision")?, c.f64("f1_max")?);
+        Ok((0..c.num_rows())
+            .map(|i| MetricRow {
+                config: config.value(i).to_string(),
+                seed: seed.value(i),
+                category: category.value(i).to_string(),
+                score: score.value(i).to_string(),
+                auroc: auroc.value(i),
+                aupr: aupr.value(i),
+                average_precision: average_precision.value(i),
+                f1_max: f1_max.value(i),
+            })
+            .collect())
+    }
+}
+
+impl ColumnCodec for SummaryRow {
+    const KIND: ArtifactKind = ArtifactKind::Summary;
+
+    fn to_columns(rows: &[Self]) -> Columns {
+        Ok((
+            vec![
+                utf8_column(rows, |r| &r.config),
+                utf8_column(rows, |r| &r.category),
+                utf8_column(rows, |r| &r.score),
+                f64_column(rows, |r| r.auroc_mean),
+                f64_column(rows, |r| r.auroc_std),
+                f64_column(rows, |r| r.aupr_mean),
+                f64_column(rows, |r| r.aupr_std),
+                f64_column(rows, |r| r.average_precision_mean),
+                f64_column(rows, |r| r.average_precision_std),
+                f64_column(rows, |r| r.f1_max_mean),
+                f64_column(rows, |r| r.f1_max_std),
+                u64_column(rows, |r| r.n_seeds),
+            ],
+            0,
+        ))
+    }
+
+    fn from_columns(c: &BatchColumns<'_>) -> Result<Vec<Self>, ArtifactError> {
+        let (config, category, score) = (c.utf8("config")?, c.utf8("category")?, c.utf8("score")?);
+        let (auroc_mean, auroc_std) = (c.f64("auroc_mean")?, c.f64("auroc_std")?);
+        let (aupr_mean, aupr_std) = (c.f64("aupr_mean")?, c.f64("aupr_std")?);
+        let (ap_mean, ap_std) = (
+            c.f64("average_precision_mean")?,
+            c.f64("average_precision_std")?,
+        );
+        let (f1_mean, f1_std) = (c.f64("f1_max_mean")?, c.f64("f1_max_std")?);
+        let n_seeds = c.u64("n_seeds")?;
+        Ok((0..c.num_rows())
+            .map(|i| SummaryRow {
+                config: config.value(i).to_string(),
+                category: category.value(i).to_string(),
+                score: score.value(i).to_string(),
+                auroc_mean: auroc_mean.value(i),
+                auroc_std: auroc_std.value(i),
+                aupr_mean: aupr_mean.value(i),
+                aupr_std: aupr_std.value(i),
+                average_precision_mean: ap_mean.value(i),
+                average_precision_std: ap_std.value(i),
+                f1_max_mean: f1_mean.value(i),
+                f1_max_std: f1_std.value(i),
+                n_seeds: n_seeds.value(i),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,279 @@
+//! Every artifact rwclip stores, in one place. This file is the source of truth
+//! for the Parquet schemas; docs/artifacts.md describes the same tables for
+//! people (a test keeps the two in sync).
+//!
+//! Each Parquet file carries, as schema metadata, the artifact kind
+//! (`rwclip.artifact`), the format version (`rwclip.format_version`) and a
+//! sentence about the artifact (`rwclip.description`); each column carries a
+//! `description` field metadata entry, so a pyarrow reader knows what a column
+//! means without this code. No column is nullable.
+
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Metadata, Schema};
+
+/// Schema metadata key naming the artifact kind, e.g. `"prompts"`.
+pub const ARTIFACT_KEY: &str = "rwclip.artifact";
+/// Schema metadata key holding [`FORMAT_VERSION`].
+pub const FORMAT_VERSION_KEY: &str = "rwclip.format_version";
+/// Schema metadata key holding the artifact's one-sentence description.
+pub const ARTIFACT_DESCRIPTION_KEY: &str = "rwclip.description";
+/// Field metadata key holding a column's description.
+pub const DESCRIPTION_KEY: &str = "description";
+/// Bumped whenever a column is added, removed, renamed or changes meaning.
+pub const FORMAT_VERSION: &str = "1";
+
+/// What kind of values a column holds. `Embedding` is a
+/// `FixedSizeList<Float32, D>` whose `D` comes from the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    U8,
+    U64,
+    F64,
+    Utf8,
+    Embedding,
+}
+
+/// One column of an artifact: name, type and what it means.
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnSpec {
+    pub name: &'static str,
+    pub column_type: ColumnType,
+    pub description: &'static str,
+}
+
+const fn col(name: &'static str, column_type: ColumnType, description: &'static str) -> ColumnSpec {
+    ColumnSpec {
+        name,
+        column_type,
+        description,
+    }
+}
+
+use ColumnType::{Embedding, Utf8, F64, U64, U8};
+
+const LABEL_PROMPT: &str = "0 = normal prompt, 1 = anomalous prompt";
+const LABEL_IMAGE: &str = "ground truth: 0 = normal image, 1 = anomalous image";
+const TEXT: &str = "the prompt text fed to the CLIP tokenizer";
+const PAIR_ID: &str =
+    "index of the normal/anomalous prompt pair; with the seed it determines both prompts";
+const PATH: &str = "image path relative to the dataset root";
+const CATEGORY: &str = "dataset category (object class) of the image";
+const CONFIG: &str = "name of the run configuration (job) that produced the numbers";
+const SCORE_KIND: &str =
+    "which score was evaluated: clip (s_pr), ours (s_fnn) or clip+ours (s_pr + s_fnn)";
+const METRIC_CATEGORY: &str = "dataset category, or \"mean\" for the mean over categories";
+
+const PROMPTS: &[ColumnSpec] = &[
+    col("pair_id", U64, PAIR_ID),
+    col("seed", U64, "prompt generation seed (PromptSpec.seed)"),
+    col("label", U8, LABEL_PROMPT),
+    col("text", Utf8, TEXT),
+];
+
+const TEXT_EMBEDDINGS: &[ColumnSpec] = &[
+    col("pair_id", U64, PAIR_ID),
+    col("label", U8, LABEL_PROMPT),
+    col("text", Utf8, TEXT),
+    col(
+        "embedding",
+        Embedding,
+        "CLIP text tower output for the prompt, NOT L2-normalised",
+    ),
+];
+
+const IMAGE_EMBEDDINGS: &[ColumnSpec] = &[
+    col("path", Utf8, PATH),
+    col("category", Utf8, CATEGORY),
+    col("label", U8, LABEL_IMAGE),
+    col(
+        "defect",
+        Utf8,
+        "defect type directory (\"good\" for normal images)",
+    ),
+    col(
+        "embedding",
+        Embedding,
+        "CLIP image tower output for the image, NOT L2-normalised",
+    ),
+];
+
+const SCORES: &[ColumnSpec] = &[
+    col("path", Utf8, PATH),
+    col("category", Utf8, CATEGORY),
+    col("label", U8, LABEL_IMAGE),
+    col(
+        "seed",
+        U64,
+        "seed of the prompts and FNN training run that produced s_fnn",
+    ),
+    col(
+        "s_pr",
+        F64,
+        "prompt-guided CLIP score (paper s_pr): anomaly-prompt probability",
+    ),
+    col(
+        "s_fnn",
+        F64,
+        "FNN anomaly score of the image embedding (paper s_FNN)",
+    ),
+    col(
+        "s_combined",
+        F64,
+        "s_pr + s_fnn (the paper's \"CLIP + ours\")",
+    ),
+];
+
+const METRICS: &[ColumnSpec] = &[
+    col("config", Utf8, CONFIG),
+    col("seed", U64, "seed of the run the metrics were computed on"),
+    col("category", Utf8, METRIC_CATEGORY),
+    col("score", Utf8, SCORE_KIND),
+    col("auroc", F64, "image-level AUROC (sklearn roc_auc_score)"),
+    col(
+        "aupr",
+        F64,
+        "image-level AUPR: trapezoid auc(recall, precision) over sklearn precision_recall_curve",
+    ),
+    col("average_precision", F64, "sklearn average_precision_score"),
+    col(
+        "f1_max",
+        F64,
+        "maximum F1 over the points of the precision-recall curve",
+    ),
+];
+
+const SUMMARY: &[ColumnSpec] = &[
+    col("config", Utf8, CONFIG),
+    col("category", Utf8, METRIC_CATEGORY),
+    col("score", Utf8, SCORE_KIND),
+    col("auroc_mean", F64, "mean AUROC over seeds"),
+    col(
+        "auroc_std",
+        F64,
+        "population standard deviation (ddof=0) of AUROC over seeds",
+    ),
+    col("aupr_mean", F64, "mean AUPR over seeds"),
+    col(
+        "aupr_std",
+        F64,
+        "population standard deviation (ddof=0) of AUPR over seeds",
+    ),
+    col(
+        "average_precision_mean",
+        F64,
+        "mean average precision over seeds",
+    ),
+    col(
+        "average_precision_std",
+        F64,
+        "population standard deviation (ddof=0) of average precision over seeds",
+    ),
+    col("f1_max_mean", F64, "mean F1-max over seeds"),
+    col(
+        "f1_max_std",
+        F64,
+        "population standard deviation (ddof=0) of F1-max over seeds",
+    ),
+    col(
+        "n_seeds",
+        U64,
+        "number of seeds the mean and std are taken over",
+    ),
+];
+
+/// The artifact kinds; `name()` is what the Parquet metadata records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArtifactKind {
+    Prompts,
+    TextEmbeddings,
+    ImageEmbeddings,
+    Scores,
+    Metrics,
+    Summary,
+}
+
+impl ArtifactKind {
+    pub const ALL: [ArtifactKind; 6] = [
+        ArtifactKind::Prompts,
+        ArtifactKind::TextEmbeddings,
+        ArtifactKind::ImageEmbeddings,
+        ArtifactKind::Scores,
+        ArtifactKind::Metrics,
+        ArtifactKind::Summary,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ArtifactKind::Prompts => "prompts",
+            ArtifactKind::TextEmbeddings => "text_embeddings",
+            ArtifactKind::ImageEmbeddings => "image_embeddings",
+            ArtifactKind::Scores => "scores",
+            ArtifactKind::Metrics => "metrics",
+            ArtifactKind::Summary => "summary",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            ArtifactKind::Prompts => "random-word training prompts, one row per prompt, two rows (normal, anomalous) per pair",
+            ArtifactKind::TextEmbeddings => "CLIP text embeddings of the training prompts",
+            ArtifactKind::ImageEmbeddings => "CLIP image embeddings of the test images",
+            ArtifactKind::Scores => "per-image anomaly scores of one seed",
+            ArtifactKind::Metrics => "image-level metrics per category, seed and score kind",
+            ArtifactKind::Summary => "metrics aggregated over seeds: mean and std per category and score kind",
+        }
+    }
+
+    pub fn columns(self) -> &'static [ColumnSpec] {
+        match self {
+            ArtifactKind::Prompts => PROMPTS,
+            ArtifactKind::TextEmbeddings => TEXT_EMBEDDINGS,
+            ArtifactKind::ImageEmbeddings => IMAGE_EMBEDDINGS,
+            ArtifactKind::Scores => SCORES,
+            ArtifactKind::Metrics => METRICS,
+            ArtifactKind::Summary => SUMMARY,
+        }
+    }
+
+    /// The Arrow schema of this artifact; `embedding_dim` is the `D` of the
+    /// embedding column (ignored by kinds without one).
+    pub fn schema(self, embedding_dim: usize) -> Schema {
+        let fields: Vec<Field> = self
+            .columns()
+            .iter()
+            .map(|c| {
+                Field::new(c.name, c.column_type.data_type(embedding_dim), false)
+                    .with_metadata(Metadata::from([(DESCRIPTION_KEY, c.description)]))
+            })
+            .collect();
+        Schema::new_with_metadata(
+            fields,
+            Metadata::from([
+                (ARTIFACT_KEY, self.name()),
+                (FORMAT_VERSION_KEY, FORMAT_VERSION),
+                (ARTIFACT_DESCRIPTION_KEY, self.description()),
+            ]),
+        )
+    }
+}
+
+impl ColumnType {
+    pub fn data_type(self, embedding_dim: usize) -> DataType {
+        match self {
+            ColumnType::U8 => DataType::UInt8,
+            ColumnType::U64 => DataType::UInt64,
+            ColumnType::F64 => DataType::Float64,
+            ColumnType::Utf8 => DataType::Utf8,
+            // i32 is Arrow's list size type; CLIP widths are far below its range.
+            ColumnType::Embedding => {
+                DataType::FixedSizeList(Arc::new(embedding_item_field()), embedding_dim as i32)
+            }
+        }
+    }
+}
+
+/// The child field of embedding lists (pyarrow's default name "item").
+pub fn embedding_item_field() -> Field {
+    Field::new("item", DataType::Float32, false)
+}

@@ -1,0 +1,489 @@
+//! Artifacts round-trip through a local store, pyarrow reads them with the
+//! documented column types and descriptions, and the docs list every column.
+
+use std::process::Command;
+
+use bytes::Bytes;
+use rwclip_common::artifacts::schema::{
+    ColumnType, ARTIFACT_KEY, FORMAT_VERSION, FORMAT_VERSION_KEY,
+};
+use rwclip_common::artifacts::{
+    from_parquet, read_parquet, to_parquet, write_parquet, ArtifactError, ArtifactKind,
+    ImageEmbeddingRow, MetricRow, ParquetRow, PromptRow, ScoreRow, Store, StoreError, SummaryRow,
+    TextEmbeddingRow,
+};
+use serde_json::{json, Value};
+
+// Values are exactly representable in binary so JSON from pyarrow compares exactly.
+fn prompt_rows() -> Vec<PromptRow> {
+    vec![
+        PromptRow {
+            pair_id: 0,
+            seed: 3,
+            label: 0,
+            text: "ab1cd a x9y8z photo q of r a s".into(),
+        },
+        PromptRow {
+            pair_id: 0,
+            seed: 3,
+            label: 1,
+            text: "k2 a m photo n of o a damaged p".into(),
+        },
+        PromptRow {
+            pair_id: u64::MAX,
+            seed: u64::MAX,
+            label: 1,
+            text: "ünïcödé ✓".into(),
+        },
+    ]
+}
+
+fn text_embedding_rows() -> Vec<TextEmbeddingRow> {
+    vec![
+        TextEmbeddingRow {
+            pair_id: 7,
+            label: 0,
+            text: "n".into(),
+            embedding: vec![0.5, -1.25, 3.0, 0.0],
+        },
+        TextEmbeddingRow {
+            pair_id: 7,
+            label: 1,
+            text: "a".into(),
+            embedding: vec![-0.5, 1.25, -3.0, 8.0],
+        },
+    ]
+}
+
+fn image_embedding_rows() -> Vec<ImageEmbeddingRow> {
+    vec![
+        ImageEmbeddingRow {
+            path: "bottle/test/good/000.png".into(),
+            category: "bottle".into(),
+            label: 0,
+            defect: "good".into(),
+            embedding: vec![0.25, 0.75, -2.5],
+        },
+        ImageEmbeddingRow {
+            path: "bottle/test/broken_large/001.png".into(),
+            category: "bottle".into(),
+            label: 1,
+            defect: "broken_large".into(),
+            embedding: vec![1.0, -1.0, 0.125],
+        },
+    ]
+}
+
+fn score_rows() -> Vec<ScoreRow> {
+    vec![ScoreRow {
+        path: "screw/test/thread_top/004.png".into(),
+        category: "screw".into(),
+        label: 1,
+        seed: 9,
+        s_pr: 0.625,
+        s_fnn: 0.25,
+        s_combined: 0.875,
+    }]
+}
+
+fn metric_rows() -> Vec<MetricRow> {
+    ["clip", "ours", "clip+ours"]
+        .iter()
+        .enumerate()
+        .map(|(i, score)| MetricRow {
+            config: "demo".into(),
+            seed: i as u64,
+            category: if i == 2 {
+                "mean".into()
+            } else {
+                "bottle".into()
+            },
+            score: score.to_string(),
+            auroc: 0.5 + i as f64 / 8.0,
+            aupr: 0.75,
+            average_precision: 0.625,
+            f1_max: 0.5,
+        })
+        .collect()
+}
+
+fn summary_rows() -> Vec<SummaryRow> {
+    vec![SummaryRow {
+        config: "demo".into(),
+        category: "mean".into(),
+        score: "clip+ours".into(),
+        auroc_mean: 0.9375,
+        auroc_std: 0.015625,
+        aupr_mean: 0.875,
+        aupr_std: 0.03125,
+        average_precision_mean: 0.8125,
+        average_precision_std: 0.0625,
+        f1_max_mean: 0.75,
+        f1_max_std: 0.125,
+        n_seeds: 10,
+    }]
+}
+
+/// What pyarrow's `to_pylist()` should give for each artifact.
+fn expected_pylist(kind: ArtifactKind) -> Value {
+    match kind {
+        ArtifactKind::Prompts => prompt_rows()
+            .iter()
+            .map(|r| json!({"pair_id": r.pair_id, "seed": r.seed, "label": r.label, "text": r.text}))
+            .collect(),
+        ArtifactKind::TextEmbeddings => text_embedding_rows()
+            .iter()
+            .map(|r| json!({"pair_id": r.pair_id, "label": r.label, "text": r.text, "embedding": r.embedding}))
+            .collect(),
+        ArtifactKind::ImageEmbeddings => image_embedding_rows()
+            .iter()
+            .map(|r| {
+                json!({"path": r.path, "category": r.category, "label": r.label, "defect": r.defect,
+                       "embedding": r.embedding})
+            })
+            .collect(),
+        ArtifactKind::Scores => score_rows()
+            .iter()
+            .map(|r| {
+                json!({"path": r.path, "category": r.category, "label": r.label, "seed": r.seed,
+                       "s_pr": r.s_pr, "s_fnn": r.s_fnn, "s_combined": r.s_combined})
+            })
+            .collect(),
+        ArtifactKind::Metrics => metric_rows()
+            .iter()
+            .map(|r| {
+                json!({"config": r.config, "seed": r.seed, "category": r.category, "score": r.score,
+                       "auroc": r.auroc, "aupr": r.aupr, "average_precision": r.average_precision,
+                       "f1_max": r.f1_max})
+            })
+            .collect(),
+        ArtifactKind::Summary => summary_rows()
+            .iter()
+            .map(|r| {
+                json!({"config": r.config, "category": r.category, "score": r.score,
+                       "auroc_mean": r.auroc_mean, "auroc_std": r.auroc_std,
+                       "aupr_mean": r.aupr_mean, "aupr_std": r.aupr_std,
+                       "average_precision_mean": r.average_precision_mean,
+                       "average_precision_std": r.average_precision_std,
+                       "f1_max_mean": r.f1_max_mean, "f1_max_std": r.f1_max_std, "n_seeds": r.n_seeds})
+            })
+            .collect(),
+    }
+}
+
+async fn round_trip<R: ParquetRow + PartialEq + std::fmt::Debug>(
+    store: &Store,
+    rows: &[R],
+) -> String {
+    let key = format!("{}/part-0.parquet", R::kind().name());
+    write_parquet(store, &key, rows).await.unwrap();
+    let back: Vec<R> = read_parquet(store, &key).await.unwrap();
+    assert_eq!(back, rows, "{key} round trip");
+    // Encoding is deterministic: same rows, same bytes.
+    assert_eq!(
+        to_parquet(rows).unwrap(),
+        store.get(&key).await.unwrap(),
+        "{key} re-encoding"
+    );
+    key
+}
+
+const PYARROW_DESCRIBE: &str = r#"
+import json, sys
+import pyarrow.parquet as pq
+out = {}
+for path in sys.argv[1:]:
+    table = pq.read_table(path)
+    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items() if not k.startswith(b"ARROW:")}
+    fields = [{"name": f.name, "type": str(f.type), "nullable": f.nullable,
+               "description": (f.metadata or {}).get(b"description", b"").decode()} for f in table.schema]
+    out[path] = {"metadata": meta, "fields": fields, "rows": table.to_pylist()}
+print(json.dumps(out))
+"#;
+
+fn pyarrow_type(column_type: ColumnType) -> &'static str {
+    match column_type {
+        ColumnType::U8 => "uint8",
+        ColumnType::U64 => "uint64",
+        ColumnType::F64 => "double",
+        ColumnType::Utf8 => "string",
+        ColumnType::Embedding => "fixed_size_list<item: float not null>",
+    }
+}
+
+#[tokio::test]
+async fn every_artifact_round_trips_and_pyarrow_reads_it_with_descriptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store").to_str().unwrap()).unwrap();
+    let keys = vec![
+        round_trip(&store, &prompt_rows()).await,
+        round_trip(&store, &text_embedding_rows()).await,
+        round_trip(&store, &image_embedding_rows()).await,
+        round_trip(&store, &score_rows()).await,
+        round_trip(&store, &metric_rows()).await,
+        round_trip(&store, &summary_rows()).await,
+    ];
+    let paths: Vec<String> = keys
+        .iter()
+        .map(|k| store.local_path(k).unwrap().display().to_string())
+        .collect();
+    let output = Command::new(env!("RWCLIP_PYTHON"))
+        .arg("-c")
+        .arg(PYARROW_DESCRIBE)
+        .args(&paths)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {} (make bootstrap): {e}", env!("RWCLIP_PYTHON")));
+    assert!(
+        output.status.success(),
+        "pyarrow failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let described: Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    for (kind, path) in ArtifactKind::ALL.iter().zip(&paths) {
+        let file = &described[path];
+        assert_eq!(file["metadata"][ARTIFACT_KEY], kind.name(), "{path}");
+        assert_eq!(
+            file["metadata"][FORMAT_VERSION_KEY], FORMAT_VERSION,
+            "{path}"
+        );
+        let fields = file["fields"].as_array().unwrap();
+        assert_eq!(fields.len(), kind.columns().len(), "{path}");
+        for (field, spec) in fields.iter().zip(kind.columns()) {
+            assert_eq!(field["name"], spec.name, "{path}");
+            assert_eq!(
+                field["description"], spec.description,
+                "{path} column {}",
+                spec.name
+            );
+            assert_eq!(field["nullable"], false, "{path} column {}", spec.name);
+            let ty = field["type"].as_str().unwrap();
+            assert!(
+                ty.starts_with(pyarrow_type(spec.column_type)),
+                "{path} column {}: pyarrow type {ty}",
+                spec.name
+            );
+        }
+        assert_eq!(
+            file["rows"],
+            expected_pylist(*kind),
+            "{path}: pyarrow sees different values"
+        );
+    }
+    let embedding_type = |path: &str, column: usize| {
+        described[path]["fields"][column]["type"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        embedding_type(&paths[1], 3).ends_with("[4]"),
+        "text embedding width comes from the data"
+    );
+    assert!(
+        embedding_type(&paths[2], 4).ends_with("[3]"),
+        "image embedding width comes from the data"
+    );
+}
+
+#[tokio::test]
+async fn store_keys_listing_children_and_conditional_put() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("new").join("nested");
+    let store = Store::open(&format!("file://{}", root.display())).unwrap();
+    assert!(root.is_dir(), "open creates the directory");
+
+    assert!(store
+        .put_if_absent("claims/task-1", Bytes::from_static(b"worker-a"))
+        .await
+        .unwrap());
+    assert!(!store
+        .put_if_absent("claims/task-1", Bytes::from_static(b"worker-b"))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.get("claims/task-1").await.unwrap(),
+        Bytes::from_static(b"worker-a"),
+        "loser must not overwrite"
+    );
+
+    let run = store.child("runs/r1");
+    assert_eq!(run.uri(), format!("file://{}/runs/r1", root.display()));
+    run.put("b/x.parquet", Bytes::from_static(b"1"))
+        .await
+        .unwrap();
+    run.put("a.parquet", Bytes::from_static(b"2"))
+        .await
+        .unwrap();
+    run.put("b/y.parquet", Bytes::from_static(b"3"))
+        .await
+        .unwrap();
+    assert_eq!(
+        run.list("").await.unwrap(),
+        ["a.parquet", "b/x.parquet", "b/y.parquet"]
+    );
+    assert_eq!(run.list("b").await.unwrap(), ["b/x.parquet", "b/y.parquet"]);
+    assert!(run.list("missing").await.unwrap().is_empty());
+    assert_eq!(store.list("runs").await.unwrap().len(), 3);
+    assert_eq!(
+        run.local_path("b/x.parquet").unwrap(),
+        root.canonicalize().unwrap().join("runs/r1/b/x.parquet")
+    );
+    assert!(run.local_path("b/x.parquet").unwrap().is_file());
+    assert!(run.exists("a.parquet").await.unwrap());
+    assert!(!run.exists("nope.parquet").await.unwrap());
+
+    let err = run.get("nope.parquet").await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains(&format!("{}/nope.parquet", run.uri())),
+        "names the full URI: {err}"
+    );
+}
+
+#[test]
+fn unsupported_uris_are_rejected_by_name() {
+    let err = Store::open("gs://bucket/x").unwrap_err();
+    assert!(
+        matches!(err, StoreError::UnsupportedUri { .. })
+            && err.to_string().contains("gs://bucket/x"),
+        "{err}"
+    );
+    let err = Store::open("file://relative/path").unwrap_err();
+    assert!(err.to_string().contains("file://relative/path"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let err =
+        Store::open_with_options(dir.path().to_str().unwrap(), &[("aws_region", "x")]).unwrap_err();
+    assert!(
+        matches!(err, StoreError::OptionsForLocalStore { .. }),
+        "{err:?}"
+    );
+    let err = Store::open_with_options("s3://bucket/p", &[("no_such_option", "1")]).unwrap_err();
+    assert!(err.to_string().contains("no_such_option"), "{err}");
+}
+
+#[test]
+fn decoding_checks_kind_columns_and_embedding_widths() {
+    let prompts = to_parquet(&prompt_rows()).unwrap();
+    let err = from_parquet::<ScoreRow>(&prompts).unwrap_err();
+    assert!(
+        matches!(&err, ArtifactError::WrongKind { expected: "scores", found: Some(f) } if f == "prompts"),
+        "{err:?}"
+    );
+
+    let mut ragged = text_embedding_rows();
+    ragged[1].embedding.push(1.0);
+    let err = TextEmbeddingRow::to_parquet(&ragged).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ArtifactError::InconsistentEmbeddingDim {
+                row: 1,
+                expected: 4,
+                found: 5,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("text_embeddings"), "{err}");
+
+    let empty: Vec<ImageEmbeddingRow> = Vec::new();
+    assert_eq!(
+        ImageEmbeddingRow::from_parquet(&to_parquet(&empty).unwrap()).unwrap(),
+        empty
+    );
+
+    let mut bad_label = prompt_rows();
+    bad_label[2].label = 2;
+    let err = from_parquet::<PromptRow>(&to_parquet(&bad_label).unwrap()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ArtifactError::InvalidLabel {
+                row: 2,
+                value: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    let err = from_parquet::<PromptRow>(&Bytes::from_static(b"not parquet")).unwrap_err();
+    assert!(err.to_string().contains("prompts"), "{err}");
+}
+
+/// A pyarrow-written file with a column of the wrong type or a variable-length
+/// embedding list is rejected with the column's name.
+#[test]
+fn foreign_files_with_wrong_column_types_are_rejected_by_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+import sys, pyarrow as pa, pyarrow.parquet as pq
+meta = {b"rwclip.artifact": b"text_embeddings", b"rwclip.format_version": b"1"}
+ragged = pa.table({"pair_id": pa.array([1, 2], pa.uint64()), "label": pa.array([0, 1], pa.uint8()),
+                   "text": ["a", "b"], "embedding": pa.array([[1.0, 2.0], [3.0]], pa.list_(pa.float32()))}).replace_schema_metadata(meta)
+pq.write_table(ragged, sys.argv[1] + "/ragged.parquet")
+signed = pa.table({"pair_id": pa.array([1], pa.int64()), "label": pa.array([0], pa.uint8()),
+                   "text": ["a"], "embedding": pa.array([[1.0]], pa.list_(pa.float32(), 1))}).replace_schema_metadata(meta)
+pq.write_table(signed, sys.argv[1] + "/signed.parquet")
+"#;
+    let status = Command::new(env!("RWCLIP_PYTHON"))
+        .args(["-c", script])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "pyarrow could not write the fixtures");
+    let read = |name: &str| Bytes::from(std::fs::read(dir.path().join(name)).unwrap());
+
+    let err = from_parquet::<TextEmbeddingRow>(&read("ragged.parquet")).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ArtifactError::ColumnType {
+                column: "embedding",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("FixedSizeList<Float32, D>"),
+        "{err}"
+    );
+    let err = from_parquet::<TextEmbeddingRow>(&read("signed.parquet")).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ArtifactError::ColumnType {
+                column: "pair_id",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn docs_describe_every_column_of_every_artifact() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/artifacts.md");
+    let docs = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    for kind in ArtifactKind::ALL {
+        // Each artifact has its own section, headed "### `name`".
+        let heading = format!("### `{}`", kind.name());
+        let start = docs
+            .find(&heading)
+            .unwrap_or_else(|| panic!("docs/artifacts.md lacks a section {heading}"));
+        let rest = &docs[start + heading.len()..];
+        let section = &rest[..rest.find("\n#").unwrap_or(rest.len())];
+        for column in kind.columns() {
+            let row = format!("| `{}` |", column.name);
+            assert!(
+                section.lines().any(|l| l.starts_with(&row) && l.contains(column.description)),
+                "docs/artifacts.md section {heading} lacks a row `{row}` with the schema.rs description {:?}",
+                column.description
+            );
+        }
+    }
+}
