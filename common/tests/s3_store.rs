@@ -1,0 +1,187 @@
+//! The Store against a real S3 HTTP endpoint: a moto_server this test starts on
+//! a free loopback port (and stops when done).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rwclip_common::artifacts::{read_parquet, write_parquet, ScoreRow, Store, StoreError};
+
+const BUCKET: &str = "rwclip-test";
+
+/// A running moto_server, killed when dropped (also when the test panics).
+struct MotoServer {
+    child: Child,
+    port: u16,
+}
+
+impl MotoServer {
+    fn start() -> MotoServer {
+        let bin = PathBuf::from(env!("RWCLIP_PYTHON")).with_file_name("moto_server");
+        assert!(
+            bin.exists(),
+            "{} not found: install moto[server] (make bootstrap)",
+            bin.display()
+        );
+        // Ask the OS for a free port, then hand it to moto (a tiny race, fine on loopback).
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {}: {e}; install moto[server] (make bootstrap)",
+                    bin.display()
+                )
+            });
+        let mut server = MotoServer { child, port };
+        server.wait_until_answering();
+        server
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_until_answering(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("moto_server exited early with {status}");
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "moto_server did not answer on port {} within 60 s",
+            self.port
+        );
+    }
+
+    /// CreateBucket as a bare HTTP request: moto does not check signatures.
+    fn create_bucket(&self, bucket: &str) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let request = format!(
+            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "CreateBucket {bucket} failed: {response}"
+        );
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn open_store(server: &MotoServer, uri: &str) -> Store {
+    let endpoint = server.endpoint();
+    // Explicit options instead of process env, so parallel tests cannot interfere.
+    Store::open_with_options(
+        uri,
+        &[
+            ("aws_endpoint", endpoint.as_str()),
+            ("aws_access_key_id", "testing"),
+            ("aws_secret_access_key", "testing"),
+            ("aws_region", "us-east-1"),
+        ],
+    )
+    .unwrap()
+}
+
+fn scores() -> Vec<ScoreRow> {
+    (0..50)
+        .map(|i| ScoreRow {
+            path: format!("capsule/test/crack/{i:03}.png"),
+            category: "capsule".into(),
+            label: (i % 2) as u8,
+            seed: 4,
+            s_pr: i as f64 / 64.0,
+            s_fnn: -(i as f64) / 32.0,
+            s_combined: i as f64 / 64.0 - i as f64 / 32.0,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_store_round_trips_artifacts_and_puts_conditionally() {
+    let server = MotoServer::start();
+    server.create_bucket(BUCKET);
+    let store = open_store(&server, &format!("s3://{BUCKET}/runs/demo"));
+    assert_eq!(store.uri(), format!("s3://{BUCKET}/runs/demo"));
+    assert!(
+        store.local_path("x").is_none(),
+        "S3 stores have no local path"
+    );
+
+    let rows = scores();
+    write_parquet(&store, "scores/seed-4/capsule.parquet", &rows)
+        .await
+        .unwrap();
+    let back: Vec<ScoreRow> = read_parquet(&store, "scores/seed-4/capsule.parquet")
+        .await
+        .unwrap();
+    assert_eq!(back, rows);
+
+    // The child view and the parent see the same object under different keys.
+    let seed_dir = store.child("scores/seed-4");
+    assert!(seed_dir.exists("capsule.parquet").await.unwrap());
+    assert_eq!(
+        store.list("scores").await.unwrap(),
+        ["scores/seed-4/capsule.parquet"]
+    );
+    assert_eq!(seed_dir.list("").await.unwrap(), ["capsule.parquet"]);
+
+    // Conditional create: exactly one writer wins, and the loser does not overwrite.
+    assert!(store
+        .put_if_absent("claims/task-7", Bytes::from_static(b"worker-a"))
+        .await
+        .unwrap());
+    assert!(!store
+        .put_if_absent("claims/task-7", Bytes::from_static(b"worker-b"))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.get("claims/task-7").await.unwrap(),
+        Bytes::from_static(b"worker-a")
+    );
+
+    let err = store
+        .get("scores/seed-4/missing.parquet")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("s3://rwclip-test/runs/demo/scores/seed-4/missing.parquet"),
+        "{err}"
+    );
+    assert!(!store.exists("scores/seed-4/missing.parquet").await.unwrap());
+
+    // A store on another bucket that does not exist fails with its URI in the message.
+    let missing_bucket = open_store(&server, "s3://no-such-bucket");
+    let err = missing_bucket
+        .put("k", Bytes::from_static(b"v"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("s3://no-such-bucket/k"), "{err}");
+}
