@@ -1,0 +1,52 @@
+//! Multi-head self-attention with open_clip's (`torch.nn.MultiheadAttention`)
+//! parameter layout: one fused `in_proj_weight` / `in_proj_bias` for Q, K, V.
+
+use tch::{nn, nn::Module, Tensor};
+
+#[derive(Debug)]
+pub struct MultiHeadAttention {
+    in_proj_weight: Tensor,
+    in_proj_bias: Tensor,
+    out_proj: nn::Linear,
+    heads: i64,
+}
+
+impl MultiHeadAttention {
+    pub fn new(p: nn::Path, width: i64, heads: i64) -> MultiHeadAttention {
+        // open_clip's text-tower init; the vision tower keeps torch's defaults,
+        // which only matters for random-init runs.
+        let std = (width as f64).powf(-0.5);
+        MultiHeadAttention {
+            in_proj_weight: p.randn("in_proj_weight", &[3 * width, width], 0.0, std),
+            in_proj_bias: p.zeros("in_proj_bias", &[3 * width]),
+            out_proj: nn::linear(&p / "out_proj", width, width, Default::default()),
+            heads,
+        }
+    }
+
+    /// `x`: [batch, tokens, width]. `causal`: token i attends to tokens <= i only.
+    pub fn forward(&self, x: &Tensor, causal: bool) -> Tensor {
+        let (batch, tokens, width) = x
+            .size3()
+            .expect("attention input is [batch, tokens, width]");
+        let head_width = width / self.heads;
+        // [batch, tokens, 3 * width] -> [3, batch, heads, tokens, head_width]
+        let qkv = x
+            .linear(&self.in_proj_weight, Some(&self.in_proj_bias))
+            .view([batch, tokens, 3, self.heads, head_width])
+            .permute([2, 0, 3, 1, 4]);
+        let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
+        let attended = Tensor::scaled_dot_product_attention(
+            &q,
+            &k,
+            &v,
+            None::<Tensor>,
+            0.0,
+            causal,
+            None,
+            false,
+        );
+        let merged = attended.transpose(1, 2).reshape([batch, tokens, width]);
+        self.out_proj.forward(&merged)
+    }
+}

@@ -1,0 +1,124 @@
+//! The dual encoder (`Clip`) and a loaded, ready-to-run instance (`ClipModel`).
+
+use std::path::Path;
+
+use rwclip_common::clip_config::ClipConfig;
+use tch::{nn, Device, Tensor};
+
+use super::text::TextTransformer;
+use super::vision::VisionTransformer;
+use super::weights::{load_strict, WeightsError};
+
+/// Seed of the global libtorch RNG for weight-less (random) models, so a demo
+/// run without weights is still reproducible.
+pub const RANDOM_INIT_SEED: i64 = 0x5eed;
+
+/// open_clip's `CLIP` with a ViT image tower. Both encoders run under
+/// `tch::no_grad`: this is an inference-only model (the paper keeps CLIP frozen).
+#[derive(Debug)]
+pub struct Clip {
+    visual: VisionTransformer,
+    text: TextTransformer,
+    logit_scale: Tensor,
+    device: Device,
+}
+
+impl Clip {
+    /// Registers every parameter under its open_clip state-dict name below `p`.
+    pub fn new(p: &nn::Path, cfg: &ClipConfig) -> Clip {
+        let init_logit_scale = (1.0f64 / 0.07).ln();
+        Clip {
+            visual: VisionTransformer::new(p / "visual", cfg),
+            text: TextTransformer::new(p.clone(), cfg),
+            logit_scale: p.var("logit_scale", &[], nn::Init::Const(init_logit_scale)),
+            device: p.device(),
+        }
+    }
+
+    /// `tokens`: [N, context_length] Int64 (tokenizer output, end-of-text token
+    /// = highest id) -> [N, embed_dim] f32 on the model's device, unnormalised.
+    /// Panics on malformed tokens (wrong rank, ids outside the vocabulary):
+    /// they can only come from a bug, not from user data.
+    pub fn encode_text(&self, tokens: &Tensor) -> Tensor {
+        tch::no_grad(|| self.text.forward(&tokens.to_device(self.device)))
+    }
+
+    /// `pixels`: [N, 3, S, S] f32, already resized and normalised with the
+    /// OpenAI mean/std -> [N, embed_dim] f32 on the model's device, unnormalised.
+    /// Panics when S differs from the configured image size.
+    pub fn encode_image(&self, pixels: &Tensor) -> Tensor {
+        tch::no_grad(|| self.visual.forward(&pixels.to_device(self.device)))
+    }
+
+    /// CLIP's learned softmax temperature, `exp(logit_scale)` (100 for OpenAI weights).
+    pub fn logit_scale(&self) -> f64 {
+        self.logit_scale.exp().double_value(&[])
+    }
+}
+
+/// A CLIP with its own (frozen) VarStore.
+#[derive(Debug)]
+pub struct ClipModel {
+    pub cfg: ClipConfig,
+    pub vs: nn::VarStore,
+    pub clip: Clip,
+}
+
+impl ClipModel {
+    /// Random init (the global libtorch RNG seeded with [`RANDOM_INIT_SEED`])
+    /// when `weights` is None; otherwise a strict load of that safetensors file.
+    pub fn load(
+        cfg: &ClipConfig,
+        weights: Option<&Path>,
+        device: Device,
+    ) -> Result<ClipModel, WeightsError> {
+        let Some(path) = weights else {
+            tch::manual_seed(RANDOM_INIT_SEED);
+            return Ok(ClipModel::build(cfg, device));
+        };
+        let bytes = std::fs::read(path).map_err(|source| WeightsError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        ClipModel::load_named_bytes(cfg, &bytes, &path.display().to_string(), device)
+    }
+
+    /// Strict load from safetensors bytes already in memory (e.g. fetched from
+    /// object storage).
+    pub fn load_bytes(
+        cfg: &ClipConfig,
+        safetensors_bytes: &[u8],
+        device: Device,
+    ) -> Result<ClipModel, WeightsError> {
+        ClipModel::load_named_bytes(
+            cfg,
+            safetensors_bytes,
+            "in-memory safetensors weights",
+            device,
+        )
+    }
+
+    /// As [`ClipModel::load_bytes`], naming the bytes' origin (e.g. an object
+    /// key) in errors.
+    pub fn load_named_bytes(
+        cfg: &ClipConfig,
+        safetensors_bytes: &[u8],
+        origin: &str,
+        device: Device,
+    ) -> Result<ClipModel, WeightsError> {
+        let model = ClipModel::build(cfg, device);
+        load_strict(&model.vs, safetensors_bytes, origin)?;
+        Ok(model)
+    }
+
+    fn build(cfg: &ClipConfig, device: Device) -> ClipModel {
+        let mut vs = nn::VarStore::new(device);
+        let clip = Clip::new(&vs.root(), cfg);
+        vs.freeze();
+        ClipModel {
+            cfg: cfg.clone(),
+            vs,
+            clip,
+        }
+    }
+}
