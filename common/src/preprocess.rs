@@ -1,1 +1,137 @@
-//! (being written)
+//! open_clip's eval transform (open-clip-torch 3.3.0, `image_transform(size,
+//! is_train=False)`), reproduced on `u8` pixels without Python:
+//! `Resize(size, BICUBIC)` on the shortest side → `CenterCrop(size)` →
+//! `convert("RGB")` → `ToTensor` → `Normalize(mean, std)`, output CHW `f32`.
+//!
+//! open_clip resizes the image *in the mode PIL opened it in* and converts to
+//! RGB only after cropping, and Pillow resizes some modes differently:
+//! RGBA/LA are premultiplied by alpha around the resize, palette and 1-bit
+//! images are resized with nearest neighbour. [`decode`] recovers the PIL mode
+//! and [`resample`] follows Pillow for each, so palette PNGs and transparent
+//! PNGs give the same tensors as open_clip, not just RGB ones.
+
+mod decode;
+mod geometry;
+mod resample;
+mod tensor;
+
+use std::path::{Path, PathBuf};
+
+use crate::clip_config::{OPENAI_MEAN, OPENAI_STD};
+use decode::{Decoded, Layout};
+use resample::Filter;
+
+/// Why an image could not be turned into a tensor; each variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageLoadError {
+    #[error("cannot read image file {}: {source}", .path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot decode image {name}: {source}")]
+    Undecodable {
+        name: String,
+        #[source]
+        source: image::ImageError,
+    },
+    #[error("image {name} is empty (no bytes, or zero width or height)")]
+    Empty { name: String },
+}
+
+/// The eval transform for one square model input size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preprocess {
+    /// Side of the square model input (open_clip's `image_size`).
+    pub image_size: u32,
+    /// Per-channel RGB mean subtracted after scaling pixels to [0, 1].
+    pub mean: [f32; 3],
+    /// Per-channel RGB standard deviation divided by after the mean.
+    pub std: [f32; 3],
+}
+
+impl Preprocess {
+    /// The transform open_clip uses for OpenAI-style CLIP models.
+    pub fn openai(image_size: u32) -> Preprocess {
+        Preprocess { image_size, mean: OPENAI_MEAN, std: OPENAI_STD }
+    }
+
+    /// Reads, decodes and transforms one image file into `3 * S * S` values (CHW).
+    pub fn load(&self, path: &Path) -> Result<Vec<f32>, ImageLoadError> {
+        let bytes = std::fs::read(path)
+            .map_err(|source| ImageLoadError::Unreadable { path: path.to_path_buf(), source })?;
+        self.load_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// Decodes and transforms an encoded image (PNG, JPEG, BMP) held in memory,
+    /// e.g. fetched from object storage; `name` identifies it in errors.
+    pub fn load_bytes(&self, bytes: &[u8], name: &str) -> Result<Vec<f32>, ImageLoadError> {
+        let mut decoded = decode::decode(bytes, name)?;
+        Ok(self.transform_decoded(&mut decoded))
+    }
+
+    /// Transforms an RGB image already in memory into `3 * S * S` values (CHW).
+    ///
+    /// A zero-sized image (which the loaders reject as [`ImageLoadError::Empty`])
+    /// yields the tensor of an all-black image rather than a panic.
+    pub fn transform(&self, img: &image::RgbImage) -> Vec<f32> {
+        let (width, height) = img.dimensions();
+        self.resize_crop_normalize(img.as_raw(), width, height, Layout::Rgb, Filter::Bicubic, false)
+    }
+
+    fn transform_decoded(&self, decoded: &mut Decoded) -> Vec<f32> {
+        let (width, height) = (decoded.width, decoded.height);
+        let resized = geometry::shortest_side_size(width, height, self.image_size) != (width, height);
+        // Pillow resizes LA/RGBA images premultiplied by alpha (and skips the
+        // round trip when the size does not change); the colour of a fully
+        // transparent pixel therefore does not bleed into its neighbours.
+        let premultiplied =
+            resized && decoded.layout.has_alpha() && decoded.filter == Filter::Bicubic;
+        if premultiplied {
+            resample::premultiply_alpha(&mut decoded.pixels, decoded.layout.channels());
+        }
+        self.resize_crop_normalize(
+            &decoded.pixels,
+            width,
+            height,
+            decoded.layout,
+            decoded.filter,
+            premultiplied,
+        )
+    }
+
+    fn resize_crop_normalize(
+        &self,
+        pixels: &[u8],
+        width: u32,
+        height: u32,
+        layout: Layout,
+        filter: Filter,
+        premultiplied: bool,
+    ) -> Vec<f32> {
+        let size = self.image_size;
+        let lut = tensor::NormalizeLut::new(self.mean, self.std);
+        if width == 0 || height == 0 {
+            return tensor::black_image(size, &lut);
+        }
+        let (new_width, new_height) = geometry::shortest_side_size(width, height, size);
+        let channels = layout.channels();
+        let resized;
+        let pixels = if (new_width, new_height) == (width, height) {
+            pixels
+        } else {
+            resized = resample::resize(pixels, width, height, channels, new_width, new_height, filter);
+            &resized[..]
+        };
+        let crop = geometry::CenterCrop::new(new_width, new_height, size);
+        tensor::crop_to_chw(pixels, new_width, layout, premultiplied, crop, &lut)
+    }
+}
+
+/// Decodes an encoded image to RGB the way PIL's `Image.open(..).convert("RGB")`
+/// does: alpha dropped without compositing, grey replicated, palette expanded,
+/// 16-bit samples reduced to their high byte. `name` identifies it in errors.
+pub fn decode_rgb(bytes: &[u8], name: &str) -> Result<image::RgbImage, ImageLoadError> {
+    Ok(decode::decode(bytes, name)?.into_rgb())
+}

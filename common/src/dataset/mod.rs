@@ -1,1 +1,99 @@
-//! (being written)
+//! Image datasets as lists of [`ImageRecord`]s: readers for on-disk layouts
+//! ([`mvtec`]) and a generator of small MVTec-layout data sets ([`synth`]) for
+//! tests and demos, since no real data set can be downloaded here.
+
+pub mod mvtec;
+pub mod synth;
+mod synth_defect;
+mod synth_rng;
+mod synth_texture;
+
+use std::path::{Path, PathBuf};
+
+/// One image of a data set, as the pipeline and the score tables see it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageRecord {
+    /// Relative to the data set root, `/`-separated on every platform.
+    pub path: String,
+    pub category: String,
+    /// 0 normal, 1 anomaly.
+    pub label: u8,
+    /// Defect type directory; `"good"` for normal images.
+    pub defect: String,
+    /// Ground-truth mask, relative to the root like `path`; `None` for normal images.
+    pub mask: Option<String>,
+}
+
+/// Why a data set could not be read or written; each variant names the path
+/// or category at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("dataset root {} does not exist or is not a directory", .root.display())]
+    MissingRoot { root: PathBuf },
+    #[error("no category directories (with a test/ or train/ folder) under {}", .root.display())]
+    NoCategories { root: PathBuf },
+    #[error("category '{category}' not found under {}; categories present: {}", .root.display(), .present.join(", "))]
+    UnknownCategory { category: String, root: PathBuf, present: Vec<String> },
+    #[error("category '{category}' has no images in {}", .dir.display())]
+    EmptyCategory { category: String, dir: PathBuf },
+    #[error("file name {} is not valid UTF-8", .path.display())]
+    NonUtf8Name { path: PathBuf },
+    #[error("I/O error on {}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot encode image {}: {source}", .path.display())]
+    Encode {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
+    #[error("invalid synthetic data set spec: {reason}")]
+    InvalidSpec { reason: String },
+}
+
+impl DatasetError {
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
+        move |source| DatasetError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+/// File extensions (lower-cased) read as images: MVTec uses PNG, VisA JPEG.
+const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp"];
+
+fn is_image_file(name: &str) -> bool {
+    name.rsplit_once('.')
+        .is_some_and(|(_, ext)| IMAGE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
+}
+
+/// Entries of `dir` as (UTF-8 name, is_dir), sorted by name so every listing
+/// is deterministic whatever order the file system returns.
+fn sorted_entries(dir: &Path) -> Result<Vec<(String, bool)>, DatasetError> {
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(DatasetError::io(dir))? {
+        let entry = entry.map_err(DatasetError::io(dir))?;
+        let path = entry.path();
+        let name = entry
+            .file_name()
+            .into_string()
+            .map_err(|_| DatasetError::NonUtf8Name { path: path.clone() })?;
+        let is_dir = path.is_dir();
+        entries.push((name, is_dir));
+    }
+    entries.sort();
+    Ok(entries)
+}
+
+/// Sorted image file names directly inside `dir` (none if `dir` is absent).
+fn image_files(dir: &Path) -> Result<Vec<String>, DatasetError> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    Ok(sorted_entries(dir)?
+        .into_iter()
+        .filter(|(name, is_dir)| !is_dir && is_image_file(name))
+        .map(|(name, _)| name)
+        .collect())
+}

@@ -1,0 +1,209 @@
+//! Parity of `rwclip_common::preprocess` with open_clip 3.3.0's eval transform,
+//! on the image files and tensors written by `tests/reference/preprocess.py`.
+
+use std::path::{Path, PathBuf};
+
+use rwclip_common::preprocess::{decode_rgb, ImageLoadError, Preprocess};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Manifest {
+    sizes: Vec<u32>,
+    mean: [f32; 3],
+    std: [f32; 3],
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    file: String,
+    pil_mode: String,
+    width: u32,
+    height: u32,
+    rgb: String,
+    tensors: std::collections::BTreeMap<String, String>,
+}
+
+fn reference_dir() -> PathBuf {
+    Path::new(env!("RWCLIP_REFERENCE_DIR")).join("preprocess")
+}
+
+fn manifest() -> Manifest {
+    let path = reference_dir().join("manifest.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("reference output {} is missing ({e}): run `make reference`", path.display())
+    });
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn read_f32(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path)
+        .unwrap_or_else(|e| panic!("{} is missing ({e}): run `make reference`", path.display()));
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+/// One pixel level in [0, 1] units; a little slack for the f32 normalisation.
+const ONE_LEVEL: f32 = 1.0 / 255.0 + 1e-5;
+/// open_clip parity the brief asks for: this share of values within one level.
+const REQUIRED_WITHIN: f64 = 0.99;
+/// Colour JPEGs decode differently before any transform: zune-jpeg (the
+/// `image` crate's decoder) and libjpeg-turbo (Pillow's) round chroma
+/// upsampling and YCbCr conversion differently by 1-4 levels (measured in
+/// `decode_rgb_matches_pil_convert_rgb`). End to end those files get this
+/// bound; the transform itself is held to REQUIRED_WITHIN on Pillow's pixels.
+const COLOUR_JPEG_WITHIN: f64 = 0.90;
+
+struct Agreement {
+    within: f64,
+    identical: f64,
+    max_abs: f32,
+}
+
+/// Compares two CHW tensors in [0, 1] pixel units (the differences are
+/// multiplied back by each channel's std).
+fn agreement(ours: &[f32], theirs: &[f32], std: [f32; 3]) -> Agreement {
+    let plane = ours.len() / 3;
+    let (mut within, mut identical, mut max_abs) = (0usize, 0usize, 0f32);
+    for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+        let diff = (a - b).abs() * std[i / plane];
+        within += usize::from(diff <= ONE_LEVEL);
+        identical += usize::from(a.to_bits() == b.to_bits());
+        max_abs = max_abs.max(diff);
+    }
+    let n = ours.len() as f64;
+    Agreement { within: within as f64 / n, identical: identical as f64 / n, max_abs }
+}
+
+fn report(what: &str, case: &Case, size: u32, a: &Agreement) {
+    eprintln!(
+        "{what:<10} {:<28} {:<4} {:>4}x{:<4} -> {size}: within 1/255 {:.5}, bit-identical {:.5}, max |diff| {:.4} ({:.1}/255)",
+        case.file, case.pil_mode, case.width, case.height, a.within, a.identical, a.max_abs, a.max_abs * 255.0
+    );
+}
+
+fn reference_tensor(case: &Case, size: u32) -> Vec<f32> {
+    let theirs = read_f32(&reference_dir().join("tensors").join(&case.tensors[&size.to_string()]));
+    assert_eq!(theirs.len(), 3 * (size * size) as usize, "{} at {size}: reference length", case.file);
+    theirs
+}
+
+#[test]
+fn openai_uses_open_clip_mean_and_std() {
+    let manifest = manifest();
+    let pre = Preprocess::openai(240);
+    assert_eq!((pre.image_size, pre.mean, pre.std), (240, manifest.mean, manifest.std));
+}
+
+/// From the file on disk, as the pipeline runs: decode + transform.
+#[test]
+fn load_matches_open_clip_for_every_file_and_size() {
+    let manifest = manifest();
+    let dir = reference_dir();
+    let mut failures = Vec::new();
+    for case in &manifest.cases {
+        let colour_jpeg = case.file.ends_with(".jpg") && case.pil_mode == "RGB";
+        let required = if colour_jpeg { COLOUR_JPEG_WITHIN } else { REQUIRED_WITHIN };
+        for &size in &manifest.sizes {
+            let ours = Preprocess::openai(size).load(&dir.join(&case.file)).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(ours.len(), 3 * (size * size) as usize, "{} at {size}: tensor length", case.file);
+            let a = agreement(&ours, &reference_tensor(case, size), manifest.std);
+            report("load", case, size, &a);
+            if a.within < required {
+                failures.push(format!("{} at {size}: {:.4} within 1/255 < {required}", case.file, a.within));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The transform alone, on the pixels Pillow decoded, for the modes where
+/// converting to RGB first changes nothing (RGB, L): every file, JPEG included,
+/// must reach the required agreement.
+#[test]
+fn transform_of_pil_pixels_matches_open_clip() {
+    let manifest = manifest();
+    let dir = reference_dir();
+    let mut failures = Vec::new();
+    for case in manifest.cases.iter().filter(|c| c.pil_mode == "RGB" || c.pil_mode == "L") {
+        let rgb = std::fs::read(dir.join(&case.rgb)).unwrap_or_else(|e| panic!("{}: {e}", case.rgb));
+        let image = image::RgbImage::from_raw(case.width, case.height, rgb)
+            .unwrap_or_else(|| panic!("{}: wrong byte count", case.rgb));
+        for &size in &manifest.sizes {
+            let a = agreement(&Preprocess::openai(size).transform(&image), &reference_tensor(case, size), manifest.std);
+            report("transform", case, size, &a);
+            if a.within < REQUIRED_WITHIN {
+                failures.push(format!("{} at {size}: {:.4} within 1/255", case.file, a.within));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn decode_rgb_matches_pil_convert_rgb() {
+    let manifest = manifest();
+    let dir = reference_dir();
+    for case in &manifest.cases {
+        let bytes = std::fs::read(dir.join(&case.file)).unwrap_or_else(|e| panic!("{}: {e}", case.file));
+        let ours = decode_rgb(&bytes, &case.file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ours.dimensions(), (case.width, case.height), "{}: size", case.file);
+        let theirs = std::fs::read(dir.join(&case.rgb)).unwrap_or_else(|e| panic!("{}: {e}", case.rgb));
+        let diffs: Vec<u8> = ours.as_raw().iter().zip(&theirs).map(|(a, b)| a.abs_diff(*b)).collect();
+        let exact = diffs.iter().filter(|&&d| d == 0).count() as f64 / diffs.len() as f64;
+        let max = diffs.iter().copied().max().unwrap_or(0);
+        eprintln!("{:<28} decode: identical {exact:.5}, max |diff| {max}/255", case.file);
+        if case.file.ends_with(".png") {
+            // PNG is lossless: any difference is a conversion bug.
+            assert_eq!(max, 0, "{}: decoded RGB differs from PIL", case.file);
+        } else {
+            // JPEG decoders (zune-jpeg vs libjpeg-turbo) round differently;
+            // grey JPEGs differ only in the IDCT, colour ones also in chroma.
+            let within_one = diffs.iter().filter(|&&d| d <= 1).count() as f64 / diffs.len() as f64;
+            assert!(within_one >= 0.85 && max <= 6, "{}: {within_one} within 1 level, max {max}", case.file);
+        }
+    }
+}
+
+#[test]
+fn transform_of_decoded_rgb_equals_load_for_rgb_files() {
+    let manifest = manifest();
+    let dir = reference_dir();
+    let pre = Preprocess::openai(224);
+    for case in manifest.cases.iter().filter(|c| c.pil_mode == "RGB") {
+        let path = dir.join(&case.file);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", case.file));
+        let via_rgb = pre.transform(&decode_rgb(&bytes, &case.file).unwrap_or_else(|e| panic!("{e}")));
+        let via_bytes = pre.load_bytes(&bytes, &case.file).unwrap_or_else(|e| panic!("{e}"));
+        assert!(via_rgb == via_bytes, "{}: transform(decode_rgb) != load_bytes", case.file);
+        assert!(via_rgb == pre.load(&path).unwrap_or_else(|e| panic!("{e}")), "{}", case.file);
+    }
+}
+
+#[test]
+fn corrupt_missing_and_empty_files_are_errors_naming_the_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pre = Preprocess::openai(224);
+
+    // A real PNG cut in half: the header decodes, the pixel data does not.
+    let source = reference_dir().join(&manifest().cases[0].file);
+    let bytes = std::fs::read(&source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+    let corrupt = dir.path().join("corrupt.png");
+    std::fs::write(&corrupt, &bytes[..bytes.len() / 2]).expect("write corrupt.png");
+    let err = pre.load(&corrupt).expect_err("a truncated PNG must not load");
+    assert!(matches!(err, ImageLoadError::Undecodable { .. }), "{err:?}");
+    assert!(err.to_string().contains(&corrupt.display().to_string()), "{err}");
+
+    let missing = dir.path().join("missing.jpg");
+    let err = pre.load(&missing).expect_err("a missing file must not load");
+    assert!(matches!(err, ImageLoadError::Unreadable { .. }), "{err:?}");
+    assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
+
+    let empty = dir.path().join("empty.png");
+    std::fs::write(&empty, b"").expect("write empty.png");
+    let err = pre.load(&empty).expect_err("an empty file must not load");
+    assert!(matches!(err, ImageLoadError::Empty { .. }), "{err:?}");
+    assert!(err.to_string().contains("empty.png"), "{err}");
+
+    let err = pre.load_bytes(b"GIF89a not really", "s3://bucket/key.gif").expect_err("garbage");
+    assert!(err.to_string().contains("s3://bucket/key.gif"), "{err}");
+}
