@@ -215,7 +215,7 @@ fn pyarrow_type(column_type: ColumnType) -> &'static str {
 async fn every_artifact_round_trips_and_pyarrow_reads_it_with_descriptions() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("store").to_str().unwrap()).unwrap();
-    let keys = vec![
+    let keys = [
         round_trip(&store, &prompt_rows()).await,
         round_trip(&store, &text_embedding_rows()).await,
         round_trip(&store, &image_embedding_rows()).await,

@@ -29,12 +29,12 @@ pub enum StoreError {
     UnknownS3Option {
         uri: String,
         key: String,
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     #[error("cannot open store {uri}: {source}")]
     Open {
         uri: String,
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     #[error("invalid object key {key:?} under {uri}: {source}")]
     InvalidKey {
@@ -48,7 +48,7 @@ pub enum StoreError {
     Backend {
         operation: &'static str,
         uri: String,
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 }
 
@@ -252,7 +252,7 @@ impl Store {
             source => StoreError::Backend {
                 operation,
                 uri,
-                source,
+                source: Box::new(source),
             },
         }
     }
@@ -275,7 +275,7 @@ fn open_local(uri: &str, dir: &FsPath, options: &[(&str, &str)]) -> Result<Store
     })?;
     let local = LocalFileSystem::new_with_prefix(&root).map_err(|source| StoreError::Open {
         uri: uri.to_string(),
-        source,
+        source: Box::new(source),
     })?;
     Ok(Store {
         inner: Arc::new(local),
@@ -308,7 +308,7 @@ fn open_s3(uri: &str, options: &[(&str, &str)]) -> Result<Store, StoreError> {
             AmazonS3ConfigKey::from_str(key).map_err(|source| StoreError::UnknownS3Option {
                 uri: uri.to_string(),
                 key: key.to_string(),
-                source,
+                source: Box::new(source),
             })?;
         builder = builder.with_config(config_key, *value);
     }
@@ -322,7 +322,7 @@ fn open_s3(uri: &str, options: &[(&str, &str)]) -> Result<Store, StoreError> {
     }
     let s3 = builder.build().map_err(|source| StoreError::Open {
         uri: uri.to_string(),
-        source,
+        source: Box::new(source),
     })?;
     Ok(Store {
         inner: Arc::new(s3),
