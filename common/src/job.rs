@@ -1,1 +1,534 @@
-//! (being written)
+//! The job file: one TOML document that declares a whole rwclip run.
+//!
+//! Parsing is strict (`deny_unknown_fields` everywhere) so a typo such as
+//! `pair = 1000` is an error naming the key instead of a silently ignored
+//! setting, and [`JobSpec::validate`] checks every value before any work
+//! starts. The spec is pure data with no libtorch, so the coordinator can
+//! validate jobs too.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clip_config::ClipConfig;
+use crate::dataset::synth::SynthSpec;
+use crate::prompts::PromptSpec;
+
+/// Everything a run needs, as written in the job file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// Human name, used in reports.
+    pub name: String,
+    /// Where every artifact goes: a local directory (relative to the job
+    /// file's directory) or an `s3://bucket/prefix` URI.
+    pub output: String,
+    pub model: ModelSpec,
+    pub dataset: DatasetSpec,
+    #[serde(default)]
+    pub prompts: PromptsSpec,
+    #[serde(default)]
+    pub training: TrainingSpec,
+    #[serde(default)]
+    pub scoring: ScoringSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// An open_clip architecture name, see [`crate::clip_config::PRESET_NAMES`].
+    pub preset: String,
+    /// A safetensors file with open_clip state-dict keys (see
+    /// `tools/convert_openclip.py`). Absent: random init, said loudly.
+    #[serde(default)]
+    pub weights: Option<String>,
+    /// `cpu`, `cuda`, `cuda:N` or `auto` (CUDA when available).
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// Prompts per text-tower forward pass.
+    #[serde(default = "default_text_batch")]
+    pub text_batch_size: usize,
+    /// Images per image-tower forward pass.
+    #[serde(default = "default_image_batch")]
+    pub image_batch_size: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetKind {
+    /// `<cat>/test/<defect>/*.png` with `ground_truth` masks (MVTec-AD).
+    Mvtec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    pub kind: DatasetKind,
+    /// Dataset root directory (relative to the job file's directory).
+    pub root: String,
+    /// Categories to evaluate; absent or empty means every category found.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// When present and `root` does not exist yet, a synthetic dataset in the
+    /// same layout is written there first (tests and the demo).
+    #[serde(default)]
+    pub synth: Option<SynthOptions>,
+}
+
+/// Overrides for `rwclip dataset synth`'s defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SynthOptions {
+    pub categories: Option<Vec<String>>,
+    pub train_good: Option<usize>,
+    pub test_good: Option<usize>,
+    pub test_defective: Option<usize>,
+    pub image_size: Option<u32>,
+    pub seed: Option<u64>,
+}
+
+impl SynthOptions {
+    /// The synthesiser's defaults with these overrides applied.
+    pub fn to_spec(&self) -> SynthSpec {
+        let mut s = SynthSpec::default();
+        if let Some(v) = &self.categories {
+            s.categories = v.clone();
+        }
+        if let Some(v) = self.train_good {
+            s.train_good = v;
+        }
+        if let Some(v) = self.test_good {
+            s.test_good = v;
+        }
+        if let Some(v) = self.test_defective {
+            s.test_defective = v;
+        }
+        if let Some(v) = self.image_size {
+            s.image_size = v;
+        }
+        if let Some(v) = self.seed {
+            s.seed = v;
+        }
+        s
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptsSpec {
+    /// Np: prompt pairs generated per seed.
+    pub pairs: u64,
+    pub normal_word: String,
+    pub anomaly_word: String,
+    pub min_len: usize,
+    pub max_len: usize,
+}
+
+impl Default for PromptsSpec {
+    fn default() -> Self {
+        let base = PromptSpec::default();
+        PromptsSpec {
+            pairs: 10_000,
+            normal_word: base.normal_word,
+            anomaly_word: base.anomaly_word,
+            min_len: base.min_len,
+            max_len: base.max_len,
+        }
+    }
+}
+
+impl PromptsSpec {
+    /// The generator for one trial seed: each seed draws its own prompts.
+    pub fn for_seed(&self, seed: u64) -> PromptSpec {
+        PromptSpec {
+            seed,
+            normal_word: self.normal_word.clone(),
+            anomaly_word: self.anomaly_word.clone(),
+            min_len: self.min_len,
+            max_len: self.max_len,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingSpec {
+    /// One trial per seed; it seeds prompt generation, FNN init, shuffling
+    /// and dropout. The paper reports mean ± std over 10 seeds.
+    pub seeds: Vec<u64>,
+    /// FNN hidden widths (4 linear layers = 3 hidden + output).
+    pub hidden: Vec<i64>,
+    pub dropout: f64,
+    pub epochs: usize,
+    /// Pairs per batch; a batch holds both prompts of each pair (64 → 128).
+    pub pairs_per_batch: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub lr_decay: f64,
+    pub decay_after_epochs: usize,
+}
+
+impl Default for TrainingSpec {
+    fn default() -> Self {
+        TrainingSpec {
+            seeds: (0..10).collect(),
+            hidden: vec![256, 256, 256],
+            dropout: 0.5,
+            epochs: 2,
+            pairs_per_batch: 64,
+            lr: 1e-3,
+            weight_decay: 1e-4,
+            lr_decay: 0.1,
+            decay_after_epochs: 1,
+        }
+    }
+}
+
+/// Which guide-prompt object word s_pr uses (§3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ObjectSetup {
+    /// "a photo of [n] object": no category information at all.
+    Unknown,
+    /// "a photo of [n] <category>": the category name is known.
+    Known,
+}
+
+impl ObjectSetup {
+    pub fn label(self) -> &'static str {
+        match self {
+            ObjectSetup::Unknown => "object-unknown",
+            ObjectSetup::Known => "object-known",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoringSpec {
+    /// Softmax temperature of s_pr (CLIP's 0.01).
+    pub temperature: f64,
+    /// Zero-shot setups to evaluate.
+    pub setups: Vec<ObjectSetup>,
+    /// The object word of the unknown-object setup.
+    pub object_word: String,
+}
+
+impl Default for ScoringSpec {
+    fn default() -> Self {
+        ScoringSpec {
+            temperature: 0.01,
+            setups: vec![ObjectSetup::Unknown, ObjectSetup::Known],
+            object_word: "object".to_string(),
+        }
+    }
+}
+
+/// Why a job file was rejected. Every variant names the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("cannot read job file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("job file {path} is not a valid job: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("job file {path}: `{key}` {problem}")]
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        problem: String,
+    },
+}
+
+/// A validated job plus the directory its relative paths are resolved from.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub spec: JobSpec,
+    pub path: PathBuf,
+    pub base_dir: PathBuf,
+}
+
+impl Job {
+    /// Reads, parses and validates a job file.
+    pub fn load(path: &Path) -> Result<Job, JobError> {
+        let text = std::fs::read_to_string(path).map_err(|source| JobError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Job::parse(&text, path)
+    }
+
+    /// Parses and validates job text; `path` is used for messages and for
+    /// resolving relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Job, JobError> {
+        let spec: JobSpec = toml::from_str(text).map_err(|e| JobError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let job = Job {
+            spec,
+            path: path.to_path_buf(),
+            base_dir,
+        };
+        job.validate()?;
+        Ok(job)
+    }
+
+    /// A path from the job file, resolved against the job file's directory.
+    pub fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// The output location as a store URI: S3 URIs pass through, local
+    /// paths are resolved against the job file's directory.
+    pub fn output_uri(&self) -> String {
+        let out = &self.spec.output;
+        if out.contains("://") {
+            out.clone()
+        } else {
+            self.resolve(out).to_string_lossy().into_owned()
+        }
+    }
+
+    pub fn dataset_root(&self) -> PathBuf {
+        self.resolve(&self.spec.dataset.root)
+    }
+
+    pub fn weights_path(&self) -> Option<PathBuf> {
+        self.spec.model.weights.as_deref().map(|w| self.resolve(w))
+    }
+
+    fn invalid(&self, key: &'static str, problem: impl Into<String>) -> JobError {
+        JobError::Invalid {
+            path: self.path.clone(),
+            key,
+            problem: problem.into(),
+        }
+    }
+
+    /// Checks every value that can be checked without doing the work.
+    pub fn validate(&self) -> Result<(), JobError> {
+        let s = &self.spec;
+        if s.name.trim().is_empty() {
+            return Err(self.invalid("name", "must not be empty"));
+        }
+        if s.output.trim().is_empty() {
+            return Err(self.invalid("output", "must not be empty"));
+        }
+        if let Some((scheme, _)) = s.output.split_once("://") {
+            if scheme != "s3" && scheme != "file" {
+                return Err(self.invalid(
+                    "output",
+                    format!("has unsupported scheme `{scheme}://` (use a local path or s3://bucket/prefix)"),
+                ));
+            }
+        }
+
+        ClipConfig::preset(&s.model.preset).map_err(|e| self.invalid("model.preset", e.to_string()))?;
+        if let Some(w) = self.weights_path() {
+            if !w.is_file() {
+                return Err(self.invalid(
+                    "model.weights",
+                    format!("points to {} which is not a readable file", w.display()),
+                ));
+            }
+        }
+        parse_device_name(&s.model.device).map_err(|p| self.invalid("model.device", p))?;
+        if s.model.text_batch_size == 0 {
+            return Err(self.invalid("model.text_batch_size", "must be at least 1"));
+        }
+        if s.model.image_batch_size == 0 {
+            return Err(self.invalid("model.image_batch_size", "must be at least 1"));
+        }
+
+        let root = self.dataset_root();
+        if s.dataset.synth.is_none() && !root.is_dir() {
+            return Err(self.invalid(
+                "dataset.root",
+                format!("{} is not a directory (add [dataset.synth] to synthesise one)", root.display()),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for c in &s.dataset.categories {
+            if c.trim().is_empty() || c.contains('/') {
+                return Err(self.invalid("dataset.categories", format!("has an invalid category name {c:?}")));
+            }
+            if !seen.insert(c) {
+                return Err(self.invalid("dataset.categories", format!("lists {c:?} twice")));
+            }
+        }
+
+        if s.prompts.pairs == 0 {
+            return Err(self.invalid("prompts.pairs", "must be at least 1"));
+        }
+        s.prompts
+            .for_seed(0)
+            .validate()
+            .map_err(|e| self.invalid("prompts", e.to_string()))?;
+
+        let t = &s.training;
+        if t.seeds.is_empty() {
+            return Err(self.invalid("training.seeds", "must list at least one seed"));
+        }
+        let unique: BTreeSet<_> = t.seeds.iter().collect();
+        if unique.len() != t.seeds.len() {
+            return Err(self.invalid("training.seeds", "lists a seed twice"));
+        }
+        if t.hidden.is_empty() || t.hidden.iter().any(|&h| h < 1) {
+            return Err(self.invalid("training.hidden", "must be a non-empty list of positive widths"));
+        }
+        if !(0.0..1.0).contains(&t.dropout) {
+            return Err(self.invalid("training.dropout", "must be in [0, 1)"));
+        }
+        if t.epochs == 0 {
+            return Err(self.invalid("training.epochs", "must be at least 1"));
+        }
+        if t.pairs_per_batch == 0 {
+            return Err(self.invalid("training.pairs_per_batch", "must be at least 1"));
+        }
+        if !(t.lr > 0.0 && t.lr.is_finite()) {
+            return Err(self.invalid("training.lr", "must be a positive number"));
+        }
+        if !(t.weight_decay >= 0.0 && t.weight_decay.is_finite()) {
+            return Err(self.invalid("training.weight_decay", "must be >= 0"));
+        }
+        if !(t.lr_decay > 0.0 && t.lr_decay.is_finite()) {
+            return Err(self.invalid("training.lr_decay", "must be a positive number"));
+        }
+
+        let sc = &s.scoring;
+        if !(sc.temperature > 0.0 && sc.temperature.is_finite()) {
+            return Err(self.invalid("scoring.temperature", "must be a positive number"));
+        }
+        if sc.setups.is_empty() {
+            return Err(self.invalid("scoring.setups", "must list at least one of \"unknown\", \"known\""));
+        }
+        if sc.object_word.trim().is_empty() {
+            return Err(self.invalid("scoring.object_word", "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+/// A parsed device name; the worker maps it onto a libtorch device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceName {
+    Cpu,
+    Cuda(usize),
+    /// CUDA device 0 when available, else CPU.
+    Auto,
+}
+
+pub fn parse_device_name(s: &str) -> Result<DeviceName, String> {
+    match s {
+        "cpu" => Ok(DeviceName::Cpu),
+        "auto" => Ok(DeviceName::Auto),
+        "cuda" => Ok(DeviceName::Cuda(0)),
+        _ => s
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(DeviceName::Cuda)
+            .ok_or_else(|| format!("is {s:?}; expected cpu, auto, cuda or cuda:N")),
+    }
+}
+
+fn default_device() -> String {
+    "auto".to_string()
+}
+fn default_text_batch() -> usize {
+    256
+}
+fn default_image_batch() -> usize {
+    16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "t"
+output = "out"
+[model]
+preset = "rwclip-tiny"
+[dataset]
+kind = "mvtec"
+root = "data"
+[dataset.synth]
+"#;
+
+    fn parse(text: &str) -> Result<Job, JobError> {
+        Job::parse(text, Path::new("/nonexistent/job.toml"))
+    }
+
+    #[test]
+    fn minimal_job_gets_paper_defaults() {
+        let job = parse(MINIMAL).unwrap();
+        assert_eq!(job.spec.prompts.pairs, 10_000);
+        assert_eq!(job.spec.prompts.normal_word, "a");
+        assert_eq!(job.spec.prompts.anomaly_word, "a damaged");
+        assert_eq!(job.spec.training.seeds, (0..10).collect::<Vec<u64>>());
+        assert_eq!(job.spec.training.epochs, 2);
+        assert_eq!(job.spec.scoring.temperature, 0.01);
+        assert_eq!(job.dataset_root(), PathBuf::from("/nonexistent/data"));
+        assert_eq!(job.output_uri(), "/nonexistent/out");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = parse(&MINIMAL.replace("[model]", "[model]\nweight = \"x\"")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("job.toml") && msg.contains("weight"), "{msg}");
+    }
+
+    #[test]
+    fn malformed_toml_names_the_file_and_line() {
+        let err = parse("name = \"t\"\noutput = \n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("job.toml") && msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let cases = [
+            ("[model]\npreset = \"rwclip-tiny\"", "[model]\npreset = \"ViT-Q-99\"", "model.preset"),
+            ("[model]\npreset = \"rwclip-tiny\"", "[model]\npreset = \"rwclip-tiny\"\ndevice = \"tpu\"", "model.device"),
+            ("[dataset.synth]", "[dataset.synth]\n[prompts]\npairs = 0\nnormal_word = \"a\"\nanomaly_word = \"a damaged\"\nmin_len = 5\nmax_len = 10", "prompts.pairs"),
+            ("[dataset.synth]", "[dataset.synth]\n[scoring]\ntemperature = 0.0\nsetups = [\"unknown\"]\nobject_word = \"object\"", "scoring.temperature"),
+            ("output = \"out\"", "output = \"gs://b/x\"", "output"),
+        ];
+        for (from, to, key) in cases {
+            let err = parse(&MINIMAL.replace(from, to)).unwrap_err();
+            match &err {
+                JobError::Invalid { key: k, .. } => assert_eq!(*k, key, "{err}"),
+                other => panic!("expected Invalid({key}), got {other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn missing_dataset_without_synth_is_an_error() {
+        let err = parse(&MINIMAL.replace("[dataset.synth]\n", "")).unwrap_err();
+        assert!(err.to_string().contains("dataset.root"), "{err}");
+    }
+
+    #[test]
+    fn device_names() {
+        assert_eq!(parse_device_name("cuda:3"), Ok(DeviceName::Cuda(3)));
+        assert_eq!(parse_device_name("cpu"), Ok(DeviceName::Cpu));
+        assert!(parse_device_name("cuda:x").is_err());
+    }
+}

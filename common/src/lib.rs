@@ -8,5 +8,6 @@ pub mod job;
 pub mod metrics;
 pub mod preprocess;
 pub mod prompts;
+pub mod scores_table;
 pub mod text_clean;
 pub mod tokenizer;

@@ -42,13 +42,13 @@ fn text_embedding_rows() -> Vec<TextEmbeddingRow> {
     vec![
         TextEmbeddingRow {
             pair_id: 7,
-            label: 0,
+            label: Some(0),
             text: "n".into(),
             embedding: vec![0.5, -1.25, 3.0, 0.0],
         },
         TextEmbeddingRow {
             pair_id: 7,
-            label: 1,
+            label: None,
             text: "a".into(),
             embedding: vec![-0.5, 1.25, -3.0, 8.0],
         },
@@ -60,14 +60,14 @@ fn image_embedding_rows() -> Vec<ImageEmbeddingRow> {
         ImageEmbeddingRow {
             path: "bottle/test/good/000.png".into(),
             category: "bottle".into(),
-            label: 0,
+            label: Some(0),
             defect: "good".into(),
             embedding: vec![0.25, 0.75, -2.5],
         },
         ImageEmbeddingRow {
             path: "bottle/test/broken_large/001.png".into(),
             category: "bottle".into(),
-            label: 1,
+            label: Some(1),
             defect: "broken_large".into(),
             embedding: vec![1.0, -1.0, 0.125],
         },
@@ -203,7 +203,7 @@ print(json.dumps(out))
 
 fn pyarrow_type(column_type: ColumnType) -> &'static str {
     match column_type {
-        ColumnType::U8 => "uint8",
+        ColumnType::U8 | ColumnType::OptionalLabel => "uint8",
         ColumnType::U64 => "uint64",
         ColumnType::F64 => "double",
         ColumnType::Utf8 => "string",
@@ -256,7 +256,8 @@ async fn every_artifact_round_trips_and_pyarrow_reads_it_with_descriptions() {
                 "{path} column {}",
                 spec.name
             );
-            assert_eq!(field["nullable"], false, "{path} column {}", spec.name);
+            let nullable = spec.column_type == ColumnType::OptionalLabel;
+            assert_eq!(field["nullable"], nullable, "{path} column {}", spec.name);
             let ty = field["type"].as_str().unwrap();
             assert!(
                 ty.starts_with(pyarrow_type(spec.column_type)),

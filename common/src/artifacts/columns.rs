@@ -32,6 +32,10 @@ pub fn u8_column<R>(rows: &[R], get: impl Fn(&R) -> u8) -> ArrayRef {
     Arc::new(UInt8Array::from_iter_values(rows.iter().map(get)))
 }
 
+pub fn optional_u8_column<R>(rows: &[R], get: impl Fn(&R) -> Option<u8>) -> ArrayRef {
+    Arc::new(rows.iter().map(get).collect::<UInt8Array>())
+}
+
 pub fn f64_column<R>(rows: &[R], get: impl Fn(&R) -> f64) -> ArrayRef {
     Arc::new(Float64Array::from_iter_values(rows.iter().map(get)))
 }
@@ -112,6 +116,21 @@ impl<'a> BatchColumns<'a> {
         Ok(labels)
     }
 
+    /// A 0/1 label column that may hold nulls (unlabelled rows).
+    pub fn optional_label(&self, column: &'static str) -> Result<Vec<Option<u8>>, ArtifactError> {
+        let labels: &UInt8Array = self.typed_nullable(column, ColumnType::OptionalLabel, true)?;
+        let values: Vec<Option<u8>> = labels.iter().collect();
+        if let Some((row, Some(value))) = values.iter().enumerate().find(|(_, v)| v.is_some_and(|v| v > 1)) {
+            return Err(ArtifactError::InvalidLabel {
+                artifact: self.kind.name(),
+                column,
+                row,
+                value: *value,
+            });
+        }
+        Ok(values)
+    }
+
     /// The embedding column as one `Vec<f32>` per row.
     pub fn embeddings(&self, column: &'static str) -> Result<Vec<Vec<f32>>, ArtifactError> {
         let artifact = self.kind.name();
@@ -150,6 +169,16 @@ impl<'a> BatchColumns<'a> {
         column: &'static str,
         expected: ColumnType,
     ) -> Result<&'a A, ArtifactError> {
+        self.typed_nullable(column, expected, false)
+    }
+
+    /// [`Self::typed`], optionally letting nulls through.
+    fn typed_nullable<A: Array + 'static>(
+        &self,
+        column: &'static str,
+        expected: ColumnType,
+        allow_nulls: bool,
+    ) -> Result<&'a A, ArtifactError> {
         let artifact = self.kind.name();
         let array = self
             .batch
@@ -172,12 +201,14 @@ impl<'a> BatchColumns<'a> {
                 expected: expected_name(expected),
                 found: array.data_type().to_string(),
             })?;
-        if let Some(row) = first_null(array.as_ref()) {
-            return Err(ArtifactError::Null {
-                artifact,
-                column,
-                row,
-            });
+        if !allow_nulls {
+            if let Some(row) = first_null(array.as_ref()) {
+                return Err(ArtifactError::Null {
+                    artifact,
+                    column,
+                    row,
+                });
+            }
         }
         Ok(typed)
     }

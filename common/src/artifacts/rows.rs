@@ -5,7 +5,8 @@
 use arrow_array::ArrayRef;
 
 use super::columns::{
-    embedding_column, f64_column, u64_column, u8_column, utf8_column, BatchColumns, ColumnCodec,
+    embedding_column, f64_column, optional_u8_column, u64_column, u8_column, utf8_column,
+    BatchColumns, ColumnCodec,
 };
 use super::error::ArtifactError;
 use super::schema::ArtifactKind;
@@ -23,7 +24,8 @@ pub struct PromptRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextEmbeddingRow {
     pub pair_id: u64,
-    pub label: u8,
+    /// `None` for free-form prompts that are neither normal nor anomalous.
+    pub label: Option<u8>,
     pub text: String,
     pub embedding: Vec<f32>,
 }
@@ -33,7 +35,8 @@ pub struct TextEmbeddingRow {
 pub struct ImageEmbeddingRow {
     pub path: String,
     pub category: String,
-    pub label: u8,
+    /// `None` for unlabelled images (a plain folder, an archive to score).
+    pub label: Option<u8>,
     pub defect: String,
     pub embedding: Vec<f32>,
 }
@@ -123,7 +126,7 @@ impl ColumnCodec for TextEmbeddingRow {
         Ok((
             vec![
                 u64_column(rows, |r| r.pair_id),
-                u8_column(rows, |r| r.label),
+                optional_u8_column(rows, |r| r.label),
                 utf8_column(rows, |r| &r.text),
                 embedding,
             ],
@@ -132,14 +135,14 @@ impl ColumnCodec for TextEmbeddingRow {
     }
 
     fn from_columns(c: &BatchColumns<'_>) -> Result<Vec<Self>, ArtifactError> {
-        let (pair_id, label, text) = (c.u64("pair_id")?, c.label("label")?, c.utf8("text")?);
+        let (pair_id, label, text) = (c.u64("pair_id")?, c.optional_label("label")?, c.utf8("text")?);
         let embeddings = c.embeddings("embedding")?;
         Ok(embeddings
             .into_iter()
             .enumerate()
             .map(|(i, embedding)| TextEmbeddingRow {
                 pair_id: pair_id.value(i),
-                label: label.value(i),
+                label: label[i],
                 text: text.value(i).to_string(),
                 embedding,
             })
@@ -156,7 +159,7 @@ impl ColumnCodec for ImageEmbeddingRow {
             vec![
                 utf8_column(rows, |r| &r.path),
                 utf8_column(rows, |r| &r.category),
-                u8_column(rows, |r| r.label),
+                optional_u8_column(rows, |r| r.label),
                 utf8_column(rows, |r| &r.defect),
                 embedding,
             ],
@@ -168,7 +171,7 @@ impl ColumnCodec for ImageEmbeddingRow {
         let (path, category, label, defect) = (
             c.utf8("path")?,
             c.utf8("category")?,
-            c.label("label")?,
+            c.optional_label("label")?,
             c.utf8("defect")?,
         );
         let embeddings = c.embeddings("embedding")?;
@@ -178,7 +181,7 @@ impl ColumnCodec for ImageEmbeddingRow {
             .map(|(i, embedding)| ImageEmbeddingRow {
                 path: path.value(i).to_string(),
                 category: category.value(i).to_string(),
-                label: label.value(i),
+                label: label[i],
                 defect: defect.value(i).to_string(),
                 embedding,
             })

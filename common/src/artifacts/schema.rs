@@ -6,7 +6,7 @@
 //! (`rwclip.artifact`), the format version (`rwclip.format_version`) and a
 //! sentence about the artifact (`rwclip.description`); each column carries a
 //! `description` field metadata entry, so a pyarrow reader knows what a column
-//! means without this code. No column is nullable.
+//! means without this code. Only `OptionalLabel` columns are nullable.
 
 use std::sync::Arc;
 
@@ -28,6 +28,9 @@ pub const FORMAT_VERSION: &str = "1";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnType {
     U8,
+    /// A 0/1 label that may be null: embeddings of free-form inputs
+    /// (`rwclip embed text|images` on unlabelled data) have no ground truth.
+    OptionalLabel,
     U64,
     F64,
     Utf8,
@@ -50,10 +53,14 @@ const fn col(name: &'static str, column_type: ColumnType, description: &'static 
     }
 }
 
-use ColumnType::{Embedding, Utf8, F64, U64, U8};
+use ColumnType::{Embedding, OptionalLabel, Utf8, F64, U64, U8};
 
 const LABEL_PROMPT: &str = "0 = normal prompt, 1 = anomalous prompt";
 const LABEL_IMAGE: &str = "ground truth: 0 = normal image, 1 = anomalous image";
+const LABEL_PROMPT_OPTIONAL: &str =
+    "0 = normal prompt, 1 = anomalous prompt; null for free-form prompts (rwclip embed text)";
+const LABEL_IMAGE_OPTIONAL: &str =
+    "ground truth: 0 = normal image, 1 = anomalous image; null for unlabelled images";
 const TEXT: &str = "the prompt text fed to the CLIP tokenizer";
 const PAIR_ID: &str =
     "index of the normal/anomalous prompt pair; with the seed it determines both prompts";
@@ -73,7 +80,7 @@ const PROMPTS: &[ColumnSpec] = &[
 
 const TEXT_EMBEDDINGS: &[ColumnSpec] = &[
     col("pair_id", U64, PAIR_ID),
-    col("label", U8, LABEL_PROMPT),
+    col("label", OptionalLabel, LABEL_PROMPT_OPTIONAL),
     col("text", Utf8, TEXT),
     col(
         "embedding",
@@ -85,7 +92,7 @@ const TEXT_EMBEDDINGS: &[ColumnSpec] = &[
 const IMAGE_EMBEDDINGS: &[ColumnSpec] = &[
     col("path", Utf8, PATH),
     col("category", Utf8, CATEGORY),
-    col("label", U8, LABEL_IMAGE),
+    col("label", OptionalLabel, LABEL_IMAGE_OPTIONAL),
     col(
         "defect",
         Utf8,
@@ -243,7 +250,8 @@ impl ArtifactKind {
             .columns()
             .iter()
             .map(|c| {
-                Field::new(c.name, c.column_type.data_type(embedding_dim), false)
+                let nullable = c.column_type == ColumnType::OptionalLabel;
+                Field::new(c.name, c.column_type.data_type(embedding_dim), nullable)
                     .with_metadata(Metadata::from([(DESCRIPTION_KEY, c.description)]))
             })
             .collect();
@@ -261,7 +269,7 @@ impl ArtifactKind {
 impl ColumnType {
     pub fn data_type(self, embedding_dim: usize) -> DataType {
         match self {
-            ColumnType::U8 => DataType::UInt8,
+            ColumnType::U8 | ColumnType::OptionalLabel => DataType::UInt8,
             ColumnType::U64 => DataType::UInt64,
             ColumnType::F64 => DataType::Float64,
             ColumnType::Utf8 => DataType::Utf8,
