@@ -8,10 +8,12 @@
 //! RGBA/LA are premultiplied by alpha around the resize, palette and 1-bit
 //! images are resized with nearest neighbour. [`decode`] recovers the PIL mode
 //! and [`resample`] follows Pillow for each, so palette PNGs and transparent
-//! PNGs give the same tensors as open_clip, not just RGB ones.
+//! PNGs give the same tensors as open_clip, not just RGB ones. JPEGs are
+//! decoded by libjpeg-turbo's code, as Pillow decodes them (see `jpeg`).
 
 mod decode;
 mod geometry;
+mod jpeg;
 mod resample;
 mod tensor;
 
@@ -131,7 +133,8 @@ impl Preprocess {
 
 /// Decodes an encoded image to RGB the way PIL's `Image.open(..).convert("RGB")`
 /// does: alpha dropped without compositing, grey replicated, palette expanded,
-/// 16-bit samples reduced to their high byte. `name` identifies it in errors.
+/// CMYK converted, 16-bit samples reduced to their high byte. JPEGs are decoded
+/// with libjpeg-turbo's code and Pillow's settings, so their pixels are Pillow's. `name` identifies it in errors.
 pub fn decode_rgb(bytes: &[u8], name: &str) -> Result<image::RgbImage, ImageLoadError> {
     Ok(decode::decode(bytes, name)?.into_rgb())
 }

@@ -1,8 +1,8 @@
 """Reference for common/tests/preprocess_parity.rs: open_clip's eval transform.
 
-Writes a set of real image files (PNG RGB/RGBA/L/LA/P/1-bit, JPEG RGB/L) of
-assorted sizes -- downscale, upscale, odd sizes, already at the target size --
-into DIR/images/, and for each file and image size (240, 224) the tensor that
+Writes a set of real image files (PNG RGB/RGBA/L/LA/P/1-bit; JPEG RGB 4:2:0,
+4:4:4 and progressive 4:2:2, L, CMYK) of assorted sizes -- downscale, upscale,
+odd sizes, already at the target size -- into DIR/images/, and for each file and image size (240, 224) the tensor that
 open_clip 3.3.0's `image_transform(size, is_train=False)` produces from
 `PIL.Image.open(file)`, as raw little-endian f32 (C, H, W) in DIR/tensors/.
 `convert("RGB")` of each opened file is kept too (raw u8 HWC, DIR/rgb/), to
@@ -81,6 +81,11 @@ def make_images(rng: np.random.Generator):
     cases.append(("rgb.jpg", natural_rgb(rng, 640, 480), {"quality": 90}))
     cases.append(("rgb_small_upscale.jpg", natural_rgb(rng, 150, 113), {}))
     cases.append(("gray.jpg", natural_rgb(rng, 333, 222).convert("L"), {"quality": 85}))
+    # Other chroma layouts Pillow writes (4:4:4, 4:2:2 progressive) and CMYK,
+    # which Pillow stores inverted (Adobe) and open_clip resizes as CMYK.
+    cases.append(("rgb_444.jpg", natural_rgb(rng, 301, 211), {"quality": 95, "subsampling": 0}))
+    cases.append(("rgb_422_progressive.jpg", natural_rgb(rng, 260, 390), {"subsampling": 1, "progressive": True}))
+    cases.append(("cmyk.jpg", natural_rgb(rng, 280, 230).convert("CMYK"), {"quality": 90}))
     return cases
 
 

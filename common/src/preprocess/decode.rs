@@ -3,9 +3,11 @@
 //! The `image` crate expands palettes and PNG `tRNS` transparency into RGB(A),
 //! while PIL keeps mode `P` (resized with nearest neighbour) and keeps `RGB`/`L`
 //! files without an alpha channel. The PNG header tells which case applies.
+//! JPEGs go to [`jpeg`], which decodes them as Pillow's libjpeg-turbo does.
 
 use image::{DynamicImage, RgbImage};
 
+use super::jpeg;
 use super::resample::Filter;
 use super::ImageLoadError;
 
@@ -16,6 +18,8 @@ pub(super) enum Layout {
     GrayAlpha,
     Rgb,
     Rgba,
+    /// Pillow's `CMYK` (JPEG only), already un-inverted.
+    Cmyk,
 }
 
 impl Layout {
@@ -24,7 +28,7 @@ impl Layout {
             Layout::Gray => 1,
             Layout::GrayAlpha => 2,
             Layout::Rgb => 3,
-            Layout::Rgba => 4,
+            Layout::Rgba | Layout::Cmyk => 4,
         }
     }
 
@@ -44,7 +48,8 @@ pub(super) struct Decoded {
 }
 
 impl Decoded {
-    /// PIL's `convert("RGB")`: grey replicated, alpha dropped (not composited).
+    /// PIL's `convert("RGB")`: grey replicated, alpha dropped (not composited),
+    /// CMYK converted with Pillow's formula.
     pub(super) fn into_rgb(self) -> RgbImage {
         let (width, height) = (self.width, self.height);
         let rgb = match self.layout {
@@ -55,6 +60,7 @@ impl Decoded {
                 for px in self.pixels.chunks_exact(channels) {
                     match layout {
                         Layout::Gray | Layout::GrayAlpha => rgb.extend_from_slice(&[px[0]; 3]),
+                        Layout::Cmyk => rgb.extend_from_slice(&cmyk_to_rgb(px)),
                         _ => rgb.extend_from_slice(&px[..3]),
                     }
                 }
@@ -64,6 +70,17 @@ impl Decoded {
         RgbImage::from_raw(width, height, rgb)
             .expect("an RGB buffer of width * height * 3 bytes was just built")
     }
+}
+
+/// Pillow's `cmyk2rgb`: each colour is `(255 - k) * (1 - c / 255)`, with its
+/// rounded fixed-point division by 255.
+pub(super) fn cmyk_to_rgb(px: &[u8]) -> [u8; 3] {
+    let not_k = 255 - u32::from(px[3]);
+    let channel = |c: u8| {
+        let product = u32::from(c) * not_k + 128;
+        (not_k - (((product >> 8) + product) >> 8)) as u8
+    };
+    [channel(px[0]), channel(px[1]), channel(px[2])]
 }
 
 /// PNG colour types (IHDR byte 25) that change how PIL treats the pixels.
@@ -94,6 +111,19 @@ fn png_kind(bytes: &[u8]) -> Option<PngKind> {
 pub(super) fn decode(bytes: &[u8], name: &str) -> Result<Decoded, ImageLoadError> {
     if bytes.is_empty() {
         return Err(ImageLoadError::Empty { name: name.to_string() });
+    }
+    if jpeg::is_jpeg(bytes) {
+        let decoded = jpeg::decode(bytes).map_err(|message| ImageLoadError::Undecodable {
+            name: name.to_string(),
+            source: image::ImageError::Decoding(image::error::DecodingError::new(
+                image::ImageFormat::Jpeg.into(),
+                message,
+            )),
+        })?;
+        if decoded.width == 0 || decoded.height == 0 {
+            return Err(ImageLoadError::Empty { name: name.to_string() });
+        }
+        return Ok(decoded);
     }
     let image = image::load_from_memory(bytes)
         .map_err(|source| ImageLoadError::Undecodable { name: name.to_string(), source })?;

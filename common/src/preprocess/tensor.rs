@@ -1,6 +1,6 @@
 //! The last steps: crop window → RGB → `ToTensor` (/255) → `Normalize`, CHW.
 
-use super::decode::Layout;
+use super::decode::{cmyk_to_rgb, Layout};
 use super::geometry::CenterCrop;
 use super::resample::unpremultiply;
 
@@ -72,5 +72,6 @@ fn to_rgb(px: &[u8], layout: Layout, premultiplied: bool) -> [u8; 3] {
             [unpremultiply(px[0], a), unpremultiply(px[1], a), unpremultiply(px[2], a)]
         }
         Layout::Rgba => [px[0], px[1], px[2]],
+        Layout::Cmyk => cmyk_to_rgb(px),
     }
 }
