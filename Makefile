@@ -12,6 +12,7 @@ VENV ?= $(HOME)/.cache/rwclip/venv
 HOST_PYTHON ?= python3
 REQS := tools/python-requirements.txt
 VENV_STAMP := $(VENV)/.rwclip-requirements.txt
+SYSTEM_STAMP := $(HOME)/.cache/rwclip/.system-packages
 CARGO ?= cargo
 REFERENCE_DIR := target/reference
 REFERENCE_SCRIPTS := $(wildcard tests/reference/*.py)
@@ -25,16 +26,29 @@ help:
 
 # One pinned pip command for torch, torchvision and open-clip-torch together:
 # installing open-clip-torch on its own would upgrade torch under tch's feet.
-$(VENV_STAMP): $(REQS)
+$(VENV_STAMP): $(REQS) | $(SYSTEM_STAMP)
 	@set -e; \
 	if [ ! -x "$(VENV)/bin/python" ]; then \
 	  echo "bootstrap: creating venv $(VENV)"; \
-	  $(HOST_PYTHON) -m venv "$(VENV)" || { apt-get update -qq && apt-get install -y -qq python3-venv && $(HOST_PYTHON) -m venv "$(VENV)"; }; \
+	  $(HOST_PYTHON) -m venv "$(VENV)"; \
 	fi; \
 	echo "bootstrap: installing pinned Python packages (first time: a few minutes, ~5 GB)"; \
 	"$(VENV)/bin/python" -m pip install -q --disable-pip-version-check -r $(REQS); \
 	"$(VENV)/bin/python" -c "import torch, open_clip; assert torch.__version__.split('+')[0] == '2.11.0', torch.__version__; print('bootstrap: torch', torch.__version__, 'open_clip', open_clip.__version__)"; \
 	cp $(REQS) $(VENV_STAMP)
+
+# System packages: nasm lets mozjpeg-sys build libjpeg-turbo's SIMD decoder
+# (same output, faster); python3-venv for the venv. Installed only if missing.
+$(SYSTEM_STAMP):
+	@set -e; missing=""; \
+	command -v nasm >/dev/null || missing="$$missing nasm"; \
+	$(HOST_PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "bootstrap: apt-get install$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi; \
+	mkdir -p $(dir $@) && touch $@
 
 # Symlinks that .cargo/config.toml points at, so cargo needs no exported variables.
 .venv: $(VENV_STAMP)

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clip_config::ClipConfig;
 use crate::dataset::synth::SynthSpec;
+use crate::fnn_config::FnnConfig;
 use crate::prompts::PromptSpec;
 
 /// Everything a run needs, as written in the job file.
@@ -156,33 +157,24 @@ impl PromptsSpec {
 pub struct TrainingSpec {
     /// One trial per seed; it seeds prompt generation, FNN init, shuffling
     /// and dropout. The paper reports mean ± std over 10 seeds.
+    #[serde(default = "default_seeds")]
     pub seeds: Vec<u64>,
-    /// FNN hidden widths (4 linear layers = 3 hidden + output).
-    pub hidden: Vec<i64>,
-    pub dropout: f64,
-    pub epochs: usize,
-    /// Pairs per batch; a batch holds both prompts of each pair (64 → 128).
-    pub pairs_per_batch: usize,
-    pub lr: f64,
-    pub weight_decay: f64,
-    pub lr_decay: f64,
-    pub decay_after_epochs: usize,
+    /// `[training.fnn]`: the FNN's hyper-parameters (paper defaults).
+    #[serde(default)]
+    pub fnn: FnnConfig,
 }
 
 impl Default for TrainingSpec {
     fn default() -> Self {
         TrainingSpec {
-            seeds: (0..10).collect(),
-            hidden: vec![256, 256, 256],
-            dropout: 0.5,
-            epochs: 2,
-            pairs_per_batch: 64,
-            lr: 1e-3,
-            weight_decay: 1e-4,
-            lr_decay: 0.1,
-            decay_after_epochs: 1,
+            seeds: default_seeds(),
+            fnn: FnnConfig::default(),
         }
     }
+}
+
+fn default_seeds() -> Vec<u64> {
+    (0..10).collect()
 }
 
 /// Which guide-prompt object word s_pr uses (§3.1).
@@ -288,7 +280,7 @@ impl Job {
         if p.is_absolute() {
             p.to_path_buf()
         } else {
-            self.base_dir.join(p)
+            normalize_lexically(&self.base_dir.join(p))
         }
     }
 
@@ -387,27 +379,7 @@ impl Job {
         if unique.len() != t.seeds.len() {
             return Err(self.invalid("training.seeds", "lists a seed twice"));
         }
-        if t.hidden.is_empty() || t.hidden.iter().any(|&h| h < 1) {
-            return Err(self.invalid("training.hidden", "must be a non-empty list of positive widths"));
-        }
-        if !(0.0..1.0).contains(&t.dropout) {
-            return Err(self.invalid("training.dropout", "must be in [0, 1)"));
-        }
-        if t.epochs == 0 {
-            return Err(self.invalid("training.epochs", "must be at least 1"));
-        }
-        if t.pairs_per_batch == 0 {
-            return Err(self.invalid("training.pairs_per_batch", "must be at least 1"));
-        }
-        if !(t.lr > 0.0 && t.lr.is_finite()) {
-            return Err(self.invalid("training.lr", "must be a positive number"));
-        }
-        if !(t.weight_decay >= 0.0 && t.weight_decay.is_finite()) {
-            return Err(self.invalid("training.weight_decay", "must be >= 0"));
-        }
-        if !(t.lr_decay > 0.0 && t.lr_decay.is_finite()) {
-            return Err(self.invalid("training.lr_decay", "must be a positive number"));
-        }
+        t.fnn.validate().map_err(|e| self.invalid("training.fnn", e.to_string()))?;
 
         let sc = &s.scoring;
         if !(sc.temperature > 0.0 && sc.temperature.is_finite()) {
@@ -420,6 +392,27 @@ impl Job {
             return Err(self.invalid("scoring.object_word", "must not be empty"));
         }
         Ok(())
+    }
+}
+
+/// Folds `.` and `name/..` out of a path without touching the filesystem, so
+/// messages show `runs/demo` rather than `jobs/../runs/demo`.
+fn normalize_lexically(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
     }
 }
 
@@ -481,7 +474,7 @@ root = "data"
         assert_eq!(job.spec.prompts.normal_word, "a");
         assert_eq!(job.spec.prompts.anomaly_word, "a damaged");
         assert_eq!(job.spec.training.seeds, (0..10).collect::<Vec<u64>>());
-        assert_eq!(job.spec.training.epochs, 2);
+        assert_eq!(job.spec.training.fnn, FnnConfig::default());
         assert_eq!(job.spec.scoring.temperature, 0.01);
         assert_eq!(job.dataset_root(), PathBuf::from("/nonexistent/data"));
         assert_eq!(job.output_uri(), "/nonexistent/out");
@@ -509,6 +502,7 @@ root = "data"
             ("[dataset.synth]", "[dataset.synth]\n[prompts]\npairs = 0\nnormal_word = \"a\"\nanomaly_word = \"a damaged\"\nmin_len = 5\nmax_len = 10", "prompts.pairs"),
             ("[dataset.synth]", "[dataset.synth]\n[scoring]\ntemperature = 0.0\nsetups = [\"unknown\"]\nobject_word = \"object\"", "scoring.temperature"),
             ("output = \"out\"", "output = \"gs://b/x\"", "output"),
+            ("[dataset.synth]", "[dataset.synth]\n[training.fnn]\ndropout = 1.5", "training.fnn"),
         ];
         for (from, to, key) in cases {
             let err = parse(&MINIMAL.replace(from, to)).unwrap_err();
@@ -523,6 +517,16 @@ root = "data"
     fn missing_dataset_without_synth_is_an_error() {
         let err = parse(&MINIMAL.replace("[dataset.synth]\n", "")).unwrap_err();
         assert!(err.to_string().contains("dataset.root"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_job_file() {
+        let job = Job::parse(MINIMAL, Path::new("jobs/job.toml")).unwrap();
+        assert_eq!(job.resolve("../runs/x"), PathBuf::from("runs/x"));
+        assert_eq!(job.resolve("./d/../e"), PathBuf::from("jobs/e"));
+        assert_eq!(job.resolve("/abs/p"), PathBuf::from("/abs/p"));
+        let job = Job::parse(MINIMAL, Path::new("job.toml")).unwrap();
+        assert_eq!(job.resolve("../up"), PathBuf::from("../up"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod artifacts;
 pub mod clip_config;
 pub mod dataset;
+pub mod fnn_config;
 pub mod job;
 pub mod metrics;
 pub mod preprocess;

@@ -12,13 +12,12 @@
 //! optimising the head never touches backbone weights, and several heads can coexist.
 
 mod checkpoint;
-mod config;
 mod model;
 mod normalize;
 pub mod rng;
 mod train;
 
-pub use config::FnnConfig;
+pub use rwclip_common::fnn_config::{FnnConfig, FnnConfigError};
 pub use normalize::l2_normalize_rows;
 pub use train::TrainReport;
 
@@ -29,8 +28,8 @@ use rng::{SplitMix64, Stream};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FnnError {
-    #[error("invalid FNN config: `{field}` {reason}")]
-    InvalidConfig { field: &'static str, reason: String },
+    #[error(transparent)]
+    InvalidConfig(#[from] FnnConfigError),
     #[error("{what} must be a 2-D [rows, features] tensor, got shape {shape:?}")]
     NotAMatrix { what: &'static str, shape: Vec<i64> },
     #[error(

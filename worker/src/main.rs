@@ -1,3 +1,13 @@
+//! `rwclip`: the whole CLI. Thin: parsing and exit codes here, everything
+//! else in the library.
+
+use clap::Parser;
+use rwclip_worker::cli::{dispatch, Cli};
+
 fn main() {
-    println!("rwclip: CLI being written");
+    let cli = Cli::parse();
+    if let Err(e) = dispatch(cli) {
+        eprintln!("rwclip: error: {e}");
+        std::process::exit(e.exit_code());
+    }
 }

@@ -1,10 +1,21 @@
-//! Hyper-parameters of the FNN anomaly head (paper §3.3, §4.2).
+//! Hyper-parameters of the FNN anomaly head (paper §3.3, §4.2). Pure data, so
+//! job files can be validated without libtorch; the worker's `fnn` module
+//! trains with it.
 
 use serde::{Deserialize, Serialize};
 
-use super::FnnError;
+/// A hyper-parameter outside its domain, naming the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid FNN config: `{field}` {reason}")]
+pub struct FnnConfigError {
+    pub field: &'static str,
+    pub reason: String,
+}
 
+/// In a job file this is the `[training.fnn]` table; every key is optional
+/// and defaults to the paper's setup.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct FnnConfig {
     /// Widths of the hidden `Linear -> BatchNorm1d -> ReLU -> Dropout` blocks.
     pub hidden: Vec<i64>,
@@ -48,8 +59,11 @@ impl Default for FnnConfig {
 }
 
 impl FnnConfig {
-    pub fn validate(&self) -> Result<(), FnnError> {
-        let bad = |field: &'static str, reason: String| Err(FnnError::InvalidConfig { field, reason });
+    pub fn validate(&self) -> Result<(), FnnConfigError> {
+        let bad = |field: &'static str, reason: String| Err(FnnConfigError { field, reason });
+        if self.hidden.is_empty() {
+            return bad("hidden", "must list at least one width".into());
+        }
         if let Some((i, w)) = self.hidden.iter().enumerate().find(|(_, w)| **w <= 0) {
             return bad("hidden", format!("width {i} is {w}; widths must be > 0"));
         }

@@ -1,0 +1,65 @@
+//! The `rwclip` command line: argument definitions and dispatch. Each
+//! subcommand lives in its own file; all return [`RwclipError`], which
+//! `main` maps to an exit code.
+
+mod dataset;
+mod embed;
+mod metrics;
+mod prompts;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::Result;
+
+#[derive(Debug, Parser)]
+#[command(name = "rwclip", version, about = "CLIP as a data source for zero-shot anomaly detection, at cluster scale")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate random-word prompt pairs (TSV on stdout, or Parquet with --out).
+    Prompts(prompts::PromptsArgs),
+    /// Encode prompts or images with a CLIP tower into Parquet.
+    #[command(subcommand)]
+    Embed(embed::EmbedCommand),
+    /// Image-level AUROC / AUPR / F1-max from a scores Parquet file.
+    Metrics(metrics::MetricsArgs),
+    /// Datasets: synthesise a small MVTec-layout dataset.
+    #[command(subcommand)]
+    Dataset(dataset::DatasetCommand),
+    /// Run a whole job from a TOML file.
+    Run(run::RunArgs),
+}
+
+/// Model selection shared by the `embed` subcommands.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// open_clip architecture preset (e.g. ViT-B-16-plus-240, rwclip-tiny).
+    #[arg(long)]
+    pub model: String,
+    /// Safetensors weights with open_clip state-dict keys; absent = random init.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Inputs per forward pass.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+}
+
+pub fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Prompts(a) => prompts::run(a),
+        Command::Embed(c) => embed::run(c),
+        Command::Metrics(a) => metrics::run(a),
+        Command::Dataset(c) => dataset::run(c),
+        Command::Run(a) => run::run(a),
+    }
+}

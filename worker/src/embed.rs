@@ -1,0 +1,110 @@
+//! Batched CLIP encoding of prompts and images.
+//!
+//! Batches are cut at fixed absolute positions of the input list, so a given
+//! prompt or image is always encoded in the same batch composition whatever
+//! the caller's sharding: CPU results are then bit-identical across runs.
+
+use std::path::Path;
+
+use indicatif::ProgressBar;
+use rwclip_common::preprocess::Preprocess;
+use rwclip_common::tokenizer::ClipTokenizer;
+use tch::{Kind, Tensor};
+
+use crate::clip::ClipModel;
+use crate::error::Result;
+
+/// Encodes `texts` with the text tower: [N, embed_dim] f32 on the CPU,
+/// unnormalised (open_clip `encode_text(normalize=False)`).
+pub fn embed_texts(
+    model: &ClipModel,
+    tokenizer: &ClipTokenizer,
+    texts: &[String],
+    batch_size: usize,
+    progress: Option<&ProgressBar>,
+) -> Result<Tensor> {
+    let ctx = model.cfg.text.context_length;
+    let mut out = Vec::with_capacity(texts.len().div_ceil(batch_size.max(1)));
+    for chunk in texts.chunks(batch_size.max(1)) {
+        let ids = tokenizer.tokenize_batch(chunk, ctx as usize)?;
+        let tokens = Tensor::from_slice(&ids)
+            .view([chunk.len() as i64, ctx])
+            .to_device(model.vs.device());
+        let emb = tch::no_grad(|| model.clip.encode_text(&tokens));
+        out.push(emb.to_kind(Kind::Float).to_device(tch::Device::Cpu));
+        if let Some(pb) = progress {
+            pb.inc(chunk.len() as u64);
+        }
+    }
+    Ok(concat_or_empty(&out, model.cfg.embed_dim))
+}
+
+/// Decodes, preprocesses and encodes image files: [N, embed_dim] f32 on the
+/// CPU, unnormalised. Decoding runs on all cores while libtorch computes.
+pub fn embed_image_files(
+    model: &ClipModel,
+    preprocess: &Preprocess,
+    paths: &[impl AsRef<Path> + Sync],
+    batch_size: usize,
+    progress: Option<&ProgressBar>,
+) -> Result<Tensor> {
+    let size = preprocess.image_size as i64;
+    let mut out = Vec::with_capacity(paths.len().div_ceil(batch_size.max(1)));
+    for chunk in paths.chunks(batch_size.max(1)) {
+        let pixels = preprocess_parallel(preprocess, chunk)?;
+        let batch = Tensor::from_slice(&pixels)
+            .view([chunk.len() as i64, 3, size, size])
+            .to_device(model.vs.device());
+        let emb = tch::no_grad(|| model.clip.encode_image(&batch));
+        out.push(emb.to_kind(Kind::Float).to_device(tch::Device::Cpu));
+        if let Some(pb) = progress {
+            pb.inc(chunk.len() as u64);
+        }
+    }
+    Ok(concat_or_empty(&out, model.cfg.embed_dim))
+}
+
+/// Preprocesses a batch of files on scoped threads; the first failing file
+/// (in input order) is reported.
+fn preprocess_parallel(preprocess: &Preprocess, paths: &[impl AsRef<Path> + Sync]) -> Result<Vec<f32>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(paths.len().max(1));
+    let per = paths.len().div_ceil(threads);
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .chunks(per.max(1))
+            .map(|part| s.spawn(move || part.iter().map(|p| preprocess.load(p.as_ref())).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("preprocessing thread panicked"))
+            .collect()
+    });
+    let mut pixels = Vec::with_capacity(results.len() * 3 * (preprocess.image_size as usize).pow(2));
+    for r in results {
+        pixels.extend_from_slice(&r?);
+    }
+    Ok(pixels)
+}
+
+fn concat_or_empty(parts: &[Tensor], dim: i64) -> Tensor {
+    if parts.is_empty() {
+        Tensor::zeros([0, dim], (Kind::Float, tch::Device::Cpu))
+    } else {
+        Tensor::cat(parts, 0)
+    }
+}
+
+/// Rows of a [N, D] f32 CPU tensor as vectors (for Parquet).
+pub fn rows_of(t: &Tensor) -> Vec<Vec<f32>> {
+    let (n, d) = t.size2().expect("embeddings are 2-D");
+    let flat: Vec<f32> = Vec::<f32>::try_from(t.contiguous().view([-1])).expect("f32 tensor");
+    (0..n as usize)
+        .map(|i| flat[i * d as usize..(i + 1) * d as usize].to_vec())
+        .collect()
+}
+
+/// A [N, D] f32 CPU tensor from equal-length rows.
+pub fn tensor_of(rows: &[Vec<f32>], dim: i64) -> Tensor {
+    let flat: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+    Tensor::from_slice(&flat).view([rows.len() as i64, dim])
+}

@@ -1,0 +1,102 @@
+//! The one error type of the `rwclip` binary and its exit codes.
+//!
+//! Library modules keep their own error enums (each names the file, key or
+//! tensor at fault); this enum only classifies them, so the exit code of a
+//! failure is decided in one place.
+
+use rwclip_common::artifacts::{ArtifactError, StoreError};
+use rwclip_common::dataset::DatasetError;
+use rwclip_common::job::JobError;
+use rwclip_common::metrics::MetricsError;
+use rwclip_common::preprocess::ImageLoadError;
+use rwclip_common::prompts::PromptError;
+use rwclip_common::tokenizer::TokenizerError;
+
+use crate::clip::WeightsError;
+use crate::fnn::FnnError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RwclipError {
+    /// Bad command-line arguments beyond what clap checks.
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Job(#[from] JobError),
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    #[error(transparent)]
+    Image(#[from] ImageLoadError),
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    #[error(transparent)]
+    Fnn(#[from] FnnError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    #[error(transparent)]
+    ScoresTable(#[from] rwclip_common::scores_table::ScoresTableError),
+    /// Another error, in the context of one dataset category.
+    #[error("category {category:?}: {source}")]
+    InCategory {
+        category: String,
+        source: Box<RwclipError>,
+    },
+}
+
+/// Exit codes, documented in the README.
+pub mod exit_code {
+    /// Unexpected internal failure (libtorch error, bug).
+    pub const INTERNAL: i32 = 1;
+    /// The command line or the job file is wrong.
+    pub const USAGE: i32 = 2;
+    /// Input data is wrong: images, datasets, weights, checkpoints, Parquet.
+    pub const BAD_INPUT: i32 = 3;
+    /// The artifact store could not be read or written.
+    pub const STORE: i32 = 4;
+}
+
+impl RwclipError {
+    pub fn exit_code(&self) -> i32 {
+        use RwclipError::*;
+        match self {
+            Usage(_) | Job(_) | Prompt(_) => exit_code::USAGE,
+            Dataset(_) | Image(_) | Weights(_) | Metrics(_) | Fnn(_) | Artifact(_) | Io { .. } => {
+                exit_code::BAD_INPUT
+            }
+            ScoresTable(_) => exit_code::BAD_INPUT,
+            InCategory { source, .. } => source.exit_code(),
+            Store(_) => exit_code::STORE,
+            Tokenizer(_) | Torch(_) => exit_code::INTERNAL,
+        }
+    }
+
+    pub fn in_category(self, category: &str) -> Self {
+        RwclipError::InCategory {
+            category: category.to_string(),
+            source: Box::new(self),
+        }
+    }
+
+    pub fn io(path: impl std::fmt::Display, source: std::io::Error) -> Self {
+        RwclipError::Io {
+            path: path.to_string(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = RwclipError> = std::result::Result<T, E>;

@@ -1,0 +1,278 @@
+//! End-to-end tests of the `rwclip` binary: every subcommand, the whole job,
+//! determinism of its artifacts, and the errors users see for bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn rwclip(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rwclip"))
+        .args(args)
+        .output()
+        .expect("run rwclip")
+}
+
+fn ok(args: &[&str]) -> Output {
+    let out = rwclip(args);
+    assert!(
+        out.status.success(),
+        "rwclip {args:?} failed ({:?}):\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn python() -> &'static str {
+    let p = env!("RWCLIP_PYTHON");
+    assert!(Path::new(p).exists(), "{p} is missing: run `make bootstrap`");
+    p
+}
+
+/// Runs a Python snippet with the venv (pyarrow) and returns its stdout.
+fn py(code: &str, args: &[&str]) -> String {
+    let out = Command::new(python()).arg("-c").arg(code).args(args).output().expect("run python");
+    assert!(out.status.success(), "python failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn prompts_tsv_ranges_are_slices_of_one_sequence() {
+    let all = String::from_utf8(ok(&["prompts", "--seed", "7", "--pairs", "50"]).stdout).unwrap();
+    let part = String::from_utf8(ok(&["prompts", "--seed", "7", "--pairs", "10", "--start", "20"]).stdout).unwrap();
+    let all: Vec<&str> = all.lines().collect();
+    let part: Vec<&str> = part.lines().collect();
+    assert_eq!(all[0], "pair_id\tnormal\tanomaly");
+    assert_eq!(all.len(), 51);
+    assert_eq!(&part[1..], &all[21..31]);
+    let fields: Vec<&str> = all[1].split('\t').collect();
+    assert_eq!(fields[0], "0");
+    let normal: Vec<&str> = fields[1].split(' ').collect();
+    let anomaly: Vec<&str> = fields[2].split(' ').collect();
+    // [w0] a [w1] photo [w2] of [w3] a [w4]
+    assert_eq!(normal.len(), 9, "{normal:?}");
+    assert_eq!((normal[1], normal[3], normal[5], normal[7]), ("a", "photo", "of", "a"));
+    // [w5] a [w6] photo [w7] of [w8] a damaged [w9]
+    assert_eq!(anomaly.len(), 10, "{anomaly:?}");
+    assert_eq!((anomaly[7], anomaly[8]), ("a", "damaged"));
+    let other_seed = String::from_utf8(ok(&["prompts", "--seed", "8", "--pairs", "1"]).stdout).unwrap();
+    assert_ne!(other_seed.lines().nth(1), Some(all[1]));
+}
+
+#[test]
+fn prompts_parquet_is_readable_by_pyarrow() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.parquet");
+    ok(&["prompts", "--seed", "1", "--pairs", "3", "--out", out.to_str().unwrap()]);
+    let got = py(
+        "import sys, pyarrow.parquet as pq; t = pq.read_table(sys.argv[1]); \
+         print(t.num_rows, ','.join(t.column_names), t.column('label').to_pylist())",
+        &[out.to_str().unwrap()],
+    );
+    assert_eq!(got.trim(), "6 pair_id,seed,label,text [0, 1, 0, 1, 0, 1]");
+}
+
+#[test]
+fn bad_prompt_arguments_exit_2_with_reason() {
+    let out = rwclip(&["prompts", "--seed", "0", "--pairs", "3", "--min-len", "9", "--max-len", "4"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("len"), "{}", stderr(&out));
+}
+
+fn write_job(dir: &Path, body_extra: &str, output: &str) -> PathBuf {
+    let job = format!(
+        r#"
+name = "e2e"
+output = "{output}"
+[model]
+preset = "rwclip-tiny"
+device = "cpu"
+[dataset]
+kind = "mvtec"
+root = "data"
+[dataset.synth]
+categories = ["carpet_like", "bottle_like"]
+test_good = 4
+test_defective = 4
+train_good = 1
+[prompts]
+pairs = 300
+normal_word = "a"
+anomaly_word = "a damaged"
+min_len = 5
+max_len = 10
+[training]
+seeds = [0, 1]
+[training.fnn]
+hidden = [32, 32, 32]
+dropout = 0.5
+epochs = 2
+pairs_per_batch = 64
+lr = 1e-3
+weight_decay = 1e-4
+lr_decay = 0.1
+decay_after_epochs = 1
+{body_extra}
+"#
+    );
+    let path = dir.join("job.toml");
+    std::fs::write(&path, job).unwrap();
+    path
+}
+
+#[test]
+fn run_writes_every_artifact_and_is_bit_identical_when_repeated() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(dir.path(), "", "out-a");
+    let out = ok(&["run", job.to_str().unwrap()]);
+    let table = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(table.contains("AUROC") && table.contains("CLIP + ours") && table.contains("object known"), "{table}");
+    assert!(stderr(&out).contains("RANDOMLY INITIALISED"), "{}", stderr(&out));
+
+    let a = dir.path().join("out-a");
+    for key in [
+        "job.toml",
+        "images/image_embeddings.parquet",
+        "guides/text_embeddings.parquet",
+        "seed-0/prompts.parquet",
+        "seed-0/text_embeddings.parquet",
+        "seed-0/fnn.safetensors",
+        "seed-1/scores-object-unknown.parquet",
+        "seed-1/scores-object-known.parquet",
+        "metrics.parquet",
+        "summary.parquet",
+        "summary.md",
+    ] {
+        assert!(a.join(key).is_file(), "missing artifact {key}");
+    }
+
+    // pyarrow reads the artifacts and sees what they hold.
+    let got = py(
+        "import sys, pyarrow.parquet as pq\n\
+         d = sys.argv[1]\n\
+         te = pq.read_table(d + '/seed-0/text_embeddings.parquet')\n\
+         ie = pq.read_table(d + '/images/image_embeddings.parquet')\n\
+         m = pq.read_table(d + '/metrics.parquet').to_pylist()\n\
+         s = pq.read_table(d + '/summary.parquet').to_pylist()\n\
+         print(te.num_rows, te.schema.field('embedding').type, ie.num_rows)\n\
+         print(sorted({r['seed'] for r in m}), sorted({r['score'] for r in m}))\n\
+         print(all(r['n_seeds'] == 2 for r in s))\n",
+        &[a.to_str().unwrap()],
+    );
+    let lines: Vec<&str> = got.lines().collect();
+    // 2 categories x (4 good + 4 per each of the 3 synthetic defect types).
+    assert_eq!(lines[0], "600 fixed_size_list<item: float not null>[64] 32", "{got}");
+    assert_eq!(lines[1], "[0, 1] ['clip', 'clip+ours', 'ours']", "{got}");
+    assert_eq!(lines[2], "True", "{got}");
+
+    // The same job again into another directory: bit-identical artifacts.
+    let job_b = write_job(dir.path(), "", "out-b");
+    ok(&["run", job_b.to_str().unwrap()]);
+    let b = dir.path().join("out-b");
+    for key in [
+        "images/image_embeddings.parquet",
+        "seed-0/text_embeddings.parquet",
+        "seed-1/fnn.safetensors",
+        "seed-1/scores-object-known.parquet",
+        "metrics.parquet",
+        "summary.parquet",
+    ] {
+        assert_eq!(std::fs::read(a.join(key)).unwrap(), std::fs::read(b.join(key)).unwrap(), "{key} differs");
+    }
+
+    // `rwclip metrics` on a scores file agrees with scikit-learn.
+    let scores = a.join("seed-0/scores-object-unknown.parquet");
+    let json = ok(&["metrics", "--scores", scores.to_str().unwrap(), "--score-column", "s_combined", "--json"]).stdout;
+    let ours: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let sk = py(
+        "import sys, json, pyarrow.parquet as pq\n\
+         from sklearn.metrics import roc_auc_score\n\
+         t = pq.read_table(sys.argv[1]).to_pydict()\n\
+         cats = sorted(set(t['category']))\n\
+         out = {}\n\
+         for c in cats:\n\
+         \x20   idx = [i for i, x in enumerate(t['category']) if x == c]\n\
+         \x20   out[c] = roc_auc_score([t['label'][i] for i in idx], [t['s_combined'][i] for i in idx])\n\
+         print(json.dumps(out))\n",
+        &[scores.to_str().unwrap()],
+    );
+    let sk: serde_json::Value = serde_json::from_str(sk.trim()).unwrap();
+    for c in ours["categories"].as_array().unwrap() {
+        let name = c["category"].as_str().unwrap();
+        let a = c["auroc"].as_f64().unwrap();
+        let b = sk[name].as_f64().unwrap();
+        assert!((a - b).abs() < 1e-12, "{name}: ours {a} sklearn {b}");
+    }
+}
+
+#[test]
+fn malformed_job_exits_2_naming_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(dir.path(), "[scoring]\ntemprature = 0.01", "out");
+    let out = rwclip(&["run", job.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(e.contains("job.toml") && e.contains("temprature"), "{e}");
+
+    std::fs::write(&job, "name = \n").unwrap();
+    let out = rwclip(&["run", job.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("line 1"), "{}", stderr(&out));
+}
+
+#[test]
+fn unreadable_image_exits_3_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(dir.path(), "", "out");
+    // Materialise the synthetic dataset, then corrupt one image.
+    ok(&["dataset", "synth", "--out", dir.path().join("data").to_str().unwrap(), "--categories", "carpet_like", "--test-good", "2", "--test-defective", "2"]);
+    let victim = dir.path().join("data/carpet_like/test/good").read_dir().unwrap().next().unwrap().unwrap().path();
+    std::fs::write(&victim, b"not an image").unwrap();
+    let out = rwclip(&["run", job.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let name = victim.file_name().unwrap().to_str().unwrap();
+    assert!(stderr(&out).contains(name), "{}", stderr(&out));
+}
+
+#[test]
+fn embed_text_and_images_write_unnormalised_embeddings() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = dir.path().join("p.txt");
+    std::fs::write(&prompts, "a photo of a object\n\na photo of a damaged object\n").unwrap();
+    let text_out = dir.path().join("t.parquet");
+    let out = ok(&["embed", "text", "--model", "rwclip-tiny", "--device", "cpu", "--input", prompts.to_str().unwrap(), "--out", text_out.to_str().unwrap()]);
+    assert!(stderr(&out).contains("RANDOMLY INITIALISED"));
+    let data = dir.path().join("data");
+    ok(&["dataset", "synth", "--out", data.to_str().unwrap(), "--categories", "tile_like", "--test-good", "2", "--test-defective", "1"]);
+    let img_out = dir.path().join("i.parquet");
+    ok(&["embed", "images", "--model", "rwclip-tiny", "--device", "cpu", "--input", data.to_str().unwrap(), "--out", img_out.to_str().unwrap()]);
+    let got = py(
+        "import sys, numpy as np, pyarrow.parquet as pq\n\
+         t = pq.read_table(sys.argv[1]).to_pydict(); i = pq.read_table(sys.argv[2]).to_pydict()\n\
+         norms = [float(np.linalg.norm(e)) for e in t['embedding'] + i['embedding']]\n\
+         print(t['pair_id'], t['label'], len(i['path']), sorted(set(i['label'])), any(abs(n - 1) > 1e-3 for n in norms))\n",
+        &[text_out.to_str().unwrap(), img_out.to_str().unwrap()],
+    );
+    // 2 good + 1 per each of the 3 synthetic defect types.
+    assert_eq!(got.trim(), "[0, 2] [None, None] 5 [0, 1] True");
+}
+
+#[test]
+fn metrics_rejects_single_class_and_missing_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("s.parquet");
+    py(
+        "import sys, pyarrow as pa, pyarrow.parquet as pq\n\
+         pq.write_table(pa.table({'label': pa.array([0, 0, 0], pa.int64()), 'score': [0.1, 0.2, 0.3]}), sys.argv[1])",
+        &[f.to_str().unwrap()],
+    );
+    let out = rwclip(&["metrics", "--scores", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no anomalous (label 1) sample"), "{}", stderr(&out));
+    let out = rwclip(&["metrics", "--scores", f.to_str().unwrap(), "--score-column", "s_fnn"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("s_fnn"), "{}", stderr(&out));
+}
