@@ -1,97 +1,11 @@
 //! The Store against a real S3 HTTP endpoint: a moto_server this test starts on
 //! a free loopback port (and stops when done).
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use bytes::Bytes;
 use rwclip_common::artifacts::{read_parquet, write_parquet, ScoreRow, Store, StoreError};
+use rwclip_test_support::moto::{MotoServer, ACCESS_KEY, REGION, SECRET_KEY};
 
 const BUCKET: &str = "rwclip-test";
-
-/// A running moto_server, killed when dropped (also when the test panics).
-struct MotoServer {
-    child: Child,
-    port: u16,
-}
-
-impl MotoServer {
-    fn start() -> MotoServer {
-        let bin = PathBuf::from(env!("RWCLIP_PYTHON")).with_file_name("moto_server");
-        assert!(
-            bin.exists(),
-            "{} not found: install moto[server] (make bootstrap)",
-            bin.display()
-        );
-        // Ask the OS for a free port, then hand it to moto (a tiny race, fine on loopback).
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {}: {e}; install moto[server] (make bootstrap)",
-                    bin.display()
-                )
-            });
-        let mut server = MotoServer { child, port };
-        server.wait_until_answering();
-        server
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn wait_until_answering(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("moto_server exited early with {status}");
-            }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "moto_server did not answer on port {} within 60 s",
-            self.port
-        );
-    }
-
-    /// CreateBucket as a bare HTTP request: moto does not check signatures.
-    fn create_bucket(&self, bucket: &str) {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        let request = format!(
-            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.port
-        );
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        assert!(
-            response.starts_with("HTTP/1.1 200"),
-            "CreateBucket {bucket} failed: {response}"
-        );
-    }
-}
-
-impl Drop for MotoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn open_store(server: &MotoServer, uri: &str) -> Store {
     let endpoint = server.endpoint();
@@ -100,9 +14,9 @@ fn open_store(server: &MotoServer, uri: &str) -> Store {
         uri,
         &[
             ("aws_endpoint", endpoint.as_str()),
-            ("aws_access_key_id", "testing"),
-            ("aws_secret_access_key", "testing"),
-            ("aws_region", "us-east-1"),
+            ("aws_access_key_id", ACCESS_KEY),
+            ("aws_secret_access_key", SECRET_KEY),
+            ("aws_region", REGION),
         ],
     )
     .unwrap()

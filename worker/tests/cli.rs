@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use rwclip_test_support::moto::MotoServer;
+use rwclip_test_support::python::run as py;
+
 fn rwclip(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rwclip"))
         .args(args)
@@ -24,19 +27,6 @@ fn ok(args: &[&str]) -> Output {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn python() -> &'static str {
-    let p = env!("RWCLIP_PYTHON");
-    assert!(Path::new(p).exists(), "{p} is missing: run `make bootstrap`");
-    p
-}
-
-/// Runs a Python snippet with the venv (pyarrow) and returns its stdout.
-fn py(code: &str, args: &[&str]) -> String {
-    let out = Command::new(python()).arg("-c").arg(code).args(args).output().expect("run python");
-    assert!(out.status.success(), "python failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -275,4 +265,50 @@ fn metrics_rejects_single_class_and_missing_columns() {
     let out = rwclip(&["metrics", "--scores", f.to_str().unwrap(), "--score-column", "s_fnn"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("s_fnn"), "{}", stderr(&out));
+}
+
+#[test]
+fn run_and_metrics_work_against_a_real_s3_server() {
+    let server = MotoServer::start();
+    server.create_bucket("rwclip-e2e");
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(dir.path(), "", "s3://rwclip-e2e/runs/one");
+    let with_s3 = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rwclip"));
+        cmd.args(args);
+        for (k, v) in server.env() {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run rwclip")
+    };
+    let out = with_s3(&["run", job.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("s3://rwclip-e2e/runs/one"));
+
+    // pyarrow reads the summary straight from the S3 server.
+    let got = py(
+        "import sys, pyarrow.parquet as pq, pyarrow.fs as fs\n\
+         s3 = fs.S3FileSystem(endpoint_override=sys.argv[1], access_key='testing', secret_key='testing', region='us-east-1', scheme='http')\n\
+         t = pq.read_table('rwclip-e2e/runs/one/summary.parquet', filesystem=s3)\n\
+         print(t.num_rows > 0, t.schema.metadata[b'rwclip.artifact'].decode())\n",
+        &[&server.endpoint()],
+    );
+    assert_eq!(got.trim(), "True summary");
+
+    let metrics = with_s3(&[
+        "metrics",
+        "--scores",
+        "s3://rwclip-e2e/runs/one/seed-1/scores-object-known.parquet",
+        "--score-column",
+        "s_fnn",
+        "--json",
+    ]);
+    assert!(metrics.status.success(), "{}", stderr(&metrics));
+    let report: serde_json::Value = serde_json::from_slice(&metrics.stdout).unwrap();
+    assert_eq!(report["images"], 32);
+
+    // A missing object names its full URI and exits with the store code.
+    let missing = with_s3(&["metrics", "--scores", "s3://rwclip-e2e/runs/one/nope.parquet"]);
+    assert_eq!(missing.status.code(), Some(4), "{}", stderr(&missing));
+    assert!(stderr(&missing).contains("s3://rwclip-e2e/runs/one/nope.parquet"), "{}", stderr(&missing));
 }
