@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod fnn_config;
 pub mod job;
 pub mod metrics;
+pub mod plan;
 pub mod preprocess;
 pub mod prompts;
 pub mod scores_table;

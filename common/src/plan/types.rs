@@ -1,0 +1,96 @@
+//! Ids, shards as the scheduler sees them, and commit manifests.
+
+use serde::{Deserialize, Serialize};
+
+/// A job's id (content hash of its validated spec, so resubmitting the same
+/// file names the same job).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(pub String);
+
+/// A shard's content-addressed id, `<kind>-<hex>`: equal inputs, equal id,
+/// across jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ShardId(pub String);
+
+/// One execution attempt of a shard; unique per lease, so two workers racing
+/// on the same shard never write the same part keys.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AttemptId(pub String);
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::fmt::Display for ShardId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::fmt::Display for AttemptId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a shard computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShardKind {
+    /// CLIP text embeddings of one seed × word pair × pair range.
+    TextEmbedding,
+    /// CLIP image embeddings of one dataset × image range (per model + crop).
+    ImageEmbedding,
+    /// FNN training and scoring of one config × seed.
+    Trial,
+    /// Mean ± std over a job's trials.
+    Aggregate,
+}
+
+/// A shard as the coordinator schedules it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedShard {
+    pub id: ShardId,
+    pub kind: ShardKind,
+    /// Shards whose manifests must be committed before this one can run.
+    pub deps: Vec<ShardId>,
+    /// Which loaded model the shard needs (`preset` + weights URI), so the
+    /// coordinator can prefer a worker that already holds it; `None` for
+    /// shards that need no CLIP model.
+    pub model_key: Option<String>,
+    /// The executor's input, opaque to the scheduler (a serialised
+    /// `ShardSpec`, see the worker's executors).
+    pub spec_json: String,
+}
+
+/// Format version of [`Manifest`] documents.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// The commit record of a shard, written with a conditional put at
+/// [`manifest_key`]: the first commit wins and later ones are discarded.
+/// Readers trust only parts listed in a committed manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    pub shard: ShardId,
+    pub kind: ShardKind,
+    pub attempt: AttemptId,
+    /// The worker that produced the parts (for reports).
+    pub worker: String,
+    /// Output objects, keys relative to the store root, all under
+    /// [`attempt_prefix`] of this attempt.
+    pub parts: Vec<String>,
+}
+
+/// Where a shard's manifest is committed.
+pub fn manifest_key(shard: &ShardId) -> String {
+    format!("shards/{shard}/manifest.json")
+}
+
+/// Where one attempt of a shard writes its parts before committing.
+pub fn attempt_prefix(shard: &ShardId, attempt: &AttemptId) -> String {
+    format!("shards/{shard}/attempts/{attempt}/")
+}
