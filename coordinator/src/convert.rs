@@ -1,0 +1,134 @@
+//! Prost messages <-> domain types, at the edge; errors name the field.
+
+use rwclip_common::plan::{AttemptId, JobId, Manifest, ShardKind};
+use rwclip_proto::v1 as pb;
+use tonic::Status;
+
+use crate::failure::Failure;
+use crate::scheduler::{JobOutcome, JobView, LeaseGrant, Registration, ReportAck, SchedulerError, WorkerId};
+
+pub fn kind_to_proto(kind: ShardKind) -> pb::ShardKind {
+    match kind {
+        ShardKind::TextEmbedding => pb::ShardKind::TextEmbedding,
+        ShardKind::ImageEmbedding => pb::ShardKind::ImageEmbedding,
+        ShardKind::Trial => pb::ShardKind::Trial,
+        ShardKind::Aggregate => pb::ShardKind::Aggregate,
+    }
+}
+
+pub fn kind_from_proto(value: i32) -> Result<ShardKind, Status> {
+    match pb::ShardKind::try_from(value) {
+        Ok(pb::ShardKind::TextEmbedding) => Ok(ShardKind::TextEmbedding),
+        Ok(pb::ShardKind::ImageEmbedding) => Ok(ShardKind::ImageEmbedding),
+        Ok(pb::ShardKind::Trial) => Ok(ShardKind::Trial),
+        Ok(pb::ShardKind::Aggregate) => Ok(ShardKind::Aggregate),
+        _ => Err(Status::invalid_argument(format!("field `kind`: unknown shard kind {value}"))),
+    }
+}
+
+fn non_empty<'a>(field: &str, value: &'a str) -> Result<&'a str, Status> {
+    if value.is_empty() {
+        Err(Status::invalid_argument(format!("field `{field}` is empty")))
+    } else {
+        Ok(value)
+    }
+}
+
+pub fn job_id(field: &str, value: &str) -> Result<JobId, Status> {
+    non_empty(field, value).map(|v| JobId(v.to_string()))
+}
+
+pub fn worker_id(value: &str) -> Result<WorkerId, Status> {
+    non_empty("worker_id", value).map(|v| WorkerId(v.to_string()))
+}
+
+pub fn attempt_id(field: &str, value: &str) -> Result<AttemptId, Status> {
+    non_empty(field, value).map(|v| AttemptId(v.to_string()))
+}
+
+impl TryFrom<pb::RegisterWorkerRequest> for Registration {
+    type Error = Status;
+    fn try_from(r: pb::RegisterWorkerRequest) -> Result<Self, Status> {
+        Ok(Registration {
+            protocol_version: r.protocol_version,
+            name: non_empty("worker_name", &r.worker_name)?.to_string(),
+            device: non_empty("device", &r.device)?.to_string(),
+            capacity: r.capacity,
+            loaded_models: r.loaded_models,
+        })
+    }
+}
+
+pub fn failure(f: Option<pb::fail_shard_request::Failure>) -> Result<Failure, Status> {
+    match f {
+        Some(pb::fail_shard_request::Failure::Retryable(r)) => Ok(Failure::Retryable(r)),
+        Some(pb::fail_shard_request::Failure::Fatal(r)) => Ok(Failure::Fatal(r)),
+        None => Err(Status::invalid_argument("field `failure` is missing (retryable or fatal)")),
+    }
+}
+
+pub fn manifest(json: &str) -> Result<Manifest, Status> {
+    serde_json::from_str(json)
+        .map_err(|e| Status::invalid_argument(format!("field `manifest_json`: {e}")))
+}
+
+pub fn job_status(view: &JobView) -> pb::JobStatus {
+    let (state, reason) = match &view.outcome {
+        None => (pb::JobState::Running, String::new()),
+        Some(JobOutcome::Succeeded) => (pb::JobState::Succeeded, String::new()),
+        Some(JobOutcome::Failed(r)) => (pb::JobState::Failed, r.clone()),
+        Some(JobOutcome::Cancelled) => (pb::JobState::Cancelled, "cancelled".to_string()),
+    };
+    pb::JobStatus {
+        job_id: view.id.0.clone(),
+        state: state as i32,
+        shards_total: view.total as u32,
+        shards_committed: view.committed as u32,
+        shards_running: view.running as u32,
+        shards_failed: view.failures.len() as u32,
+        failures: view
+            .failures
+            .iter()
+            .map(|f| pb::ShardReport {
+                shard_id: f.shard.0.clone(),
+                kind: kind_to_proto(f.kind) as i32,
+                attempts: f.attempts,
+                last_reason: f.last_reason.clone(),
+            })
+            .collect(),
+        reason,
+    }
+}
+
+pub fn lease(grant: LeaseGrant) -> pb::Lease {
+    pb::Lease {
+        job_id: grant.job.0,
+        shard_id: grant.shard.0,
+        attempt_id: grant.attempt.0,
+        kind: kind_to_proto(grant.kind) as i32,
+        spec_json: grant.spec_json,
+        dep_manifest_keys: grant.dep_manifest_keys,
+        model_key: grant.model_key,
+    }
+}
+
+pub fn ack(ack: ReportAck) -> pb::ReportAck {
+    match ack {
+        ReportAck::Accepted => pb::ReportAck { accepted: true, note: String::new() },
+        ReportAck::Ignored(note) => pb::ReportAck { accepted: false, note },
+    }
+}
+
+impl From<SchedulerError> for Status {
+    fn from(e: SchedulerError) -> Status {
+        let msg = e.to_string();
+        match e {
+            SchedulerError::ProtocolMismatch { .. } => Status::failed_precondition(msg),
+            SchedulerError::UnknownWorker(_) | SchedulerError::UnknownJob(_) => Status::not_found(msg),
+            SchedulerError::InvalidPlan(_) | SchedulerError::InvalidJob(_) | SchedulerError::InvalidRequest(_) => {
+                Status::invalid_argument(msg)
+            }
+            SchedulerError::Store(_) | SchedulerError::Stopped => Status::unavailable(msg),
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! The coordinator's one error type; the binary maps it to exit codes.
+
+use std::net::SocketAddr;
+
+use rwclip_common::artifacts::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    #[error("no token configured and bind address {bind} is not loopback: set --token-file or RWCLIP_TOKEN")]
+    TokenRequired { bind: SocketAddr },
+    #[error("cannot read token file {path}: {source}")]
+    TokenFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("store {uri} does not support conditional put (needed for exactly-once commits); use a local path or s3://")]
+    NoConditionalPut { uri: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("corrupt job record {key}: {reason}")]
+    CorruptJobRecord { key: String, reason: String },
+    #[error("cannot bind {bind}: {source}")]
+    Bind {
+        bind: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("gRPC server failed: {0}")]
+    Server(#[from] tonic::transport::Error),
+}
+
+impl CoordinatorError {
+    /// Process exit code for the binary: 2 for configuration, 3 for the
+    /// store, 4 for the network.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CoordinatorError::InvalidConfig(_)
+            | CoordinatorError::TokenRequired { .. }
+            | CoordinatorError::TokenFile { .. } => 2,
+            CoordinatorError::NoConditionalPut { .. }
+            | CoordinatorError::Store(_)
+            | CoordinatorError::CorruptJobRecord { .. } => 3,
+            CoordinatorError::Bind { .. } | CoordinatorError::Server(_) => 4,
+        }
+    }
+}

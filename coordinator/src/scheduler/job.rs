@@ -1,0 +1,183 @@
+//! One job's shards and their progress through the DAG.
+
+use std::collections::{HashMap, HashSet};
+
+use rwclip_common::plan::{AttemptId, JobId, PlannedShard, ShardId};
+
+use super::SchedulerError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardPhase {
+    /// `missing` dependencies are not committed yet.
+    Waiting { missing: usize },
+    Ready,
+    Running { attempt: AttemptId },
+    Committed,
+    Failed,
+}
+
+#[derive(Debug, Clone)]
+pub struct ShardState {
+    pub phase: ShardPhase,
+    /// Counted attempts (worker loss does not count).
+    pub attempts: u32,
+    pub last_reason: Option<String>,
+    pub progress: (u64, u64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    Succeeded,
+    Failed(String),
+    Cancelled,
+}
+
+#[derive(Debug)]
+pub struct Job {
+    pub id: JobId,
+    pub shards: Vec<PlannedShard>,
+    pub state: Vec<ShardState>,
+    pub index: HashMap<ShardId, usize>,
+    /// For each shard, the shards that depend on it.
+    pub dependents: Vec<Vec<usize>>,
+    pub outcome: Option<JobOutcome>,
+    pub submitted_at: tokio::time::Instant,
+}
+
+impl Job {
+    /// Checks the plan is a DAG over known, unique ids; `committed` shards
+    /// count as done already (their manifests exist in the store).
+    pub fn new(
+        id: JobId,
+        shards: Vec<PlannedShard>,
+        committed: &HashSet<ShardId>,
+        now: tokio::time::Instant,
+    ) -> Result<Job, SchedulerError> {
+        let mut index = HashMap::with_capacity(shards.len());
+        for (i, shard) in shards.iter().enumerate() {
+            if index.insert(shard.id.clone(), i).is_some() {
+                return Err(SchedulerError::InvalidPlan(format!(
+                    "job {id}: shard {} appears twice",
+                    shard.id
+                )));
+            }
+        }
+        let mut dependents = vec![Vec::new(); shards.len()];
+        for (i, shard) in shards.iter().enumerate() {
+            for dep in &shard.deps {
+                let Some(&d) = index.get(dep) else {
+                    return Err(SchedulerError::InvalidPlan(format!(
+                        "job {id}: shard {} depends on unknown shard {dep}",
+                        shard.id
+                    )));
+                };
+                dependents[d].push(i);
+            }
+        }
+        check_acyclic(&id, &shards, &index, &dependents)?;
+        let state = shards
+            .iter()
+            .map(|shard| {
+                let phase = if committed.contains(&shard.id) {
+                    ShardPhase::Committed
+                } else {
+                    let missing = shard.deps.iter().filter(|d| !committed.contains(*d)).count();
+                    if missing == 0 {
+                        ShardPhase::Ready
+                    } else {
+                        ShardPhase::Waiting { missing }
+                    }
+                };
+                ShardState {
+                    phase,
+                    attempts: 0,
+                    last_reason: None,
+                    progress: (0, 0),
+                }
+            })
+            .collect();
+        Ok(Job {
+            id,
+            shards,
+            state,
+            index,
+            dependents,
+            outcome: None,
+            submitted_at: now,
+        })
+    }
+
+    pub fn count(&self, pred: impl Fn(&ShardPhase) -> bool) -> usize {
+        self.state.iter().filter(|s| pred(&s.phase)).count()
+    }
+
+    /// Marks shard `i` committed; returns dependents that became ready.
+    pub fn commit(&mut self, i: usize) -> Vec<usize> {
+        self.state[i].phase = ShardPhase::Committed;
+        let mut ready = Vec::new();
+        for &d in &self.dependents[i] {
+            if let ShardPhase::Waiting { missing } = &mut self.state[d].phase {
+                *missing -= 1;
+                if *missing == 0 {
+                    self.state[d].phase = ShardPhase::Ready;
+                    ready.push(d);
+                }
+            }
+        }
+        ready
+    }
+
+    /// Decides the outcome once nothing can progress: all committed, or no
+    /// shard running or ready (the rest wait behind failed shards).
+    pub fn settle(&mut self) -> bool {
+        if self.outcome.is_some() {
+            return false;
+        }
+        let committed = self.count(|p| *p == ShardPhase::Committed);
+        if committed == self.shards.len() {
+            self.outcome = Some(JobOutcome::Succeeded);
+            return true;
+        }
+        let active = self.count(|p| matches!(p, ShardPhase::Ready | ShardPhase::Running { .. }));
+        if active > 0 {
+            return false;
+        }
+        let failed = self.count(|p| *p == ShardPhase::Failed);
+        let blocked = self.shards.len() - committed - failed;
+        self.outcome = Some(JobOutcome::Failed(format!(
+            "{failed} shard(s) failed; {blocked} shard(s) blocked behind them"
+        )));
+        true
+    }
+}
+
+/// Kahn's algorithm: a plan whose shards cannot all be ordered has a cycle
+/// and would wait forever.
+fn check_acyclic(
+    id: &JobId,
+    shards: &[PlannedShard],
+    index: &HashMap<ShardId, usize>,
+    dependents: &[Vec<usize>],
+) -> Result<(), SchedulerError> {
+    let mut indegree: Vec<usize> = shards.iter().map(|s| s.deps.len()).collect();
+    let mut queue: Vec<usize> = (0..shards.len()).filter(|&i| indegree[i] == 0).collect();
+    let mut seen = 0;
+    while let Some(i) = queue.pop() {
+        seen += 1;
+        for &d in &dependents[i] {
+            indegree[d] -= 1;
+            if indegree[d] == 0 {
+                queue.push(d);
+            }
+        }
+    }
+    if seen == shards.len() {
+        return Ok(());
+    }
+    let stuck = (0..shards.len()).find(|&i| indegree[i] > 0).map(|i| &shards[i].id);
+    debug_assert!(stuck.is_some_and(|s| index.contains_key(s)));
+    Err(SchedulerError::InvalidPlan(format!(
+        "job {id}: dependency cycle through shard {}",
+        stuck.map(|s| s.0.as_str()).unwrap_or("?")
+    )))
+}

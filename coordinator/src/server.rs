@@ -1,0 +1,114 @@
+//! Starting and stopping a coordinator: the binary and in-process tests
+//! (including `rwclip run`'s local mode) use the same entry point.
+
+use std::net::SocketAddr;
+
+use rwclip_common::artifacts::Store;
+use rwclip_proto::v1::coordinator_server::CoordinatorServer;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::auth::BearerAuth;
+use crate::config::CoordinatorConfig;
+use crate::error::CoordinatorError;
+use crate::scheduler::{load_unfinished_jobs, spawn_scheduler, Planner, Scheduler, Timing};
+use crate::service::CoordinatorService;
+
+/// A running coordinator.
+pub struct CoordinatorHandle {
+    /// The bound address (the real port when the config asked for port 0).
+    pub addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    ticker: JoinHandle<()>,
+}
+
+impl CoordinatorHandle {
+    /// Stops serving; the scheduler's state is dropped (the store keeps what
+    /// a restart needs).
+    pub async fn shutdown(self) -> Result<(), CoordinatorError> {
+        let _ = self.stop.send(());
+        self.ticker.abort();
+        match self.server.await {
+            Ok(result) => result.map_err(CoordinatorError::Server),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Serves until the server fails (the binary's main loop).
+    pub async fn wait(mut self) -> Result<(), CoordinatorError> {
+        let result = (&mut self.server).await;
+        self.ticker.abort();
+        match result {
+            Ok(result) => result.map_err(CoordinatorError::Server),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Opens the store, rebuilds unfinished jobs from it, and serves gRPC.
+pub async fn start_coordinator(config: CoordinatorConfig, planner: Planner) -> Result<CoordinatorHandle, CoordinatorError> {
+    config.validate()?;
+    let scheme = config.store_uri.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    if matches!(scheme.as_deref(), Some("http" | "https")) {
+        return Err(CoordinatorError::NoConditionalPut { uri: config.store_uri.clone() });
+    }
+    let store = Store::open(&config.store_uri)?;
+
+    let now = Instant::now();
+    let boot = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0));
+    let timing = Timing {
+        heartbeat_interval: config.heartbeat_interval,
+        lease_timeout: config.lease_timeout,
+        worker_grace: config.worker_grace,
+        max_attempts: config.max_attempts,
+    };
+    let mut scheduler = Scheduler::new(timing, boot, now);
+    for (id, plan, committed) in load_unfinished_jobs(&store).await? {
+        scheduler
+            .add_job(id.clone(), plan, &committed, now)
+            .map_err(|e| CoordinatorError::CorruptJobRecord {
+                key: store.full_uri(&format!("jobs/{id}/plan.json")),
+                reason: e.to_string(),
+            })?;
+    }
+    let (handle, _loop_task) = spawn_scheduler(scheduler, store, planner);
+
+    let ticker = {
+        let handle = handle.clone();
+        let period = config.tick;
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            loop {
+                interval.tick().await;
+                handle.tick().await;
+            }
+        })
+    };
+
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|source| CoordinatorError::Bind { bind: config.bind, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| CoordinatorError::Bind { bind: config.bind, source })?;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<CoordinatorServer<CoordinatorService>>().await;
+    let auth = BearerAuth::new(config.token.as_deref());
+    let service = CoordinatorServer::with_interceptor(CoordinatorService::new(handle), move |r| auth.check(r));
+
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            // Health stays unauthenticated so orchestrator probes work.
+            .add_service(health_service)
+            .add_service(service)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                let _ = stopped.await;
+            }),
+    );
+    Ok(CoordinatorHandle { addr, stop, server, ticker })
+}

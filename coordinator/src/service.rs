@@ -1,0 +1,154 @@
+//! The gRPC service: converts messages and sends scheduler events; no
+//! scheduling logic lives here.
+
+use std::pin::Pin;
+
+use rwclip_proto::v1 as pb;
+use rwclip_proto::v1::coordinator_server::Coordinator;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status};
+
+use crate::convert;
+use crate::scheduler::{SchedulerEvent, SchedulerHandle};
+
+pub struct CoordinatorService {
+    scheduler: SchedulerHandle,
+}
+
+impl CoordinatorService {
+    pub fn new(scheduler: SchedulerHandle) -> CoordinatorService {
+        CoordinatorService { scheduler }
+    }
+}
+
+type StatusStream = Pin<Box<dyn Stream<Item = Result<pb::JobStatus, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Coordinator for CoordinatorService {
+    async fn submit_job(&self, r: Request<pb::SubmitJobRequest>) -> Result<Response<pb::SubmitJobResponse>, Status> {
+        let job_toml = r.into_inner().job_toml;
+        let out = self.scheduler.ask(|reply| SchedulerEvent::JobSubmitted { job_toml, reply }).await?;
+        Ok(Response::new(pb::SubmitJobResponse {
+            job_id: out.view.id.0.clone(),
+            shards_total: out.view.total as u32,
+            shards_already_committed: out.already_committed as u32,
+        }))
+    }
+
+    async fn get_job(&self, r: Request<pb::GetJobRequest>) -> Result<Response<pb::JobStatus>, Status> {
+        let job = convert::job_id("job_id", &r.into_inner().job_id)?;
+        let view = self.scheduler.ask(|reply| SchedulerEvent::GetJob { job, reply }).await?;
+        Ok(Response::new(convert::job_status(&view)))
+    }
+
+    async fn list_jobs(&self, _: Request<pb::ListJobsRequest>) -> Result<Response<pb::ListJobsResponse>, Status> {
+        let views = self.scheduler.ask(|reply| SchedulerEvent::ListJobs { reply }).await?;
+        Ok(Response::new(pb::ListJobsResponse {
+            jobs: views.iter().map(convert::job_status).collect(),
+        }))
+    }
+
+    type WatchJobStream = StatusStream;
+
+    async fn watch_job(&self, r: Request<pb::WatchJobRequest>) -> Result<Response<StatusStream>, Status> {
+        let job = convert::job_id("job_id", &r.into_inner().job_id)?;
+        let (updates, rx) = tokio::sync::mpsc::channel(64);
+        self.scheduler.ask(|reply| SchedulerEvent::WatchJob { job, updates, reply }).await?;
+        let stream = ReceiverStream::new(rx).map(|view| Ok(convert::job_status(&view)));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn cancel_job(&self, r: Request<pb::CancelJobRequest>) -> Result<Response<pb::JobStatus>, Status> {
+        let job = convert::job_id("job_id", &r.into_inner().job_id)?;
+        let view = self.scheduler.ask(|reply| SchedulerEvent::Cancel { job, reply }).await?;
+        Ok(Response::new(convert::job_status(&view)))
+    }
+
+    async fn get_results(&self, r: Request<pb::GetResultsRequest>) -> Result<Response<pb::GetResultsResponse>, Status> {
+        let job = convert::job_id("job_id", &r.into_inner().job_id)?;
+        let (view, committed) = self.scheduler.ask(|reply| SchedulerEvent::GetResults { job, reply }).await?;
+        Ok(Response::new(pb::GetResultsResponse {
+            status: Some(convert::job_status(&view)),
+            committed: committed
+                .into_iter()
+                .map(|(shard, kind, key)| pb::CommittedShard {
+                    shard_id: shard.0,
+                    kind: convert::kind_to_proto(kind) as i32,
+                    manifest_key: key,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn register_worker(&self, r: Request<pb::RegisterWorkerRequest>) -> Result<Response<pb::RegisterWorkerResponse>, Status> {
+        let registration = r.into_inner().try_into()?;
+        let id = self.scheduler.ask(|reply| SchedulerEvent::WorkerRegistered { registration, reply }).await?;
+        let timing = self.scheduler.timing();
+        Ok(Response::new(pb::RegisterWorkerResponse {
+            worker_id: id.0,
+            heartbeat_interval_ms: timing.heartbeat_interval.as_millis() as u64,
+            lease_timeout_ms: timing.lease_timeout.as_millis() as u64,
+        }))
+    }
+
+    async fn heartbeat(&self, r: Request<pb::HeartbeatRequest>) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let r = r.into_inner();
+        let worker = convert::worker_id(&r.worker_id)?;
+        let running = r
+            .running_attempts
+            .iter()
+            .map(|a| convert::attempt_id("running_attempts", a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let loaded_models = r.loaded_models;
+        let abandon = self
+            .scheduler
+            .ask(|reply| SchedulerEvent::Heartbeat { worker, running, loaded_models, reply })
+            .await?;
+        Ok(Response::new(pb::HeartbeatResponse {
+            abandon_attempts: abandon.into_iter().map(|a| a.0).collect(),
+        }))
+    }
+
+    async fn lease_shard(&self, r: Request<pb::LeaseShardRequest>) -> Result<Response<pb::LeaseShardResponse>, Status> {
+        let worker = convert::worker_id(&r.into_inner().worker_id)?;
+        let grant = self.scheduler.ask(|reply| SchedulerEvent::LeaseRequested { worker, reply }).await?;
+        Ok(Response::new(pb::LeaseShardResponse { lease: grant.map(convert::lease) }))
+    }
+
+    async fn report_progress(&self, r: Request<pb::ReportProgressRequest>) -> Result<Response<pb::ReportAck>, Status> {
+        let r = r.into_inner();
+        let worker = convert::worker_id(&r.worker_id)?;
+        let attempt = convert::attempt_id("attempt_id", &r.attempt_id)?;
+        let (done, total) = (r.done, r.total);
+        let ack = self
+            .scheduler
+            .ask(|reply| SchedulerEvent::Progress { worker, attempt, done, total, reply })
+            .await?;
+        Ok(Response::new(convert::ack(ack)))
+    }
+
+    async fn complete_shard(&self, r: Request<pb::CompleteShardRequest>) -> Result<Response<pb::ReportAck>, Status> {
+        let r = r.into_inner();
+        let worker = convert::worker_id(&r.worker_id)?;
+        let attempt = convert::attempt_id("attempt_id", &r.attempt_id)?;
+        let manifest = convert::manifest(&r.manifest_json)?;
+        let ack = self
+            .scheduler
+            .ask(|reply| SchedulerEvent::ShardCompleted { worker, attempt, manifest, reply })
+            .await?;
+        Ok(Response::new(convert::ack(ack)))
+    }
+
+    async fn fail_shard(&self, r: Request<pb::FailShardRequest>) -> Result<Response<pb::ReportAck>, Status> {
+        let r = r.into_inner();
+        let worker = convert::worker_id(&r.worker_id)?;
+        let attempt = convert::attempt_id("attempt_id", &r.attempt_id)?;
+        let failure = convert::failure(r.failure)?;
+        let ack = self
+            .scheduler
+            .ask(|reply| SchedulerEvent::ShardFailed { worker, attempt, failure, reply })
+            .await?;
+        Ok(Response::new(convert::ack(ack)))
+    }
+}

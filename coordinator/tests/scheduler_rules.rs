@@ -1,0 +1,182 @@
+//! Scheduling rules on the pure state machine, with time passed explicitly.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use rwclip_common::plan::{JobId, PlannedShard, ShardId, ShardKind};
+use rwclip_coordinator::failure::Failure;
+use rwclip_coordinator::scheduler::{JobOutcome, Registration, ReportAck, Scheduler, SchedulerError, Timing, WorkerId};
+use tokio::time::Instant;
+
+fn shard(id: &str, deps: &[&str], model: Option<&str>) -> PlannedShard {
+    PlannedShard {
+        id: ShardId(id.to_string()),
+        kind: ShardKind::Trial,
+        deps: deps.iter().map(|d| ShardId(d.to_string())).collect(),
+        model_key: model.map(str::to_string),
+        spec_json: format!("{{\"shard\":\"{id}\"}}"),
+    }
+}
+
+fn timing() -> Timing {
+    Timing {
+        heartbeat_interval: Duration::from_secs(5),
+        lease_timeout: Duration::from_secs(30),
+        worker_grace: Duration::from_secs(60),
+        max_attempts: 4,
+    }
+}
+
+fn worker(s: &mut Scheduler, name: &str, models: &[&str], now: Instant) -> WorkerId {
+    s.register(
+        Registration {
+            protocol_version: rwclip_proto::PROTOCOL_VERSION,
+            name: name.into(),
+            device: "cpu".into(),
+            capacity: 1,
+            loaded_models: models.iter().map(|m| m.to_string()).collect(),
+        },
+        now,
+    )
+    .expect("registration")
+}
+
+fn job(s: &mut Scheduler, shards: Vec<PlannedShard>, now: Instant) -> JobId {
+    let id = JobId("job".into());
+    s.add_job(id.clone(), shards, &HashSet::new(), now).expect("valid plan");
+    id
+}
+
+#[test]
+fn dependents_wait_for_commits() {
+    let t0 = Instant::now();
+    let mut s = Scheduler::new(timing(), "t".into(), t0);
+    let j = job(&mut s, vec![shard("a", &[], None), shard("b", &["a"], None)], t0);
+    let w = worker(&mut s, "w", &[], t0);
+    let a = s.lease(&w, t0).unwrap().expect("a is ready");
+    assert_eq!(a.shard.0, "a");
+    assert_eq!(s.lease(&w, t0).unwrap(), None, "capacity 1 and b waits for a");
+    assert_eq!(s.complete(&w, &a.attempt), ReportAck::Accepted);
+    let b = s.lease(&w, t0).unwrap().expect("b ready once a committed");
+    assert_eq!(b.dep_manifest_keys, vec!["shards/a/manifest.json".to_string()]);
+    s.complete(&w, &b.attempt);
+    assert_eq!(s.view(&j).unwrap().outcome, Some(JobOutcome::Succeeded));
+}
+
+#[test]
+fn committed_shards_are_not_run_again() {
+    let t0 = Instant::now();
+    let mut s = Scheduler::new(timing(), "t".into(), t0);
+    let committed: HashSet<ShardId> = [ShardId("a".into())].into();
+    let j = JobId("j".into());
+    s.add_job(j.clone(), vec![shard("a", &[], None), shard("b", &["a"], None)], &committed, t0).unwrap();
+    let w = worker(&mut s, "w", &[], t0);
+    assert_eq!(s.lease(&w, t0).unwrap().unwrap().shard.0, "b");
+}
+
+#[test]
+fn cycles_and_unknown_deps_are_refused() {
+    let t0 = Instant::now();
+    let mut s = Scheduler::new(timing(), "t".into(), t0);
+    let err = s.add_job(JobId("c".into()), vec![shard("a", &["b"], None), shard("b", &["a"], None)], &HashSet::new(), t0);
+    assert!(matches!(err, Err(SchedulerError::InvalidPlan(m)) if m.contains("cycle")));
+    let err = s.add_job(JobId("u".into()), vec![shard("a", &["zz"], None)], &HashSet::new(), t0);
+    assert!(matches!(err, Err(SchedulerError::InvalidPlan(m)) if m.contains("unknown shard zz")));
+}
+
+#[test]
+fn retryable_failures_stop_after_four_counted_attempts() {
+    let t0 = Instant::now();
+    let mut s = Scheduler::new(timing(), "t".into(), t0);
+    let j = job(&mut s, vec![shard("a", &[], None), shard("b", &["a"], None)], t0);
+    let w = worker(&mut s, "w", &[], t0);
+    for attempt in 1..=4 {
+        let l = s.lease(&w, t0).unwrap().expect("a is retried");
+        assert_eq!(s.fail(&w, &l.attempt, Failure::Retryable(format!("io error {attempt}"))), ReportAck::Accepted);
+    }
+    assert_eq!(s.lease(&w, t0).unwrap(), None);
+    let view = s.view(&j).unwrap();
+    assert!(matches!(view.outcome, Some(JobOutcome::Failed(ref r)) if r.contains("1 shard(s) blocked")));
+    assert_eq!(view.failures.len(), 1);
+    assert_eq!(view.failures[0].attempts, 4);
+    assert!(view.failures[0].last_reason.contains("io error 4"), "{:?}", view.failures[0]);
+}
+
+#[test]
+fn a_fatal_failure_fails_the_shard_at_once() {
+    let t0 = Instant::now();
+    let mut s = Scheduler::new(timing(), "t".into(), t0);
+    let j = job(&mut s, vec![shard("a", &[], None)], t0);
+    let w = worker(&mut s, "w", &[], t0);
+    let l = s.lease(&w, t0).unwrap().unwrap();
+    s.fail(&w, &l.attempt, Failure::Fatal("corrupt image x.jpg".into()));
+    let view = s.view(&j).unwrap();
+    assert!(matches!(view.outcome, Some(JobOutcome::Failed(_))));
+    assert_eq!(view.failures[0].attempts, 1);
+    assert!(view.failures[0].last_reason.contains("corrupt image x.jpg"));
+}
+
+#[test]
+fn a_silent_worker_loses_its_lease_without_counting_an_attempt() {
+    let t0 = Instant::now();
+    let mut s = Scheduler::new(timing(), "t".into(), t0);
+    let j = job(&mut s, vec![shard("a", &[], None)], t0);
+    let dead = worker(&mut s, "dead", &[], t0);
+    let l = s.lease(&dead, t0).unwrap().unwrap();
+    let t1 = t0 + Duration::from_secs(20);
+    let alive = worker(&mut s, "alive", &[], t1);
+    s.tick(t0 + Duration::from_secs(31));
+    let again = s.lease(&alive, t0 + Duration::from_secs(31)).unwrap().expect("re-queued");
+    assert_eq!(again.shard.0, "a");
+    assert_ne!(again.attempt, l.attempt);
+    // The dead worker's late reports are stale and ignored.
+    assert!(matches!(s.complete(&dead, &l.attempt), ReportAck::Ignored(_)));
+    s.fail(&alive, &again.attempt, Failure::Fatal("x".into()));
+    assert_eq!(s.view(&j).unwrap().failures[0].attempts, 1, "the lost lease was not counted");
+}
+
+#[test]
+fn jobs_fail_when_no_worker_shows_up_within_the_grace_period() {
+    let t0 = Instant::now();
+    let mut s = Scheduler::new(timing(), "t".into(), t0);
+    let j = job(&mut s, vec![shard("a", &[], None)], t0);
+    s.tick(t0 + Duration::from_secs(59));
+    assert_eq!(s.view(&j).unwrap().outcome, None);
+    s.tick(t0 + Duration::from_secs(61));
+    assert!(matches!(s.view(&j).unwrap().outcome, Some(JobOutcome::Failed(r)) if r.contains("no worker registered")));
+}
+
+#[test]
+fn shards_prefer_workers_holding_their_model() {
+    let t0 = Instant::now();
+    let mut s = Scheduler::new(timing(), "t".into(), t0);
+    job(&mut s, vec![shard("vit-b", &[], Some("B")), shard("vit-l", &[], Some("L"))], t0);
+    let holds_l = worker(&mut s, "l", &["L"], t0);
+    let holds_b = worker(&mut s, "b", &["B"], t0);
+    assert_eq!(s.lease(&holds_l, t0).unwrap().unwrap().shard.0, "vit-l");
+    assert_eq!(s.lease(&holds_b, t0).unwrap().unwrap().shard.0, "vit-b");
+}
+
+#[test]
+fn cancel_abandons_running_attempts_via_heartbeat() {
+    let t0 = Instant::now();
+    let mut s = Scheduler::new(timing(), "t".into(), t0);
+    let j = job(&mut s, vec![shard("a", &[], None), shard("b", &[], None)], t0);
+    let w = worker(&mut s, "w", &[], t0);
+    let l = s.lease(&w, t0).unwrap().unwrap();
+    assert_eq!(s.cancel(&j).unwrap().outcome, Some(JobOutcome::Cancelled));
+    let abandon = s.heartbeat(&w, std::slice::from_ref(&l.attempt), vec![], t0).unwrap();
+    assert_eq!(abandon, vec![l.attempt.clone()]);
+    assert_eq!(s.lease(&w, t0).unwrap(), None, "no leases for a cancelled job");
+    assert!(matches!(s.complete(&w, &l.attempt), ReportAck::Ignored(_)));
+}
+
+#[test]
+fn an_old_protocol_version_is_refused() {
+    let mut s = Scheduler::new(timing(), "t".into(), Instant::now());
+    let err = s.register(
+        Registration { protocol_version: 0, name: "old".into(), device: "cpu".into(), capacity: 1, loaded_models: vec![] },
+        Instant::now(),
+    );
+    assert!(matches!(err, Err(SchedulerError::ProtocolMismatch { got: 0, .. })));
+}
