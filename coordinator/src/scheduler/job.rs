@@ -37,7 +37,6 @@ pub struct Job {
     pub id: JobId,
     pub shards: Vec<PlannedShard>,
     pub state: Vec<ShardState>,
-    pub index: HashMap<ShardId, usize>,
     /// For each shard, the shards that depend on it.
     pub dependents: Vec<Vec<usize>>,
     pub outcome: Option<JobOutcome>,
@@ -100,7 +99,6 @@ impl Job {
             id,
             shards,
             state,
-            index,
             dependents,
             outcome: None,
             submitted_at: now,
