@@ -115,24 +115,65 @@ impl SynthOptions {
     }
 }
 
+/// Np: one prompt-pair count, or a grid of them (Fig. 4 sweeps Np).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PairCounts {
+    One(u64),
+    Grid(Vec<u64>),
+}
+
+impl PairCounts {
+    pub fn values(&self) -> Vec<u64> {
+        match self {
+            PairCounts::One(n) => vec![*n],
+            PairCounts::Grid(v) => v.clone(),
+        }
+    }
+}
+
+/// The state words inserted at `[n]` / `[a]` of a prompt (Table 4 sweeps them).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct WordPair {
+    pub normal: String,
+    pub anomaly: String,
+}
+
+/// `[prompts]`. The words are either one pair (`normal_word` / `anomaly_word`)
+/// or a grid (`word_pairs = [["a", "a damaged"], ...]`), never both; with
+/// neither, the paper's "a" / "a damaged".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PromptsSpec {
-    /// Np: prompt pairs generated per seed.
-    pub pairs: u64,
-    pub normal_word: String,
-    pub anomaly_word: String,
+    /// Np: prompt pairs generated per seed (an integer or a list).
+    pub pairs: PairCounts,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normal_word: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anomaly_word: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub word_pairs: Option<Vec<[String; 2]>>,
+    #[serde(default = "default_min_len")]
     pub min_len: usize,
+    #[serde(default = "default_max_len")]
     pub max_len: usize,
+}
+
+fn default_min_len() -> usize {
+    PromptSpec::default().min_len
+}
+fn default_max_len() -> usize {
+    PromptSpec::default().max_len
 }
 
 impl Default for PromptsSpec {
     fn default() -> Self {
         let base = PromptSpec::default();
         PromptsSpec {
-            pairs: 10_000,
-            normal_word: base.normal_word,
-            anomaly_word: base.anomaly_word,
+            pairs: PairCounts::One(10_000),
+            normal_word: Some(base.normal_word),
+            anomaly_word: Some(base.anomaly_word),
+            word_pairs: None,
             min_len: base.min_len,
             max_len: base.max_len,
         }
@@ -140,12 +181,33 @@ impl Default for PromptsSpec {
 }
 
 impl PromptsSpec {
-    /// The generator for one trial seed: each seed draws its own prompts.
-    pub fn for_seed(&self, seed: u64) -> PromptSpec {
+    /// The Np grid, in file order.
+    pub fn pair_counts(&self) -> Vec<u64> {
+        self.pairs.values()
+    }
+
+    /// The word-pair grid, in file order (validated jobs: never empty).
+    pub fn word_pairs(&self) -> Vec<WordPair> {
+        if let Some(grid) = &self.word_pairs {
+            return grid
+                .iter()
+                .map(|[n, a]| WordPair { normal: n.clone(), anomaly: a.clone() })
+                .collect();
+        }
+        let base = PromptSpec::default();
+        vec![WordPair {
+            normal: self.normal_word.clone().unwrap_or(base.normal_word),
+            anomaly: self.anomaly_word.clone().unwrap_or(base.anomaly_word),
+        }]
+    }
+
+    /// The generator for one trial seed and word pair: each seed draws its
+    /// own prompts.
+    pub fn generator(&self, seed: u64, words: &WordPair) -> PromptSpec {
         PromptSpec {
             seed,
-            normal_word: self.normal_word.clone(),
-            anomaly_word: self.anomaly_word.clone(),
+            normal_word: words.normal.clone(),
+            anomaly_word: words.anomaly.clone(),
             min_len: self.min_len,
             max_len: self.max_len,
         }
@@ -235,6 +297,13 @@ pub enum JobError {
     },
 }
 
+/// Whether validation checks that the files a job names exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathChecks {
+    Check,
+    Skip,
+}
+
 /// A validated job plus the directory its relative paths are resolved from.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -256,6 +325,13 @@ impl Job {
     /// Parses and validates job text; `path` is used for messages and for
     /// resolving relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<Job, JobError> {
+        Job::parse_with(text, path, PathChecks::Check)
+    }
+
+    /// [`Job::parse`], optionally without checking that the weights file and
+    /// dataset root exist (planning a job for another machine, documentation
+    /// examples such as `examples/paper.toml`).
+    pub fn parse_with(text: &str, path: &Path, checks: PathChecks) -> Result<Job, JobError> {
         let spec: JobSpec = toml::from_str(text).map_err(|e| JobError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
@@ -270,7 +346,7 @@ impl Job {
             path: path.to_path_buf(),
             base_dir,
         };
-        job.validate()?;
+        job.validate_with(checks)?;
         Ok(job)
     }
 
@@ -311,9 +387,51 @@ impl Job {
         }
     }
 
+    /// The sweep grids of `[prompts]`: non-empty, no zero Np, no duplicates,
+    /// one way of giving the words.
+    fn validate_prompts(&self) -> Result<(), JobError> {
+        let p = &self.spec.prompts;
+        let counts = p.pair_counts();
+        if counts.is_empty() {
+            return Err(self.invalid("prompts.pairs", "must list at least one prompt-pair count"));
+        }
+        if counts.contains(&0) {
+            return Err(self.invalid("prompts.pairs", "must be at least 1"));
+        }
+        if let Some(d) = first_duplicate(&counts) {
+            return Err(self.invalid("prompts.pairs", format!("lists {d} twice")));
+        }
+        if p.word_pairs.is_some() && (p.normal_word.is_some() || p.anomaly_word.is_some()) {
+            return Err(self.invalid(
+                "prompts.word_pairs",
+                "cannot be combined with normal_word / anomaly_word (put every pair in word_pairs)",
+            ));
+        }
+        let words = p.word_pairs();
+        if words.is_empty() {
+            return Err(self.invalid("prompts.word_pairs", "must list at least one [normal, anomaly] pair"));
+        }
+        if let Some(d) = first_duplicate(&words) {
+            return Err(self.invalid(
+                "prompts.word_pairs",
+                format!("lists [{:?}, {:?}] twice", d.normal, d.anomaly),
+            ));
+        }
+        let key = if p.word_pairs.is_some() { "prompts.word_pairs" } else { "prompts" };
+        for w in &words {
+            p.generator(0, w).validate().map_err(|e| self.invalid(key, e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// Checks every value that can be checked without doing the work.
     pub fn validate(&self) -> Result<(), JobError> {
+        self.validate_with(PathChecks::Check)
+    }
+
+    pub fn validate_with(&self, checks: PathChecks) -> Result<(), JobError> {
         let s = &self.spec;
+        let check_paths = checks == PathChecks::Check;
         if s.name.trim().is_empty() {
             return Err(self.invalid("name", "must not be empty"));
         }
@@ -330,7 +448,7 @@ impl Job {
         }
 
         ClipConfig::preset(&s.model.preset).map_err(|e| self.invalid("model.preset", e.to_string()))?;
-        if let Some(w) = self.weights_path() {
+        if let Some(w) = self.weights_path().filter(|_| check_paths) {
             if !w.is_file() {
                 return Err(self.invalid(
                     "model.weights",
@@ -347,7 +465,7 @@ impl Job {
         }
 
         let root = self.dataset_root();
-        if s.dataset.synth.is_none() && !root.is_dir() {
+        if check_paths && s.dataset.synth.is_none() && !root.is_dir() {
             return Err(self.invalid(
                 "dataset.root",
                 format!("{} is not a directory (add [dataset.synth] to synthesise one)", root.display()),
@@ -363,13 +481,7 @@ impl Job {
             }
         }
 
-        if s.prompts.pairs == 0 {
-            return Err(self.invalid("prompts.pairs", "must be at least 1"));
-        }
-        s.prompts
-            .for_seed(0)
-            .validate()
-            .map_err(|e| self.invalid("prompts", e.to_string()))?;
+        self.validate_prompts()?;
 
         let t = &s.training;
         if t.seeds.is_empty() {
@@ -388,11 +500,20 @@ impl Job {
         if sc.setups.is_empty() {
             return Err(self.invalid("scoring.setups", "must list at least one of \"unknown\", \"known\""));
         }
+        if let Some(d) = first_duplicate(&sc.setups) {
+            return Err(self.invalid("scoring.setups", format!("lists {} twice", d.label())));
+        }
         if sc.object_word.trim().is_empty() {
             return Err(self.invalid("scoring.object_word", "must not be empty"));
         }
         Ok(())
     }
+}
+
+/// The first value that occurs twice, for "lists X twice" messages.
+fn first_duplicate<T: Ord>(values: &[T]) -> Option<&T> {
+    let mut seen = BTreeSet::new();
+    values.iter().find(|v| !seen.insert(*v))
 }
 
 /// Folds `.` and `name/..` out of a path without touching the filesystem, so
@@ -470,9 +591,11 @@ root = "data"
     #[test]
     fn minimal_job_gets_paper_defaults() {
         let job = parse(MINIMAL).unwrap();
-        assert_eq!(job.spec.prompts.pairs, 10_000);
-        assert_eq!(job.spec.prompts.normal_word, "a");
-        assert_eq!(job.spec.prompts.anomaly_word, "a damaged");
+        assert_eq!(job.spec.prompts.pair_counts(), vec![10_000]);
+        assert_eq!(
+            job.spec.prompts.word_pairs(),
+            vec![WordPair { normal: "a".into(), anomaly: "a damaged".into() }]
+        );
         assert_eq!(job.spec.training.seeds, (0..10).collect::<Vec<u64>>());
         assert_eq!(job.spec.training.fnn, FnnConfig::default());
         assert_eq!(job.spec.scoring.temperature, 0.01);
@@ -511,6 +634,43 @@ root = "data"
                 other => panic!("expected Invalid({key}), got {other}"),
             }
         }
+    }
+
+    #[test]
+    fn sweep_grids_parse_and_duplicates_name_their_key() {
+        let sweep = MINIMAL.replace(
+            "[dataset.synth]",
+            "[dataset.synth]\n[prompts]\npairs = [1000, 5000]\nword_pairs = [[\"a\", \"a damaged\"], [\"a normal\", \"a broken\"]]",
+        );
+        let job = parse(&sweep).unwrap();
+        assert_eq!(job.spec.prompts.pair_counts(), vec![1000, 5000]);
+        assert_eq!(job.spec.prompts.word_pairs()[1].anomaly, "a broken");
+        let cases = [
+            ("[1000, 5000]", "[1000, 1000]", "prompts.pairs"),
+            ("[1000, 5000]", "[]", "prompts.pairs"),
+            ("[\"a normal\", \"a broken\"]", "[\"a\", \"a damaged\"]", "prompts.word_pairs"),
+            ("word_pairs = [[\"a\", \"a damaged\"], [\"a normal\", \"a broken\"]]", "word_pairs = []", "prompts.word_pairs"),
+            ("word_pairs =", "normal_word = \"a\"\nword_pairs =", "prompts.word_pairs"),
+        ];
+        for (from, to, key) in cases {
+            let err = parse(&sweep.replace(from, to)).unwrap_err();
+            match &err {
+                JobError::Invalid { key: k, .. } => assert_eq!(*k, key, "{err}"),
+                other => panic!("expected Invalid({key}), got {other}"),
+            }
+        }
+        let dup_setup = MINIMAL.replace(
+            "[dataset.synth]",
+            "[dataset.synth]\n[scoring]\ntemperature = 0.01\nsetups = [\"known\", \"known\"]\nobject_word = \"object\"",
+        );
+        assert!(parse(&dup_setup).unwrap_err().to_string().contains("scoring.setups"));
+    }
+
+    #[test]
+    fn path_checks_can_be_skipped() {
+        let text = MINIMAL.replace("[dataset.synth]\n", "").replace("[model]", "[model]\nweights = \"w.safetensors\"");
+        assert!(parse(&text).is_err());
+        Job::parse_with(&text, Path::new("/nonexistent/job.toml"), PathChecks::Skip).unwrap();
     }
 
     #[test]

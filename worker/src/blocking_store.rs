@@ -50,6 +50,12 @@ impl BlockingStore {
         self.rt.block_on(self.store.get(key))
     }
 
+    /// Writes only if `key` does not exist yet; `false` when it did (the
+    /// commit primitive of shard manifests).
+    pub fn put_if_absent(&self, key: &str, bytes: Bytes) -> Result<bool, StoreError> {
+        self.rt.block_on(self.store.put_if_absent(key, bytes))
+    }
+
     pub fn exists(&self, key: &str) -> Result<bool, StoreError> {
         self.rt.block_on(self.store.exists(key))
     }

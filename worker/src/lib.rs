@@ -11,3 +11,4 @@ pub mod fnn;
 pub mod pipeline;
 pub mod progress;
 pub mod score;
+pub mod shard;

@@ -1,6 +1,9 @@
 //! A job as a DAG of shards (issue 3): the unit the coordinator schedules and
 //! a worker executes.
 //!
+//! - [`expand`]: the planner (job → shards in topological order).
+//! - [`spec`]: what each shard computes (`ShardSpec`, hashed into its id).
+//! - [`hash`]: the stable content hash of ids.
 //! - [`types`]: ids, the scheduler's view of a shard, commit manifests and
 //!   their keys in the store. The coordinator needs nothing else: a shard's
 //!   executor input travels as opaque JSON (`spec_json`).
@@ -9,8 +12,13 @@
 //! depends on, so a resubmitted job (or tonight's regeneration) finds
 //! committed manifests and recomputes nothing.
 
+pub mod expand;
+pub mod hash;
+pub mod spec;
 pub mod types;
 
+pub use expand::{config_label, plan, plan_with, JobPlan, PlanError, PlanOptions};
+pub use spec::{AggregateSpec, ImageShardSpec, ModelRef, ShardSpec, TextShardSpec, TrialSpec};
 pub use types::{
     attempt_prefix, manifest_key, AttemptId, JobId, Manifest, PlannedShard, ShardId, ShardKind,
     MANIFEST_VERSION,

@@ -5,11 +5,12 @@
 //! metrics → mean ± std summary. Every artifact goes through the store
 //! (see docs/artifacts.md for the layout and schemas).
 
-mod guides;
+pub(crate) mod guides;
 mod keys;
 pub mod report;
 mod run;
-mod summary;
+pub(crate) use run::with_intra_op_threads;
+pub(crate) mod summary;
 
 pub use run::{prompt_rows, run_job, RunOutcome};
 pub use summary::per_category;

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use rwclip_common::artifacts::{ImageEmbeddingRow, PromptRow, ScoreRow, TextEmbeddingRow};
 use rwclip_common::clip_config::ClipConfig;
 use rwclip_common::dataset::{mvtec, synth, ImageRecord};
-use rwclip_common::job::Job;
+use rwclip_common::job::{Job, WordPair};
 use rwclip_common::preprocess::Preprocess;
 use rwclip_common::prompts::PromptPair;
 use rwclip_common::tokenizer::ClipTokenizer;
@@ -83,7 +83,8 @@ pub fn run_job(job: &Job) -> Result<RunOutcome> {
     // Guide prompts and s_pr, which no seed changes.
     let sc = &spec.scoring;
     let objects = objects_for(&sc.setups, &sc.object_word, &categories);
-    let guides = Guides::embed(&model, &tokenizer, &spec.prompts.normal_word, &spec.prompts.anomaly_word, &objects)?;
+    let words = single_word_pair(job)?;
+    let guides = Guides::embed(&model, &tokenizer, &words.normal, &words.anomaly, &objects)?;
     store.write_rows(keys::GUIDE_EMBEDDINGS, &guides.rows)?;
     let s_pr: Vec<_> = sc
         .setups
@@ -129,9 +130,9 @@ pub fn run_job(job: &Job) -> Result<RunOutcome> {
         spec.name,
         cfg.name,
         if weights.is_none() { " (random init)" } else { "" },
-        spec.prompts.pairs,
-        spec.prompts.normal_word,
-        spec.prompts.anomaly_word,
+        single_pair_count(job)?,
+        words.normal,
+        words.anomaly,
         spec.training.seeds.len()
     );
     store.put(keys::SUMMARY_MD, Bytes::from(report::markdown(&title, &summary)))?;
@@ -154,8 +155,8 @@ fn train_trial(
     device: tch::Device,
 ) -> Result<Fnn> {
     let spec = &job.spec;
-    let prompt_spec = spec.prompts.for_seed(seed);
-    let pairs = prompt_spec.pairs(0, spec.prompts.pairs);
+    let prompt_spec = spec.prompts.generator(seed, &single_word_pair(job)?);
+    let pairs = prompt_spec.pairs(0, single_pair_count(job)?);
     // Interleaved normal/anomaly so pair i is rows 2i and 2i+1.
     let texts: Vec<String> = pairs
         .iter()
@@ -204,6 +205,27 @@ pub fn prompt_rows(seed: u64, pairs: &[PromptPair]) -> Vec<PromptRow> {
         .collect()
 }
 
+/// This driver runs one grid point; sweeps go through the planner.
+fn single_word_pair(job: &Job) -> Result<WordPair> {
+    match job.spec.prompts.word_pairs().as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Err(RwclipError::Usage(format!(
+            "{}: `prompts.word_pairs` lists several pairs; this driver runs one (plan the sweep instead)",
+            job.path.display()
+        ))),
+    }
+}
+
+fn single_pair_count(job: &Job) -> Result<u64> {
+    match job.spec.prompts.pair_counts().as_slice() {
+        [one] => Ok(*one),
+        _ => Err(RwclipError::Usage(format!(
+            "{}: `prompts.pairs` lists several values; this driver runs one (plan the sweep instead)",
+            job.path.display()
+        ))),
+    }
+}
+
 fn load_dataset(job: &Job) -> Result<Vec<ImageRecord>> {
     let spec = &job.spec.dataset;
     let root = job.dataset_root();
@@ -227,7 +249,7 @@ fn distinct_categories(records: &[ImageRecord]) -> Vec<String> {
 /// it. FNN training uses one thread: CPU reductions split by thread count, so
 /// a fixed count is what makes a seed's checkpoint bit-identical on every
 /// machine, and for a 0.3 M-parameter net one thread is also the fastest.
-fn with_intra_op_threads<T>(n: i32, f: impl FnOnce() -> T) -> T {
+pub(crate) fn with_intra_op_threads<T>(n: i32, f: impl FnOnce() -> T) -> T {
     let before = tch::get_num_threads();
     tch::set_num_threads(n);
     let out = f();

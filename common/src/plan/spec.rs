@@ -1,0 +1,147 @@
+//! What each shard computes: the executor's input, carried opaquely by the
+//! coordinator as `PlannedShard::spec_json`.
+//!
+//! A shard's id is the hash of this JSON, so every field that can change a
+//! shard's output bits belongs here, and nothing else does (the device, for
+//! one, is the executing worker's choice).
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::ImageRecord;
+use crate::fnn_config::FnnConfig;
+use crate::job::{ObjectSetup, WordPair};
+
+use super::types::{ShardId, ShardKind};
+
+/// A CLIP model: architecture preset and weights identity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ModelRef {
+    pub preset: String,
+    /// Absolute weights path or URI; `None` is random init.
+    pub weights: Option<String>,
+}
+
+impl ModelRef {
+    /// The key workers cache loaded models under (`PlannedShard::model_key`).
+    pub fn key(&self) -> String {
+        format!("{}@{}", self.preset, self.weights.as_deref().unwrap_or("random-init"))
+    }
+}
+
+/// CLIP text embeddings of prompt pairs `first_pair .. first_pair + pairs`
+/// of one seed and word pair. Batches of `batch_size` prompts start at
+/// absolute multiples of `batch_size`, so a prompt's embedding does not
+/// depend on how a job was cut into shards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextShardSpec {
+    pub model: ModelRef,
+    pub seed: u64,
+    pub words: WordPair,
+    pub min_len: usize,
+    pub max_len: usize,
+    pub first_pair: u64,
+    pub pairs: u64,
+    pub batch_size: usize,
+}
+
+/// CLIP image embeddings of `images` (entries `first_image ..` of the
+/// dataset's test list), preprocessed at `image_size` with open_clip's eval
+/// transform (resize shorter side, centre crop).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageShardSpec {
+    pub model: ModelRef,
+    pub image_size: u32,
+    /// Absolute dataset root; image paths are relative to it.
+    pub dataset_root: String,
+    pub first_image: u64,
+    pub images: Vec<ImageRecord>,
+    pub batch_size: usize,
+}
+
+/// One FNN trial: config × seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialSpec {
+    pub model: ModelRef,
+    /// The grid point's name in metric rows ("" when the job has one point).
+    pub config: String,
+    pub seed: u64,
+    /// Np: the trial trains on pairs `0 .. pairs` of its text shards.
+    pub pairs: u64,
+    pub words: WordPair,
+    /// In pair order; together they cover at least `0 .. pairs`.
+    pub text_shards: Vec<ShardId>,
+    /// In dataset order.
+    pub image_shards: Vec<ShardId>,
+    pub fnn: FnnConfig,
+    pub temperature: f64,
+    pub setups: Vec<ObjectSetup>,
+    pub object_word: String,
+}
+
+/// Mean ± std over a job's trials and the result tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AggregateSpec {
+    pub title: String,
+    pub trials: Vec<ShardId>,
+}
+
+/// The executor input of one shard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ShardSpec {
+    TextEmbedding(TextShardSpec),
+    ImageEmbedding(ImageShardSpec),
+    Trial(TrialSpec),
+    Aggregate(AggregateSpec),
+}
+
+impl ShardSpec {
+    pub fn kind(&self) -> ShardKind {
+        match self {
+            ShardSpec::TextEmbedding(_) => ShardKind::TextEmbedding,
+            ShardSpec::ImageEmbedding(_) => ShardKind::ImageEmbedding,
+            ShardSpec::Trial(_) => ShardKind::Trial,
+            ShardSpec::Aggregate(_) => ShardKind::Aggregate,
+        }
+    }
+
+    /// The model the shard loads, if any.
+    pub fn model(&self) -> Option<&ModelRef> {
+        match self {
+            ShardSpec::TextEmbedding(s) => Some(&s.model),
+            ShardSpec::ImageEmbedding(s) => Some(&s.model),
+            ShardSpec::Trial(s) => Some(&s.model),
+            ShardSpec::Aggregate(_) => None,
+        }
+    }
+
+    /// Shards whose committed outputs this one reads.
+    pub fn deps(&self) -> Vec<ShardId> {
+        match self {
+            ShardSpec::TextEmbedding(_) | ShardSpec::ImageEmbedding(_) => Vec::new(),
+            ShardSpec::Trial(t) => t.text_shards.iter().chain(&t.image_shards).cloned().collect(),
+            ShardSpec::Aggregate(a) => a.trials.clone(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("shard specs are plain data and always serialise")
+    }
+
+    pub fn from_json(json: &str) -> Result<ShardSpec, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// `<kind>-<hash of the spec JSON>`: the spec names every input
+    /// (including its deps' ids, themselves content hashes), so equal ids
+    /// mean equal outputs.
+    pub fn id(&self) -> ShardId {
+        let prefix = match self.kind() {
+            ShardKind::TextEmbedding => "text",
+            ShardKind::ImageEmbedding => "image",
+            ShardKind::Trial => "trial",
+            ShardKind::Aggregate => "aggregate",
+        };
+        ShardId(format!("{prefix}-{}", super::hash::content_hash(self.to_json().as_bytes())))
+    }
+}

@@ -1,0 +1,171 @@
+//! The planner: content-addressed ids, prefix sharing across Np, DAG order,
+//! exact coverage, and the paper's example job.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use rwclip_common::dataset::synth::{self, SynthSpec};
+use rwclip_common::job::Job;
+use rwclip_common::plan::{plan_with, JobPlan, PlanOptions, PlannedShard, ShardKind, ShardSpec};
+
+/// A small synthetic dataset: 2 categories × (2 good + 2 defect types × 1).
+fn dataset(dir: &Path) -> std::path::PathBuf {
+    let root = dir.join("data");
+    let spec = SynthSpec {
+        categories: vec!["weave".into(), "granite".into()],
+        train_good: 0,
+        test_good: 2,
+        test_defective: 1,
+        defect_types: vec!["hole".into(), "stain".into()],
+        image_size: 64,
+        seed: 0,
+    };
+    synth::write(&root, &spec).unwrap();
+    root
+}
+
+fn job(dir: &Path, prompts: &str, fnn: &str) -> Job {
+    let text = format!(
+        "name = \"t\"\noutput = \"out\"\n[model]\npreset = \"rwclip-tiny\"\ntext_batch_size = 4\nimage_batch_size = 2\n\
+         [dataset]\nkind = \"mvtec\"\nroot = \"data\"\n[prompts]\n{prompts}\n[training]\nseeds = [0, 1]\n[training.fnn]\n{fnn}\n"
+    );
+    Job::parse(&text, &dir.join("job.toml")).unwrap()
+}
+
+const OPTS: PlanOptions = PlanOptions {
+    text_shard_pairs: 8,
+    image_shard_images: 3,
+};
+
+fn of_kind(plan: &JobPlan, kind: ShardKind) -> Vec<&PlannedShard> {
+    plan.shards.iter().filter(|s| s.kind == kind).collect()
+}
+
+fn spec(s: &PlannedShard) -> ShardSpec {
+    ShardSpec::from_json(&s.spec_json).unwrap()
+}
+
+#[test]
+fn ids_are_identical_across_two_plans_and_match_their_specs() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    let a = plan_with(&job(dir.path(), "pairs = 20", ""), &OPTS).unwrap();
+    let b = plan_with(&job(dir.path(), "pairs = 20", ""), &OPTS).unwrap();
+    assert_eq!(a, b);
+    for s in &a.shards {
+        assert_eq!(spec(s).id(), s.id, "id is the hash of spec_json");
+    }
+    let ids: BTreeSet<_> = a.shards.iter().map(|s| &s.id).collect();
+    assert_eq!(ids.len(), a.shards.len(), "no shard planned twice");
+}
+
+#[test]
+fn np_values_of_one_seed_share_their_prefix_text_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    let p = plan_with(&job(dir.path(), "pairs = [5, 20]", ""), &OPTS).unwrap();
+    let trials: Vec<_> = of_kind(&p, ShardKind::Trial).into_iter().map(spec).collect();
+    let text_of = |np: u64, seed: u64| match trials
+        .iter()
+        .find(|t| matches!(t, ShardSpec::Trial(t) if t.pairs == np && t.seed == seed))
+    {
+        Some(ShardSpec::Trial(t)) => t.text_shards.clone(),
+        _ => panic!("no trial Np={np} seed={seed}"),
+    };
+    // 8-pair blocks: Np=5 uses block 0, Np=20 blocks 0..3.
+    assert_eq!(text_of(5, 0).len(), 1);
+    assert_eq!(text_of(20, 0).len(), 3);
+    assert_eq!(text_of(5, 0)[0], text_of(20, 0)[0]);
+    assert_ne!(text_of(5, 0)[0], text_of(5, 1)[0], "seeds draw different prompts");
+    // 2 seeds × 3 blocks, shared by both Np.
+    assert_eq!(of_kind(&p, ShardKind::TextEmbedding).len(), 6);
+}
+
+#[test]
+fn fnn_config_changes_trial_ids_but_not_embedding_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    let a = plan_with(&job(dir.path(), "pairs = 20", "epochs = 2"), &OPTS).unwrap();
+    let b = plan_with(&job(dir.path(), "pairs = 20", "epochs = 3"), &OPTS).unwrap();
+    let ids = |p: &JobPlan, k| of_kind(p, k).iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+    for k in [ShardKind::TextEmbedding, ShardKind::ImageEmbedding] {
+        assert_eq!(ids(&a, k), ids(&b, k));
+    }
+    let (ta, tb) = (ids(&a, ShardKind::Trial), ids(&b, ShardKind::Trial));
+    assert!(ta.iter().all(|t| !tb.contains(t)), "{ta:?} vs {tb:?}");
+    assert_ne!(a.aggregate, b.aggregate);
+    assert_ne!(a.job, b.job);
+}
+
+#[test]
+fn shards_come_after_their_deps_and_the_aggregate_is_last() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    let p = plan_with(
+        &job(dir.path(), "pairs = [5, 20]\nword_pairs = [[\"a\", \"a damaged\"], [\"a good\", \"a broken\"]]", ""),
+        &OPTS,
+    )
+    .unwrap();
+    let position: BTreeMap<_, _> = p.shards.iter().enumerate().map(|(i, s)| (&s.id, i)).collect();
+    for (i, s) in p.shards.iter().enumerate() {
+        for d in &s.deps {
+            assert!(position[d] < i, "{} depends on later {}", s.id, d);
+        }
+    }
+    let last = p.shards.last().unwrap();
+    assert_eq!(last.id, p.aggregate);
+    assert_eq!(last.kind, ShardKind::Aggregate);
+    // 2 Np × 2 word pairs × 2 seeds.
+    assert_eq!(last.deps.len(), 8);
+    assert!(of_kind(&p, ShardKind::Trial).iter().all(|t| t.model_key.as_deref() == Some("rwclip-tiny@random-init")));
+}
+
+#[test]
+fn ranges_cover_pairs_and_images_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let p = plan_with(&job(dir.path(), "pairs = 20", ""), &OPTS).unwrap();
+    // Image shards: 3 images rounded up to whole batches of 2 = 4 per shard,
+    // contiguous and covering the test list once, in order.
+    let listing = rwclip_common::dataset::mvtec::read_test(&root, None).unwrap();
+    let mut next = 0u64;
+    let mut images = Vec::new();
+    for s in of_kind(&p, ShardKind::ImageEmbedding) {
+        let ShardSpec::ImageEmbedding(i) = spec(s) else { unreachable!() };
+        assert_eq!(i.first_image, next);
+        assert!(i.images.len() <= 4);
+        next += i.images.len() as u64;
+        images.extend(i.images);
+    }
+    assert_eq!(images, listing);
+    // Text shards of one seed: contiguous aligned blocks covering 0..20.
+    for seed in [0, 1] {
+        let mut next = 0;
+        for s in of_kind(&p, ShardKind::TextEmbedding) {
+            let ShardSpec::TextEmbedding(t) = spec(s) else { unreachable!() };
+            if t.seed == seed {
+                assert_eq!((t.first_pair, t.pairs), (next, 8));
+                next += 8;
+            }
+        }
+        assert_eq!(next, 24, "blocks cover Np = 20 with whole blocks");
+    }
+}
+
+#[test]
+fn paper_example_parses_and_plans() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/paper.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let weights = dir.path().join("w.safetensors");
+    std::fs::write(&weights, b"dummy").unwrap();
+    let text = text
+        .replace("../data/mvtec_anomaly_detection", root.to_str().unwrap())
+        .replace("../weights/ViT-B-16-plus-240-laion400m_e32.safetensors", weights.to_str().unwrap());
+    let job = Job::parse(&text, &dir.path().join("paper.toml")).unwrap();
+    let p = rwclip_common::plan::plan(&job).unwrap();
+    assert_eq!(of_kind(&p, ShardKind::Trial).len(), 6 * 17 * 10);
+    // Largest Np 50,000 in blocks of 2,048 pairs: 25 blocks per seed × word pair.
+    assert_eq!(of_kind(&p, ShardKind::TextEmbedding).len(), 25 * 17 * 10);
+    assert!(p.shards[0].model_key.as_deref().unwrap().starts_with("ViT-B-16-plus-240@"));
+}

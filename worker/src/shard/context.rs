@@ -1,0 +1,62 @@
+//! What a worker keeps between shards: loaded CLIP models (the expensive
+//! part of every embedding shard) and the tokenizer.
+
+use std::path::Path;
+use std::rc::Rc;
+
+use rwclip_common::clip_config::ClipConfig;
+use rwclip_common::plan::ModelRef;
+use rwclip_common::tokenizer::ClipTokenizer;
+
+use crate::clip::ClipModel;
+use crate::error::{Result, RwclipError};
+
+pub struct ExecContext {
+    pub device: tch::Device,
+    /// Most recently used last.
+    models: Vec<(String, Rc<ClipModel>)>,
+    capacity: usize,
+    tokenizer: Option<Rc<ClipTokenizer>>,
+}
+
+impl ExecContext {
+    /// Keeps at most `capacity` models loaded (at least one).
+    pub fn new(device: tch::Device, capacity: usize) -> ExecContext {
+        ExecContext {
+            device,
+            models: Vec::new(),
+            capacity: capacity.max(1),
+            tokenizer: None,
+        }
+    }
+
+    /// The model of `m`, loaded on first use; the least recently used one
+    /// is dropped when the cache is full.
+    pub fn model(&mut self, m: &ModelRef) -> Result<Rc<ClipModel>> {
+        let key = m.key();
+        if let Some(i) = self.models.iter().position(|(k, _)| *k == key) {
+            let entry = self.models.remove(i);
+            self.models.push(entry);
+        } else {
+            let cfg = ClipConfig::preset(&m.preset).map_err(|e| RwclipError::Usage(e.to_string()))?;
+            let model = ClipModel::load(&cfg, m.weights.as_deref().map(Path::new), self.device)?;
+            if self.models.len() == self.capacity {
+                self.models.remove(0);
+            }
+            self.models.push((key, Rc::new(model)));
+        }
+        Ok(self.models.last().expect("just pushed").1.clone())
+    }
+
+    pub fn tokenizer(&mut self) -> Result<Rc<ClipTokenizer>> {
+        if self.tokenizer.is_none() {
+            self.tokenizer = Some(Rc::new(ClipTokenizer::new()?));
+        }
+        Ok(self.tokenizer.clone().expect("just set"))
+    }
+
+    /// Keys of the loaded models, least recently used first.
+    pub fn loaded(&self) -> Vec<&str> {
+        self.models.iter().map(|(k, _)| k.as_str()).collect()
+    }
+}

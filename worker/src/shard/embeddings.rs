@@ -1,0 +1,149 @@
+//! Text- and image-embedding shards.
+//!
+//! Encoder batches start at absolute multiples of the batch size (pair or
+//! image index × batch), so an embedding is computed in the same batch
+//! composition however the job was sharded: CPU output is bit-identical.
+
+use std::path::Path;
+
+use rwclip_common::artifacts::{ImageEmbeddingRow, TextEmbeddingRow};
+use rwclip_common::plan::{ImageShardSpec, ShardId, TextShardSpec};
+use rwclip_common::preprocess::Preprocess;
+use rwclip_common::prompts::PromptSpec;
+use tch::Tensor;
+
+use super::context::ExecContext;
+use super::error::ShardError;
+use crate::blocking_store::BlockingStore;
+use crate::embed::{embed_image_files, embed_texts, rows_of};
+use crate::error::RwclipError;
+
+pub const TEXT_PART: &str = "text_embeddings.parquet";
+pub const IMAGE_PART: &str = "image_embeddings.parquet";
+
+/// Splits `0..n` items starting at absolute index `first` into runs whose
+/// boundaries fall on absolute multiples of `batch`; each run is then cut
+/// into whole batches by the encoder.
+fn aligned_runs(first: u64, n: usize, batch: usize) -> Vec<std::ops::Range<usize>> {
+    let batch = batch.max(1);
+    let head = ((batch as u64 - first % batch as u64) % batch as u64) as usize;
+    let head = head.min(n);
+    let mut runs = Vec::new();
+    if head > 0 {
+        runs.push(0..head);
+    }
+    if head < n {
+        runs.push(head..n);
+    }
+    runs
+}
+
+fn cat(parts: Vec<Tensor>) -> Tensor {
+    Tensor::cat(&parts, 0)
+}
+
+pub fn text(
+    id: &ShardId,
+    s: &TextShardSpec,
+    ctx: &mut ExecContext,
+    store: &BlockingStore,
+    prefix: &str,
+    progress: &dyn Fn(u64, u64),
+) -> Result<Vec<String>, ShardError> {
+    let fail = ShardError::run(id);
+    let generator = PromptSpec {
+        seed: s.seed,
+        normal_word: s.words.normal.clone(),
+        anomaly_word: s.words.anomaly.clone(),
+        min_len: s.min_len,
+        max_len: s.max_len,
+    };
+    generator.validate().map_err(|e| ShardError::BadInput {
+        shard: id.clone(),
+        problem: e.to_string(),
+    })?;
+    let pairs = generator.pairs(s.first_pair, s.pairs);
+    // Interleaved normal/anomaly so pair i is rows 2i and 2i+1.
+    let texts: Vec<String> = pairs.iter().flat_map(|p| [p.normal.clone(), p.anomaly.clone()]).collect();
+    let model = ctx.model(&s.model).map_err(ShardError::run(id))?;
+    let tokenizer = ctx.tokenizer().map_err(ShardError::run(id))?;
+    let total = texts.len() as u64;
+    let mut parts = Vec::new();
+    for run in aligned_runs(2 * s.first_pair, texts.len(), s.batch_size) {
+        let done = run.end as u64;
+        parts.push(embed_texts(&model, &tokenizer, &texts[run], s.batch_size, None).map_err(ShardError::run(id))?);
+        progress(done, total);
+    }
+    let emb = cat(parts);
+    let rows: Vec<TextEmbeddingRow> = texts
+        .iter()
+        .zip(rows_of(&emb))
+        .enumerate()
+        .map(|(i, (text, embedding))| TextEmbeddingRow {
+            pair_id: s.first_pair + (i / 2) as u64,
+            label: Some((i % 2) as u8),
+            text: text.clone(),
+            embedding,
+        })
+        .collect();
+    let key = format!("{prefix}{TEXT_PART}");
+    store.write_rows(&key, &rows).map_err(fail)?;
+    Ok(vec![key])
+}
+
+pub fn image(
+    id: &ShardId,
+    s: &ImageShardSpec,
+    ctx: &mut ExecContext,
+    store: &BlockingStore,
+    prefix: &str,
+    progress: &dyn Fn(u64, u64),
+) -> Result<Vec<String>, ShardError> {
+    let model = ctx.model(&s.model).map_err(ShardError::run(id))?;
+    let preprocess = Preprocess::openai(s.image_size);
+    let root = Path::new(&s.dataset_root);
+    let paths: Vec<_> = s.images.iter().map(|r| root.join(&r.path)).collect();
+    let total = paths.len() as u64;
+    let mut parts = Vec::new();
+    for run in aligned_runs(s.first_image, paths.len(), s.batch_size) {
+        let done = run.end as u64;
+        let emb = embed_image_files(&model, &preprocess, &paths[run], s.batch_size, None).map_err(|e| match e {
+            // A file that does not decode fails the same way everywhere.
+            RwclipError::Image(e) => ShardError::BadInput {
+                shard: id.clone(),
+                problem: e.to_string(),
+            },
+            other => ShardError::run(id)(other),
+        })?;
+        parts.push(emb);
+        progress(done, total);
+    }
+    let emb = cat(parts);
+    let rows: Vec<ImageEmbeddingRow> = s
+        .images
+        .iter()
+        .zip(rows_of(&emb))
+        .map(|(r, embedding)| ImageEmbeddingRow {
+            path: r.path.clone(),
+            category: r.category.clone(),
+            label: Some(r.label),
+            defect: r.defect.clone(),
+            embedding,
+        })
+        .collect();
+    let key = format!("{prefix}{IMAGE_PART}");
+    store.write_rows(&key, &rows).map_err(ShardError::run(id))?;
+    Ok(vec![key])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aligned_runs;
+
+    #[test]
+    fn runs_break_at_absolute_batch_multiples() {
+        assert_eq!(aligned_runs(0, 10, 4), vec![0..10]);
+        assert_eq!(aligned_runs(6, 10, 4), vec![0..2, 2..10]);
+        assert_eq!(aligned_runs(6, 1, 4), vec![0..1]);
+    }
+}
