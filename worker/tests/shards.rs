@@ -1,0 +1,129 @@
+//! Shard executors and the local plan runner on the rwclip-tiny preset.
+
+use std::path::Path;
+
+use rwclip_common::dataset::synth::{self, SynthSpec};
+use rwclip_common::job::Job;
+use rwclip_common::plan::{plan_with, AttemptId, JobPlan, Manifest, PlanOptions, ShardKind, ShardSpec};
+use rwclip_worker::blocking_store::BlockingStore;
+use rwclip_worker::shard::{execute, run_plan_locally, ExecContext};
+
+fn dataset(dir: &Path) {
+    let spec = SynthSpec {
+        categories: vec!["weave".into(), "granite".into()],
+        train_good: 0,
+        test_good: 3,
+        test_defective: 1,
+        defect_types: vec!["hole".into(), "stain".into()],
+        image_size: 64,
+        seed: 0,
+    };
+    synth::write(&dir.join("data"), &spec).unwrap();
+}
+
+fn job(dir: &Path) -> Job {
+    let text = "name = \"t\"\noutput = \"out\"\n[model]\npreset = \"rwclip-tiny\"\ndevice = \"cpu\"\n\
+                text_batch_size = 4\nimage_batch_size = 2\n[dataset]\nkind = \"mvtec\"\nroot = \"data\"\n\
+                [prompts]\npairs = [6, 12]\n[training]\nseeds = [0, 1]\n[training.fnn]\nhidden = [8]\nepochs = 1\npairs_per_batch = 4\n";
+    Job::parse(text, &dir.join("job.toml")).unwrap()
+}
+
+fn ctx() -> ExecContext {
+    ExecContext::new(tch::Device::Cpu, 2)
+}
+
+/// Bytes of every part of the aggregate's manifest, by part file name.
+fn results(store: &BlockingStore, m: &Manifest) -> Vec<(String, Vec<u8>)> {
+    m.parts
+        .iter()
+        .map(|p| (p.rsplit('/').next().unwrap().to_string(), store.get(p).unwrap().to_vec()))
+        .collect()
+}
+
+fn run(dir: &Path, plan: &JobPlan, out: &str) -> (BlockingStore, Vec<(String, Vec<u8>)>, usize) {
+    let store = BlockingStore::open(dir.join(out).to_str().unwrap()).unwrap();
+    let r = run_plan_locally(plan, &store, &mut ctx()).unwrap();
+    let res = results(&store, &r.aggregate);
+    (store, res, r.executed.len())
+}
+
+const SMALL: PlanOptions = PlanOptions {
+    text_shard_pairs: 4,
+    image_shard_images: 4,
+};
+
+#[test]
+fn second_local_run_recomputes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    let plan = plan_with(&job(dir.path()), &SMALL).unwrap();
+    let store = BlockingStore::open(dir.path().join("out").to_str().unwrap()).unwrap();
+    let first = run_plan_locally(&plan, &store, &mut ctx()).unwrap();
+    assert_eq!(first.executed.len(), plan.shards.len());
+    let second = run_plan_locally(&plan, &store, &mut ctx()).unwrap();
+    assert!(second.executed.is_empty(), "{:?}", second.executed);
+    assert_eq!(second.reused.len(), plan.shards.len());
+    assert_eq!(first.aggregate, second.aggregate);
+    let names: Vec<_> = results(&store, &first.aggregate).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["metrics.parquet", "results.parquet", "results.csv", "results.md"]);
+}
+
+#[test]
+fn results_do_not_depend_on_shard_sizes_or_order() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    let job = job(dir.path());
+    let small = plan_with(&job, &SMALL).unwrap();
+    let large = plan_with(&job, &PlanOptions { text_shard_pairs: 12, image_shard_images: 100 }).unwrap();
+    assert_ne!(small.shards.len(), large.shards.len());
+    let (_, a, _) = run(dir.path(), &small, "a");
+    let (_, b, _) = run(dir.path(), &large, "b");
+    assert_eq!(a, b, "different shard sizes give different results");
+
+    // Embedding shards in reverse order, then the rest.
+    let store = BlockingStore::open(dir.path().join("c").to_str().unwrap()).unwrap();
+    let mut c = ctx();
+    let attempt = AttemptId("x".into());
+    let (emb, rest): (Vec<_>, Vec<_>) = small
+        .shards
+        .iter()
+        .partition(|s| matches!(s.kind, ShardKind::TextEmbedding | ShardKind::ImageEmbedding));
+    let mut last = None;
+    for s in emb.iter().rev().chain(&rest) {
+        last = Some(execute(&ShardSpec::from_json(&s.spec_json).unwrap(), &mut c, &store, &attempt, "w", &|_, _| {}).unwrap());
+    }
+    assert_eq!(results(&store, &last.unwrap()), a);
+}
+
+#[test]
+fn first_commit_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    let plan = plan_with(&job(dir.path()), &SMALL).unwrap();
+    let store = BlockingStore::open(dir.path().join("out").to_str().unwrap()).unwrap();
+    let text = plan.shards.iter().find(|s| s.kind == ShardKind::TextEmbedding).unwrap();
+    let spec = ShardSpec::from_json(&text.spec_json).unwrap();
+    let mut c = ctx();
+    let one = execute(&spec, &mut c, &store, &AttemptId("a1".into()), "w1", &|_, _| {}).unwrap();
+    let two = execute(&spec, &mut c, &store, &AttemptId("a2".into()), "w2", &|_, _| {}).unwrap();
+    assert_eq!(one.attempt, AttemptId("a1".into()));
+    assert_eq!(two, one, "the second attempt gets the first's manifest");
+    assert!(one.parts.iter().all(|p| p.contains("/attempts/a1/")));
+}
+
+#[test]
+fn corrupt_image_is_a_permanent_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    let plan = plan_with(&job(dir.path()), &SMALL).unwrap();
+    let image = plan.shards.iter().find(|s| s.kind == ShardKind::ImageEmbedding).unwrap();
+    let ShardSpec::ImageEmbedding(spec) = ShardSpec::from_json(&image.spec_json).unwrap() else { unreachable!() };
+    let victim = &spec.images[1].path;
+    std::fs::write(Path::new(&spec.dataset_root).join(victim), b"not a png").unwrap();
+    let store = BlockingStore::open(dir.path().join("out").to_str().unwrap()).unwrap();
+    let err = execute(&ShardSpec::ImageEmbedding(spec.clone()), &mut ctx(), &store, &AttemptId("a".into()), "w", &|_, _| {})
+        .unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.to_string().contains(victim.as_str()), "{err}");
+    assert!(!store.exists(&rwclip_common::plan::manifest_key(&image.id)).unwrap(), "nothing committed");
+}
