@@ -125,8 +125,10 @@ impl EventLoop {
     async fn submit(&mut self, job_toml: &str, now: Instant) -> Result<SubmitOutcome, SchedulerError> {
         let (id, plan) = (self.planner)(job_toml).map_err(SchedulerError::InvalidJob)?;
         if self.scheduler.has_job(&id) {
+            // Known job: whatever it has committed so far counts as already done.
             let view = self.scheduler.view(&id)?;
-            return Ok(SubmitOutcome { view, already_committed: 0 });
+            let already_committed = view.committed;
+            return Ok(SubmitOutcome { view, already_committed });
         }
         let store_err = |e: crate::error::CoordinatorError| SchedulerError::Store(e.to_string());
         let committed = committed_shards(&self.store, &plan).await.map_err(store_err)?;

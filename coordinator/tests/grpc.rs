@@ -1,0 +1,514 @@
+//! The coordinator end to end over gRPC on loopback: a temporary local store,
+//! a hand-built planner, and fake workers that "execute" a shard by committing
+//! its manifest (no libtorch). Timeouts are short so the suite runs in seconds;
+//! every test is bounded by `tokio::time::timeout` so none can hang.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rwclip_common::artifacts::Store;
+use rwclip_common::plan::{manifest_key, AttemptId, JobId, Manifest, PlannedShard, ShardId, ShardKind, MANIFEST_VERSION};
+use rwclip_coordinator::{start_coordinator, CoordinatorConfig, CoordinatorError, CoordinatorHandle, Planner};
+use rwclip_proto::v1 as pb;
+use rwclip_proto::v1::coordinator_client::CoordinatorClient;
+use rwclip_proto::PROTOCOL_VERSION;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::service::Interceptor;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+
+const HEARTBEAT: Duration = Duration::from_millis(200);
+const LEASE_TIMEOUT: Duration = Duration::from_secs(1);
+const TEST_BUDGET: Duration = Duration::from_secs(20);
+
+/// Adds `authorization: Bearer <token>` to every call (or nothing).
+#[derive(Clone)]
+struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+type Client = CoordinatorClient<InterceptedService<Channel, Bearer>>;
+
+async fn within<F: Future<Output = ()>>(test: F) {
+    tokio::time::timeout(TEST_BUDGET, test).await.expect("test exceeded its time budget");
+}
+
+fn shard(id: &str, deps: &[&str]) -> PlannedShard {
+    PlannedShard {
+        id: ShardId(id.to_string()),
+        kind: if deps.is_empty() { ShardKind::Trial } else { ShardKind::Aggregate },
+        deps: deps.iter().map(|d| ShardId(d.to_string())).collect(),
+        model_key: None,
+        spec_json: r#"{"noop":true}"#.to_string(),
+    }
+}
+
+/// Job files are one line: `diamond <name>` (a; b,c after a; d after b,c) or
+/// `independent <name> <n>`. Shard ids carry the name, so jobs never share shards.
+fn fake_planner() -> Planner {
+    Arc::new(|text: &str| {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let plan = match words.as_slice() {
+            ["diamond", name] => vec![
+                shard(&format!("trial-{name}-a"), &[]),
+                shard(&format!("trial-{name}-b"), &[&format!("trial-{name}-a")]),
+                shard(&format!("trial-{name}-c"), &[&format!("trial-{name}-a")]),
+                shard(&format!("trial-{name}-d"), &[&format!("trial-{name}-b"), &format!("trial-{name}-c")]),
+            ],
+            ["independent", name, n] => {
+                let n: usize = n.parse().map_err(|e| format!("bad shard count {n}: {e}"))?;
+                (0..n).map(|i| shard(&format!("trial-{name}-{i}"), &[])).collect()
+            }
+            _ => return Err(format!("unknown fake job `{text}`")),
+        };
+        Ok((JobId(format!("job-{}", words[1])), plan))
+    })
+}
+
+fn config(store_uri: &str, token: Option<&str>) -> CoordinatorConfig {
+    let mut c = CoordinatorConfig::new("127.0.0.1:0".parse().expect("loopback address"), store_uri);
+    c.token = token.map(str::to_string);
+    c.heartbeat_interval = HEARTBEAT;
+    c.lease_timeout = LEASE_TIMEOUT;
+    c.tick = Duration::from_millis(50);
+    c
+}
+
+async fn start(store_dir: &tempfile::TempDir, token: Option<&str>) -> CoordinatorHandle {
+    let uri = store_dir.path().to_str().expect("utf-8 temp dir").to_string();
+    start_coordinator(config(&uri, token), fake_planner()).await.expect("coordinator starts")
+}
+
+async fn stop(handle: CoordinatorHandle) {
+    tokio::time::timeout(Duration::from_secs(5), handle.shutdown())
+        .await
+        .expect("shutdown finishes")
+        .expect("server stopped cleanly");
+}
+
+async fn connect(handle: &CoordinatorHandle, token: Option<&str>) -> Client {
+    let channel = Channel::from_shared(format!("http://{}", handle.addr))
+        .expect("valid endpoint")
+        .connect()
+        .await
+        .expect("connects to the coordinator");
+    let header = token.map(|t| format!("Bearer {t}").parse().expect("ascii token"));
+    CoordinatorClient::with_interceptor(channel, Bearer(header))
+}
+
+/// A worker that runs no model: it commits an empty manifest per lease.
+struct FakeWorker {
+    client: Client,
+    store: Store,
+    id: String,
+    name: String,
+}
+
+impl FakeWorker {
+    async fn register(client: Client, store_dir: &tempfile::TempDir, name: &str) -> FakeWorker {
+        let mut client = client;
+        let id = client
+            .register_worker(registration(name, PROTOCOL_VERSION))
+            .await
+            .expect("registration accepted")
+            .into_inner()
+            .worker_id;
+        let store = Store::open(store_dir.path().to_str().expect("utf-8 temp dir")).expect("store opens");
+        FakeWorker { client, store, id, name: name.to_string() }
+    }
+
+    async fn heartbeat(&mut self, running: &[&pb::Lease]) -> Result<Vec<String>, Status> {
+        let request = pb::HeartbeatRequest {
+            worker_id: self.id.clone(),
+            running_attempts: running.iter().map(|l| l.attempt_id.clone()).collect(),
+            loaded_models: vec![],
+        };
+        Ok(self.client.heartbeat(request).await?.into_inner().abandon_attempts)
+    }
+
+    async fn lease(&mut self) -> Option<pb::Lease> {
+        let request = pb::LeaseShardRequest { worker_id: self.id.clone() };
+        self.client.lease_shard(request).await.expect("lease call").into_inner().lease
+    }
+
+    /// Commits the shard's manifest (first writer wins) and reports it.
+    async fn complete(&mut self, lease: &pb::Lease) -> pb::ReportAck {
+        let shard = ShardId(lease.shard_id.clone());
+        let manifest = Manifest {
+            version: MANIFEST_VERSION,
+            shard: shard.clone(),
+            kind: ShardKind::Trial,
+            attempt: AttemptId(lease.attempt_id.clone()),
+            worker: self.name.clone(),
+            parts: vec![],
+        };
+        let json = serde_json::to_string(&manifest).expect("manifest serialises");
+        self.store
+            .put_if_absent(&manifest_key(&shard), Bytes::from(json.clone()))
+            .await
+            .expect("manifest put");
+        let request = pb::CompleteShardRequest {
+            worker_id: self.id.clone(),
+            attempt_id: lease.attempt_id.clone(),
+            manifest_json: json,
+        };
+        self.client.complete_shard(request).await.expect("complete call").into_inner()
+    }
+
+    async fn fail(&mut self, lease: &pb::Lease, failure: pb::fail_shard_request::Failure) -> pb::ReportAck {
+        let request = pb::FailShardRequest {
+            worker_id: self.id.clone(),
+            attempt_id: lease.attempt_id.clone(),
+            failure: Some(failure),
+        };
+        self.client.fail_shard(request).await.expect("fail call").into_inner()
+    }
+
+    /// Leases and completes shards until the job is finished; returns the
+    /// shards it ran, in order.
+    async fn run_until_finished(&mut self, job: &str) -> Vec<String> {
+        let mut ran = Vec::new();
+        loop {
+            self.heartbeat(&[]).await.expect("heartbeat");
+            match self.lease().await {
+                Some(lease) => {
+                    assert!(self.complete(&lease).await.accepted, "completion of {} accepted", lease.shard_id);
+                    ran.push(lease.shard_id);
+                }
+                None if job_state(&mut self.client, job).await.state != pb::JobState::Running as i32 => return ran,
+                None => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+}
+
+fn registration(name: &str, protocol_version: u32) -> pb::RegisterWorkerRequest {
+    pb::RegisterWorkerRequest {
+        protocol_version,
+        worker_name: name.to_string(),
+        device: "cpu".to_string(),
+        capacity: 1,
+        loaded_models: vec![],
+    }
+}
+
+async fn submit(client: &mut Client, job_toml: &str) -> pb::SubmitJobResponse {
+    let request = pb::SubmitJobRequest { job_toml: job_toml.to_string() };
+    client.submit_job(request).await.expect("job accepted").into_inner()
+}
+
+async fn job_state(client: &mut Client, job: &str) -> pb::JobStatus {
+    let request = pb::GetJobRequest { job_id: job.to_string() };
+    client.get_job(request).await.expect("job known").into_inner()
+}
+
+#[tokio::test]
+async fn a_job_runs_to_success_in_dependency_order_and_is_watched_to_the_end() {
+    within(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let coordinator = start(&dir, None).await;
+        let mut client = connect(&coordinator, None).await;
+        let submitted = submit(&mut client, "diamond a").await;
+        assert_eq!((submitted.shards_total, submitted.shards_already_committed), (4, 0));
+
+        let mut watch = client
+            .watch_job(pb::WatchJobRequest { job_id: submitted.job_id.clone() })
+            .await
+            .expect("watch starts")
+            .into_inner();
+        let watcher = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(status) = watch.message().await.expect("watch stream healthy") {
+                seen.push(status);
+            }
+            seen
+        });
+
+        let mut worker = FakeWorker::register(connect(&coordinator, None).await, &dir, "w1").await;
+        let store = worker.store.clone();
+        let mut order = Vec::new();
+        while let Some(lease) = worker.lease().await {
+            // Every dependency must already be committed when a shard is leased.
+            for key in &lease.dep_manifest_keys {
+                assert!(store.exists(key).await.expect("store readable"), "{} leased before dep {key}", lease.shard_id);
+            }
+            assert_eq!(lease.spec_json, r#"{"noop":true}"#);
+            assert!(worker.complete(&lease).await.accepted);
+            order.push(lease.shard_id);
+        }
+        assert_eq!(order.len(), 4, "capacity 1 still reaches every shard: {order:?}");
+        assert_eq!(order[0], "trial-a-a");
+        assert_eq!(order[3], "trial-a-d");
+
+        let results = client
+            .get_results(pb::GetResultsRequest { job_id: submitted.job_id.clone() })
+            .await
+            .expect("results")
+            .into_inner();
+        let status = results.status.expect("status present");
+        assert_eq!(status.state, pb::JobState::Succeeded as i32);
+        assert_eq!((status.shards_committed, status.shards_failed), (4, 0));
+        let listed: BTreeSet<(String, String)> =
+            results.committed.into_iter().map(|c| (c.shard_id, c.manifest_key)).collect();
+        let expected: BTreeSet<(String, String)> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|s| format!("trial-a-{s}"))
+            .map(|id| (id.clone(), manifest_key(&ShardId(id))))
+            .collect();
+        assert_eq!(listed, expected);
+
+        let seen = watcher.await.expect("watcher task");
+        let last = seen.last().expect("at least one snapshot");
+        assert_eq!(last.state, pb::JobState::Succeeded as i32, "the stream ends on the final state");
+        assert_eq!(last.shards_committed, 4);
+        assert!(seen.windows(2).all(|w| w[0].shards_committed <= w[1].shards_committed), "progress never goes back");
+        assert!(seen.len() >= 2, "progress was streamed, not just the end: {} snapshots", seen.len());
+        drop((client, worker));
+        stop(coordinator).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rpcs_need_the_configured_bearer_token() {
+    within(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let coordinator = start(&dir, Some("s3cret")).await;
+        let list = pb::ListJobsRequest {};
+
+        let mut anonymous = connect(&coordinator, None).await;
+        let err = anonymous.list_jobs(list).await.expect_err("no token is refused");
+        assert_eq!(err.code(), Code::Unauthenticated, "{err}");
+        let err = anonymous.register_worker(registration("w", PROTOCOL_VERSION)).await.expect_err("worker RPCs too");
+        assert_eq!(err.code(), Code::Unauthenticated, "{err}");
+
+        let mut wrong = connect(&coordinator, Some("guess")).await;
+        let err = wrong.list_jobs(list).await.expect_err("a wrong token is refused");
+        assert_eq!(err.code(), Code::Unauthenticated, "{err}");
+
+        let mut right = connect(&coordinator, Some("s3cret")).await;
+        right.list_jobs(list).await.expect("the right token works");
+        let submitted = submit(&mut right, "independent auth 1").await;
+        let mut worker = FakeWorker::register(right.clone(), &dir, "w").await;
+        worker.run_until_finished(&submitted.job_id).await;
+        assert_eq!(job_state(&mut right, &submitted.job_id).await.state, pb::JobState::Succeeded as i32);
+        drop((anonymous, wrong, right, worker));
+        stop(coordinator).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_worker_speaking_another_protocol_version_is_refused() {
+    within(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let coordinator = start(&dir, None).await;
+        let mut client = connect(&coordinator, None).await;
+        let err = client
+            .register_worker(registration("old", PROTOCOL_VERSION + 1))
+            .await
+            .expect_err("mismatched version refused");
+        assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
+        let message = err.message();
+        assert!(message.contains("old"), "names the worker: {message}");
+        assert!(message.contains(&(PROTOCOL_VERSION + 1).to_string()), "names its version: {message}");
+        assert!(message.contains(&PROTOCOL_VERSION.to_string()), "names ours: {message}");
+        drop(client);
+        stop(coordinator).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_silent_worker_loses_its_lease_and_its_late_completion_is_ignored() {
+    within(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let coordinator = start(&dir, None).await;
+        let mut client = connect(&coordinator, None).await;
+        let job = submit(&mut client, "independent stale 1").await.job_id;
+
+        let mut stale = FakeWorker::register(connect(&coordinator, None).await, &dir, "stale").await;
+        let mut live = FakeWorker::register(connect(&coordinator, None).await, &dir, "live").await;
+        let first = stale.lease().await.expect("the shard is leased");
+        let leased_at = tokio::time::Instant::now();
+
+        // The live worker heartbeats and polls; the shard comes back only once
+        // the stale worker has been silent for the lease timeout.
+        let second = loop {
+            live.heartbeat(&[]).await.expect("live heartbeat");
+            if let Some(lease) = live.lease().await {
+                break lease;
+            }
+            tokio::time::sleep(HEARTBEAT / 2).await;
+        };
+        let waited = leased_at.elapsed();
+        assert!(waited >= LEASE_TIMEOUT, "re-leased after {waited:?}, before the {LEASE_TIMEOUT:?} timeout");
+        assert_eq!(second.shard_id, first.shard_id);
+        assert_ne!(second.attempt_id, first.attempt_id, "a new attempt");
+
+        assert!(live.complete(&second).await.accepted);
+        let late = stale.complete(&first).await;
+        assert!(!late.accepted, "the stale completion must be ignored");
+        assert!(!late.note.is_empty(), "and say why");
+        let err = stale.heartbeat(&[&first]).await.expect_err("an expired worker is unknown");
+        assert_eq!(err.code(), Code::NotFound, "{err}");
+
+        let status = job_state(&mut client, &job).await;
+        assert_eq!(status.state, pb::JobState::Succeeded as i32);
+        assert_eq!(status.shards_committed, 1);
+        drop((client, stale, live));
+        stop(coordinator).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn retryable_failures_give_up_after_four_attempts() {
+    within(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let coordinator = start(&dir, None).await;
+        let mut client = connect(&coordinator, None).await;
+        let job = submit(&mut client, "independent flaky 1").await.job_id;
+        let mut worker = FakeWorker::register(client.clone(), &dir, "w").await;
+
+        for attempt in 1..=4 {
+            let status = job_state(&mut client, &job).await;
+            assert_eq!(status.state, pb::JobState::Running as i32, "still running before attempt {attempt}");
+            let lease = worker.lease().await.unwrap_or_else(|| panic!("attempt {attempt} is leased"));
+            let failure = pb::fail_shard_request::Failure::Retryable(format!("disk full #{attempt}"));
+            assert!(worker.fail(&lease, failure).await.accepted);
+        }
+        assert!(worker.lease().await.is_none(), "no fifth attempt");
+        let status = job_state(&mut client, &job).await;
+        assert_eq!(status.state, pb::JobState::Failed as i32);
+        assert_eq!(status.shards_failed, 1);
+        let report = &status.failures[0];
+        assert_eq!((report.shard_id.as_str(), report.attempts), ("trial-flaky-0", 4));
+        assert!(report.last_reason.contains("disk full #4"), "last reason kept: {}", report.last_reason);
+        drop((client, worker));
+        stop(coordinator).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_fatal_failure_fails_the_job_at_once() {
+    within(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let coordinator = start(&dir, None).await;
+        let mut client = connect(&coordinator, None).await;
+        let job = submit(&mut client, "diamond fatal").await.job_id;
+        let mut worker = FakeWorker::register(client.clone(), &dir, "w").await;
+
+        let lease = worker.lease().await.expect("root shard leased");
+        let failure = pb::fail_shard_request::Failure::Fatal("corrupt image x.png".to_string());
+        assert!(worker.fail(&lease, failure).await.accepted);
+        assert!(worker.lease().await.is_none(), "nothing runs behind a fatal failure");
+
+        let status = job_state(&mut client, &job).await;
+        assert_eq!(status.state, pb::JobState::Failed as i32);
+        assert_eq!(status.failures.len(), 1);
+        let report = &status.failures[0];
+        assert_eq!((report.shard_id.as_str(), report.attempts), ("trial-fatal-a", 1));
+        assert!(report.last_reason.contains("corrupt image x.png"), "{}", report.last_reason);
+        assert!(!status.reason.is_empty(), "the job says why it failed");
+        drop((client, worker));
+        stop(coordinator).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_restarted_coordinator_rebuilds_the_job_and_skips_committed_shards() {
+    within(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let coordinator = start(&dir, None).await;
+        let mut client = connect(&coordinator, None).await;
+        let job = submit(&mut client, "independent restart 6").await.job_id;
+        let mut worker = FakeWorker::register(client.clone(), &dir, "before").await;
+        let mut committed_before = BTreeSet::new();
+        for _ in 0..3 {
+            let lease = worker.lease().await.expect("shard leased");
+            assert!(worker.complete(&lease).await.accepted);
+            committed_before.insert(lease.shard_id);
+        }
+        // Leased but never completed: the restart must run it again.
+        let in_flight = worker.lease().await.expect("a fourth shard leased").shard_id;
+        drop((client, worker));
+        stop(coordinator).await;
+
+        let coordinator = start(&dir, None).await;
+        let mut client = connect(&coordinator, None).await;
+        let status = job_state(&mut client, &job).await;
+        assert_eq!(status.state, pb::JobState::Running as i32, "job rebuilt from the store without resubmission");
+        assert_eq!((status.shards_total, status.shards_committed), (6, 3));
+
+        let mut worker = FakeWorker::register(client.clone(), &dir, "after").await;
+        let ran: BTreeSet<String> = worker.run_until_finished(&job).await.into_iter().collect();
+        assert_eq!(ran.len(), 3, "exactly the uncommitted shards ran: {ran:?}");
+        assert!(ran.is_disjoint(&committed_before), "committed shards were leased again: {ran:?}");
+        assert!(ran.contains(&in_flight), "the in-flight shard {in_flight} ran again");
+        assert_eq!(job_state(&mut client, &job).await.state, pb::JobState::Succeeded as i32);
+        drop((client, worker));
+        stop(coordinator).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn resubmitting_a_finished_job_runs_nothing() {
+    within(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let coordinator = start(&dir, None).await;
+        let mut client = connect(&coordinator, None).await;
+        let job = submit(&mut client, "diamond again").await.job_id;
+        let mut worker = FakeWorker::register(client.clone(), &dir, "w").await;
+        assert_eq!(worker.run_until_finished(&job).await.len(), 4);
+
+        // Same coordinator: the job is known and finished.
+        let again = submit(&mut client, "diamond again").await;
+        assert_eq!((again.job_id.as_str(), again.shards_total, again.shards_already_committed), (job.as_str(), 4, 4));
+        assert!(worker.lease().await.is_none(), "nothing to run");
+        drop((client, worker));
+        stop(coordinator).await;
+
+        // A fresh coordinator over the same store: the manifests are found.
+        let coordinator = start(&dir, None).await;
+        let mut client = connect(&coordinator, None).await;
+        let again = submit(&mut client, "diamond again").await;
+        assert_eq!((again.shards_total, again.shards_already_committed), (4, 4));
+        assert_eq!(job_state(&mut client, &job).await.state, pb::JobState::Succeeded as i32);
+        let mut worker = FakeWorker::register(client.clone(), &dir, "w2").await;
+        assert!(worker.lease().await.is_none(), "nothing re-runs after a restart either");
+        drop((client, worker));
+        stop(coordinator).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_http_store_is_refused_at_startup() {
+    within(async {
+        let config = config("http://localhost:9000/bucket", None);
+        match start_coordinator(config, fake_planner()).await {
+            Err(CoordinatorError::NoConditionalPut { uri }) => assert_eq!(uri, "http://localhost:9000/bucket"),
+            Err(other) => panic!("wrong error for an http store: {other}"),
+            Ok(handle) => {
+                stop(handle).await;
+                panic!("an http:// store was accepted");
+            }
+        }
+    })
+    .await;
+}
