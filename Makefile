@@ -18,7 +18,7 @@ REFERENCE_DIR := target/reference
 REFERENCE_SCRIPTS := $(wildcard tests/reference/*.py)
 REFERENCE_STAMPS := $(patsubst tests/reference/%.py,$(REFERENCE_DIR)/%/.done,$(filter-out tests/reference/_%,$(REFERENCE_SCRIPTS)))
 
-.PHONY: help bootstrap build demo test reference clean-reference
+.PHONY: help bootstrap build demo test bench reference clean-reference
 
 help:
 	@echo "make demo   run the demo job (synthetic MVTec-layout data, 10 seeds) into ./runs/"
@@ -76,6 +76,10 @@ clean-reference:
 
 test: build reference
 	$(CARGO) test --release --workspace
+
+# rwclip against open_clip on the same inputs, reported as ratios.
+bench: build
+	$(CARGO) bench -p rwclip-worker --bench speed
 
 demo: build
 	./target/release/rwclip run jobs/demo.toml
