@@ -8,7 +8,7 @@ use rwclip_proto::v1::coordinator_server::CoordinatorServer;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use crate::auth::BearerAuth;
 use crate::config::CoordinatorConfig;
@@ -106,7 +106,9 @@ pub async fn start_coordinator(config: CoordinatorConfig, planner: Planner) -> R
             // Health stays unauthenticated so orchestrator probes work.
             .add_service(health_service)
             .add_service(service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            // Nagle's algorithm would hold small replies until the client's
+            // delayed ACK (tens of ms per RPC for a lone sequential worker).
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async {
                 let _ = stopped.await;
             }),
     );
