@@ -12,7 +12,10 @@ use rwclip_common::preprocess::ImageLoadError;
 use rwclip_common::prompts::PromptError;
 use rwclip_common::tokenizer::TokenizerError;
 
+use rwclip_common::plan::PlanError;
+
 use crate::clip::WeightsError;
+use crate::shard::ShardError;
 use crate::fnn::FnnError;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +52,11 @@ pub enum RwclipError {
     Torch(#[from] tch::TchError),
     #[error(transparent)]
     ScoresTable(#[from] rwclip_common::scores_table::ScoresTableError),
+    /// A planned shard failed (boxed: a shard error may wrap this enum).
+    #[error(transparent)]
+    Shard(Box<crate::shard::ShardError>),
+    #[error(transparent)]
+    Plan(#[from] rwclip_common::plan::PlanError),
     /// Another error, in the context of one dataset category.
     #[error("category {category:?}: {source}")]
     InCategory {
@@ -79,6 +87,11 @@ impl RwclipError {
             }
             ScoresTable(_) => exit_code::BAD_INPUT,
             InCategory { source, .. } => source.exit_code(),
+            Shard(e) => shard_exit_code(e),
+            Plan(e) => match e {
+                PlanError::Preset { .. } | PlanError::Options { .. } => exit_code::USAGE,
+                PlanError::Dataset { .. } | PlanError::NoImages { .. } => exit_code::BAD_INPUT,
+            },
             Store(_) => exit_code::STORE,
             Tokenizer(_) | Torch(_) => exit_code::INTERNAL,
         }
@@ -100,3 +113,19 @@ impl RwclipError {
 }
 
 pub type Result<T, E = RwclipError> = std::result::Result<T, E>;
+
+impl From<ShardError> for RwclipError {
+    fn from(e: ShardError) -> Self {
+        RwclipError::Shard(Box::new(e))
+    }
+}
+
+/// A shard that failed running keeps its cause's code; a spec or manifest
+/// that does not parse is bad input; a missing dependency is a planner bug.
+fn shard_exit_code(e: &ShardError) -> i32 {
+    match e {
+        ShardError::Run { source, .. } => source.exit_code(),
+        ShardError::Spec(_) | ShardError::Manifest { .. } | ShardError::BadInput { .. } => exit_code::BAD_INPUT,
+        ShardError::MissingDep { .. } => exit_code::INTERNAL,
+    }
+}

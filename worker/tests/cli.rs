@@ -72,7 +72,13 @@ fn bad_prompt_arguments_exit_2_with_reason() {
     assert!(stderr(&out).contains("len"), "{}", stderr(&out));
 }
 
+const ONE_POINT: &str = "pairs = 300\nnormal_word = \"a\"\nanomaly_word = \"a damaged\"";
+
 fn write_job(dir: &Path, body_extra: &str, output: &str) -> PathBuf {
+    write_job_with(dir, ONE_POINT, "[0, 1]", body_extra, output)
+}
+
+fn write_job_with(dir: &Path, prompts: &str, seeds: &str, body_extra: &str, output: &str) -> PathBuf {
     let job = format!(
         r#"
 name = "e2e"
@@ -89,13 +95,11 @@ test_good = 4
 test_defective = 4
 train_good = 1
 [prompts]
-pairs = 300
-normal_word = "a"
-anomaly_word = "a damaged"
+{prompts}
 min_len = 5
 max_len = 10
 [training]
-seeds = [0, 1]
+seeds = {seeds}
 [training.fnn]
 hidden = [32, 32, 32]
 dropout = 0.5
@@ -113,6 +117,47 @@ decay_after_epochs = 1
     path
 }
 
+/// Committed parts named `part` of shards of `kind` (docs/artifacts.md,
+/// "Shard layout"), sorted; the local runner's attempt is "local".
+fn shard_parts(run: &Path, kind: &str, part: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(run.join("shards"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|d| d.file_name().unwrap().to_str().unwrap().starts_with(&format!("{kind}-")))
+        .map(|d| {
+            assert!(d.join("manifest.json").is_file(), "{} has no committed manifest", d.display());
+            d.join("attempts/local").join(part)
+        })
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found
+}
+
+fn one_part(run: &Path, kind: &str, part: &str) -> PathBuf {
+    let mut all = shard_parts(run, kind, part);
+    assert_eq!(all.len(), 1, "expected one {kind} shard with {part}: {all:?}");
+    all.remove(0)
+}
+
+/// Every file under `dir`, relative to it, sorted.
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 #[test]
 fn run_writes_every_artifact_and_is_bit_identical_when_repeated() {
     let dir = tempfile::tempdir().unwrap();
@@ -121,60 +166,58 @@ fn run_writes_every_artifact_and_is_bit_identical_when_repeated() {
     let table = String::from_utf8(out.stdout.clone()).unwrap();
     assert!(table.contains("AUROC") && table.contains("CLIP + ours") && table.contains("object known"), "{table}");
     assert!(stderr(&out).contains("RANDOMLY INITIALISED"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("shard 1/"), "{}", stderr(&out));
 
     let a = dir.path().join("out-a");
-    for key in [
-        "job.toml",
-        "images/image_embeddings.parquet",
-        "guides/text_embeddings.parquet",
-        "seed-0/prompts.parquet",
-        "seed-0/text_embeddings.parquet",
-        "seed-0/fnn.safetensors",
-        "seed-1/scores-object-unknown.parquet",
-        "seed-1/scores-object-known.parquet",
-        "metrics.parquet",
-        "summary.parquet",
-        "summary.md",
-    ] {
-        assert!(a.join(key).is_file(), "missing artifact {key}");
+    assert!(a.join("job.toml").is_file());
+    assert!(!shard_parts(&a, "image", "image_embeddings.parquet").is_empty(), "no image shards");
+    assert!(!shard_parts(&a, "text", "text_embeddings.parquet").is_empty(), "no text shards");
+    for part in ["fnn.safetensors", "scores-object-unknown.parquet", "scores-object-known.parquet", "metrics.parquet"] {
+        assert_eq!(shard_parts(&a, "trial", part).len(), 2, "one {part} per seed");
+    }
+    for part in ["metrics.parquet", "results.parquet", "results.csv", "results.md"] {
+        one_part(&a, "aggregate", part);
     }
 
     // pyarrow reads the artifacts and sees what they hold.
+    let texts = shard_parts(&a, "text", "text_embeddings.parquet");
+    let images = shard_parts(&a, "image", "image_embeddings.parquet");
     let got = py(
         "import sys, pyarrow.parquet as pq\n\
-         d = sys.argv[1]\n\
-         te = pq.read_table(d + '/seed-0/text_embeddings.parquet')\n\
-         ie = pq.read_table(d + '/images/image_embeddings.parquet')\n\
-         m = pq.read_table(d + '/metrics.parquet').to_pylist()\n\
-         s = pq.read_table(d + '/summary.parquet').to_pylist()\n\
-         print(te.num_rows, te.schema.field('embedding').type, ie.num_rows)\n\
+         te = pq.read_table(sys.argv[1])\n\
+         ie = sum(pq.read_table(p).num_rows for p in sys.argv[4].split(','))\n\
+         m = pq.read_table(sys.argv[2]).to_pylist()\n\
+         s = pq.read_table(sys.argv[3]).to_pylist()\n\
+         print(te.schema.field('embedding').type, ie)\n\
          print(sorted({r['seed'] for r in m}), sorted({r['score'] for r in m}))\n\
          print(all(r['n_seeds'] == 2 for r in s))\n",
-        &[a.to_str().unwrap()],
+        &[
+            texts[0].to_str().unwrap(),
+            one_part(&a, "aggregate", "metrics.parquet").to_str().unwrap(),
+            one_part(&a, "aggregate", "results.parquet").to_str().unwrap(),
+            &images.iter().map(|p| p.to_str().unwrap()).collect::<Vec<_>>().join(","),
+        ],
     );
     let lines: Vec<&str> = got.lines().collect();
     // 2 categories x (4 good + 4 per each of the 3 synthetic defect types).
-    assert_eq!(lines[0], "600 fixed_size_list<item: float not null>[64] 32", "{got}");
+    assert_eq!(lines[0], "fixed_size_list<item: float not null>[64] 32", "{got}");
     assert_eq!(lines[1], "[0, 1] ['clip', 'clip+ours', 'ours']", "{got}");
     assert_eq!(lines[2], "True", "{got}");
 
-    // The same job again into another directory: bit-identical artifacts.
+    // The same job again into another directory: bit-identical shards
+    // (embeddings, checkpoints, scores, metrics, results).
     let job_b = write_job(dir.path(), "", "out-b");
     ok(&["run", job_b.to_str().unwrap()]);
     let b = dir.path().join("out-b");
-    for key in [
-        "images/image_embeddings.parquet",
-        "seed-0/text_embeddings.parquet",
-        "seed-1/fnn.safetensors",
-        "seed-1/scores-object-known.parquet",
-        "metrics.parquet",
-        "summary.parquet",
-    ] {
-        assert_eq!(std::fs::read(a.join(key)).unwrap(), std::fs::read(b.join(key)).unwrap(), "{key} differs");
+    let files = tree(&a.join("shards"));
+    assert_eq!(files, tree(&b.join("shards")), "the two runs wrote different shards");
+    for f in &files {
+        let (x, y) = (a.join("shards").join(f), b.join("shards").join(f));
+        assert_eq!(std::fs::read(x).unwrap(), std::fs::read(y).unwrap(), "{} differs", f.display());
     }
 
     // `rwclip metrics` on a scores file agrees with scikit-learn.
-    let scores = a.join("seed-0/scores-object-unknown.parquet");
+    let scores = &shard_parts(&a, "trial", "scores-object-unknown.parquet")[0];
     let json = ok(&["metrics", "--scores", scores.to_str().unwrap(), "--score-column", "s_combined", "--json"]).stdout;
     let ours: serde_json::Value = serde_json::from_slice(&json).unwrap();
     let sk = py(
@@ -196,6 +239,36 @@ fn run_writes_every_artifact_and_is_bit_identical_when_repeated() {
         let b = sk[name].as_f64().unwrap();
         assert!((a - b).abs() < 1e-12, "{name}: ours {a} sklearn {b}");
     }
+}
+
+#[test]
+fn run_executes_a_sweep_grid_and_reruns_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = "pairs = [20, 40]\nword_pairs = [[\"a\", \"a damaged\"], [\"flawless\", \"broken\"]]";
+    let job = write_job_with(dir.path(), prompts, "[0, 1]", "", "out");
+    let out = ok(&["run", job.to_str().unwrap()]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    // One Table 1 per grid point.
+    assert_eq!(table.matches("CLIP + ours").count(), 4 * 2, "{table}");
+    assert!(table.contains("Np=40 \"flawless\"/\"broken\""), "{table}");
+
+    let run = dir.path().join("out");
+    assert_eq!(shard_parts(&run, "trial", "fnn.safetensors").len(), 2 * 2 * 2, "one trial per Np x words x seed");
+    // results.parquet: per config (setup x grid point), 2 categories + mean,
+    // 3 score kinds, each over both seeds.
+    let got = py(
+        "import sys, collections, pyarrow.parquet as pq\n\
+         rows = pq.read_table(sys.argv[1]).to_pylist()\n\
+         per = collections.Counter(r['config'] for r in rows)\n\
+         print(len(per), sorted(set(per.values())), all(r['n_seeds'] == 2 for r in rows))\n",
+        &[one_part(&run, "aggregate", "results.parquet").to_str().unwrap()],
+    );
+    assert_eq!(got.trim(), "8 [9] True", "{got}");
+
+    let again = ok(&["run", job.to_str().unwrap()]);
+    assert!(stderr(&again).contains(": 0 shards executed,"), "{}", stderr(&again));
+    let e = stderr(&again);
+    assert!(!e.lines().any(|l| l.contains("rwclip: shard ") && l.contains("done in")), "{e}");
 }
 
 #[test]
@@ -285,24 +358,23 @@ fn run_and_metrics_work_against_a_real_s3_server() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("s3://rwclip-e2e/runs/one"));
 
-    // pyarrow reads the summary straight from the S3 server.
+    // pyarrow reads the aggregate's results straight from the S3 server and
+    // finds a trial's scores under the shard layout.
     let got = py(
         "import sys, pyarrow.parquet as pq, pyarrow.fs as fs\n\
          s3 = fs.S3FileSystem(endpoint_override=sys.argv[1], access_key='testing', secret_key='testing', region='us-east-1', scheme='http')\n\
-         t = pq.read_table('rwclip-e2e/runs/one/summary.parquet', filesystem=s3)\n\
-         print(t.num_rows > 0, t.schema.metadata[b'rwclip.artifact'].decode())\n",
+         keys = sorted(f.path for f in s3.get_file_info(fs.FileSelector('rwclip-e2e/runs/one/shards', recursive=True)))\n\
+         res = [k for k in keys if k.startswith('rwclip-e2e/runs/one/shards/aggregate-') and k.endswith('/results.parquet')]\n\
+         t = pq.read_table(res[0], filesystem=s3)\n\
+         print(len(res), t.num_rows > 0, t.schema.metadata[b'rwclip.artifact'].decode())\n\
+         print([k for k in keys if k.endswith('/scores-object-known.parquet')][0])\n",
         &[&server.endpoint()],
     );
-    assert_eq!(got.trim(), "True summary");
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines[0], "1 True summary", "{got}");
 
-    let metrics = with_s3(&[
-        "metrics",
-        "--scores",
-        "s3://rwclip-e2e/runs/one/seed-1/scores-object-known.parquet",
-        "--score-column",
-        "s_fnn",
-        "--json",
-    ]);
+    let scores = format!("s3://{}", lines[1]);
+    let metrics = with_s3(&["metrics", "--scores", &scores, "--score-column", "s_fnn", "--json"]);
     assert!(metrics.status.success(), "{}", stderr(&metrics));
     let report: serde_json::Value = serde_json::from_slice(&metrics.stdout).unwrap();
     assert_eq!(report["images"], 32);

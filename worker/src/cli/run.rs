@@ -19,5 +19,6 @@ pub fn run(args: RunArgs) -> Result<()> {
     let outcome = run_job(&job)?;
     println!("{}", outcome.table);
     println!("artifacts: {}", outcome.output);
+    println!("results: {}", outcome.results);
     Ok(())
 }

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use rwclip_common::artifacts::TextEmbeddingRow;
 use rwclip_common::dataset::ImageRecord;
 use rwclip_common::job::ObjectSetup;
 use rwclip_common::prompts::guide_prompts;
@@ -14,7 +13,7 @@ use rwclip_common::tokenizer::ClipTokenizer;
 use tch::Tensor;
 
 use crate::clip::ClipModel;
-use crate::embed::{embed_texts, rows_of};
+use crate::embed::embed_texts;
 use crate::error::Result;
 use crate::score::prompt_score;
 
@@ -22,7 +21,6 @@ use crate::score::prompt_score;
 pub struct Guides {
     /// object word -> (normal prompt embedding [D], anomaly prompt embedding [D])
     by_object: BTreeMap<String, (Tensor, Tensor)>,
-    pub rows: Vec<TextEmbeddingRow>,
 }
 
 impl Guides {
@@ -40,22 +38,11 @@ impl Guides {
             texts.push(a);
         }
         let emb = embed_texts(model, tokenizer, &texts, texts.len().max(1), None)?;
-        let vectors = rows_of(&emb);
         let mut by_object = BTreeMap::new();
-        let mut rows = Vec::with_capacity(texts.len());
         for (i, object) in objects.iter().enumerate() {
             by_object.insert(object.clone(), (emb.get(2 * i as i64), emb.get(2 * i as i64 + 1)));
-            for label in 0..2u8 {
-                let j = 2 * i + label as usize;
-                rows.push(TextEmbeddingRow {
-                    pair_id: i as u64,
-                    label: Some(label),
-                    text: texts[j].clone(),
-                    embedding: vectors[j].clone(),
-                });
-            }
         }
-        Ok(Guides { by_object, rows })
+        Ok(Guides { by_object })
     }
 
     /// s_pr for every image under one setup, in `records` order.

@@ -99,3 +99,38 @@ pub fn markdown(title: &str, rows: &[SummaryRow]) -> String {
     }
     md
 }
+
+/// [`table1`] once per sweep grid point. Trial configs are "<setup>" for a
+/// one-point job and "<setup> <grid point>" for a sweep (see
+/// `shard::trial::config_name`); each point gets its own table, headed by
+/// its name when there is one.
+pub fn table1_per_grid_point(rows: &[SummaryRow]) -> String {
+    let mut points: Vec<&str> = Vec::new();
+    for r in rows {
+        let point = grid_point(&r.config).1;
+        if !points.contains(&point) {
+            points.push(point);
+        }
+    }
+    let mut out = String::new();
+    for point in points {
+        let at_point: Vec<SummaryRow> = rows
+            .iter()
+            .filter(|r| grid_point(&r.config).1 == point)
+            .map(|r| SummaryRow {
+                config: grid_point(&r.config).0.to_string(),
+                ..r.clone()
+            })
+            .collect();
+        if !point.is_empty() {
+            let _ = writeln!(out, "{point}");
+        }
+        let _ = writeln!(out, "{}", table1(&at_point));
+    }
+    out.trim_end().to_string()
+}
+
+/// (setup, grid point) of a config name; setup labels have no spaces.
+fn grid_point(config: &str) -> (&str, &str) {
+    config.split_once(' ').unwrap_or((config, ""))
+}

@@ -1,5 +1,7 @@
 //! Running a whole plan in this process, in topological order.
 
+use std::time::Instant;
+
 use rwclip_common::plan::{AttemptId, JobPlan, Manifest, ShardId, ShardSpec};
 
 use super::commit::committed;
@@ -19,27 +21,57 @@ pub struct LocalRun {
     pub aggregate: Manifest,
 }
 
+/// One finished shard of a local run, for progress reports.
+#[derive(Debug, Clone, Copy)]
+pub struct ShardDone<'a> {
+    /// 1-based position in the plan.
+    pub index: usize,
+    pub total: usize,
+    pub shard: &'a ShardId,
+    /// False when an earlier commit was reused.
+    pub executed: bool,
+    pub seconds: f64,
+}
+
 /// Executes every shard of `plan` whose manifest is not committed yet.
 /// The attempt id is fixed ("local"), so an interrupted run's uncommitted
 /// parts are simply overwritten by the next one.
 pub fn run_plan_locally(plan: &JobPlan, store: &BlockingStore, ctx: &mut ExecContext) -> Result<LocalRun, ShardError> {
+    run_plan_locally_with(plan, store, ctx, &|_| {})
+}
+
+/// [`run_plan_locally`], calling `on_shard` after each shard.
+pub fn run_plan_locally_with(
+    plan: &JobPlan,
+    store: &BlockingStore,
+    ctx: &mut ExecContext,
+    on_shard: &dyn Fn(ShardDone),
+) -> Result<LocalRun, ShardError> {
     let attempt = AttemptId("local".to_string());
     let mut executed = Vec::new();
     let mut reused = Vec::new();
     let mut aggregate = None;
-    for shard in &plan.shards {
-        let manifest = match committed(store, &shard.id)? {
+    for (i, shard) in plan.shards.iter().enumerate() {
+        let t0 = Instant::now();
+        let (manifest, ran) = match committed(store, &shard.id)? {
             Some(m) => {
                 reused.push(shard.id.clone());
-                m
+                (m, false)
             }
             None => {
                 let spec = ShardSpec::from_json(&shard.spec_json)?;
                 let m = execute(&spec, ctx, store, &attempt, "local", &|_, _| {})?;
                 executed.push(shard.id.clone());
-                m
+                (m, true)
             }
         };
+        on_shard(ShardDone {
+            index: i + 1,
+            total: plan.shards.len(),
+            shard: &shard.id,
+            executed: ran,
+            seconds: t0.elapsed().as_secs_f64(),
+        });
         if shard.id == plan.aggregate {
             aggregate = Some(manifest);
         }

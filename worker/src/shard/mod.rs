@@ -13,7 +13,7 @@ mod trial;
 pub use commit::committed;
 pub use context::ExecContext;
 pub use error::ShardError;
-pub use local::{run_plan_locally, LocalRun};
+pub use local::{run_plan_locally, run_plan_locally_with, LocalRun, ShardDone};
 
 use rwclip_common::plan::{attempt_prefix, AttemptId, Manifest, ShardSpec};
 
