@@ -17,8 +17,10 @@ use super::error::ShardError;
 use crate::blocking_store::BlockingStore;
 use crate::embed::{embed_image_files, embed_texts, rows_of};
 use crate::error::RwclipError;
+use crate::pipeline::prompt_rows;
 
 pub const TEXT_PART: &str = "text_embeddings.parquet";
+pub const PROMPTS_PART: &str = "prompts.parquet";
 pub const IMAGE_PART: &str = "image_embeddings.parquet";
 
 /// Splits `0..n` items starting at absolute index `first` into runs whose
@@ -63,6 +65,9 @@ pub fn text(
         problem: e.to_string(),
     })?;
     let pairs = generator.pairs(s.first_pair, s.pairs);
+    // The prompts themselves are an artifact too (pair id, seed, label, text).
+    let prompts_key = format!("{prefix}{PROMPTS_PART}");
+    store.write_rows(&prompts_key, &prompt_rows(s.seed, &pairs)).map_err(ShardError::run(id))?;
     // Interleaved normal/anomaly so pair i is rows 2i and 2i+1.
     let texts: Vec<String> = pairs.iter().flat_map(|p| [p.normal.clone(), p.anomaly.clone()]).collect();
     let model = ctx.model(&s.model).map_err(ShardError::run(id))?;
@@ -88,7 +93,7 @@ pub fn text(
         .collect();
     let key = format!("{prefix}{TEXT_PART}");
     store.write_rows(&key, &rows).map_err(fail)?;
-    Ok(vec![key])
+    Ok(vec![prompts_key, key])
 }
 
 pub fn image(
