@@ -379,6 +379,52 @@ impl Job {
         self.spec.model.weights.as_deref().map(|w| self.resolve(w))
     }
 
+    /// The job as sent to a coordinator: the same spec with every path made
+    /// absolute (resolved against the job file's directory and the current
+    /// directory), so it means the same on every machine that shares those
+    /// paths. Parse it back with [`Job::parse_submitted`].
+    pub fn to_submitted_toml(&self) -> Result<String, JobError> {
+        let cwd = std::env::current_dir().map_err(|source| JobError::Read {
+            path: self.path.clone(),
+            source,
+        })?;
+        let absolute = |p: PathBuf| -> String {
+            let p = if p.is_absolute() { p } else { normalize_lexically(&cwd.join(p)) };
+            p.to_string_lossy().into_owned()
+        };
+        let mut spec = self.spec.clone();
+        spec.output = if spec.output.contains("://") { spec.output } else { absolute(self.resolve(&self.spec.output)) };
+        spec.dataset.root = absolute(self.dataset_root());
+        spec.model.weights = self.weights_path().map(absolute);
+        toml::to_string(&spec).map_err(|e| JobError::Parse {
+            path: self.path.clone(),
+            message: format!("cannot serialise the resolved job: {e}"),
+        })
+    }
+
+    /// Parses a job received from a client (see [`Job::to_submitted_toml`]):
+    /// a relative path is an error naming its key, because there is no job
+    /// file directory to resolve it against.
+    pub fn parse_submitted(text: &str, checks: PathChecks) -> Result<Job, JobError> {
+        let job = Job::parse_with(text, Path::new("/submitted-job.toml"), checks)?;
+        let relative = |p: &str| !p.contains("://") && !Path::new(p).is_absolute();
+        let s = &job.spec;
+        let bad = [
+            ("output", Some(s.output.as_str())),
+            ("dataset.root", Some(s.dataset.root.as_str())),
+            ("model.weights", s.model.weights.as_deref()),
+        ]
+        .into_iter()
+        .find(|(_, p)| p.is_some_and(relative));
+        if let Some((key, Some(p))) = bad {
+            return Err(job.invalid(
+                key,
+                format!("is the relative path {p:?}; submitted jobs need absolute paths (`rwclip submit` resolves them)"),
+            ));
+        }
+        Ok(job)
+    }
+
     fn invalid(&self, key: &'static str, problem: impl Into<String>) -> JobError {
         JobError::Invalid {
             path: self.path.clone(),
@@ -601,6 +647,26 @@ root = "data"
         assert_eq!(job.spec.scoring.temperature, 0.01);
         assert_eq!(job.dataset_root(), PathBuf::from("/nonexistent/data"));
         assert_eq!(job.output_uri(), "/nonexistent/out");
+    }
+
+    #[test]
+    fn submitted_job_has_absolute_paths_and_parses_back() {
+        let job = Job::parse(MINIMAL, Path::new("jobs/job.toml")).unwrap();
+        let text = job.to_submitted_toml().unwrap();
+        let back = Job::parse_submitted(&text, PathChecks::Skip).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(back.dataset_root(), cwd.join("jobs/data"));
+        assert_eq!(back.output_uri(), cwd.join("jobs/out").to_string_lossy());
+        assert_eq!(back.spec.prompts, job.spec.prompts);
+    }
+
+    #[test]
+    fn submitted_job_with_a_relative_path_names_the_key() {
+        let err = Job::parse_submitted(MINIMAL, PathChecks::Skip).unwrap_err().to_string();
+        assert!(err.contains("`output`") && err.contains("absolute"), "{err}");
+        let text = MINIMAL.replace("output = \"out\"", "output = \"s3://b/out\"");
+        let err = Job::parse_submitted(&text, PathChecks::Skip).unwrap_err().to_string();
+        assert!(err.contains("`dataset.root`"), "{err}");
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub fn failure(f: Option<pb::fail_shard_request::Failure>) -> Result<Failure, St
     match f {
         Some(pb::fail_shard_request::Failure::Retryable(r)) => Ok(Failure::Retryable(r)),
         Some(pb::fail_shard_request::Failure::Fatal(r)) => Ok(Failure::Fatal(r)),
+        // TODO(issue 3, in progress): re-queue without counting an attempt.
+        Some(pb::fail_shard_request::Failure::HandedBack(_)) => Err(Status::unimplemented("handed_back is not implemented yet")),
         None => Err(Status::invalid_argument("field `failure` is missing (retryable or fatal)")),
     }
 }
@@ -97,6 +99,7 @@ pub fn job_status(view: &JobView) -> pb::JobStatus {
             })
             .collect(),
         reason,
+        ..Default::default()
     }
 }
 

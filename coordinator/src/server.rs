@@ -98,7 +98,7 @@ pub async fn start_coordinator(config: CoordinatorConfig, planner: Planner) -> R
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<CoordinatorServer<CoordinatorService>>().await;
     let auth = BearerAuth::new(config.token.as_deref());
-    let service = CoordinatorServer::with_interceptor(CoordinatorService::new(handle), move |r| auth.check(r));
+    let service = CoordinatorServer::with_interceptor(CoordinatorService::new(handle, config.store_uri.clone()), move |r| auth.check(r));
 
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(

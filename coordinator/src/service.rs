@@ -14,11 +14,13 @@ use crate::scheduler::{SchedulerEvent, SchedulerHandle};
 
 pub struct CoordinatorService {
     scheduler: SchedulerHandle,
+    /// Told to workers at registration, so the store is configured once.
+    store_uri: String,
 }
 
 impl CoordinatorService {
-    pub fn new(scheduler: SchedulerHandle) -> CoordinatorService {
-        CoordinatorService { scheduler }
+    pub fn new(scheduler: SchedulerHandle, store_uri: String) -> CoordinatorService {
+        CoordinatorService { scheduler, store_uri }
     }
 }
 
@@ -78,6 +80,7 @@ impl Coordinator for CoordinatorService {
                     manifest_key: key,
                 })
                 .collect(),
+            ..Default::default()
         }))
     }
 
@@ -89,6 +92,7 @@ impl Coordinator for CoordinatorService {
             worker_id: id.0,
             heartbeat_interval_ms: timing.heartbeat_interval.as_millis() as u64,
             lease_timeout_ms: timing.lease_timeout.as_millis() as u64,
+            store_uri: self.store_uri.clone(),
         }))
     }
 
