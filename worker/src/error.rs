@@ -57,6 +57,9 @@ pub enum RwclipError {
     Shard(Box<crate::shard::ShardError>),
     #[error(transparent)]
     Plan(#[from] rwclip_common::plan::PlanError),
+    /// Talking to the coordinator failed.
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
     /// Another error, in the context of one dataset category.
     #[error("category {category:?}: {source}")]
     InCategory {
@@ -94,6 +97,7 @@ impl RwclipError {
             },
             Store(_) => exit_code::STORE,
             Tokenizer(_) | Torch(_) => exit_code::INTERNAL,
+            Remote(e) => remote_exit_code(e),
         }
     }
 
@@ -117,6 +121,20 @@ pub type Result<T, E = RwclipError> = std::result::Result<T, E>;
 impl From<ShardError> for RwclipError {
     fn from(e: ShardError) -> Self {
         RwclipError::Shard(Box::new(e))
+    }
+}
+
+/// A job the coordinator refused (bad job file, bad token) is the user's to
+/// fix; an unreachable coordinator is not.
+fn remote_exit_code(e: &crate::remote::RemoteError) -> i32 {
+    use crate::remote::RemoteError::*;
+    match e {
+        InvalidUrl { .. } | TlsRequired { .. } | TokenFile { .. } | EmptyToken { .. } | InvalidToken => exit_code::USAGE,
+        Rpc { status, .. } => match status.code() {
+            tonic::Code::InvalidArgument | tonic::Code::Unauthenticated | tonic::Code::FailedPrecondition | tonic::Code::NotFound => exit_code::USAGE,
+            _ => exit_code::INTERNAL,
+        },
+        Connect { .. } => exit_code::INTERNAL,
     }
 }
 

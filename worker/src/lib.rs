@@ -10,5 +10,6 @@ pub mod error;
 pub mod fnn;
 pub mod pipeline;
 pub mod progress;
+pub mod remote;
 pub mod score;
 pub mod shard;

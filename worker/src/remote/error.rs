@@ -1,0 +1,45 @@
+//! Failures talking to a coordinator, each naming the URL, file or RPC.
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("coordinator URL {url:?}: {reason} (expected http://HOST:PORT or https://HOST:PORT)")]
+    InvalidUrl { url: String, reason: String },
+    #[error("cannot connect to the coordinator at {url}: {source}")]
+    Connect {
+        url: String,
+        source: tonic::transport::Error,
+    },
+    #[error("coordinator URL {url} is https:// but no TLS settings were given (--tls-ca)")]
+    TlsRequired { url: String },
+    #[error("cannot read the token file {path}: {source}")]
+    TokenFile { path: String, source: std::io::Error },
+    #[error("token file {path} is empty")]
+    EmptyToken { path: String },
+    #[error("the token is not valid in an HTTP header (control characters?)")]
+    InvalidToken,
+    #[error("coordinator refused {rpc}: {}", .status.message())]
+    Rpc {
+        rpc: &'static str,
+        status: tonic::Status,
+    },
+}
+
+impl RemoteError {
+    /// Wraps a failed RPC, naming it.
+    pub fn rpc(rpc: &'static str) -> impl FnOnce(tonic::Status) -> RemoteError {
+        move |status| RemoteError::Rpc { rpc, status }
+    }
+
+    /// Whether the coordinator (or the network to it) may be back later:
+    /// workers keep retrying these, and give up on the rest.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RemoteError::Connect { .. } => true,
+            RemoteError::Rpc { status, .. } => matches!(
+                status.code(),
+                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Aborted | tonic::Code::Unknown
+            ),
+            _ => false,
+        }
+    }
+}

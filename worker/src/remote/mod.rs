@@ -1,0 +1,8 @@
+//! Talking to a coordinator over gRPC: the channel (token, TLS) shared by
+//! `rwclip worker`, `rwclip submit` and `rwclip run`'s local mode.
+
+mod channel;
+mod error;
+
+pub use channel::{connect, read_token, CoordinatorClient, ConnectOptions};
+pub use error::RemoteError;
