@@ -9,3 +9,5 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub mod v1 {
     tonic::include_proto!("rwclip.v1");
 }
+
+pub mod tls;
