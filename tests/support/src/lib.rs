@@ -1,7 +1,9 @@
 //! Test harness pieces shared by rwclip's test suites. Nothing here is mocked:
-//! [`moto::MotoServer`] is a real S3 HTTP endpoint on loopback, and
-//! [`python`] runs the reference venv (pyarrow, scikit-learn, open_clip).
+//! [`moto::MotoServer`] is a real S3 HTTP endpoint on loopback,
+//! [`python`] runs the reference venv (pyarrow, scikit-learn, open_clip), and
+//! [`cluster`] runs the real `rwclip coordinator` and `rwclip worker` processes.
 //! A missing tool fails the test with what to install, never a skip.
 
+pub mod cluster;
 pub mod moto;
 pub mod python;
