@@ -1,6 +1,7 @@
 //! rwclip core pieces that need no libtorch. The coordinator links only this
 //! crate; the worker adds the libtorch CLIP and FNN on top.
 
+pub mod aggregate;
 pub mod artifacts;
 pub mod clip_config;
 pub mod dataset;

@@ -42,6 +42,11 @@ impl BlockingStore {
         &self.store
     }
 
+    /// Runs async store code (e.g. `rwclip_common::aggregate`) to completion.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.rt.block_on(future)
+    }
+
     pub fn put(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
         self.rt.block_on(self.store.put(key, bytes))
     }

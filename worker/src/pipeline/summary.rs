@@ -2,19 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use rwclip_common::artifacts::{MetricRow, SummaryRow};
+use rwclip_common::artifacts::MetricRow;
 use rwclip_common::dataset::ImageRecord;
 use rwclip_common::metrics::{binary_metrics, mean_std, BinaryMetrics};
 
 use crate::error::{Result, RwclipError};
 
-/// The category name of the mean-over-categories rows.
-pub const MEAN_CATEGORY: &str = "mean";
-
-/// Score kinds, named as in the paper's tables.
-pub const SCORE_CLIP: &str = "clip";
-pub const SCORE_OURS: &str = "ours";
-pub const SCORE_COMBINED: &str = "clip+ours";
+/// Score kinds and the mean category, as in the paper's tables (shared
+/// with the aggregate in `rwclip_common::aggregate`).
+pub use rwclip_common::aggregate::{MEAN_CATEGORY, SCORE_CLIP, SCORE_COMBINED, SCORE_OURS};
 
 /// Metrics of each category (sorted by name) and their unweighted mean over
 /// categories, the MVTec/VisA convention. Errors name the category.
@@ -70,40 +66,4 @@ fn row(config: &str, seed: u64, category: &str, score: &str, m: BinaryMetrics) -
         average_precision: m.average_precision,
         f1_max: m.f1_max,
     }
-}
-
-/// Mean ± population std over seeds for every (config, category, score).
-/// Rows are keyed by seed, so a duplicated trial row can never count twice.
-pub fn summarise(rows: &[MetricRow]) -> Vec<SummaryRow> {
-    let mut groups: BTreeMap<(&str, &str, &str), BTreeMap<u64, &MetricRow>> = BTreeMap::new();
-    for r in rows {
-        groups
-            .entry((r.config.as_str(), r.category.as_str(), r.score.as_str()))
-            .or_default()
-            .insert(r.seed, r);
-    }
-    groups
-        .into_iter()
-        .map(|((config, category, score), by_seed)| {
-            let stat = |f: fn(&MetricRow) -> f64| mean_std(&by_seed.values().map(|r| f(r)).collect::<Vec<_>>());
-            let (auroc_mean, auroc_std) = stat(|r| r.auroc);
-            let (aupr_mean, aupr_std) = stat(|r| r.aupr);
-            let (ap_mean, ap_std) = stat(|r| r.average_precision);
-            let (f1_mean, f1_std) = stat(|r| r.f1_max);
-            SummaryRow {
-                config: config.to_string(),
-                category: category.to_string(),
-                score: score.to_string(),
-                auroc_mean,
-                auroc_std,
-                aupr_mean,
-                aupr_std,
-                average_precision_mean: ap_mean,
-                average_precision_std: ap_std,
-                f1_max_mean: f1_mean,
-                f1_max_std: f1_std,
-                n_seeds: by_seed.len() as u64,
-            }
-        })
-        .collect()
 }
