@@ -127,14 +127,10 @@ impl From<ShardError> for RwclipError {
 /// A job the coordinator refused (bad job file, bad token) is the user's to
 /// fix; an unreachable coordinator is not.
 fn remote_exit_code(e: &crate::remote::RemoteError) -> i32 {
-    use crate::remote::RemoteError::*;
-    match e {
-        InvalidUrl { .. } | TlsRequired { .. } | TokenFile { .. } | EmptyToken { .. } | InvalidToken => exit_code::USAGE,
-        Rpc { status, .. } => match status.code() {
-            tonic::Code::InvalidArgument | tonic::Code::Unauthenticated | tonic::Code::FailedPrecondition | tonic::Code::NotFound => exit_code::USAGE,
-            _ => exit_code::INTERNAL,
-        },
-        Connect { .. } => exit_code::INTERNAL,
+    if e.is_usage() {
+        exit_code::USAGE
+    } else {
+        exit_code::INTERNAL
     }
 }
 

@@ -7,6 +7,7 @@ mod embed;
 mod metrics;
 mod prompts;
 mod run;
+mod worker;
 
 use std::path::PathBuf;
 
@@ -35,6 +36,8 @@ pub enum Command {
     Dataset(dataset::DatasetCommand),
     /// Run a whole job from a TOML file.
     Run(run::RunArgs),
+    /// Pull shards from a coordinator and run them on this machine.
+    Worker(worker::WorkerArgs),
 }
 
 /// Model selection shared by the `embed` subcommands.
@@ -61,5 +64,6 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Metrics(a) => metrics::run(a),
         Command::Dataset(c) => dataset::run(c),
         Command::Run(a) => run::run(a),
+        Command::Worker(a) => worker::run(a),
     }
 }

@@ -17,6 +17,15 @@ pub enum RemoteError {
     EmptyToken { path: String },
     #[error("the token is not valid in an HTTP header (control characters?)")]
     InvalidToken,
+    #[error("the coordinator at {url} rejected the bearer token from {token_source}: {message}")]
+    Unauthenticated {
+        url: String,
+        /// Where the token came from (`--token-file F`, `$RWCLIP_TOKEN`, or none).
+        token_source: String,
+        message: String,
+    },
+    #[error("the coordinator at {url} refused this worker: {message}")]
+    RegistrationRefused { url: String, message: String },
     #[error("coordinator refused {rpc}: {}", .status.message())]
     Rpc {
         rpc: &'static str,
@@ -28,6 +37,28 @@ impl RemoteError {
     /// Wraps a failed RPC, naming it.
     pub fn rpc(rpc: &'static str) -> impl FnOnce(tonic::Status) -> RemoteError {
         move |status| RemoteError::Rpc { rpc, status }
+    }
+
+    /// Whether the user must fix something (URL, token, TLS files, a job the
+    /// coordinator rejected, an incompatible worker) rather than retry.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            RemoteError::Connect { .. } => false,
+            RemoteError::Rpc { status, .. } => matches!(
+                status.code(),
+                tonic::Code::InvalidArgument
+                    | tonic::Code::Unauthenticated
+                    | tonic::Code::FailedPrecondition
+                    | tonic::Code::NotFound
+            ),
+            RemoteError::InvalidUrl { .. }
+            | RemoteError::TlsRequired { .. }
+            | RemoteError::TokenFile { .. }
+            | RemoteError::EmptyToken { .. }
+            | RemoteError::InvalidToken
+            | RemoteError::Unauthenticated { .. }
+            | RemoteError::RegistrationRefused { .. } => true,
+        }
     }
 
     /// Whether the coordinator (or the network to it) may be back later:

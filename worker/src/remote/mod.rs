@@ -3,6 +3,7 @@
 
 mod channel;
 mod error;
+pub mod worker;
 
-pub use channel::{connect, read_token, CoordinatorClient, ConnectOptions};
+pub use channel::{connect, read_token, CoordinatorClient, ConnectOptions, TOKEN_ENV};
 pub use error::RemoteError;

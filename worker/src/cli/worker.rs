@@ -1,0 +1,101 @@
+//! `rwclip worker`: pull shards from a coordinator and run them here.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::device::select_device;
+use crate::error::{Result, RwclipError};
+use crate::remote::worker::{default_worker_name, run_worker, WorkerOptions};
+use crate::remote::{read_token, ConnectOptions, TOKEN_ENV};
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The coordinator: http://HOST:PORT, or https://HOST:PORT for TLS.
+    #[arg(long)]
+    pub coordinator: String,
+    /// cpu, cuda, cuda:N or auto (CUDA when present).
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Shards run at once (one executor thread and model cache each).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub capacity: u32,
+    /// Name shown in the coordinator's reports (default HOSTNAME-PID).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Artifact store URI, overriding the one the coordinator gives.
+    #[arg(long)]
+    pub store: Option<String>,
+    /// File holding the bearer token (otherwise $RWCLIP_TOKEN).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// CLIP models each executor thread keeps loaded.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub model_cache: u32,
+    /// Seconds running shards may take after SIGTERM before they are handed back.
+    #[arg(long, default_value_t = 120.0)]
+    pub drain_timeout: f64,
+    /// CA certificate (PEM) that signed the coordinator's certificate.
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for a coordinator running mutual TLS.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Client private key (PEM) for a coordinator running mutual TLS.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Exit after this many seconds with no lease and no running shard.
+    #[arg(long)]
+    pub exit_when_idle: Option<f64>,
+}
+
+fn seconds(flag: &str, value: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|e| RwclipError::Usage(format!("--{flag} {value}: {e}")))
+}
+
+fn options(args: WorkerArgs) -> Result<WorkerOptions> {
+    let token = read_token(args.token_file.as_deref())?;
+    let token_source = match (&args.token_file, &token) {
+        (Some(path), _) => format!("--token-file {}", path.display()),
+        (None, Some(_)) => format!("${TOKEN_ENV}"),
+        (None, None) => format!("nowhere (no --token-file and no ${TOKEN_ENV})"),
+    };
+    let https = args.coordinator.starts_with("https://");
+    let tls_given = args.tls_ca.is_some() || args.tls_cert.is_some();
+    if tls_given && !https {
+        return Err(RwclipError::Usage(format!(
+            "--tls-ca/--tls-cert need an https:// coordinator URL, got {}",
+            args.coordinator
+        )));
+    }
+    let tls = if https {
+        let identity = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
+        Some(rwclip_proto::tls::client_tls(args.tls_ca.as_deref(), identity, None).map_err(|e| RwclipError::Usage(e.to_string()))?)
+    } else {
+        None
+    };
+    Ok(WorkerOptions {
+        connect: ConnectOptions { url: args.coordinator, token, tls },
+        token_source,
+        name: args.name.unwrap_or_else(default_worker_name),
+        device: select_device(&args.device)?,
+        capacity: args.capacity as usize,
+        store: args.store,
+        model_cache: args.model_cache as usize,
+        drain_timeout: seconds("drain-timeout", args.drain_timeout)?,
+        exit_when_idle: args.exit_when_idle.map(|s| seconds("exit-when-idle", s)).transpose()?,
+    })
+}
+
+pub fn run(args: WorkerArgs) -> Result<()> {
+    let options = options(args)?;
+    // Two threads are plenty for a handful of RPCs; the compute runs on the
+    // executor threads, outside this runtime.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| RwclipError::Io { path: "tokio runtime".to_string(), source })?;
+    runtime.block_on(run_worker(options))
+}
