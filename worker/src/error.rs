@@ -60,6 +60,9 @@ pub enum RwclipError {
     /// Talking to the coordinator failed.
     #[error(transparent)]
     Remote(#[from] crate::remote::RemoteError),
+    /// A submitted or locally run job did not succeed.
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
     /// Another error, in the context of one dataset category.
     #[error("category {category:?}: {source}")]
     InCategory {
@@ -98,6 +101,7 @@ impl RwclipError {
             Store(_) => exit_code::STORE,
             Tokenizer(_) | Torch(_) => exit_code::INTERNAL,
             Remote(e) => remote_exit_code(e),
+            Client(e) => e.exit_code(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod blocking_store;
 pub mod cli;
+pub mod client;
 pub mod clip;
 pub mod device;
 pub mod embed;

@@ -7,6 +7,7 @@ mod embed;
 mod metrics;
 mod prompts;
 mod run;
+mod submit;
 mod worker;
 
 use std::path::PathBuf;
@@ -34,8 +35,11 @@ pub enum Command {
     /// Datasets: synthesise a small MVTec-layout dataset.
     #[command(subcommand)]
     Dataset(dataset::DatasetCommand),
-    /// Run a whole job from a TOML file.
+    /// Run a whole job on this machine: an in-process coordinator and N
+    /// local worker processes (the cluster path, on loopback).
     Run(run::RunArgs),
+    /// Submit a job file to a coordinator; prints the job id.
+    Submit(submit::SubmitArgs),
     /// Pull shards from a coordinator and run them on this machine.
     Worker(worker::WorkerArgs),
 }
@@ -64,6 +68,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Metrics(a) => metrics::run(a),
         Command::Dataset(c) => dataset::run(c),
         Command::Run(a) => run::run(a),
+        Command::Submit(a) => submit::run(a),
         Command::Worker(a) => worker::run(a),
     }
 }

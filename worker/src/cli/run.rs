@@ -1,24 +1,64 @@
-//! `rwclip run JOB.toml`
+//! `rwclip run JOB.toml [--workers N]`: local mode, the cluster path on
+//! loopback (see `crate::client::LocalCluster`).
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use clap::Args;
 use rwclip_common::job::Job;
 
+use crate::client::{prepare_submission, runtime, LocalCluster, LocalRun, StageProgress};
 use crate::error::Result;
-use crate::pipeline::run_job;
+use rwclip_common::aggregate::table1_per_grid_point;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The job file.
     pub job: PathBuf,
+    /// Worker processes to start; each runs one shard at a time.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub workers: u32,
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
+    let started = Instant::now();
     let job = Job::load(&args.job)?;
-    let outcome = run_job(&job)?;
-    println!("{}", outcome.table);
-    println!("artifacts: {}", outcome.output);
-    println!("results: {}", outcome.results);
+    let job_toml = prepare_submission(&job)?;
+    if job.weights_path().is_none() {
+        warn_random_init(&job.spec.model.preset);
+    }
+    let output = job.output_uri();
+    let run: LocalRun = runtime()?.block_on(async {
+        let mut cluster = LocalCluster::start(&output, args.workers as usize, &job.spec.model.device).await?;
+        let progress = StageProgress::new();
+        let run = cluster.run(job_toml, &progress).await;
+        cluster.shutdown().await;
+        run
+    })?;
+    eprintln!("rwclip: done in {:.1}s", started.elapsed().as_secs_f64());
+
+    println!("{}\n", title(&run));
+    println!("{}", table1_per_grid_point(&run.summary));
+    println!("artifacts: {output}");
+    println!("results: {}", run.results.results_uri);
     Ok(())
+}
+
+/// results.md's heading (job name, model, grid, seeds), else the job name.
+fn title(run: &LocalRun) -> String {
+    run.results
+        .results_markdown
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("# "))
+        .map(str::to_string)
+        .unwrap_or_else(|| run.status.name.clone())
+}
+
+fn warn_random_init(preset: &str) {
+    eprintln!(
+        "rwclip: WARNING: no weights configured: {preset} is RANDOMLY INITIALISED.\n\
+         rwclip:          The pipeline runs for real, but every metric is at chance level.\n\
+         rwclip:          Set [model] weights to a converted open_clip checkpoint (README: pretrained weights)."
+    );
 }

@@ -1,0 +1,45 @@
+//! Why a submitted or locally run job did not produce results.
+
+use crate::error::exit_code;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The job ended failed; `report` lists every failed shard.
+    #[error("job {job} failed: {report}")]
+    JobFailed { job: String, report: String, fatal: bool },
+    #[error("job {job} was cancelled: {reason}")]
+    JobCancelled { job: String, reason: String },
+    /// The coordinator closed the progress stream before the job ended.
+    #[error("the coordinator stopped reporting job {job} before it finished (coordinator restarted or gone?)")]
+    WatchEnded { job: String },
+    #[error("job {job} succeeded but the coordinator gave no results location")]
+    NoResults { job: String },
+    #[error("--workers must be at least 1 (got {0})")]
+    NoWorkers(usize),
+    #[error("cannot start worker process {exe}: {source}")]
+    SpawnWorker { exe: String, source: std::io::Error },
+    /// Every local worker process exited while the job still had work.
+    #[error("every worker process exited while job {job} was still running:\n{details}")]
+    WorkersDied { job: String, details: String },
+    #[error("interrupted (Ctrl-C): worker processes stopped; `rwclip run` again resumes from the committed shards")]
+    Interrupted,
+    #[error("in-process coordinator: {0}")]
+    Coordinator(#[from] rwclip_coordinator::CoordinatorError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("TLS settings: {0}")]
+    Tls(#[from] rwclip_proto::tls::TlsError),
+}
+
+impl ClientError {
+    /// A job that failed on a deterministic (fatal) shard failure failed on
+    /// its input; every other failure is internal.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ClientError::JobFailed { fatal: true, .. } => exit_code::BAD_INPUT,
+            ClientError::NoWorkers(_) | ClientError::Tls(_) => exit_code::USAGE,
+            ClientError::Coordinator(e) => e.exit_code(),
+            _ => exit_code::INTERNAL,
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! `rwclip run`'s local mode: the same path as a cluster, on loopback. A
+//! coordinator runs in this process (store = the job's output), N
+//! `rwclip worker` child processes pull its shards, and this process submits
+//! the job and watches it like `rwclip submit --wait` would.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use rwclip_common::artifacts::SummaryRow;
+use rwclip_coordinator::{start_coordinator, CoordinatorConfig, CoordinatorHandle, Planner};
+use rwclip_proto::v1::{GetResultsRequest, GetResultsResponse, JobStatus, SubmitJobResponse};
+
+use super::error::ClientError;
+use super::progress::StageProgress;
+use super::report::{ensure_succeeded, read_summary_rows};
+use super::submit::submit_job;
+use super::watch::watch_until_finished;
+use super::worker_process::WorkerProcess;
+use crate::error::Result;
+use crate::remote::{connect, ConnectOptions, RemoteError};
+
+/// Workers exit after this long without work. The parent kills them when the
+/// job ends; this only bounds how long they outlive a parent that was
+/// SIGKILLed (when its kill-on-drop cannot run).
+pub const LOCAL_IDLE_EXIT_SECS: u64 = 60;
+
+/// How often the worker processes are checked for exits.
+const CHILD_POLL: Duration = Duration::from_millis(500);
+
+/// After the last worker exited, how long the job may take to be reported
+/// finished (its last shard may have committed just before) before the run
+/// fails.
+const FINISH_GRACE: Duration = Duration::from_secs(10);
+
+// TEMPORARY until rwclip_coordinator::job_planner() lands (H2).
+fn job_planner() -> Planner {
+    std::sync::Arc::new(|text: &str| {
+        let job = rwclip_common::job::Job::parse_submitted(text, rwclip_common::job::PathChecks::Check).map_err(|e| e.to_string())?;
+        let plan = rwclip_common::plan::plan(&job).map_err(|e| e.to_string())?;
+        Ok((plan.job, plan.shards))
+    })
+}
+
+/// A coordinator in this process and its worker processes.
+pub struct LocalCluster {
+    coordinator: Option<CoordinatorHandle>,
+    url: String,
+    workers: Vec<WorkerProcess>,
+    /// Per worker: whether its exit has been reported already.
+    exit_reported: Vec<bool>,
+}
+
+/// A finished local run.
+pub struct LocalRun {
+    pub submitted: SubmitJobResponse,
+    pub status: JobStatus,
+    pub results: GetResultsResponse,
+    pub summary: Vec<SummaryRow>,
+}
+
+impl LocalCluster {
+    /// Starts the coordinator on 127.0.0.1 (a free port, no token: loopback
+    /// only) over `store_uri`, and `workers` worker processes on `device`.
+    pub async fn start(store_uri: &str, workers: usize, device: &str) -> Result<LocalCluster> {
+        if workers == 0 {
+            return Err(ClientError::NoWorkers(workers).into());
+        }
+        let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let coordinator = start_coordinator(CoordinatorConfig::new(bind, store_uri), job_planner())
+            .await
+            .map_err(ClientError::from)?;
+        let url = format!("http://{}", coordinator.addr);
+        let exe = std::env::current_exe()
+            .map_err(|source| ClientError::SpawnWorker { exe: "the current executable".to_string(), source })?;
+        let args = ["--device".to_string(), device.to_string(), "--exit-when-idle".to_string(), LOCAL_IDLE_EXIT_SECS.to_string()];
+        let mut cluster = LocalCluster { coordinator: Some(coordinator), url, workers: Vec::new(), exit_reported: Vec::new() };
+        for i in 1..=workers {
+            // On error `cluster` is dropped, which kills the workers started so far.
+            cluster.workers.push(WorkerProcess::spawn(&exe, &format!("local-worker-{i}"), &cluster.url, &args)?);
+            cluster.exit_reported.push(false);
+        }
+        Ok(cluster)
+    }
+
+    /// Submits `job_toml`, shows progress until the job ends, and returns its
+    /// results. Fails when the job fails, when every worker process has
+    /// exited with work left, or on Ctrl-C.
+    pub async fn run(&mut self, job_toml: String, progress: &StageProgress) -> Result<LocalRun> {
+        let mut client = connect(&ConnectOptions { url: self.url.clone(), token: None, tls: None }).await?;
+        let submitted = submit_job(&mut client, job_toml).await?;
+        let job = submitted.job_id.clone();
+        progress.println(&format!(
+            "rwclip: job {job}: {} shards, {} already committed; {} worker processes",
+            submitted.shards_total,
+            submitted.shards_already_committed,
+            self.workers.len()
+        ));
+
+        let status = {
+            let mut on_status = |s: &JobStatus| progress.update(s);
+            let watch = watch_until_finished(&mut client, &job, &mut on_status);
+            tokio::pin!(watch);
+            let mut poll = tokio::time::interval(CHILD_POLL);
+            loop {
+                tokio::select! {
+                    status = &mut watch => break status?,
+                    _ = poll.tick() => {
+                        for line in self.new_worker_exits() {
+                            progress.println(&line);
+                        }
+                        if self.all_workers_exited() {
+                            match tokio::time::timeout(FINISH_GRACE, &mut watch).await {
+                                Ok(status) => break status?,
+                                Err(_) => return Err(ClientError::WorkersDied { job: job.clone(), details: self.exit_report() }.into()),
+                            }
+                        }
+                    }
+                    _ = tokio::signal::ctrl_c() => return Err(ClientError::Interrupted.into()),
+                }
+            }
+        };
+        progress.finish();
+        ensure_succeeded(&status)?;
+
+        let results = client
+            .get_results(GetResultsRequest { job_id: job.clone() })
+            .await
+            .map_err(RemoteError::rpc("GetResults"))?
+            .into_inner();
+        if results.results_uri.is_empty() {
+            return Err(ClientError::NoResults { job }.into());
+        }
+        let summary = read_summary_rows(&results.results_uri).await?;
+        Ok(LocalRun { submitted, status, results, summary })
+    }
+
+    /// Stops the workers (the job is over, or the run failed) and the
+    /// coordinator.
+    pub async fn shutdown(mut self) {
+        for w in &mut self.workers {
+            w.kill().await;
+        }
+        if let Some(c) = self.coordinator.take() {
+            let _ = c.shutdown().await;
+        }
+    }
+
+    /// Reports of worker processes that exited with an error since the last
+    /// call (an idle exit, status 0, is not news).
+    fn new_worker_exits(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (w, reported) in self.workers.iter_mut().zip(&mut self.exit_reported) {
+            if let Some(status) = w.exit_status() {
+                if !*reported && !status.success() {
+                    lines.push(format!("rwclip: WARNING: a worker process failed:\n{}", w.describe_exit()));
+                }
+                *reported = true;
+            }
+        }
+        lines
+    }
+
+    fn all_workers_exited(&mut self) -> bool {
+        self.workers.iter_mut().all(|w| w.exit_status().is_some())
+    }
+
+    fn exit_report(&self) -> String {
+        self.workers.iter().map(WorkerProcess::describe_exit).collect::<Vec<_>>().join("\n")
+    }
+}

@@ -1,0 +1,14 @@
+//! Names of the pipeline stages (shard kinds) as users see them.
+
+use rwclip_proto::v1::ShardKind;
+
+/// "text", "image", "trial" or "aggregate" for a `ShardKind` wire value.
+pub fn stage_name(kind: i32) -> &'static str {
+    match ShardKind::try_from(kind) {
+        Ok(ShardKind::TextEmbedding) => "text",
+        Ok(ShardKind::ImageEmbedding) => "image",
+        Ok(ShardKind::Trial) => "trial",
+        Ok(ShardKind::Aggregate) => "aggregate",
+        Ok(ShardKind::Unspecified) | Err(_) => "other",
+    }
+}

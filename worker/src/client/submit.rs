@@ -1,0 +1,33 @@
+//! Turning a job file into a submission and sending it.
+
+use rwclip_common::dataset::synth;
+use rwclip_common::job::Job;
+use rwclip_proto::v1::{SubmitJobRequest, SubmitJobResponse};
+
+use crate::error::Result;
+use crate::remote::{CoordinatorClient, RemoteError};
+
+/// The text to submit for a validated job: the dataset is synthesised first
+/// when the job asks for synthetic data and its root does not exist yet
+/// (the coordinator's planner lists the test images), and every path is
+/// made absolute so it means the same to the coordinator and the workers.
+pub fn prepare_submission(job: &Job) -> Result<String> {
+    let root = job.dataset_root();
+    if let Some(opts) = &job.spec.dataset.synth {
+        if !root.exists() {
+            synth::write(&root, &opts.to_spec())?;
+            eprintln!("rwclip: dataset: synthesised MVTec-layout data at {}", root.display());
+        }
+    }
+    Ok(job.to_submitted_toml()?)
+}
+
+/// Submits job text; the coordinator validates and plans it (a bad job comes
+/// back as InvalidArgument naming the key).
+pub async fn submit_job(client: &mut CoordinatorClient, job_toml: String) -> Result<SubmitJobResponse> {
+    Ok(client
+        .submit_job(SubmitJobRequest { job_toml })
+        .await
+        .map_err(RemoteError::rpc("SubmitJob"))?
+        .into_inner())
+}
