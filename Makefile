@@ -38,11 +38,15 @@ $(VENV_STAMP): $(REQS) | $(SYSTEM_STAMP)
 	cp $(REQS) $(VENV_STAMP)
 
 # System packages: nasm lets mozjpeg-sys build libjpeg-turbo's SIMD decoder
-# (same output, faster); python3-venv for the venv. Installed only if missing.
+# (same output, faster); python3-venv for the venv; slurm-wlm and munge for the
+# test that runs deploy/slurm/rwclip.sbatch on a real one-node Slurm cluster.
+# Installed only if missing.
 $(SYSTEM_STAMP):
 	@set -e; missing=""; \
 	command -v nasm >/dev/null || missing="$$missing nasm"; \
 	$(HOST_PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	[ -x /usr/sbin/slurmctld ] || command -v slurmctld >/dev/null || missing="$$missing slurm-wlm"; \
+	[ -x /usr/sbin/munged ] || command -v munged >/dev/null || missing="$$missing munge"; \
 	if [ -n "$$missing" ]; then \
 	  echo "bootstrap: apt-get install$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
