@@ -461,6 +461,10 @@ pub struct TinyJob {
     pub word_pairs: Vec<(String, String)>,
     pub seeds: Vec<u64>,
     pub weights: Option<PathBuf>,
+    /// Prompts per text-tower pass. Large, because a text shard always
+    /// encodes a whole block of 2048 pairs (the planner's default) and the
+    /// tiny text tower is much faster in large batches on a CPU.
+    pub text_batch_size: usize,
 }
 
 impl TinyJob {
@@ -474,6 +478,18 @@ impl TinyJob {
             word_pairs: vec![("a".into(), "a damaged".into()), ("a good".into(), "a broken".into())],
             seeds: vec![0, 1, 2],
             weights: None,
+            text_batch_size: 512,
+        }
+    }
+
+    /// One grid point (Np 64, "a" / "a damaged") × 2 seeds: the smallest job
+    /// with a text, an image, trial and aggregate stage, for chaos tests.
+    pub fn small(name: &str, output: &str, dataset_root: &Path) -> TinyJob {
+        TinyJob {
+            pairs: vec![64],
+            word_pairs: vec![("a".into(), "a damaged".into())],
+            seeds: vec![0, 1],
+            ..TinyJob::sweep(name, output, dataset_root)
         }
     }
 
@@ -496,7 +512,7 @@ output = {output:?}
 [model]
 preset = "rwclip-tiny"
 {weights}device = "cpu"
-text_batch_size = 64
+text_batch_size = {text_batch}
 image_batch_size = 8
 
 [dataset]
@@ -539,6 +555,7 @@ object_word = "object"
             root = self.dataset_root.to_str().expect("utf-8 dataset path"),
             pairs = list(&self.pairs),
             seeds = list(&self.seeds),
+            text_batch = self.text_batch_size,
         )
     }
 
@@ -571,6 +588,7 @@ pub struct StoreSnapshot {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ManifestView {
     pub kind: String,
+    pub worker: String,
     pub attempt: String,
     pub parts: Vec<String>,
 }
@@ -605,7 +623,7 @@ for f in files:
         out["parquet_rows"][f] = pq.read_table(root + "/" + f, filesystem=fs).num_rows
     if f.startswith("shards/") and f.endswith("/manifest.json"):
         m = json.loads(data)
-        out["manifests"][m["shard"]] = {"kind": m["kind"], "attempt": m["attempt"], "parts": m["parts"]}
+        out["manifests"][m["shard"]] = {"kind": m["kind"], "worker": m["worker"], "attempt": m["attempt"], "parts": m["parts"]}
         if m["kind"] == "trial":
             for p in m["parts"]:
                 if p.endswith("metrics.parquet"):
@@ -631,6 +649,7 @@ impl StoreSnapshot {
             .map(|(id, m)| {
                 let view = ManifestView {
                     kind: m["kind"].as_str().expect("kind").to_string(),
+                    worker: m["worker"].as_str().expect("worker").to_string(),
                     attempt: m["attempt"].as_str().expect("attempt").to_string(),
                     parts: strings(&m["parts"]),
                 };
@@ -670,6 +689,22 @@ impl StoreSnapshot {
     /// Committed manifests of `kind` (`text_embedding`, `trial`, ...).
     pub fn count(&self, kind: &str) -> usize {
         self.manifests.values().filter(|m| m.kind == kind).count()
+    }
+
+    /// Panics unless the committed trials hold exactly `trials` distinct
+    /// (config, seed) pairs and no (config, seed, category, score) row twice:
+    /// nothing lost, nothing duplicated.
+    pub fn assert_trial_rows_complete(&self, trials: usize) {
+        let mut keys = BTreeSet::new();
+        let mut runs = BTreeSet::new();
+        for row in &self.trial_rows {
+            let v: serde_json::Value = serde_json::from_str(row).expect("row is JSON");
+            let key = (v["config"].to_string(), v["seed"].to_string(), v["category"].to_string(), v["score"].to_string());
+            runs.insert((key.0.clone(), key.1.clone()));
+            assert!(keys.insert(key.clone()), "metric row {key:?} appears twice: {row}");
+        }
+        assert_eq!(runs.len(), trials, "expected {trials} (config, seed) trials with metrics, found {runs:?}");
+        assert_eq!(self.count("trial"), trials, "committed trial shards");
     }
 
     /// Panics unless every committed manifest's parts exist in the store.
