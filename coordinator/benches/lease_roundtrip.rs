@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rwclip_common::artifacts::Store;
 use rwclip_common::plan::{manifest_key, AttemptId, JobId, Manifest, PlannedShard, ShardId, ShardKind, MANIFEST_VERSION};
-use rwclip_coordinator::{start_coordinator, CoordinatorConfig, Planner};
+use rwclip_coordinator::{start_coordinator, CoordinatorConfig, PlannedJob, Planner};
 use rwclip_proto::v1 as pb;
 use rwclip_proto::v1::coordinator_client::CoordinatorClient;
 use rwclip_proto::PROTOCOL_VERSION;
@@ -34,7 +34,7 @@ fn independent_planner() -> Planner {
                 spec_json: r#"{"noop":true}"#.to_string(),
             })
             .collect();
-        Ok((JobId(format!("bench-{n}")), plan))
+        Ok(PlannedJob { id: JobId(format!("bench-{n}")), name: format!("bench-{n}"), output_uri: String::new(), shards: plan })
     })
 }
 

@@ -1,6 +1,7 @@
 //! Coordinator settings and their validation.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::CoordinatorError;
@@ -24,6 +25,17 @@ pub struct CoordinatorConfig {
     pub max_attempts: u32,
     /// How often the scheduler checks timeouts.
     pub tick: Duration,
+    /// Serve gRPC over TLS (mutual TLS when a client CA is given).
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files of the server's TLS identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Clients must present a certificate signed by this CA (mTLS).
+    pub client_ca: Option<PathBuf>,
 }
 
 impl CoordinatorConfig {
@@ -38,6 +50,7 @@ impl CoordinatorConfig {
             worker_grace: Duration::from_secs(300),
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             tick: Duration::from_millis(500),
+            tls: None,
         }
     }
 

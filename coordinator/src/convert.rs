@@ -63,9 +63,8 @@ pub fn failure(f: Option<pb::fail_shard_request::Failure>) -> Result<Failure, St
     match f {
         Some(pb::fail_shard_request::Failure::Retryable(r)) => Ok(Failure::Retryable(r)),
         Some(pb::fail_shard_request::Failure::Fatal(r)) => Ok(Failure::Fatal(r)),
-        // TODO(issue 3, in progress): re-queue without counting an attempt.
-        Some(pb::fail_shard_request::Failure::HandedBack(_)) => Err(Status::unimplemented("handed_back is not implemented yet")),
-        None => Err(Status::invalid_argument("field `failure` is missing (retryable or fatal)")),
+        Some(pb::fail_shard_request::Failure::HandedBack(r)) => Ok(Failure::HandedBack(r)),
+        None => Err(Status::invalid_argument("field `failure` is missing (retryable, fatal or handed_back)")),
     }
 }
 
@@ -99,7 +98,19 @@ pub fn job_status(view: &JobView) -> pb::JobStatus {
             })
             .collect(),
         reason,
-        ..Default::default()
+        stages: view
+            .stages
+            .iter()
+            .map(|s| pb::StageProgress {
+                kind: kind_to_proto(s.kind) as i32,
+                total: s.total as u32,
+                committed: s.committed as u32,
+                running: s.running as u32,
+                failed: s.failed as u32,
+            })
+            .collect(),
+        name: view.name.clone(),
+        output_uri: view.output_uri.clone(),
     }
 }
 

@@ -28,6 +28,13 @@ pub enum CoordinatorError {
     },
     #[error("gRPC server failed: {0}")]
     Server(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Tls(#[from] rwclip_proto::tls::TlsError),
+    #[error("cannot install the {signal} handler: {source}")]
+    Signal {
+        signal: &'static str,
+        source: std::io::Error,
+    },
 }
 
 impl CoordinatorError {
@@ -37,11 +44,12 @@ impl CoordinatorError {
         match self {
             CoordinatorError::InvalidConfig(_)
             | CoordinatorError::TokenRequired { .. }
-            | CoordinatorError::TokenFile { .. } => 2,
+            | CoordinatorError::TokenFile { .. }
+            | CoordinatorError::Tls(_) => 2,
             CoordinatorError::NoConditionalPut { .. }
             | CoordinatorError::Store(_)
             | CoordinatorError::CorruptJobRecord { .. } => 3,
-            CoordinatorError::Bind { .. } | CoordinatorError::Server(_) => 4,
+            CoordinatorError::Bind { .. } | CoordinatorError::Server(_) | CoordinatorError::Signal { .. } => 4,
         }
     }
 }

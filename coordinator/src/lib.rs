@@ -3,15 +3,18 @@
 //! and rebuilds its jobs from the store after a restart. No libtorch.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod convert;
 pub mod error;
 pub mod failure;
+pub mod planner;
 pub mod scheduler;
 pub mod server;
 pub mod service;
 
-pub use config::CoordinatorConfig;
+pub use config::{CoordinatorConfig, TlsFiles};
 pub use error::CoordinatorError;
-pub use scheduler::Planner;
+pub use planner::job_planner;
+pub use scheduler::{PlannedJob, Planner};
 pub use server::{start_coordinator, CoordinatorHandle};

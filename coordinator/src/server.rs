@@ -13,7 +13,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::auth::BearerAuth;
 use crate::config::CoordinatorConfig;
 use crate::error::CoordinatorError;
-use crate::scheduler::{load_unfinished_jobs, spawn_scheduler, Planner, Scheduler, Timing};
+use crate::scheduler::{load_jobs, spawn_scheduler, Planner, Scheduler, Timing};
 use crate::service::CoordinatorService;
 
 /// A running coordinator.
@@ -66,15 +66,15 @@ pub async fn start_coordinator(config: CoordinatorConfig, planner: Planner) -> R
         max_attempts: config.max_attempts,
     };
     let mut scheduler = Scheduler::new(timing, boot, now);
-    for (id, plan, committed) in load_unfinished_jobs(&store).await? {
-        scheduler
-            .add_job(id.clone(), plan, &committed, now)
-            .map_err(|e| CoordinatorError::CorruptJobRecord {
-                key: store.full_uri(&format!("jobs/{id}/plan.json")),
-                reason: e.to_string(),
-            })?;
+    for stored in load_jobs(&store).await? {
+        let key = store.full_uri(&format!("jobs/{}/plan.json", stored.job.id));
+        let restored = match stored.finished {
+            Some((outcome, results)) => scheduler.restore_finished(stored.job, &stored.committed, outcome, results, now),
+            None => scheduler.add_planned(stored.job, &stored.committed, now),
+        };
+        restored.map_err(|e| CoordinatorError::CorruptJobRecord { key, reason: e.to_string() })?;
     }
-    let (handle, _loop_task) = spawn_scheduler(scheduler, store, planner);
+    let (handle, _loop_task) = spawn_scheduler(scheduler, store);
 
     let ticker = {
         let handle = handle.clone();
@@ -98,11 +98,16 @@ pub async fn start_coordinator(config: CoordinatorConfig, planner: Planner) -> R
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<CoordinatorServer<CoordinatorService>>().await;
     let auth = BearerAuth::new(config.token.as_deref());
-    let service = CoordinatorServer::with_interceptor(CoordinatorService::new(handle, config.store_uri.clone()), move |r| auth.check(r));
+    let service = CoordinatorServer::with_interceptor(CoordinatorService::new(handle, config.store_uri.clone(), planner), move |r| auth.check(r));
 
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        let tls = rwclip_proto::tls::server_tls(&tls.cert, &tls.key, tls.client_ca.as_deref())?;
+        builder = builder.tls_config(tls)?;
+    }
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(
-        tonic::transport::Server::builder()
+        builder
             // Health stays unauthenticated so orchestrator probes work.
             .add_service(health_service)
             .add_service(service)

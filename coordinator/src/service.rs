@@ -10,17 +10,18 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use crate::convert;
-use crate::scheduler::{SchedulerEvent, SchedulerHandle};
+use crate::scheduler::{Planner, SchedulerError, SchedulerEvent, SchedulerHandle};
 
 pub struct CoordinatorService {
     scheduler: SchedulerHandle,
     /// Told to workers at registration, so the store is configured once.
     store_uri: String,
+    planner: Planner,
 }
 
 impl CoordinatorService {
-    pub fn new(scheduler: SchedulerHandle, store_uri: String) -> CoordinatorService {
-        CoordinatorService { scheduler, store_uri }
+    pub fn new(scheduler: SchedulerHandle, store_uri: String, planner: Planner) -> CoordinatorService {
+        CoordinatorService { scheduler, store_uri, planner }
     }
 }
 
@@ -30,7 +31,17 @@ type StatusStream = Pin<Box<dyn Stream<Item = Result<pb::JobStatus, Status>> + S
 impl Coordinator for CoordinatorService {
     async fn submit_job(&self, r: Request<pb::SubmitJobRequest>) -> Result<Response<pb::SubmitJobResponse>, Status> {
         let job_toml = r.into_inner().job_toml;
-        let out = self.scheduler.ask(|reply| SchedulerEvent::JobSubmitted { job_toml, reply }).await?;
+        // Planning lists the dataset: off the scheduler loop and the async threads.
+        let planner = self.planner.clone();
+        let text = job_toml.clone();
+        let planned = tokio::task::spawn_blocking(move || planner(&text))
+            .await
+            .map_err(|e| Status::internal(format!("the job planner panicked: {e}")))?
+            .map_err(SchedulerError::InvalidJob)?;
+        let out = self
+            .scheduler
+            .ask(|reply| SchedulerEvent::JobSubmitted { job_toml, planned, reply })
+            .await?;
         Ok(Response::new(pb::SubmitJobResponse {
             job_id: out.view.id.0.clone(),
             shards_total: out.view.total as u32,
@@ -80,7 +91,8 @@ impl Coordinator for CoordinatorService {
                     manifest_key: key,
                 })
                 .collect(),
-            ..Default::default()
+            results_uri: view.results.as_ref().map(|r| r.uri.clone()).unwrap_or_default(),
+            results_markdown: view.results.as_ref().map(|r| r.markdown.clone()).unwrap_or_default(),
         }))
     }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rwclip_common::artifacts::Store;
 use rwclip_common::plan::{manifest_key, AttemptId, JobId, Manifest, PlannedShard, ShardId, ShardKind, MANIFEST_VERSION};
-use rwclip_coordinator::{start_coordinator, CoordinatorConfig, CoordinatorError, CoordinatorHandle, Planner};
+use rwclip_coordinator::{start_coordinator, CoordinatorConfig, CoordinatorError, CoordinatorHandle, PlannedJob, Planner};
 use rwclip_proto::v1 as pb;
 use rwclip_proto::v1::coordinator_client::CoordinatorClient;
 use rwclip_proto::PROTOCOL_VERSION;
@@ -47,7 +47,7 @@ async fn within<F: Future<Output = ()>>(test: F) {
 fn shard(id: &str, deps: &[&str]) -> PlannedShard {
     PlannedShard {
         id: ShardId(id.to_string()),
-        kind: if deps.is_empty() { ShardKind::Trial } else { ShardKind::Aggregate },
+        kind: ShardKind::Trial,
         deps: deps.iter().map(|d| ShardId(d.to_string())).collect(),
         model_key: None,
         spec_json: r#"{"noop":true}"#.to_string(),
@@ -72,7 +72,7 @@ fn fake_planner() -> Planner {
             }
             _ => return Err(format!("unknown fake job `{text}`")),
         };
-        Ok((JobId(format!("job-{}", words[1])), plan))
+        Ok(PlannedJob { id: JobId(format!("job-{}", words[1])), name: words[1].to_string(), output_uri: String::new(), shards: plan })
     })
 }
 

@@ -187,6 +187,16 @@ impl Store {
         }
     }
 
+    /// Removes the object at `key`; an absent object is not an error, so
+    /// garbage collection can run twice.
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        match self.inner.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(source) => Err(self.backend("delete", key, source)),
+        }
+    }
+
     /// Keys (relative to this store) of all objects under `prefix` (whole
     /// path segments; "" lists everything), sorted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {

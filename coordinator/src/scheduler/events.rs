@@ -3,8 +3,10 @@
 use rwclip_common::plan::{AttemptId, JobId, Manifest};
 use tokio::sync::{mpsc, oneshot};
 
+use rwclip_common::aggregate::PublishedResults;
+
 use super::state::{JobView, LeaseGrant, Registration, ReportAck, WorkerId};
-use super::SchedulerError;
+use super::{PlannedJob, SchedulerError};
 use crate::failure::Failure;
 
 type Reply<T> = oneshot::Sender<Result<T, SchedulerError>>;
@@ -18,7 +20,8 @@ pub struct SubmitOutcome {
 
 #[derive(Debug)]
 pub enum SchedulerEvent {
-    JobSubmitted { job_toml: String, reply: Reply<SubmitOutcome> },
+    /// Planned outside the loop (planning lists the dataset).
+    JobSubmitted { job_toml: String, planned: PlannedJob, reply: Reply<SubmitOutcome> },
     GetJob { job: JobId, reply: Reply<JobView> },
     ListJobs { reply: Reply<Vec<JobView>> },
     /// Sends a snapshot now and after every change until the job finishes.
@@ -33,4 +36,8 @@ pub enum SchedulerEvent {
     ShardFailed { worker: WorkerId, attempt: AttemptId, failure: Failure, reply: Reply<ReportAck> },
     /// Periodic: expire silent workers, enforce the no-worker grace period.
     Tick,
+    /// A shard the coordinator ran itself (an aggregate) committed or failed.
+    LocalShardFinished { attempt: AttemptId, result: Result<Manifest, Failure> },
+    /// A finished job's results were copied to its output location (or not).
+    ResultsPublished { job: JobId, result: Result<PublishedResults, String> },
 }

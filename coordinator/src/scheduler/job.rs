@@ -2,7 +2,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rwclip_common::plan::{AttemptId, JobId, PlannedShard, ShardId};
+use rwclip_common::aggregate::PublishedResults;
+use rwclip_common::plan::{AttemptId, JobId, PlannedShard, ShardId, ShardKind};
 
 use super::SchedulerError;
 
@@ -23,6 +24,9 @@ pub struct ShardState {
     pub attempts: u32,
     pub last_reason: Option<String>,
     pub progress: (u64, u64),
+    /// Every attempt ever leased (counted or not), so the losers' parts can
+    /// be garbage-collected once one of them commits.
+    pub attempt_history: Vec<AttemptId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,9 +36,25 @@ pub enum JobOutcome {
     Cancelled,
 }
 
+/// Publishing a finished job's results to its output location. A job whose
+/// shards all committed is reported succeeded only once this is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResultsState {
+    /// No aggregate shard or no output location (hand-built plans).
+    NotNeeded,
+    Pending,
+    Publishing,
+    Published(PublishedResults),
+    Failed(String),
+}
+
 #[derive(Debug)]
 pub struct Job {
     pub id: JobId,
+    /// The job file's `name` and output URI ("" when unknown).
+    pub name: String,
+    pub output_uri: String,
+    pub results: ResultsState,
     pub shards: Vec<PlannedShard>,
     pub state: Vec<ShardState>,
     /// For each shard, the shards that depend on it.
@@ -92,17 +112,36 @@ impl Job {
                     attempts: 0,
                     last_reason: None,
                     progress: (0, 0),
+                    attempt_history: Vec::new(),
                 }
             })
             .collect();
+        let results = if shards.iter().any(|s| s.kind == ShardKind::Aggregate) {
+            ResultsState::Pending
+        } else {
+            ResultsState::NotNeeded
+        };
         Ok(Job {
             id,
+            name: String::new(),
+            output_uri: String::new(),
+            results,
             shards,
             state,
             dependents,
             outcome: None,
             submitted_at: now,
         })
+    }
+
+    /// The outcome clients see: a job whose shards all committed is still
+    /// running until its results are published.
+    pub fn visible_outcome(&self) -> Option<JobOutcome> {
+        match (&self.outcome, &self.results) {
+            (Some(JobOutcome::Succeeded), ResultsState::Pending | ResultsState::Publishing) => None,
+            (Some(JobOutcome::Succeeded), ResultsState::Failed(reason)) => Some(JobOutcome::Failed(reason.clone())),
+            (outcome, _) => outcome.clone(),
+        }
     }
 
     pub fn count(&self, pred: impl Fn(&ShardPhase) -> bool) -> usize {

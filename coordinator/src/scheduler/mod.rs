@@ -9,16 +9,30 @@ mod state;
 
 pub use event_loop::{spawn_scheduler, SchedulerHandle};
 pub use events::{SchedulerEvent, SubmitOutcome};
-pub use job::{JobOutcome, ShardPhase};
-pub use persist::{load_unfinished_jobs, persist_job, persist_outcome};
+pub use job::{JobOutcome, ResultsState, ShardPhase};
+pub use persist::{load_jobs, persist_job, persist_outcome, StoredJob};
 pub use state::{
-    JobView, LeaseGrant, Registration, ReportAck, Scheduler, ShardFailureReport, Timing, WorkerId,
+    JobView, LeaseGrant, LocalWork, PublishWork, Registration, ReportAck, Scheduler, ShardFailureReport, StageView, Timing,
+    WorkerId,
 };
 
-/// Turns a job file's text into its id and shard DAG (the real planner lives
-/// in rwclip-common; tests inject hand-built plans).
-pub type Planner =
-    std::sync::Arc<dyn Fn(&str) -> Result<(rwclip_common::plan::JobId, Vec<rwclip_common::plan::PlannedShard>), String> + Send + Sync>;
+use rwclip_common::plan::{JobId, PlannedShard};
+
+/// What the planner makes of a submitted job file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedJob {
+    pub id: JobId,
+    /// The job file's `name`.
+    pub name: String,
+    /// Where the results go; "" for none (hand-built test plans).
+    pub output_uri: String,
+    /// In topological order.
+    pub shards: Vec<PlannedShard>,
+}
+
+/// Turns a job file's text into its plan; the error message names the key
+/// at fault (see `crate::job_planner`; tests inject hand-built plans).
+pub type Planner = std::sync::Arc<dyn Fn(&str) -> Result<PlannedJob, String> + Send + Sync>;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SchedulerError {

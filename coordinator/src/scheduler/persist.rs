@@ -1,39 +1,78 @@
 //! Job records in the store, so a restarted coordinator rebuilds its jobs:
-//! `jobs/<id>/job.toml`, `jobs/<id>/plan.json`, and `jobs/<id>/outcome.json`
+//! `jobs/<id>/job.toml` (the submitted text), `jobs/<id>/job.json` (name
+//! and output location), `jobs/<id>/plan.json`, and `jobs/<id>/outcome.json`
 //! once the job is finished.
 
 use std::collections::HashSet;
 
 use bytes::Bytes;
-use rwclip_common::artifacts::Store;
+use rwclip_common::aggregate::PublishedResults;
+use rwclip_common::artifacts::{Store, StoreError};
 use rwclip_common::plan::{manifest_key, JobId, PlannedShard, ShardId};
+use serde::{Deserialize, Serialize};
 
 use super::job::JobOutcome;
+use super::PlannedJob;
 use crate::error::CoordinatorError;
 
-fn key(job: &JobId, file: &str) -> String {
+pub fn key(job: &JobId, file: &str) -> String {
     format!("jobs/{job}/{file}")
 }
 
-pub async fn persist_job(store: &Store, job: &JobId, job_toml: &str, plan: &[PlannedShard]) -> Result<(), CoordinatorError> {
-    let plan_json = serde_json::to_vec(plan).map_err(|e| CoordinatorError::CorruptJobRecord {
-        key: key(job, "plan.json"),
-        reason: e.to_string(),
-    })?;
-    store.put(&key(job, "job.toml"), Bytes::from(job_toml.to_string())).await?;
+#[derive(Serialize, Deserialize)]
+struct JobInfo {
+    name: String,
+    output_uri: String,
+}
+
+/// outcome.json.
+#[derive(Serialize, Deserialize)]
+struct OutcomeRecord {
+    state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    results_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    results_markdown: Option<String>,
+}
+
+fn corrupt(store: &Store, key: &str, reason: impl ToString) -> CoordinatorError {
+    CoordinatorError::CorruptJobRecord { key: store.full_uri(key), reason: reason.to_string() }
+}
+
+pub async fn persist_job(store: &Store, job: &PlannedJob, job_toml: &str) -> Result<(), CoordinatorError> {
+    let plan_json = serde_json::to_vec(&job.shards).map_err(|e| corrupt(store, &key(&job.id, "plan.json"), e))?;
+    let info = JobInfo { name: job.name.clone(), output_uri: job.output_uri.clone() };
+    let info_json = serde_json::to_vec(&info).map_err(|e| corrupt(store, &key(&job.id, "job.json"), e))?;
+    store.put(&key(&job.id, "job.toml"), Bytes::from(job_toml.to_string())).await?;
+    store.put(&key(&job.id, "job.json"), Bytes::from(info_json)).await?;
     // plan.json last: its presence marks a complete record.
-    store.put(&key(job, "plan.json"), Bytes::from(plan_json)).await?;
+    store.put(&key(&job.id, "plan.json"), Bytes::from(plan_json)).await?;
     Ok(())
 }
 
-pub async fn persist_outcome(store: &Store, job: &JobId, outcome: &JobOutcome) -> Result<(), CoordinatorError> {
-    let text = match outcome {
-        JobOutcome::Succeeded => serde_json::json!({"state": "succeeded"}),
-        JobOutcome::Failed(reason) => serde_json::json!({"state": "failed", "reason": reason}),
-        JobOutcome::Cancelled => serde_json::json!({"state": "cancelled"}),
+pub async fn persist_outcome(store: &Store, job: &JobId, outcome: &JobOutcome, results: Option<&PublishedResults>) -> Result<(), CoordinatorError> {
+    let (state, reason) = match outcome {
+        JobOutcome::Succeeded => ("succeeded", None),
+        JobOutcome::Failed(reason) => ("failed", Some(reason.clone())),
+        JobOutcome::Cancelled => ("cancelled", None),
     };
-    store.put(&key(job, "outcome.json"), Bytes::from(text.to_string())).await?;
+    let record = OutcomeRecord {
+        state: state.to_string(),
+        reason,
+        results_uri: results.map(|r| r.uri.clone()),
+        results_markdown: results.map(|r| r.markdown.clone()),
+    };
+    let json = serde_json::to_vec_pretty(&record).map_err(|e| corrupt(store, &key(job, "outcome.json"), e))?;
+    store.put(&key(job, "outcome.json"), Bytes::from(json)).await?;
     Ok(())
+}
+
+/// The submitted job file's text.
+pub async fn job_toml(store: &Store, job: &JobId) -> Result<String, StoreError> {
+    let bytes = store.get(&key(job, "job.toml")).await?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Shards of `plan` whose manifests are committed in the store.
@@ -47,30 +86,57 @@ pub async fn committed_shards(store: &Store, plan: &[PlannedShard]) -> Result<Ha
     Ok(committed)
 }
 
-/// Every job with a plan and no outcome, with its committed shards.
-pub async fn load_unfinished_jobs(
-    store: &Store,
-) -> Result<Vec<(JobId, Vec<PlannedShard>, HashSet<ShardId>)>, CoordinatorError> {
+/// A job record as found in the store.
+pub struct StoredJob {
+    pub job: PlannedJob,
+    pub committed: HashSet<ShardId>,
+    /// `Some` for a finished job, with its published results if any.
+    pub finished: Option<(JobOutcome, Option<PublishedResults>)>,
+}
+
+/// Every job with a complete record, finished or not.
+pub async fn load_jobs(store: &Store) -> Result<Vec<StoredJob>, CoordinatorError> {
     let keys = store.list("jobs").await?;
-    let finished: HashSet<&str> = keys
-        .iter()
-        .filter_map(|k| k.strip_suffix("/outcome.json"))
-        .collect();
     let mut jobs = Vec::new();
     for plan_key in keys.iter().filter(|k| k.ends_with("/plan.json")) {
-        let Some(dir) = plan_key.strip_suffix("/plan.json") else { continue };
-        if finished.contains(dir) {
-            continue;
-        }
-        let Some(id) = dir.strip_prefix("jobs/") else { continue };
+        let Some(id) = plan_key.strip_suffix("/plan.json").and_then(|d| d.strip_prefix("jobs/")) else { continue };
+        let id = JobId(id.to_string());
         let bytes = store.get(plan_key).await?;
-        let plan: Vec<PlannedShard> =
-            serde_json::from_slice(&bytes).map_err(|e| CoordinatorError::CorruptJobRecord {
-                key: store.full_uri(plan_key),
-                reason: e.to_string(),
-            })?;
-        let committed = committed_shards(store, &plan).await?;
-        jobs.push((JobId(id.to_string()), plan, committed));
+        let shards: Vec<PlannedShard> = serde_json::from_slice(&bytes).map_err(|e| corrupt(store, plan_key, e))?;
+        // Records written before job.json existed have no name or output.
+        let info_key = key(&id, "job.json");
+        let info = match store.get(&info_key).await {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| corrupt(store, &info_key, e))?,
+            Err(StoreError::NotFound { .. }) => JobInfo { name: String::new(), output_uri: String::new() },
+            Err(e) => return Err(e.into()),
+        };
+        let outcome_key = key(&id, "outcome.json");
+        let finished = match store.get(&outcome_key).await {
+            Ok(b) => Some(outcome(store, &outcome_key, &b)?),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let committed = committed_shards(store, &shards).await?;
+        jobs.push(StoredJob {
+            job: PlannedJob { id, name: info.name, output_uri: info.output_uri, shards },
+            committed,
+            finished,
+        });
     }
     Ok(jobs)
+}
+
+fn outcome(store: &Store, key: &str, bytes: &[u8]) -> Result<(JobOutcome, Option<PublishedResults>), CoordinatorError> {
+    let r: OutcomeRecord = serde_json::from_slice(bytes).map_err(|e| corrupt(store, key, e))?;
+    let outcome = match r.state.as_str() {
+        "succeeded" => JobOutcome::Succeeded,
+        "failed" => JobOutcome::Failed(r.reason.unwrap_or_default()),
+        "cancelled" => JobOutcome::Cancelled,
+        other => return Err(corrupt(store, key, format!("unknown state {other:?}"))),
+    };
+    let results = match (r.results_uri, r.results_markdown) {
+        (Some(uri), markdown) => Some(PublishedResults { uri, markdown: markdown.unwrap_or_default() }),
+        (None, _) => None,
+    };
+    Ok((outcome, results))
 }

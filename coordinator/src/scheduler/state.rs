@@ -4,16 +4,54 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
+use rwclip_common::aggregate::PublishedResults;
 use rwclip_common::plan::{manifest_key, AttemptId, JobId, PlannedShard, ShardId, ShardKind};
 use tokio::time::Instant;
 
-use super::job::{Job, JobOutcome, ShardPhase};
-use super::SchedulerError;
+use super::job::{Job, JobOutcome, ResultsState, ShardPhase};
+use super::{PlannedJob, SchedulerError};
 use crate::failure::{verdict, Failure, Verdict};
 
 /// Worker ids are issued by the coordinator at registration.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WorkerId(pub String);
+
+impl WorkerId {
+    /// The coordinator itself, holding the leases of the shards it runs
+    /// (aggregates). Issued ids start with "w", so this one never clashes.
+    pub fn coordinator() -> WorkerId {
+        WorkerId("coordinator".to_string())
+    }
+}
+
+/// A shard the coordinator runs itself (never leased to a worker).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalWork {
+    pub job: JobId,
+    pub shard: ShardId,
+    pub attempt: AttemptId,
+    pub spec_json: String,
+    /// Counted attempts so far (for backing off before a retry).
+    pub attempts: u32,
+}
+
+/// A job whose shards all committed and whose results must be published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishWork {
+    pub job: JobId,
+    pub aggregate: ShardId,
+    pub output_uri: String,
+}
+
+/// One shard kind's progress within a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageView {
+    pub kind: ShardKind,
+    pub total: usize,
+    pub committed: usize,
+    pub running: usize,
+    pub failed: usize,
+}
 
 #[derive(Debug, Clone)]
 pub struct Timing {
@@ -61,11 +99,18 @@ pub struct ShardFailureReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobView {
     pub id: JobId,
+    pub name: String,
+    pub output_uri: String,
+    /// As clients see it: succeeded only once the results are published.
     pub outcome: Option<JobOutcome>,
     pub total: usize,
     pub committed: usize,
     pub running: usize,
     pub failures: Vec<ShardFailureReport>,
+    /// Per shard kind present in the plan, in pipeline order.
+    pub stages: Vec<StageView>,
+    /// Set once the job succeeded.
+    pub results: Option<PublishedResults>,
 }
 
 #[derive(Debug)]
@@ -156,6 +201,46 @@ impl Scheduler {
         self.view(&id)
     }
 
+    /// Adds a job from the planner, keeping its name and output location.
+    pub fn add_planned(&mut self, planned: PlannedJob, committed: &HashSet<ShardId>, now: Instant) -> Result<JobView, SchedulerError> {
+        let id = planned.id.clone();
+        let known = self.jobs.contains_key(&id);
+        self.add_job(id.clone(), planned.shards, committed, now)?;
+        if !known {
+            if let Some(job) = self.jobs.get_mut(&id) {
+                job.name = planned.name;
+                if planned.output_uri.is_empty() {
+                    job.results = ResultsState::NotNeeded;
+                }
+                job.output_uri = planned.output_uri;
+            }
+        }
+        self.view(&id)
+    }
+
+    /// Re-adds a job finished before a restart, as recorded: nothing of it
+    /// runs again.
+    pub fn restore_finished(
+        &mut self,
+        planned: PlannedJob,
+        committed: &HashSet<ShardId>,
+        outcome: JobOutcome,
+        results: Option<PublishedResults>,
+        now: Instant,
+    ) -> Result<JobView, SchedulerError> {
+        let id = planned.id.clone();
+        let mut job = Job::new(id.clone(), planned.shards, committed, now)?;
+        job.name = planned.name;
+        job.output_uri = planned.output_uri;
+        job.results = match results {
+            Some(r) => ResultsState::Published(r),
+            None => ResultsState::NotNeeded,
+        };
+        job.outcome = Some(outcome);
+        self.jobs.insert(id.clone(), job);
+        self.view(&id)
+    }
+
     pub fn register(&mut self, reg: Registration, now: Instant) -> Result<WorkerId, SchedulerError> {
         if reg.protocol_version != rwclip_proto::PROTOCOL_VERSION {
             return Err(SchedulerError::ProtocolMismatch {
@@ -234,6 +319,8 @@ impl Scheduler {
                 .get(job)
                 .is_some_and(|j| j.outcome.is_none() && j.state[*i].phase == ShardPhase::Ready)
         });
+        // Aggregates are the coordinator's own work (see `take_local_work`).
+        let leasable = |job: &JobId, i: usize| self.jobs[job].shards[i].kind != ShardKind::Aggregate;
         let model_of = |job: &JobId, i: usize| self.jobs[job].shards[i].model_key.clone();
         let holds = |w: &Worker, key: &Option<String>| key.as_ref().is_none_or(|k| w.loaded_models.contains(k));
         let held_by_other_idle = |key: &Option<String>| {
@@ -244,17 +331,18 @@ impl Scheduler {
         let pick = self
             .ready
             .iter()
-            .position(|(job, i)| holds(worker, &model_of(job, *i)))
+            .position(|(job, i)| leasable(job, *i) && holds(worker, &model_of(job, *i)))
             .or_else(|| {
                 self.ready
                     .iter()
-                    .position(|(job, i)| !held_by_other_idle(&model_of(job, *i)))
+                    .position(|(job, i)| leasable(job, *i) && !held_by_other_idle(&model_of(job, *i)))
             });
         let Some(pos) = pick else { return Ok(None) };
         let Some((job_id, i)) = self.ready.remove(pos) else { return Ok(None) };
         let attempt = AttemptId(self.next_id("a"));
         let job = self.jobs.get_mut(&job_id).ok_or_else(|| unknown_job(&job_id))?;
         job.state[i].phase = ShardPhase::Running { attempt: attempt.clone() };
+        job.state[i].attempt_history.push(attempt.clone());
         job.state[i].progress = (0, 0);
         let shard = &job.shards[i];
         let grant = LeaseGrant {
@@ -326,12 +414,12 @@ impl Scheduler {
         let max = self.timing.max_attempts;
         let job = self.jobs.get_mut(&lease.job).expect("leases point at known jobs");
         let state = &mut job.state[lease.shard];
-        state.attempts += 1;
-        state.last_reason = Some(match &failure {
-            Failure::Retryable(r) | Failure::Fatal(r) => r.clone(),
-        });
+        if failure.is_counted() {
+            state.attempts += 1;
+            state.last_reason = Some(failure.reason().to_string());
+        }
         match verdict(&failure, state.attempts, max) {
-            Verdict::Retry => {
+            Verdict::Retry | Verdict::Requeue => {
                 state.phase = ShardPhase::Ready;
                 self.ready.push_back((lease.job.clone(), lease.shard));
             }
@@ -390,7 +478,12 @@ impl Scheduler {
         let grace = self.timing.worker_grace;
         for job in self.jobs.values_mut() {
             let since = job.submitted_at.max(self.last_worker_seen);
-            if job.outcome.is_none() && now.duration_since(since) > grace {
+            let needs_workers = job
+                .shards
+                .iter()
+                .zip(&job.state)
+                .any(|(shard, s)| shard.kind != ShardKind::Aggregate && s.phase != ShardPhase::Committed);
+            if job.outcome.is_none() && needs_workers && now.duration_since(since) > grace {
                 let pending = job.shards.len() - job.count(|p| *p == ShardPhase::Committed);
                 job.outcome = Some(JobOutcome::Failed(format!(
                     "no worker registered for {grace:?}; {pending} shard(s) never ran"
@@ -414,13 +507,39 @@ impl Scheduler {
                 last_reason: s.last_reason.clone().unwrap_or_default(),
             })
             .collect();
+        let mut stages: Vec<StageView> = Vec::new();
+        for (shard, s) in job.shards.iter().zip(&job.state) {
+            let stage = match stages.iter_mut().position(|st| st.kind == shard.kind) {
+                Some(k) => &mut stages[k],
+                None => {
+                    stages.push(StageView { kind: shard.kind, total: 0, committed: 0, running: 0, failed: 0 });
+                    stages.last_mut().expect("just pushed")
+                }
+            };
+            stage.total += 1;
+            match s.phase {
+                ShardPhase::Committed => stage.committed += 1,
+                ShardPhase::Running { .. } => stage.running += 1,
+                ShardPhase::Failed => stage.failed += 1,
+                ShardPhase::Waiting { .. } | ShardPhase::Ready => {}
+            }
+        }
+        // ShardKind's order is the pipeline's: embeddings, trials, aggregate.
+        stages.sort_by_key(|st| st.kind);
         Ok(JobView {
             id: id.clone(),
-            outcome: job.outcome.clone(),
+            name: job.name.clone(),
+            output_uri: job.output_uri.clone(),
+            outcome: job.visible_outcome(),
             total: job.shards.len(),
             committed: job.count(|p| *p == ShardPhase::Committed),
             running: job.count(|p| matches!(p, ShardPhase::Running { .. })),
             failures,
+            stages,
+            results: match &job.results {
+                ResultsState::Published(r) => Some(r.clone()),
+                _ => None,
+            },
         })
     }
 
@@ -438,6 +557,92 @@ impl Scheduler {
             .filter(|(_, s)| s.phase == ShardPhase::Committed)
             .map(|(shard, _)| (shard.id.clone(), shard.kind, manifest_key(&shard.id)))
             .collect())
+    }
+
+    /// Forgets a finished job that is being submitted again; leases still
+    /// pointing at it are dropped (their workers told to abandon them).
+    pub fn remove_job(&mut self, id: &JobId) {
+        let attempts: Vec<AttemptId> = self
+            .leases
+            .iter()
+            .filter(|(_, l)| &l.job == id)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for attempt in attempts {
+            let lease = self.release(&attempt);
+            if let Some(w) = self.workers.get_mut(&lease.worker) {
+                w.abandon.push(attempt);
+            }
+        }
+        self.ready.retain(|(job, _)| job != id);
+        self.jobs.remove(id);
+    }
+
+    /// Ready aggregate shards, now leased to the coordinator itself.
+    pub fn take_local_work(&mut self, now: Instant) -> Vec<LocalWork> {
+        let (local, rest): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.ready).into_iter().partition(|(job, i)| {
+            self.jobs
+                .get(job)
+                .is_some_and(|j| j.shards[*i].kind == ShardKind::Aggregate)
+        });
+        self.ready = rest;
+        let mut work = Vec::new();
+        for (job_id, i) in local {
+            let attempt = AttemptId(self.next_id("c"));
+            let Some(job) = self.jobs.get_mut(&job_id) else { continue };
+            if job.outcome.is_some() || job.state[i].phase != ShardPhase::Ready {
+                continue;
+            }
+            job.state[i].phase = ShardPhase::Running { attempt: attempt.clone() };
+            job.state[i].attempt_history.push(attempt.clone());
+            work.push(LocalWork {
+                job: job_id.clone(),
+                shard: job.shards[i].id.clone(),
+                attempt: attempt.clone(),
+                spec_json: job.shards[i].spec_json.clone(),
+                attempts: job.state[i].attempts,
+            });
+            self.leases.insert(
+                attempt,
+                Lease { job: job_id.clone(), shard: i, worker: WorkerId::coordinator(), granted_at: now },
+            );
+            self.changed.insert(job_id);
+        }
+        work
+    }
+
+    /// Jobs whose shards all committed and whose results are not published
+    /// yet; marks them as being published.
+    pub fn take_publish_work(&mut self) -> Vec<PublishWork> {
+        let mut work = Vec::new();
+        for job in self.jobs.values_mut() {
+            if job.outcome != Some(JobOutcome::Succeeded) || job.results != ResultsState::Pending {
+                continue;
+            }
+            let Some(aggregate) = job.shards.iter().find(|s| s.kind == ShardKind::Aggregate) else { continue };
+            work.push(PublishWork { job: job.id.clone(), aggregate: aggregate.id.clone(), output_uri: job.output_uri.clone() });
+            job.results = ResultsState::Publishing;
+        }
+        work
+    }
+
+    /// Records where a job's results went (or why they could not be written).
+    pub fn results_published(&mut self, id: &JobId, result: Result<PublishedResults, String>) {
+        if let Some(job) = self.jobs.get_mut(id) {
+            job.results = match result {
+                Ok(r) => ResultsState::Published(r),
+                Err(reason) => ResultsState::Failed(format!("publishing the results to {}: {reason}", job.output_uri)),
+            };
+            self.changed.insert(id.clone());
+        }
+    }
+
+    /// Every attempt leased for `shard` of `job` so far.
+    pub fn attempts_of(&self, job: &JobId, shard: &ShardId) -> Vec<AttemptId> {
+        self.jobs
+            .get(job)
+            .and_then(|j| j.shards.iter().position(|s| &s.id == shard).map(|i| j.state[i].attempt_history.clone()))
+            .unwrap_or_default()
     }
 
     /// Removes a lease from the books (the shard's phase is the caller's job).

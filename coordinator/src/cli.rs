@@ -1,0 +1,102 @@
+//! The coordinator's command line, shared by `rwclip-coordinator` and
+//! `rwclip coordinator`: the flags, and serving until SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{CoordinatorConfig, TlsFiles};
+use crate::error::CoordinatorError;
+use crate::planner::job_planner;
+use crate::server::start_coordinator;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CoordinatorArgs {
+    /// Address to serve gRPC on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub bind: SocketAddr,
+    /// Artifact store (shards and job records): a local directory or s3://bucket/prefix.
+    #[arg(long)]
+    pub store: String,
+    /// File holding the bearer token every RPC must carry (otherwise RWCLIP_TOKEN).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Seconds between worker heartbeats.
+    #[arg(long, default_value_t = 5.0)]
+    pub heartbeat_interval: f64,
+    /// Seconds of silence after which a worker loses its leases.
+    #[arg(long, default_value_t = 30.0)]
+    pub lease_timeout: f64,
+    /// Seconds without any worker before jobs with pending shards fail.
+    #[arg(long, default_value_t = 300.0)]
+    pub worker_grace: f64,
+    /// PEM certificate chain: serve over TLS.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate: require client certificates signed by it (mutual TLS).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+fn seconds(flag: &str, value: f64) -> Result<Duration, CoordinatorError> {
+    Duration::try_from_secs_f64(value).map_err(|e| CoordinatorError::InvalidConfig(format!("--{flag} {value}: {e}")))
+}
+
+impl CoordinatorArgs {
+    /// The settings these flags describe; reads the token file (or
+    /// RWCLIP_TOKEN). Validation happens when the coordinator starts.
+    pub fn config(&self) -> Result<CoordinatorConfig, CoordinatorError> {
+        let token = match &self.token_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|source| CoordinatorError::TokenFile { path: path.display().to_string(), source })?
+                    .trim()
+                    .to_string(),
+            ),
+            None => std::env::var("RWCLIP_TOKEN").ok().filter(|t| !t.trim().is_empty()),
+        };
+        let mut config = CoordinatorConfig::new(self.bind, self.store.clone());
+        config.token = token;
+        config.heartbeat_interval = seconds("heartbeat-interval", self.heartbeat_interval)?;
+        config.lease_timeout = seconds("lease-timeout", self.lease_timeout)?;
+        config.worker_grace = seconds("worker-grace", self.worker_grace)?;
+        config.tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.clone(), key: key.clone(), client_ca: self.tls_client_ca.clone() }),
+            (None, None) => None,
+            _ => return Err(CoordinatorError::InvalidConfig("--tls-cert and --tls-key go together".to_string())),
+        };
+        Ok(config)
+    }
+}
+
+/// Serves with the real job planner until SIGTERM or SIGINT, then stops
+/// gracefully (in-flight RPCs finish; the store holds what a restart needs).
+pub async fn serve(args: CoordinatorArgs) -> Result<(), CoordinatorError> {
+    let config = args.config()?;
+    let handle = start_coordinator(config, job_planner()).await?;
+    eprintln!("rwclip-coordinator listening on {}", handle.addr);
+    shutdown_signal().await?;
+    eprintln!("rwclip-coordinator: shutting down");
+    handle.shutdown().await
+}
+
+async fn shutdown_signal() -> Result<(), CoordinatorError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).map_err(|source| CoordinatorError::Signal { signal: "SIGTERM", source })?;
+        let mut int = signal(SignalKind::interrupt()).map_err(|source| CoordinatorError::Signal { signal: "SIGINT", source })?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.map_err(|source| CoordinatorError::Signal { signal: "Ctrl-C", source })
+    }
+}
