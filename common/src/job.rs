@@ -267,6 +267,33 @@ pub struct ScoringSpec {
     pub setups: Vec<ObjectSetup>,
     /// The object word of the unknown-object setup.
     pub object_word: String,
+    /// Test-time multi-crop (§4.2): `false`, `true`, or `[false, true]` to
+    /// sweep both (the paper's Table 2 is without, its other tables with).
+    #[serde(default)]
+    pub multi_crop: BoolGrid,
+}
+
+/// A setting that is either fixed or swept over both values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BoolGrid {
+    One(bool),
+    Grid(Vec<bool>),
+}
+
+impl Default for BoolGrid {
+    fn default() -> Self {
+        BoolGrid::One(false)
+    }
+}
+
+impl BoolGrid {
+    pub fn values(&self) -> Vec<bool> {
+        match self {
+            BoolGrid::One(b) => vec![*b],
+            BoolGrid::Grid(v) => v.clone(),
+        }
+    }
 }
 
 impl Default for ScoringSpec {
@@ -275,6 +302,7 @@ impl Default for ScoringSpec {
             temperature: 0.01,
             setups: vec![ObjectSetup::Unknown, ObjectSetup::Known],
             object_word: "object".to_string(),
+            multi_crop: BoolGrid::default(),
         }
     }
 }
@@ -548,6 +576,13 @@ impl Job {
         }
         if let Some(d) = first_duplicate(&sc.setups) {
             return Err(self.invalid("scoring.setups", format!("lists {} twice", d.label())));
+        }
+        let crops = sc.multi_crop.values();
+        if crops.is_empty() {
+            return Err(self.invalid("scoring.multi_crop", "must be true, false or a non-empty list of them"));
+        }
+        if let Some(d) = first_duplicate(&crops) {
+            return Err(self.invalid("scoring.multi_crop", format!("lists {d} twice")));
         }
         if sc.object_word.trim().is_empty() {
             return Err(self.invalid("scoring.object_word", "must not be empty"));

@@ -10,6 +10,10 @@
 //! and [`resample`] follows Pillow for each, so palette PNGs and transparent
 //! PNGs give the same tensors as open_clip, not just RGB ones. JPEGs are
 //! decoded by libjpeg-turbo's code, as Pillow decodes them (see `jpeg`).
+//!
+//! Test-time multi-crop (the paper's default, §4.2, following WinCLIP) adds
+//! [`View::Corner`] views: torchvision's `Resize(round(size / 0.875))` then
+//! `FiveCrop(size)`'s four corners (the centre crop is the eval view itself).
 
 mod decode;
 mod geometry;
@@ -42,6 +46,45 @@ pub enum ImageLoadError {
     Empty { name: String },
 }
 
+/// Which `size × size` window of an image a tensor shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum View {
+    /// open_clip's eval transform: resize the shortest side to `size`, centre crop.
+    Center,
+    /// Resize the shortest side to [`corner_resize_side`], then this corner.
+    Corner(Corner),
+}
+
+/// `FiveCrop`'s corners, in its output order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Corner {
+    TopLeft,
+    TopRight,
+    BottomLeft,
+    BottomRight,
+}
+
+impl Corner {
+    pub const ALL: [Corner; 4] = [Corner::TopLeft, Corner::TopRight, Corner::BottomLeft, Corner::BottomRight];
+
+    /// Short name used in artifact part names.
+    pub fn label(self) -> &'static str {
+        match self {
+            Corner::TopLeft => "tl",
+            Corner::TopRight => "tr",
+            Corner::BottomLeft => "bl",
+            Corner::BottomRight => "br",
+        }
+    }
+}
+
+/// The shortest side corner crops are cut from: the classic 224 → 256 ratio
+/// (`size / 0.875`, rounded), so each corner covers most of the image while
+/// the four of them still differ (274 for 240).
+pub fn corner_resize_side(size: u32) -> u32 {
+    (f64::from(size) / 0.875).round() as u32
+}
+
 /// The eval transform for one square model input size.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Preprocess {
@@ -61,16 +104,22 @@ impl Preprocess {
 
     /// Reads, decodes and transforms one image file into `3 * S * S` values (CHW).
     pub fn load(&self, path: &Path) -> Result<Vec<f32>, ImageLoadError> {
+        self.load_view(path, View::Center)
+    }
+
+    /// [`Preprocess::load`] for any [`View`] of the file.
+    pub fn load_view(&self, path: &Path, view: View) -> Result<Vec<f32>, ImageLoadError> {
         let bytes = std::fs::read(path)
             .map_err(|source| ImageLoadError::Unreadable { path: path.to_path_buf(), source })?;
-        self.load_bytes(&bytes, &path.display().to_string())
+        let mut decoded = decode::decode(&bytes, &path.display().to_string())?;
+        Ok(self.transform_decoded(&mut decoded, view))
     }
 
     /// Decodes and transforms an encoded image (PNG, JPEG, BMP) held in memory,
     /// e.g. fetched from object storage; `name` identifies it in errors.
     pub fn load_bytes(&self, bytes: &[u8], name: &str) -> Result<Vec<f32>, ImageLoadError> {
         let mut decoded = decode::decode(bytes, name)?;
-        Ok(self.transform_decoded(&mut decoded))
+        Ok(self.transform_decoded(&mut decoded, View::Center))
     }
 
     /// Transforms an RGB image already in memory into `3 * S * S` values (CHW).
@@ -79,12 +128,20 @@ impl Preprocess {
     /// yields the tensor of an all-black image rather than a panic.
     pub fn transform(&self, img: &image::RgbImage) -> Vec<f32> {
         let (width, height) = img.dimensions();
-        self.resize_crop_normalize(img.as_raw(), width, height, Layout::Rgb, Filter::Bicubic, false)
+        self.resize_crop_normalize(img.as_raw(), width, height, Layout::Rgb, Filter::Bicubic, false, View::Center)
     }
 
-    fn transform_decoded(&self, decoded: &mut Decoded) -> Vec<f32> {
+    /// The shortest side the image is resized to before `view` is cut.
+    fn resize_side(&self, view: View) -> u32 {
+        match view {
+            View::Center => self.image_size,
+            View::Corner(_) => corner_resize_side(self.image_size),
+        }
+    }
+
+    fn transform_decoded(&self, decoded: &mut Decoded, view: View) -> Vec<f32> {
         let (width, height) = (decoded.width, decoded.height);
-        let resized = geometry::shortest_side_size(width, height, self.image_size) != (width, height);
+        let resized = geometry::shortest_side_size(width, height, self.resize_side(view)) != (width, height);
         // Pillow resizes LA/RGBA images premultiplied by alpha (and skips the
         // round trip when the size does not change); the colour of a fully
         // transparent pixel therefore does not bleed into its neighbours.
@@ -100,6 +157,7 @@ impl Preprocess {
             decoded.layout,
             decoded.filter,
             premultiplied,
+            view,
         )
     }
 
@@ -111,13 +169,14 @@ impl Preprocess {
         layout: Layout,
         filter: Filter,
         premultiplied: bool,
+        view: View,
     ) -> Vec<f32> {
         let size = self.image_size;
         let lut = tensor::NormalizeLut::new(self.mean, self.std);
         if width == 0 || height == 0 {
             return tensor::black_image(size, &lut);
         }
-        let (new_width, new_height) = geometry::shortest_side_size(width, height, size);
+        let (new_width, new_height) = geometry::shortest_side_size(width, height, self.resize_side(view));
         let channels = layout.channels();
         let resized;
         let pixels = if (new_width, new_height) == (width, height) {
@@ -126,7 +185,10 @@ impl Preprocess {
             resized = resample::resize(pixels, width, height, channels, new_width, new_height, filter);
             &resized[..]
         };
-        let crop = geometry::CenterCrop::new(new_width, new_height, size);
+        let crop = match view {
+            View::Center => geometry::CropWindow::center(new_width, new_height, size),
+            View::Corner(c) => geometry::CropWindow::corner(new_width, new_height, size, c),
+        };
         tensor::crop_to_chw(pixels, new_width, layout, premultiplied, crop, &lut)
     }
 }

@@ -153,6 +153,55 @@ fn ranges_cover_pairs_and_images_exactly() {
 }
 
 #[test]
+fn multi_crop_adds_corner_shards_once_and_keeps_eval_view_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    let base = job(dir.path(), "pairs = [8, 16]", "hidden = [8]");
+    let mut swept = base.clone();
+    swept.spec.scoring.multi_crop = rwclip_common::job::BoolGrid::Grid(vec![false, true]);
+    let (a, b) = (plan_with(&base, &OPTS).unwrap(), plan_with(&swept, &OPTS).unwrap());
+
+    let images = |p: &JobPlan, corners: bool| -> Vec<String> {
+        of_kind(p, ShardKind::ImageEmbedding)
+            .into_iter()
+            .filter(|s| matches!(spec(s), ShardSpec::ImageEmbedding(i) if i.corners == corners))
+            .map(|s| s.id.0.clone())
+            .collect()
+    };
+    // 8 images in shards of 3 rounded up to whole batches of 2 → 2 eval-view
+    // shards, and as many corner shards.
+    assert_eq!(images(&a, false).len(), 2);
+    assert!(images(&a, true).is_empty());
+    assert_eq!(images(&b, false), images(&a, false), "eval-view shards are shared with single-crop jobs");
+    assert_eq!(images(&b, true).len(), 2);
+
+    let trials: Vec<_> = of_kind(&b, ShardKind::Trial)
+        .into_iter()
+        .map(|s| match spec(s) {
+            ShardSpec::Trial(t) => t,
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(trials.len(), 2 * 2 * 2, "Np × crop × seeds");
+    for t in &trials {
+        let multi = t.config.ends_with(" multi-crop");
+        assert_eq!(multi, !t.corner_shards.is_empty(), "{}", t.config);
+        if multi {
+            let ids: Vec<String> = t.corner_shards.iter().map(|s| s.0.clone()).collect();
+            assert_eq!(ids, images(&b, true));
+        }
+    }
+    // Single-crop trials are the very shards the single-crop job plans.
+    let single: BTreeSet<_> = of_kind(&a, ShardKind::Trial).into_iter().map(|s| s.id.clone()).collect();
+    let b_single: BTreeSet<_> = of_kind(&b, ShardKind::Trial)
+        .into_iter()
+        .filter(|s| !matches!(spec(s), ShardSpec::Trial(t) if !t.corner_shards.is_empty()))
+        .map(|s| s.id.clone())
+        .collect();
+    assert_eq!(single, b_single);
+}
+
+#[test]
 fn paper_example_parses_and_plans() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/paper.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -22,6 +22,8 @@ struct Case {
     height: u32,
     rgb: String,
     tensors: std::collections::BTreeMap<String, String>,
+    /// Per size: torchvision FiveCrop's tl, tr, bl, br views.
+    corners: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 fn reference_dir() -> PathBuf {
@@ -103,6 +105,35 @@ fn load_matches_open_clip_for_every_file_and_size() {
             report("load", case, size, &a);
             if a.within < REQUIRED_WITHIN {
                 failures.push(format!("{} at {size}: {:.4} within 1/255 < {REQUIRED_WITHIN}", case.file, a.within));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Multi-crop's corner views against torchvision's Resize + FiveCrop.
+#[test]
+fn corner_views_match_torchvision_five_crop() {
+    use rwclip_common::preprocess::{Corner, View};
+    let manifest = manifest();
+    let dir = reference_dir();
+    let mut failures = Vec::new();
+    for case in &manifest.cases {
+        for &size in &manifest.sizes {
+            let names = &case.corners[&size.to_string()];
+            assert_eq!(names.len(), Corner::ALL.len(), "{}: corner count", case.file);
+            for (corner, name) in Corner::ALL.into_iter().zip(names) {
+                assert!(name.contains(&format!("corner-{}", corner.label())), "{name} vs {corner:?}");
+                let ours = Preprocess::openai(size)
+                    .load_view(&dir.join(&case.file), View::Corner(corner))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let theirs = read_f32(&dir.join("tensors").join(name));
+                assert_eq!(ours.len(), theirs.len(), "{name}: tensor length");
+                let a = agreement(&ours, &theirs, manifest.std);
+                report(corner.label(), case, size, &a);
+                if a.within < REQUIRED_WITHIN {
+                    failures.push(format!("{name}: {:.4} within 1/255 < {REQUIRED_WITHIN}", a.within));
+                }
             }
         }
     }

@@ -7,7 +7,10 @@ open_clip 3.3.0's `image_transform(size, is_train=False)` produces from
 `PIL.Image.open(file)`, as raw little-endian f32 (C, H, W) in DIR/tensors/.
 `convert("RGB")` of each opened file is kept too (raw u8 HWC, DIR/rgb/), to
 tell decoder differences from transform differences. DIR/manifest.json lists
-the cases. Content is deterministic (fixed seed) and
+the cases. For multi-crop, each case also gets torchvision's
+`Resize(round(size / 0.875), BICUBIC)` → `FiveCrop(size)` corner views
+(top-left, top-right, bottom-left, bottom-right; the same RGB conversion and
+normalisation as open_clip's eval transform), in DIR/tensors/ too. Content is deterministic (fixed seed) and
 looks roughly natural: smooth gradients, noise and drawn shapes, so that the
 bicubic filter's ringing and the JPEG chroma path are both exercised.
 """
@@ -16,10 +19,24 @@ import os
 import numpy as np
 import open_clip
 from PIL import Image, ImageDraw
+from torchvision import transforms as T
 
 from _common import out_dir, write_json
 
 SIZES = (240, 224)
+CORNERS = ("tl", "tr", "bl", "br")
+
+
+def corner_transform(size: int):
+    """Resize for FiveCrop, then the eval transform's tail on each crop."""
+    resize = T.Resize(round(size / 0.875), interpolation=T.InterpolationMode.BICUBIC)
+    five = T.FiveCrop(size)
+    tail = T.Compose([
+        lambda im: im.convert("RGB"),
+        T.ToTensor(),
+        T.Normalize(open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD),
+    ])
+    return lambda im: [tail(c) for c in five(resize(im))[:4]]
 SEED = 20240611
 
 
@@ -104,14 +121,19 @@ def main() -> None:
             mode, (width, height) = reopened.mode, reopened.size
             rgb_name = f"{name}.rgb"
             np.asarray(reopened.convert("RGB"), dtype=np.uint8).tofile(os.path.join(out, "rgb", rgb_name))
-            tensors = {}
+            tensors, corners = {}, {}
             for size in SIZES:
+                names = []
+                for label, tensor in zip(CORNERS, corner_transform(size)(reopened)):
+                    names.append(f"{name}.{size}.corner-{label}.f32")
+                    tensor.numpy().astype("<f4").tofile(os.path.join(out, "tensors", names[-1]))
+                corners[str(size)] = names
                 tensor = transforms[size](reopened).numpy().astype("<f4")
                 assert tensor.shape == (3, size, size), tensor.shape
                 tensor_name = f"{name}.{size}.f32"
                 tensor.tofile(os.path.join(out, "tensors", tensor_name))
                 tensors[str(size)] = tensor_name
-        manifest["cases"].append({"file": f"images/{name}", "pil_mode": mode, "width": width, "height": height, "rgb": f"rgb/{rgb_name}", "tensors": tensors})
+        manifest["cases"].append({"file": f"images/{name}", "pil_mode": mode, "width": width, "height": height, "rgb": f"rgb/{rgb_name}", "tensors": tensors, "corners": corners})
     write_json(os.path.join(out, "manifest.json"), manifest)
 
 

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use indicatif::ProgressBar;
-use rwclip_common::preprocess::Preprocess;
+use rwclip_common::preprocess::{Preprocess, View};
 use rwclip_common::tokenizer::ClipTokenizer;
 use tch::{Kind, Tensor};
 
@@ -48,10 +48,22 @@ pub fn embed_image_files(
     batch_size: usize,
     progress: Option<&ProgressBar>,
 ) -> Result<Tensor> {
+    embed_image_views(model, preprocess, paths, View::Center, batch_size, progress)
+}
+
+/// [`embed_image_files`] for one [`View`] of every file (multi-crop).
+pub fn embed_image_views(
+    model: &ClipModel,
+    preprocess: &Preprocess,
+    paths: &[impl AsRef<Path> + Sync],
+    view: View,
+    batch_size: usize,
+    progress: Option<&ProgressBar>,
+) -> Result<Tensor> {
     let size = preprocess.image_size as i64;
     let mut out = Vec::with_capacity(paths.len().div_ceil(batch_size.max(1)));
     for chunk in paths.chunks(batch_size.max(1)) {
-        let pixels = preprocess_parallel(preprocess, chunk)?;
+        let pixels = preprocess_parallel(preprocess, chunk, view)?;
         let batch = Tensor::from_slice(&pixels)
             .view([chunk.len() as i64, 3, size, size])
             .to_device(model.vs.device());
@@ -66,13 +78,13 @@ pub fn embed_image_files(
 
 /// Preprocesses a batch of files on scoped threads; the first failing file
 /// (in input order) is reported.
-fn preprocess_parallel(preprocess: &Preprocess, paths: &[impl AsRef<Path> + Sync]) -> Result<Vec<f32>> {
+fn preprocess_parallel(preprocess: &Preprocess, paths: &[impl AsRef<Path> + Sync], view: View) -> Result<Vec<f32>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(paths.len().max(1));
     let per = paths.len().div_ceil(threads);
     let results: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = paths
             .chunks(per.max(1))
-            .map(|part| s.spawn(move || part.iter().map(|p| preprocess.load(p.as_ref())).collect::<Vec<_>>()))
+            .map(|part| s.spawn(move || part.iter().map(|p| preprocess.load_view(p.as_ref(), view)).collect::<Vec<_>>()))
             .collect();
         handles
             .into_iter()

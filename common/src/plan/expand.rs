@@ -94,26 +94,33 @@ pub fn plan_with(job: &Job, options: &PlanOptions) -> Result<JobPlan, PlanError>
         id
     };
 
-    // Image shards: shared by every trial.
+    // Image shards: shared by every trial; corner views only when some grid
+    // point uses multi-crop.
     let records = dataset_records(job)?;
     let image_batch = spec.model.image_batch_size as u64;
     let image_step = round_up(options.image_shard_images, image_batch) as usize;
     let root = absolute(&job.dataset_root());
-    let image_shards: Vec<ShardId> = records
-        .chunks(image_step)
-        .enumerate()
-        .map(|(k, images)| {
-            let s = ShardSpec::ImageEmbedding(ImageShardSpec {
-                model: model.clone(),
-                image_size: cfg.vision.image_size as u32,
-                dataset_root: root.clone(),
-                first_image: (k * image_step) as u64,
-                images: images.to_vec(),
-                batch_size: spec.model.image_batch_size,
-            });
-            push(s, &mut shards)
-        })
-        .collect();
+    let crops = spec.scoring.multi_crop.values();
+    let mut image_shards_of = |corners: bool, shards: &mut Vec<PlannedShard>| -> Vec<ShardId> {
+        records
+            .chunks(image_step)
+            .enumerate()
+            .map(|(k, images)| {
+                let s = ShardSpec::ImageEmbedding(ImageShardSpec {
+                    model: model.clone(),
+                    image_size: cfg.vision.image_size as u32,
+                    dataset_root: root.clone(),
+                    first_image: (k * image_step) as u64,
+                    images: images.to_vec(),
+                    batch_size: spec.model.image_batch_size,
+                    corners,
+                });
+                push(s, shards)
+            })
+            .collect()
+    };
+    let image_shards = image_shards_of(false, &mut shards);
+    let corner_shards = if crops.contains(&true) { image_shards_of(true, &mut shards) } else { Vec::new() };
 
     // Text shards, then one trial per grid point × seed.
     let text_batch = spec.model.text_batch_size as u64;
@@ -124,47 +131,49 @@ pub fn plan_with(job: &Job, options: &PlanOptions) -> Result<JobPlan, PlanError>
     let words = spec.prompts.word_pairs();
     let single_point = counts.len() == 1 && words.len() == 1;
     let mut trials = Vec::new();
-    for &np in &counts {
-        for w in &words {
-            let config = if single_point { String::new() } else { config_label(np, w) };
-            for &seed in &spec.training.seeds {
-                let text_shards: Vec<ShardId> = (0..np.div_ceil(block))
-                    .map(|k| {
-                        let s = ShardSpec::TextEmbedding(TextShardSpec {
-                            model: model.clone(),
-                            seed,
-                            words: w.clone(),
-                            min_len: spec.prompts.min_len,
-                            max_len: spec.prompts.max_len,
-                            first_pair: k * block,
-                            pairs: block,
-                            batch_size: spec.model.text_batch_size,
-                        });
-                        push(s, &mut shards)
-                    })
-                    .collect();
-                let trial = ShardSpec::Trial(TrialSpec {
-                    model: model.clone(),
-                    config: config.clone(),
-                    seed,
-                    pairs: np,
-                    words: w.clone(),
-                    text_shards,
-                    image_shards: image_shards.clone(),
-                    fnn: spec.training.fnn.clone(),
-                    temperature: spec.scoring.temperature,
-                    setups: spec.scoring.setups.clone(),
-                    object_word: spec.scoring.object_word.clone(),
-                });
-                trials.push(trial);
-            }
+    for (&np, w, &multi_crop) in grid(&counts, &words, &crops) {
+        let mut config = if single_point { String::new() } else { config_label(np, w) };
+        if multi_crop {
+            config = format!("{config} {MULTI_CROP_LABEL}").trim_start().to_string();
+        }
+        for &seed in &spec.training.seeds {
+            let text_shards: Vec<ShardId> = (0..np.div_ceil(block))
+                .map(|k| {
+                    let s = ShardSpec::TextEmbedding(TextShardSpec {
+                        model: model.clone(),
+                        seed,
+                        words: w.clone(),
+                        min_len: spec.prompts.min_len,
+                        max_len: spec.prompts.max_len,
+                        first_pair: k * block,
+                        pairs: block,
+                        batch_size: spec.model.text_batch_size,
+                    });
+                    push(s, &mut shards)
+                })
+                .collect();
+            let trial = ShardSpec::Trial(TrialSpec {
+                model: model.clone(),
+                config: config.clone(),
+                seed,
+                pairs: np,
+                words: w.clone(),
+                text_shards,
+                image_shards: image_shards.clone(),
+                corner_shards: if multi_crop { corner_shards.clone() } else { Vec::new() },
+                fnn: spec.training.fnn.clone(),
+                temperature: spec.scoring.temperature,
+                setups: spec.scoring.setups.clone(),
+                object_word: spec.scoring.object_word.clone(),
+            });
+            trials.push(trial);
         }
     }
     // Trials after every text shard, so the order is topological.
     let trial_ids: Vec<ShardId> = trials.into_iter().map(|t| push(t, &mut shards)).collect();
     let aggregate = push(
         ShardSpec::Aggregate(AggregateSpec {
-            title: title(job, &cfg.name, &counts, &words),
+            title: title(job, &cfg.name, &counts, &words, &crops),
             trials: trial_ids,
         }),
         &mut shards,
@@ -176,12 +185,20 @@ pub fn plan_with(job: &Job, options: &PlanOptions) -> Result<JobPlan, PlanError>
     })
 }
 
+/// Appended to a grid point's config name when it uses multi-crop.
+pub const MULTI_CROP_LABEL: &str = "multi-crop";
+
+/// Np × word pairs × crop settings, in that nesting order.
+fn grid<'a>(counts: &'a [u64], words: &'a [WordPair], crops: &'a [bool]) -> impl Iterator<Item = (&'a u64, &'a WordPair, &'a bool)> {
+    counts.iter().flat_map(move |np| words.iter().flat_map(move |w| crops.iter().map(move |c| (np, w, c))))
+}
+
 /// The name of a sweep grid point in metric rows and tables.
 pub fn config_label(np: u64, w: &WordPair) -> String {
     format!("Np={np} \"{}\"/\"{}\"", w.normal, w.anomaly)
 }
 
-fn title(job: &Job, preset: &str, counts: &[u64], words: &[WordPair]) -> String {
+fn title(job: &Job, preset: &str, counts: &[u64], words: &[WordPair], crops: &[bool]) -> String {
     let spec = &job.spec;
     let random = if spec.model.weights.is_none() { " (random init)" } else { "" };
     let np = counts.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
@@ -190,7 +207,12 @@ fn title(job: &Job, preset: &str, counts: &[u64], words: &[WordPair]) -> String 
         .map(|w| format!("\"{}\" / \"{}\"", w.normal, w.anomaly))
         .collect::<Vec<_>>()
         .join(", ");
-    format!("{}: {preset}{random}, Np={np}, {w}, {} seeds", spec.name, spec.training.seeds.len())
+    let crop = match crops {
+        [false] => "",
+        [true] => ", multi-crop",
+        _ => ", multi-crop off/on",
+    };
+    format!("{}: {preset}{random}, Np={np}, {w}{crop}, {} seeds", spec.name, spec.training.seeds.len())
 }
 
 fn dataset_records(job: &Job) -> Result<Vec<ImageRecord>, PlanError> {

@@ -56,6 +56,11 @@ pub struct ImageShardSpec {
     pub first_image: u64,
     pub images: Vec<ImageRecord>,
     pub batch_size: usize,
+    /// Multi-crop's four corner views instead of the eval view (one part per
+    /// corner). Omitted from the JSON when false, so eval-view shard ids are
+    /// the same as before multi-crop existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub corners: bool,
 }
 
 /// One FNN trial: config × seed.
@@ -72,6 +77,10 @@ pub struct TrialSpec {
     pub text_shards: Vec<ShardId>,
     /// In dataset order.
     pub image_shards: Vec<ShardId>,
+    /// Multi-crop: the corner-view shards, in dataset order (empty = the eval
+    /// view only). Image scores are then the mean over the five views.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corner_shards: Vec<ShardId>,
     pub fnn: FnnConfig,
     pub temperature: f64,
     pub setups: Vec<ObjectSetup>,
@@ -119,7 +128,7 @@ impl ShardSpec {
     pub fn deps(&self) -> Vec<ShardId> {
         match self {
             ShardSpec::TextEmbedding(_) | ShardSpec::ImageEmbedding(_) => Vec::new(),
-            ShardSpec::Trial(t) => t.text_shards.iter().chain(&t.image_shards).cloned().collect(),
+            ShardSpec::Trial(t) => t.text_shards.iter().chain(&t.image_shards).chain(&t.corner_shards).cloned().collect(),
             ShardSpec::Aggregate(a) => a.trials.clone(),
         }
     }

@@ -1,5 +1,6 @@
 //! Output sizes and crop offsets, computed exactly as torchvision 0.26 does for
-//! `Resize(int)` and `CenterCrop(int)`, so that the same pixels are kept.
+//! `Resize(int)`, `CenterCrop(int)` and `FiveCrop(int)`, so that the same
+//! pixels are kept.
 
 /// Size after torchvision's `Resize(target)`: the shorter side becomes
 /// `target`, the longer `int(target * long / short)` (truncated, not rounded).
@@ -21,20 +22,33 @@ pub(super) fn shortest_side_size(width: u32, height: u32, target: u32) -> (u32, 
 
 /// A `size × size` window inside a `width × height` image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct CenterCrop {
+pub(super) struct CropWindow {
     pub left: u32,
     pub top: u32,
     pub size: u32,
 }
 
-impl CenterCrop {
+impl CropWindow {
     /// torchvision's offsets: `int(round((len - size) / 2.0))`, where Python's
     /// `round` sends halves to the even neighbour (an odd excess of 3 gives 2,
     /// of 1 gives 0). The image is never smaller than the crop here: the
     /// shortest-side resize makes both sides at least `size`.
-    pub(super) fn new(width: u32, height: u32, size: u32) -> CenterCrop {
+    pub(super) fn center(width: u32, height: u32, size: u32) -> CropWindow {
         let offset = |len: u32| (f64::from(len.saturating_sub(size)) / 2.0).round_ties_even() as u32;
-        CenterCrop { left: offset(width), top: offset(height), size }
+        CropWindow { left: offset(width), top: offset(height), size }
+    }
+
+    /// One of `FiveCrop`'s corner windows (flush with the image's edges).
+    pub(super) fn corner(width: u32, height: u32, size: u32, corner: super::Corner) -> CropWindow {
+        use super::Corner::*;
+        let (right, bottom) = (width.saturating_sub(size), height.saturating_sub(size));
+        let (left, top) = match corner {
+            TopLeft => (0, 0),
+            TopRight => (right, 0),
+            BottomLeft => (0, bottom),
+            BottomRight => (right, bottom),
+        };
+        CropWindow { left, top, size }
     }
 }
 
@@ -53,9 +67,18 @@ mod tests {
 
     #[test]
     fn center_crop_rounds_half_offsets_to_even() {
-        assert_eq!(CenterCrop::new(243, 240, 240).left, 2); // round(1.5) = 2
-        assert_eq!(CenterCrop::new(245, 240, 240).left, 2); // round(2.5) = 2
-        assert_eq!(CenterCrop::new(241, 240, 240).left, 0); // round(0.5) = 0
-        assert_eq!(CenterCrop::new(240, 351, 240).top, 56); // round(55.5) = 56
+        assert_eq!(CropWindow::center(243, 240, 240).left, 2); // round(1.5) = 2
+        assert_eq!(CropWindow::center(245, 240, 240).left, 2); // round(2.5) = 2
+        assert_eq!(CropWindow::center(241, 240, 240).left, 0); // round(0.5) = 0
+        assert_eq!(CropWindow::center(240, 351, 240).top, 56); // round(55.5) = 56
+    }
+
+    #[test]
+    fn corner_windows_touch_their_edges() {
+        use super::super::Corner::*;
+        assert_eq!(CropWindow::corner(300, 274, 240, TopLeft), CropWindow { left: 0, top: 0, size: 240 });
+        assert_eq!(CropWindow::corner(300, 274, 240, TopRight), CropWindow { left: 60, top: 0, size: 240 });
+        assert_eq!(CropWindow::corner(300, 274, 240, BottomLeft), CropWindow { left: 0, top: 34, size: 240 });
+        assert_eq!(CropWindow::corner(300, 274, 240, BottomRight), CropWindow { left: 60, top: 34, size: 240 });
     }
 }

@@ -1,7 +1,7 @@
 //! The last steps: crop window → RGB → `ToTensor` (/255) → `Normalize`, CHW.
 
 use super::decode::{cmyk_to_rgb, Layout};
-use super::geometry::CenterCrop;
+use super::geometry::CropWindow;
 use super::resample::unpremultiply;
 
 /// `(v / 255 - mean) / std` for every byte value and channel, computed with
@@ -35,7 +35,7 @@ pub(super) fn crop_to_chw(
     width: u32,
     layout: Layout,
     premultiplied: bool,
-    crop: CenterCrop,
+    crop: CropWindow,
     lut: &NormalizeLut,
 ) -> Vec<f32> {
     let channels = layout.channels();

@@ -8,14 +8,14 @@ use std::path::Path;
 
 use rwclip_common::artifacts::{ImageEmbeddingRow, TextEmbeddingRow};
 use rwclip_common::plan::{ImageShardSpec, ShardId, TextShardSpec};
-use rwclip_common::preprocess::Preprocess;
+use rwclip_common::preprocess::{Corner, Preprocess, View};
 use rwclip_common::prompts::PromptSpec;
 use tch::Tensor;
 
 use super::context::ExecContext;
 use super::error::ShardError;
 use crate::blocking_store::BlockingStore;
-use crate::embed::{embed_image_files, embed_texts, rows_of};
+use crate::embed::{embed_image_views, embed_texts, rows_of};
 use crate::error::RwclipError;
 use crate::pipeline::prompt_rows;
 
@@ -108,37 +108,51 @@ pub fn image(
     let preprocess = Preprocess::openai(s.image_size);
     let root = Path::new(&s.dataset_root);
     let paths: Vec<_> = s.images.iter().map(|r| root.join(&r.path)).collect();
-    let total = paths.len() as u64;
-    let mut parts = Vec::new();
-    for run in aligned_runs(s.first_image, paths.len(), s.batch_size) {
-        let done = run.end as u64;
-        let emb = embed_image_files(&model, &preprocess, &paths[run], s.batch_size, None).map_err(|e| match e {
-            // A file that does not decode fails the same way everywhere.
-            RwclipError::Image(e) => ShardError::BadInput {
-                shard: id.clone(),
-                problem: e.to_string(),
-            },
-            other => ShardError::run(id)(other),
-        })?;
-        parts.push(emb);
-        progress(done, total);
+    let views: Vec<(View, String)> = if s.corners {
+        Corner::ALL.into_iter().map(|c| (View::Corner(c), corner_part(c))).collect()
+    } else {
+        vec![(View::Center, IMAGE_PART.to_string())]
+    };
+    let total = (paths.len() * views.len()) as u64;
+    let mut keys = Vec::new();
+    for (v, (view, part)) in views.iter().enumerate() {
+        let mut parts = Vec::new();
+        for run in aligned_runs(s.first_image, paths.len(), s.batch_size) {
+            let done = (v * paths.len() + run.end) as u64;
+            let emb = embed_image_views(&model, &preprocess, &paths[run], *view, s.batch_size, None).map_err(|e| match e {
+                // A file that does not decode fails the same way everywhere.
+                RwclipError::Image(e) => ShardError::BadInput {
+                    shard: id.clone(),
+                    problem: e.to_string(),
+                },
+                other => ShardError::run(id)(other),
+            })?;
+            parts.push(emb);
+            progress(done, total);
+        }
+        let emb = cat(parts);
+        let rows: Vec<ImageEmbeddingRow> = s
+            .images
+            .iter()
+            .zip(rows_of(&emb))
+            .map(|(r, embedding)| ImageEmbeddingRow {
+                path: r.path.clone(),
+                category: r.category.clone(),
+                label: Some(r.label),
+                defect: r.defect.clone(),
+                embedding,
+            })
+            .collect();
+        let key = format!("{prefix}{part}");
+        store.write_rows(&key, &rows).map_err(ShardError::run(id))?;
+        keys.push(key);
     }
-    let emb = cat(parts);
-    let rows: Vec<ImageEmbeddingRow> = s
-        .images
-        .iter()
-        .zip(rows_of(&emb))
-        .map(|(r, embedding)| ImageEmbeddingRow {
-            path: r.path.clone(),
-            category: r.category.clone(),
-            label: Some(r.label),
-            defect: r.defect.clone(),
-            embedding,
-        })
-        .collect();
-    let key = format!("{prefix}{IMAGE_PART}");
-    store.write_rows(&key, &rows).map_err(ShardError::run(id))?;
-    Ok(vec![key])
+    Ok(keys)
+}
+
+/// The part holding one corner view's embeddings (multi-crop shards).
+pub fn corner_part(corner: Corner) -> String {
+    format!("image_embeddings-corner-{}.parquet", corner.label())
 }
 
 #[cfg(test)]

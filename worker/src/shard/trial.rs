@@ -5,10 +5,11 @@ use bytes::Bytes;
 use rwclip_common::artifacts::{ImageEmbeddingRow, ScoreRow, TextEmbeddingRow};
 use rwclip_common::dataset::ImageRecord;
 use rwclip_common::plan::{ShardId, TrialSpec};
+use rwclip_common::preprocess::Corner;
 
 use super::commit::read_dep_part;
 use super::context::ExecContext;
-use super::embeddings::{IMAGE_PART, TEXT_PART};
+use super::embeddings::{corner_part, IMAGE_PART, TEXT_PART};
 use super::error::ShardError;
 use crate::blocking_store::BlockingStore;
 use crate::embed::tensor_of;
@@ -27,6 +28,30 @@ pub fn config_name(s: &TrialSpec, setup_label: &str) -> String {
     } else {
         format!("{setup_label} {}", s.config)
     }
+}
+
+/// Rows of `part` of every shard in `shards`, in order.
+fn read_image_part(
+    store: &BlockingStore,
+    id: &ShardId,
+    shards: &[ShardId],
+    part: &str,
+) -> Result<Vec<ImageEmbeddingRow>, ShardError> {
+    let mut rows = Vec::new();
+    for dep in shards {
+        rows.extend(read_dep_part::<ImageEmbeddingRow>(store, id, dep, part)?);
+    }
+    Ok(rows)
+}
+
+/// Per-image mean of one score over the views (multi-crop's image score);
+/// with a single view, that view's scores unchanged.
+fn mean_over_views(per_view: &[Vec<f64>]) -> Vec<f64> {
+    if per_view.len() == 1 {
+        return per_view[0].clone();
+    }
+    let n = per_view.len() as f64;
+    (0..per_view[0].len()).map(|i| per_view.iter().map(|v| v[i]).sum::<f64>() / n).collect()
 }
 
 pub fn trial(
@@ -57,9 +82,22 @@ pub fn trial(
     let normal: Vec<Vec<f32>> = text.iter().step_by(2).map(|r| r.embedding.clone()).collect();
     let anomaly: Vec<Vec<f32>> = text.iter().skip(1).step_by(2).map(|r| r.embedding.clone()).collect();
 
-    let mut images: Vec<ImageEmbeddingRow> = Vec::new();
-    for dep in &s.image_shards {
-        images.extend(read_dep_part::<ImageEmbeddingRow>(store, id, dep, IMAGE_PART)?);
+    let images = read_image_part(store, id, &s.image_shards, IMAGE_PART)?;
+    // Multi-crop: the four corner views of the same images, in the same order.
+    let mut corner_views = Vec::new();
+    if !s.corner_shards.is_empty() {
+        for corner in Corner::ALL {
+            let rows = read_image_part(store, id, &s.corner_shards, &corner_part(corner))?;
+            if rows.len() != images.len() || rows.iter().zip(&images).any(|(a, b)| a.path != b.path) {
+                return Err(bad(format!(
+                    "corner view {} lists other images than the eval view ({} vs {} rows)",
+                    corner.label(),
+                    rows.len(),
+                    images.len()
+                )));
+            }
+            corner_views.push(rows);
+        }
     }
     let mut records = Vec::with_capacity(images.len());
     for r in &images {
@@ -72,7 +110,11 @@ pub fn trial(
             mask: None,
         });
     }
-    let image_emb = tensor_of(&images.iter().map(|r| r.embedding.clone()).collect::<Vec<_>>(), dim);
+    // View 0 is the eval view; multi-crop adds the corners.
+    let views: Vec<tch::Tensor> = std::iter::once(&images)
+        .chain(&corner_views)
+        .map(|rows| tensor_of(&rows.iter().map(|r| r.embedding.clone()).collect::<Vec<_>>(), dim))
+        .collect();
     progress(1, 3);
 
     let (fnn, _report) = with_intra_op_threads(1, || {
@@ -80,8 +122,12 @@ pub fn trial(
     })
     .map_err(|e| fail(e.into()))?;
     progress(2, 3);
-    let s_fnn = Vec::<f64>::try_from(fnn.score(&image_emb).to_kind(tch::Kind::Double))
+    let per_view_fnn = views
+        .iter()
+        .map(|v| Vec::<f64>::try_from(fnn.score(v).to_kind(tch::Kind::Double)))
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ShardError::run(id)(e.into()))?;
+    let s_fnn = mean_over_views(&per_view_fnn);
 
     let mut categories: Vec<String> = records.iter().map(|r| r.category.clone()).collect();
     categories.dedup();
@@ -99,7 +145,12 @@ pub fn trial(
     parts.push(ckpt);
     let mut metrics = Vec::new();
     for &setup in &s.setups {
-        let pr = guides.prompt_scores(setup, &s.object_word, &records, &image_emb, s.temperature);
+        let pr = mean_over_views(
+            &views
+                .iter()
+                .map(|v| guides.prompt_scores(setup, &s.object_word, &records, v, s.temperature))
+                .collect::<Vec<_>>(),
+        );
         let combined: Vec<f64> = pr.iter().zip(&s_fnn).map(|(a, b)| a + b).collect();
         let rows: Vec<ScoreRow> = records
             .iter()
