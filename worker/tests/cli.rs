@@ -118,44 +118,67 @@ decay_after_epochs = 1
 }
 
 /// Committed parts named `part` of shards of `kind` (docs/artifacts.md,
-/// "Shard layout"), sorted; the local runner's attempt is "local".
+/// "Shard layout"), sorted: each shard's manifest.json lists its parts
+/// (under the attempt that committed first).
 fn shard_parts(run: &Path, kind: &str, part: &str) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(run.join("shards"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|d| d.file_name().unwrap().to_str().unwrap().starts_with(&format!("{kind}-")))
-        .map(|d| {
-            assert!(d.join("manifest.json").is_file(), "{} has no committed manifest", d.display());
-            d.join("attempts/local").join(part)
-        })
-        .filter(|p| p.is_file())
+    let mut found: Vec<PathBuf> = committed_parts(run)
+        .into_iter()
+        .filter(|(shard, p)| shard.starts_with(&format!("{kind}-")) && p.file_name().unwrap() == part)
+        .map(|(_, p)| p)
         .collect();
     found.sort();
     found
+}
+
+/// (shard id, part path) of every committed part under `run`/shards.
+fn committed_parts(run: &Path) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(run.join("shards")).unwrap() {
+        let dir = dir.unwrap().path();
+        let shard = dir.file_name().unwrap().to_str().unwrap().to_string();
+        let manifest = dir.join("manifest.json");
+        assert!(manifest.is_file(), "{} has no committed manifest", dir.display());
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+        for key in manifest["parts"].as_array().unwrap() {
+            let path = run.join(key.as_str().unwrap());
+            assert!(path.is_file(), "{shard}: committed part {} is missing", path.display());
+            out.push((shard.clone(), path));
+        }
+    }
+    out
+}
+
+/// Every committed part keyed by (shard, file name): two runs commit under
+/// different attempt ids, so this is what must be identical between them.
+fn committed_by_name(run: &Path) -> std::collections::BTreeMap<(String, String), PathBuf> {
+    committed_parts(run)
+        .into_iter()
+        .map(|(shard, p)| ((shard, p.file_name().unwrap().to_str().unwrap().to_string()), p))
+        .collect()
+}
+
+/// (N, M) from `rwclip run`'s stderr line
+/// "rwclip: job ID: N shards, M already committed; K worker processes".
+fn shard_counts(stderr: &str) -> (u64, u64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("rwclip: job ") && l.contains(" already committed"))
+        .unwrap_or_else(|| panic!("no shard counts in:\n{stderr}"));
+    let counts: Vec<u64> = line
+        .rsplit_once(": ")
+        .unwrap()
+        .1
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.parse().unwrap())
+        .collect();
+    (counts[0], counts[1])
 }
 
 fn one_part(run: &Path, kind: &str, part: &str) -> PathBuf {
     let mut all = shard_parts(run, kind, part);
     assert_eq!(all.len(), 1, "expected one {kind} shard with {part}: {all:?}");
     all.remove(0)
-}
-
-/// Every file under `dir`, relative to it, sorted.
-fn tree(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.strip_prefix(dir).unwrap().to_path_buf());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]
@@ -166,10 +189,22 @@ fn run_writes_every_artifact_and_is_bit_identical_when_repeated() {
     let table = String::from_utf8(out.stdout.clone()).unwrap();
     assert!(table.contains("AUROC") && table.contains("CLIP + ours") && table.contains("object known"), "{table}");
     assert!(stderr(&out).contains("RANDOMLY INITIALISED"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("shard 1/"), "{}", stderr(&out));
+    // Plain progress lines (stderr is not a terminal), one per stage.
+    let e = stderr(&out);
+    let progress = e.lines().filter(|l| l.starts_with("rwclip: progress: ")).last().unwrap_or_else(|| panic!("{e}"));
+    for stage in ["text", "image", "trial", "aggregate"] {
+        assert!(progress.contains(&format!("{stage} ")), "{progress}");
+    }
+    let (total, already) = shard_counts(&e);
+    assert_eq!(already, 0, "{e}");
+    assert!(progress.ends_with("aggregate 1/1") && total > 4, "{progress}");
 
     let a = dir.path().join("out-a");
-    assert!(a.join("job.toml").is_file());
+    // The job's results are published at its output, next to the store.
+    for f in ["job.toml", "results.parquet", "results.csv", "results.md"] {
+        assert!(a.join(f).is_file(), "no {f} in {}", a.display());
+    }
+    assert_eq!(std::fs::read(a.join("results.parquet")).unwrap(), std::fs::read(one_part(&a, "aggregate", "results.parquet")).unwrap());
     assert!(!shard_parts(&a, "image", "image_embeddings.parquet").is_empty(), "no image shards");
     assert!(!shard_parts(&a, "text", "text_embeddings.parquet").is_empty(), "no text shards");
     for part in ["fnn.safetensors", "scores-object-unknown.parquet", "scores-object-known.parquet", "metrics.parquet"] {
@@ -209,11 +244,10 @@ fn run_writes_every_artifact_and_is_bit_identical_when_repeated() {
     let job_b = write_job(dir.path(), "", "out-b");
     ok(&["run", job_b.to_str().unwrap()]);
     let b = dir.path().join("out-b");
-    let files = tree(&a.join("shards"));
-    assert_eq!(files, tree(&b.join("shards")), "the two runs wrote different shards");
-    for f in &files {
-        let (x, y) = (a.join("shards").join(f), b.join("shards").join(f));
-        assert_eq!(std::fs::read(x).unwrap(), std::fs::read(y).unwrap(), "{} differs", f.display());
+    let (parts_a, parts_b) = (committed_by_name(&a), committed_by_name(&b));
+    assert_eq!(parts_a.keys().collect::<Vec<_>>(), parts_b.keys().collect::<Vec<_>>(), "the two runs committed different shards");
+    for (key, x) in &parts_a {
+        assert_eq!(std::fs::read(x).unwrap(), std::fs::read(&parts_b[key]).unwrap(), "{key:?} differs");
     }
 
     // `rwclip metrics` on a scores file agrees with scikit-learn.
@@ -265,10 +299,14 @@ fn run_executes_a_sweep_grid_and_reruns_nothing() {
     );
     assert_eq!(got.trim(), "8 [9] True", "{got}");
 
+    // Content-addressed shards: the second run finds every shard committed
+    // and prints the same table.
+    let before = committed_by_name(&run);
     let again = ok(&["run", job.to_str().unwrap()]);
-    assert!(stderr(&again).contains(": 0 shards executed,"), "{}", stderr(&again));
-    let e = stderr(&again);
-    assert!(!e.lines().any(|l| l.contains("rwclip: shard ") && l.contains("done in")), "{e}");
+    let (total, already) = shard_counts(&stderr(&again));
+    assert_eq!(already, total, "{}", stderr(&again));
+    assert_eq!(committed_by_name(&run), before, "the second run committed new parts");
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), table, "the second run printed another table");
 }
 
 #[test]
@@ -279,11 +317,22 @@ fn malformed_job_exits_2_naming_file_and_key() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let e = stderr(&out);
     assert!(e.contains("job.toml") && e.contains("temprature"), "{e}");
+    // Rejected before any work: no dataset synthesised, no store created.
+    assert!(!dir.path().join("data").exists() && !dir.path().join("out").exists(), "{e}");
 
     std::fs::write(&job, "name = \n").unwrap();
     let out = rwclip(&["run", job.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("line 1"), "{}", stderr(&out));
+}
+
+#[test]
+fn run_needs_at_least_one_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(dir.path(), "", "out");
+    let out = rwclip(&["run", job.to_str().unwrap(), "--workers", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--workers"), "{}", stderr(&out));
 }
 
 #[test]
@@ -297,7 +346,10 @@ fn unreadable_image_exits_3_naming_the_path() {
     let out = rwclip(&["run", job.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let name = victim.file_name().unwrap().to_str().unwrap();
-    assert!(stderr(&out).contains(name), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(e.contains(name), "{e}");
+    // The per-shard report: a corrupt image fails its shard at once.
+    assert!(e.contains("(image), 1 attempt: fatal: "), "{e}");
 }
 
 #[test]
@@ -365,7 +417,7 @@ fn run_and_metrics_work_against_a_real_s3_server() {
          s3 = fs.S3FileSystem(endpoint_override=sys.argv[1], access_key='testing', secret_key='testing', region='us-east-1', scheme='http')\n\
          keys = sorted(f.path for f in s3.get_file_info(fs.FileSelector('rwclip-e2e/runs/one/shards', recursive=True)))\n\
          res = [k for k in keys if k.startswith('rwclip-e2e/runs/one/shards/aggregate-') and k.endswith('/results.parquet')]\n\
-         t = pq.read_table(res[0], filesystem=s3)\n\
+         t = pq.read_table('rwclip-e2e/runs/one/results.parquet', filesystem=s3)\n\
          print(len(res), t.num_rows > 0, t.schema.metadata[b'rwclip.artifact'].decode())\n\
          print([k for k in keys if k.endswith('/scores-object-known.parquet')][0])\n",
         &[&server.endpoint()],

@@ -39,7 +39,9 @@ pub fn run(args: RunArgs) -> Result<()> {
 
     println!("{}\n", title(&run));
     println!("{}", table1_per_grid_point(&run.summary));
-    println!("artifacts: {output}");
+    // The coordinator's form of the output is absolute (the job was submitted so).
+    let artifacts = if run.status.output_uri.is_empty() { &output } else { &run.status.output_uri };
+    println!("artifacts: {artifacts}");
     println!("results: {}", run.results.results_uri);
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use rwclip_common::artifacts::SummaryRow;
-use rwclip_coordinator::{start_coordinator, CoordinatorConfig, CoordinatorHandle, Planner};
+use rwclip_coordinator::{job_planner, start_coordinator, CoordinatorConfig, CoordinatorHandle};
 use rwclip_proto::v1::{GetResultsRequest, GetResultsResponse, JobStatus, SubmitJobResponse};
 
 use super::error::ClientError;
@@ -31,15 +31,6 @@ const CHILD_POLL: Duration = Duration::from_millis(500);
 /// finished (its last shard may have committed just before) before the run
 /// fails.
 const FINISH_GRACE: Duration = Duration::from_secs(10);
-
-// TEMPORARY until rwclip_coordinator::job_planner() lands (H2).
-fn job_planner() -> Planner {
-    std::sync::Arc::new(|text: &str| {
-        let job = rwclip_common::job::Job::parse_submitted(text, rwclip_common::job::PathChecks::Check).map_err(|e| e.to_string())?;
-        let plan = rwclip_common::plan::plan(&job).map_err(|e| e.to_string())?;
-        Ok((plan.job, plan.shards))
-    })
-}
 
 /// A coordinator in this process and its worker processes.
 pub struct LocalCluster {

@@ -49,6 +49,9 @@ impl StageProgress {
         match &self.bars {
             Some(bars) => bars.borrow_mut().update(status),
             None => {
+                if status.stages.is_empty() {
+                    return;
+                }
                 let line = plain_line(status);
                 let mut last = self.last_line.borrow_mut();
                 if line != *last {

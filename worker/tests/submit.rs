@@ -1,0 +1,112 @@
+//! `rwclip submit` against real `rwclip coordinator` and `rwclip worker`
+//! processes on loopback (the cluster harness of rwclip-test-support).
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use rwclip_test_support::cluster::{Cluster, TinyJob};
+use rwclip_test_support::python::run as py;
+
+const CLI_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_rwclip"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `rwclip submit JOB --coordinator URL --token-file F` plus `extra`.
+fn submit(cluster: &Cluster, job: &Path, extra: &[&str]) -> Output {
+    let url = cluster.url();
+    let mut args = vec!["submit", job.to_str().unwrap(), "--coordinator", &url, "--token-file", cluster.token_file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    cluster.cli(&args, CLI_TIMEOUT)
+}
+
+#[test]
+fn submit_prints_the_job_id_and_with_wait_the_results() {
+    let work = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(bin(), work.path().join("store").to_str().unwrap(), &[]);
+    let output = work.path().join("out");
+    let job = TinyJob::small("submit-wait", output.to_str().unwrap(), &work.path().join("data")).write(work.path());
+
+    // Without --wait: the id at once, while no worker could have run anything.
+    let id = cluster.submit(&job);
+    assert_eq!(cluster.client().get_job(&id).unwrap().state, rwclip_proto::v1::JobState::Running as i32);
+
+    // The same job again with --wait (same content, same id), now with a worker.
+    cluster.add_worker();
+    let out = submit(&cluster, &job, &["--wait"]);
+    assert!(out.status.success(), "{:?}\n{}", out.status.code(), text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let (first, results) = stdout.split_once('\n').unwrap();
+    assert_eq!(first, id, "{stdout}");
+    let published = std::fs::read_to_string(output.join("results.md")).unwrap();
+    assert_eq!(results.trim_end(), published.trim_end(), "--wait printed something else than the published results.md");
+    assert!(results.contains("| Setup |") && results.contains("CLIP + ours"), "{results}");
+    let e = text(&out.stderr);
+    assert!(e.contains("rwclip: progress: ") && e.contains("aggregate 1/1"), "{e}");
+
+    // The printed table is the published results.parquet.
+    let rows = py(
+        "import sys, pyarrow.parquet as pq; print(pq.read_table(sys.argv[1]).num_rows)",
+        &[output.join("results.parquet").to_str().unwrap()],
+    );
+    assert!(rows.trim().parse::<u64>().unwrap() > 0, "{rows}");
+}
+
+#[test]
+fn submit_wait_of_a_job_with_a_corrupt_image_exits_3_with_the_shard_report() {
+    let work = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(bin(), work.path().join("store").to_str().unwrap(), &[]);
+    cluster.add_worker();
+    let data = work.path().join("data");
+    let synth = cluster.cli(
+        &["dataset", "synth", "--out", data.to_str().unwrap(), "--categories", "weave", "--test-good", "2", "--test-defective", "1"],
+        CLI_TIMEOUT,
+    );
+    assert!(synth.status.success(), "{}", text(&synth.stderr));
+    let victim = data.join("weave/test/good").read_dir().unwrap().next().unwrap().unwrap().path();
+    std::fs::write(&victim, b"not an image").unwrap();
+    let job = TinyJob::small("corrupt", work.path().join("out").to_str().unwrap(), &data).write(work.path());
+
+    let out = submit(&cluster, &job, &["--wait"]);
+    let e = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{e}");
+    assert!(e.contains("(image), 1 attempt: fatal: "), "{e}");
+    assert!(e.contains(victim.file_name().unwrap().to_str().unwrap()), "{e}");
+    // The job id is still on stdout, for scripts.
+    assert!(text(&out.stdout).trim().starts_with("job-"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn submit_is_refused_without_the_token() {
+    let work = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(bin(), work.path().join("store").to_str().unwrap(), &[]);
+    let job = TinyJob::small("no-token", work.path().join("out").to_str().unwrap(), &work.path().join("data")).write(work.path());
+    let out = cluster.cli(&["submit", job.to_str().unwrap(), "--coordinator", &cluster.url()], CLI_TIMEOUT);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("SubmitJob"), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).is_empty());
+}
+
+#[test]
+fn submit_rejects_a_bad_job_file_before_connecting() {
+    let work = tempfile::tempdir().unwrap();
+    let mut job = TinyJob::small("bad", work.path().join("out").to_str().unwrap(), &work.path().join("data")).toml();
+    job = job.replace("[scoring]", "[scoring]\ntemprature = 0.01");
+    let path = work.path().join("bad.toml");
+    std::fs::write(&path, job).unwrap();
+    // Nothing listens on port 1: a connection attempt would fail differently.
+    let out = std::process::Command::new(bin())
+        .args(["submit", path.to_str().unwrap(), "--coordinator", "http://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    let e = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(e.contains("bad.toml") && e.contains("temprature"), "{e}");
+    assert!(!work.path().join("data").exists(), "the dataset was synthesised for a rejected job");
+}
