@@ -180,3 +180,48 @@ fn an_old_protocol_version_is_refused() {
     );
     assert!(matches!(err, Err(SchedulerError::ProtocolMismatch { got: 0, .. })));
 }
+
+fn aggregate(id: &str, deps: &[&str]) -> PlannedShard {
+    PlannedShard { kind: ShardKind::Aggregate, ..shard(id, deps, None) }
+}
+
+#[test]
+fn aggregates_are_never_leased_but_run_by_the_coordinator() {
+    let t0 = Instant::now();
+    let mut s = Scheduler::new(timing(), "t".into(), t0);
+    let j = job(&mut s, vec![shard("t", &[], None), aggregate("agg", &["t"])], t0);
+    let w = worker(&mut s, "w", &[], t0);
+    let t = s.lease(&w, t0).unwrap().expect("the trial");
+    assert!(s.take_local_work(t0).is_empty(), "the aggregate waits for its trial");
+    s.complete(&w, &t.attempt);
+    assert_eq!(s.lease(&w, t0).unwrap(), None, "a ready aggregate is not leased to workers");
+    let local = s.take_local_work(t0);
+    assert_eq!(local.len(), 1);
+    assert_eq!(local[0].shard.0, "agg");
+    let stages = s.view(&j).unwrap().stages;
+    assert_eq!((stages[1].kind, stages[1].running), (ShardKind::Aggregate, 1));
+    assert_eq!(s.complete(&WorkerId::coordinator(), &local[0].attempt), ReportAck::Accepted);
+    // All committed, but the job succeeds only once its results are published.
+    assert_eq!(s.view(&j).unwrap().outcome, None);
+    let publish = s.take_publish_work();
+    assert_eq!(publish.len(), 1);
+    s.results_published(&j, Err("output unreachable".into()));
+    assert!(matches!(s.view(&j).unwrap().outcome, Some(JobOutcome::Failed(r)) if r.contains("output unreachable")));
+}
+
+#[test]
+fn handed_back_attempts_are_not_counted() {
+    let t0 = Instant::now();
+    let mut s = Scheduler::new(timing(), "t".into(), t0);
+    let j = job(&mut s, vec![shard("a", &[], None)], t0);
+    let w = worker(&mut s, "w", &[], t0);
+    for _ in 0..10 {
+        let l = s.lease(&w, t0).unwrap().expect("leasable again");
+        s.fail(&w, &l.attempt, Failure::HandedBack("drain".into()));
+    }
+    let l = s.lease(&w, t0).unwrap().expect("still leasable");
+    assert_eq!(s.attempts_of(&j, &l.shard).len(), 11, "every attempt is remembered for garbage collection");
+    s.fail(&w, &l.attempt, Failure::Fatal("x".into()));
+    let view = s.view(&j).unwrap();
+    assert_eq!(view.failures[0].attempts, 1, "only the fatal attempt counted");
+}
