@@ -12,7 +12,9 @@ VENV ?= $(HOME)/.cache/rwclip/venv
 HOST_PYTHON ?= python3
 REQS := tools/python-requirements.txt
 VENV_STAMP := $(VENV)/.rwclip-requirements.txt
-SYSTEM_STAMP := $(HOME)/.cache/rwclip/.system-packages
+# Bump the suffix whenever the package list below changes, so machines that
+# bootstrapped with an older list install the new packages too.
+SYSTEM_STAMP := $(HOME)/.cache/rwclip/.system-packages-v2
 CARGO ?= cargo
 REFERENCE_DIR := target/reference
 REFERENCE_SCRIPTS := $(wildcard tests/reference/*.py)
