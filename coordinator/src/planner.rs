@@ -22,3 +22,18 @@ pub fn job_planner() -> Planner {
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_jobs_are_refused_with_a_message_naming_the_key() {
+        let planner = job_planner();
+        let err = planner("bogus_key = 1\n").expect_err("unknown key");
+        assert!(err.contains("bogus_key"), "{err}");
+        let missing_dataset = "name = \"j\"\noutput = \"/tmp/rwclip-out\"\n[model]\npreset = \"ViT-B-16-plus-240\"\n[dataset]\nkind = \"mvtec\"\nroot = \"/nonexistent-rwclip-dataset\"\n";
+        let err = planner(missing_dataset).expect_err("missing dataset");
+        assert!(err.contains("`dataset.root` /nonexistent-rwclip-dataset is not a directory"), "{err}");
+    }
+}
