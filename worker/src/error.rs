@@ -60,6 +60,9 @@ pub enum RwclipError {
     /// Talking to the coordinator failed.
     #[error(transparent)]
     Remote(#[from] crate::remote::RemoteError),
+    /// `rwclip coordinator` failed to start or serve.
+    #[error(transparent)]
+    Coordinator(#[from] rwclip_coordinator::CoordinatorError),
     /// A submitted or locally run job did not succeed.
     #[error(transparent)]
     Client(#[from] crate::client::ClientError),
@@ -101,6 +104,8 @@ impl RwclipError {
             Store(_) => exit_code::STORE,
             Tokenizer(_) | Torch(_) => exit_code::INTERNAL,
             Remote(e) => remote_exit_code(e),
+            // The same codes as the `rwclip-coordinator` binary.
+            Coordinator(e) => e.exit_code(),
             Client(e) => e.exit_code(),
         }
     }

@@ -2,6 +2,7 @@
 //! subcommand lives in its own file; all return [`RwclipError`], which
 //! `main` maps to an exit code.
 
+mod coordinator;
 mod dataset;
 mod embed;
 mod metrics;
@@ -42,6 +43,8 @@ pub enum Command {
     Submit(submit::SubmitArgs),
     /// Pull shards from a coordinator and run them on this machine.
     Worker(worker::WorkerArgs),
+    /// Serve a coordinator (the same as the `rwclip-coordinator` binary).
+    Coordinator(coordinator::CoordinatorArgs),
 }
 
 /// Model selection shared by the `embed` subcommands.
@@ -70,5 +73,6 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Run(a) => run::run(a),
         Command::Submit(a) => submit::run(a),
         Command::Worker(a) => worker::run(a),
+        Command::Coordinator(a) => coordinator::run(a),
     }
 }
