@@ -1,7 +1,8 @@
 //! Reading a metric row's config name back into its setup and sweep grid
 //! point. Trial configs are `<setup>` for a one-point job and
 //! `<setup> Np=<n> "<normal>"/"<anomaly>"` for a sweep (the planner's
-//! `plan::config_label` after the setup label).
+//! `plan::config_label` after the setup label), followed by ` multi-crop`
+//! for grid points scored with test-time multi-crop.
 
 /// A sweep grid point: Np and the guiding word pair.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -9,6 +10,7 @@ pub struct GridPoint {
     pub np: u64,
     pub normal: String,
     pub anomaly: String,
+    pub multi_crop: bool,
 }
 
 /// A config name split into its parts.
@@ -33,6 +35,11 @@ pub fn parse_config(config: &str) -> ConfigName<'_> {
 }
 
 fn parse_point(label: &str) -> Option<GridPoint> {
+    let suffix = format!(" {}", crate::plan::MULTI_CROP_LABEL);
+    let (label, multi_crop) = match label.strip_suffix(&suffix) {
+        Some(rest) => (rest, true),
+        None => (label, false),
+    };
     let (np, words) = label.strip_prefix("Np=")?.split_once(' ')?;
     let words = words.strip_prefix('"')?.strip_suffix('"')?;
     let (normal, anomaly) = words.split_once("\"/\"")?;
@@ -40,6 +47,7 @@ fn parse_point(label: &str) -> Option<GridPoint> {
         np: np.parse().ok()?,
         normal: normal.to_string(),
         anomaly: anomaly.to_string(),
+        multi_crop,
     })
 }
 
@@ -57,8 +65,11 @@ mod tests {
         assert_eq!(c.setup, "object-unknown");
         assert_eq!(
             c.point,
-            Some(GridPoint { np: 10000, normal: "a flawless".into(), anomaly: "an anomalous".into() })
+            Some(GridPoint { np: 10000, normal: "a flawless".into(), anomaly: "an anomalous".into(), multi_crop: false })
         );
+        let multi_config = format!("{config} {}", crate::plan::MULTI_CROP_LABEL);
+        let multi = parse_config(&multi_config);
+        assert_eq!(multi.point.map(|p| (p.np, p.multi_crop)), Some((10000, true)));
     }
 
     #[test]

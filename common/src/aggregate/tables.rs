@@ -237,11 +237,31 @@ fn auroc_of<'a>(sweep: &[(GridPoint, &'a SummaryRow)], np: u64, normal: &str, an
         .map(|(_, r)| *r)
 }
 
+/// The sweep split by crop setting (a job may sweep multi-crop off and on),
+/// with the title suffix of each part.
+fn by_crop<'a>(sweep: Vec<(GridPoint, &'a SummaryRow)>) -> Vec<(&'static str, Vec<(GridPoint, &'a SummaryRow)>)> {
+    let crops = distinct(sweep.iter().map(|(p, _)| p.multi_crop));
+    crops
+        .into_iter()
+        .map(|multi| {
+            let part = sweep.iter().filter(|(p, _)| p.multi_crop == multi).cloned().collect();
+            (if multi { ", multi-crop" } else { "" }, part)
+        })
+        .collect()
+}
+
 /// Table 4: rows = normal word, columns = anomaly word, cells
 /// "CLIP / CLIP + ours" mean AUROC (unknown-object setup), one table per
 /// Np. `None` unless the job sweeps more than one word pair.
 pub fn word_pair_markdown(rows: &[SummaryRow]) -> Option<String> {
-    let sweep = sweep_rows(rows);
+    let parts: Vec<String> = by_crop(sweep_rows(rows))
+        .into_iter()
+        .filter_map(|(crop, sweep)| word_pair_tables(&sweep, crop))
+        .collect();
+    (!parts.is_empty()).then(|| parts.concat())
+}
+
+fn word_pair_tables(sweep: &[(GridPoint, &SummaryRow)], crop: &str) -> Option<String> {
     let pairs = distinct(sweep.iter().map(|(p, _)| (p.normal.clone(), p.anomaly.clone())));
     if pairs.len() < 2 {
         return None;
@@ -252,7 +272,7 @@ pub fn word_pair_markdown(rows: &[SummaryRow]) -> Option<String> {
     for np in distinct(sweep.iter().map(|(p, _)| p.np)) {
         let _ = writeln!(
             md,
-            "## Table 4: AUROC per word pair, {} (CLIP / CLIP + ours), Np={np}\n",
+            "## Table 4: AUROC per word pair, {}{crop} (CLIP / CLIP + ours), Np={np}\n",
             setup_label(SWEEP_SETUP)
         );
         md.push_str("| Normal \\ Anomaly |");
@@ -265,8 +285,8 @@ pub fn word_pair_markdown(rows: &[SummaryRow]) -> Option<String> {
         for n in &normals {
             let _ = write!(md, "| \"{n}\" |");
             for a in &anomalies {
-                let clip = auroc_of(&sweep, np, n, a, SCORE_CLIP);
-                let ours = auroc_of(&sweep, np, n, a, SCORE_COMBINED);
+                let clip = auroc_of(sweep, np, n, a, SCORE_CLIP);
+                let ours = auroc_of(sweep, np, n, a, SCORE_COMBINED);
                 let text = match (clip, ours) {
                     (Some(c), Some(o)) => format!("{} / {}", cell(c, c.auroc_mean, c.auroc_std), cell(o, o.auroc_mean, o.auroc_std)),
                     _ => "–".to_string(),
@@ -283,7 +303,14 @@ pub fn word_pair_markdown(rows: &[SummaryRow]) -> Option<String> {
 /// Fig. 4's values: Np → mean AUROC of Ours and CLIP + ours (unknown-object
 /// setup), one table per word pair. `None` unless the job sweeps Np.
 pub fn np_sweep_markdown(rows: &[SummaryRow]) -> Option<String> {
-    let sweep = sweep_rows(rows);
+    let parts: Vec<String> = by_crop(sweep_rows(rows))
+        .into_iter()
+        .filter_map(|(crop, sweep)| np_sweep_tables(&sweep, crop))
+        .collect();
+    (!parts.is_empty()).then(|| parts.concat())
+}
+
+fn np_sweep_tables(sweep: &[(GridPoint, &SummaryRow)], crop: &str) -> Option<String> {
     let counts = distinct(sweep.iter().map(|(p, _)| p.np));
     if counts.len() < 2 {
         return None;
@@ -292,12 +319,12 @@ pub fn np_sweep_markdown(rows: &[SummaryRow]) -> Option<String> {
     for (n, a) in distinct(sweep.iter().map(|(p, _)| (p.normal.clone(), p.anomaly.clone()))) {
         let _ = writeln!(
             md,
-            "## Fig. 4: AUROC per number of prompt pairs, {}, \"{n}\" / \"{a}\"\n\n| Np | Ours | CLIP + ours |\n|---|---|---|",
+            "## Fig. 4: AUROC per number of prompt pairs, {}{crop}, \"{n}\" / \"{a}\"\n\n| Np | Ours | CLIP + ours |\n|---|---|---|",
             setup_label(SWEEP_SETUP)
         );
         for &np in &counts {
             let show = |score: &str| {
-                auroc_of(&sweep, np, &n, &a, score)
+                auroc_of(sweep, np, &n, &a, score)
                     .map(|r| cell(r, r.auroc_mean, r.auroc_std))
                     .unwrap_or_else(|| "–".to_string())
             };

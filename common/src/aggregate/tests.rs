@@ -96,6 +96,29 @@ fn word_pair_sweeps_get_table_4_with_clip_and_combined_auroc_per_cell() {
 }
 
 #[test]
+fn crop_settings_get_their_own_table4() {
+    let mut rows = Vec::new();
+    for (crop, base) in [("", 0.80), (" multi-crop", 0.90)] {
+        for (i, a) in ["a broken", "a damaged"].into_iter().enumerate() {
+            let config = format!("{}{crop}", point(1000, "a", a));
+            rows.push(sr(&config, MEAN_CATEGORY, SCORE_CLIP, (base + 0.01 * i as f64, 0.0), 2));
+            rows.push(sr(&config, MEAN_CATEGORY, SCORE_COMBINED, (base + 0.05, 0.01), 2));
+        }
+    }
+    let md = word_pair_markdown(&rows).expect("two word pairs swept");
+    let heads: Vec<&str> = md.lines().filter(|l| l.starts_with("## ")).collect();
+    assert_eq!(
+        heads,
+        [
+            "## Table 4: AUROC per word pair, 0-shot, object unknown (CLIP / CLIP + ours), Np=1000",
+            "## Table 4: AUROC per word pair, 0-shot, object unknown, multi-crop (CLIP / CLIP + ours), Np=1000",
+        ]
+    );
+    let cells: Vec<&str> = md.lines().filter(|l| l.starts_with("| \"a\"")).collect();
+    assert_eq!(cells, ["| \"a\" | 80.0 / 85.0±1.0 | 81.0 / 85.0±1.0 |", "| \"a\" | 90.0 / 95.0±1.0 | 91.0 / 95.0±1.0 |"]);
+}
+
+#[test]
 fn np_sweeps_list_np_numerically_with_mean_auroc() {
     let mut rows = Vec::new();
     for (np, ours) in [(10000, (0.910, 0.004)), (1000, (0.880, 0.011)), (2000, (0.895, 0.007))] {

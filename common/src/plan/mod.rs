@@ -17,7 +17,7 @@ pub mod hash;
 pub mod spec;
 pub mod types;
 
-pub use expand::{config_label, plan, plan_with, JobPlan, PlanError, PlanOptions};
+pub use expand::{config_label, plan, plan_with, JobPlan, PlanError, PlanOptions, MULTI_CROP_LABEL};
 pub use spec::{AggregateSpec, ImageShardSpec, ModelRef, ShardSpec, TextShardSpec, TrialSpec};
 pub use types::{
     attempt_prefix, manifest_key, AttemptId, JobId, Manifest, PlannedShard, ShardId, ShardKind,
