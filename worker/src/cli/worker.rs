@@ -1,5 +1,6 @@
 //! `rwclip worker`: pull shards from a coordinator and run them here.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -97,5 +98,24 @@ pub fn run(args: WorkerArgs) -> Result<()> {
         .enable_all()
         .build()
         .map_err(|source| RwclipError::Io { path: "tokio runtime".to_string(), source })?;
-    runtime.block_on(run_worker(options))
+    let result = runtime.block_on(run_worker(options));
+    exit_without_destructors(result)
+}
+
+/// Ends the process the way `main` would (same message, same exit code) but
+/// without running C++ static destructors: an executor thread may still be
+/// inside libtorch (a shard handed back at the drain deadline, or a fatal
+/// error mid-shard), and tearing libtorch down under it segfaults.
+fn exit_without_destructors(result: Result<()>) -> ! {
+    let code = match &result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("rwclip: error: {e}");
+            e.exit_code()
+        }
+    };
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: _exit only ends the process; nothing runs after it.
+    unsafe { libc::_exit(code) }
 }
