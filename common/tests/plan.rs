@@ -214,6 +214,8 @@ fn paper_example_parses_and_plans() {
     let job = Job::parse(&text, &dir.path().join("paper.toml")).unwrap();
     let p = rwclip_common::plan::plan(&job).unwrap();
     assert_eq!(of_kind(&p, ShardKind::Trial).len(), 6 * 17 * 10);
+    let multi_crop = |s: &&PlannedShard| matches!(spec(s), ShardSpec::Trial(t) if !t.corner_shards.is_empty());
+    assert!(of_kind(&p, ShardKind::Trial).iter().all(multi_crop), "the paper scores with multi-crop");
     // Largest Np 50,000 in blocks of 2,048 pairs: 25 blocks per seed × word pair.
     assert_eq!(of_kind(&p, ShardKind::TextEmbedding).len(), 25 * 17 * 10);
     assert!(p.shards[0].model_key.as_deref().unwrap().starts_with("ViT-B-16-plus-240@"));
