@@ -4,7 +4,7 @@
 //! rows) or a clear failure, within a deadline.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Barrier, OnceLock};
+use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::time::Duration;
 
 use rwclip_common::job::{Job, PathChecks};
@@ -131,7 +131,9 @@ fn coordinator_restart_mid_job_resumes_without_recomputing() {
     let after = finish_and_check(&mut f, &id);
     for (shard, m) in &before.manifests {
         assert_eq!(after.manifests.get(shard), Some(m), "committed shard {shard} changed");
-        assert_eq!(after.attempts_of(shard), before.attempts_of(shard), "committed shard {shard} was recomputed");
+        // No new attempt (the coordinator may garbage-collect losing ones).
+        let new: Vec<_> = after.attempts_of(shard).difference(&before.attempts_of(shard)).cloned().collect();
+        assert!(new.is_empty(), "committed shard {shard} was recomputed by {new:?}");
     }
     // The same worker processes reconnected and finished the job.
     for w in &mut f.cluster.workers {
@@ -266,6 +268,8 @@ fn first_test_image(data: &Path) -> PathBuf {
 /// its own thread with its own model cache: both get the one committed
 /// manifest, the loser's parts are byte-identical garbage, and the results
 /// are the clean run's.
+static MODEL_INIT: Mutex<()> = Mutex::new(());
+
 #[test]
 fn two_attempts_racing_on_every_shard_commit_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -287,6 +291,15 @@ fn two_attempts_racing_on_every_shard_commit_exactly_once() {
                     let spec = ShardSpec::from_json(&spec_json).unwrap();
                     let store = BlockingStore::open(&uri).unwrap();
                     let mut ctx = ExecContext::new(tch::Device::Cpu, 1);
+                    if let Some(model) = spec.model() {
+                        // Each racer stands for a worker process. A random-init
+                        // model is drawn from libtorch's process-global RNG, so
+                        // two built at once in one process interleave their
+                        // draws; building them one at a time keeps the racers
+                        // equivalent to two processes.
+                        let _one_at_a_time = MODEL_INIT.lock().unwrap();
+                        ctx.model(model).unwrap();
+                    }
                     barrier.wait();
                     execute(&spec, &mut ctx, &store, &AttemptId(format!("racer-{k}")), &format!("w{k}"), &|_, _| {})
                         .map_err(|e| e.to_string())
