@@ -3,6 +3,7 @@
 //! as the local plan runner; SIGTERM drains; a wrong token is refused.
 
 use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -234,14 +235,64 @@ fn sigterm_lets_a_running_shard_finish_within_the_drain_timeout() {
 }
 
 #[test]
+fn worker_reconnects_and_registers_again_after_a_coordinator_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = tiny_job(dir.path());
+    let store_dir = dir.path().join("store");
+    let logs = [dir.path().join("w.log")];
+    let rt = runtime();
+    let first = rt.block_on(start_coordinator(config(&store_dir, None, Duration::from_secs(10)), job_planner())).unwrap();
+    let addr = first.addr;
+    let job_id = rt.block_on(submit(addr, &job));
+    let mut worker = spawn_worker(addr, &logs[0], &["--exit-when-idle", "5"]);
+    rt.block_on(wait_for(addr, &job_id, &logs, JOB_TIMEOUT, |s| s.shards_committed >= 1));
+    rt.block_on(first.shutdown()).unwrap();
+
+    // Same address, same store: the job is rebuilt from the store, and the
+    // worker (unknown to the new coordinator) registers again.
+    let mut restarted = config(&store_dir, None, Duration::from_secs(10));
+    restarted.bind = addr;
+    let second = rt.block_on(start_coordinator(restarted, job_planner())).unwrap();
+    let done = rt.block_on(wait_for(addr, &job_id, &logs, JOB_TIMEOUT, |s| s.state != pb::JobState::Running as i32));
+    assert_eq!(done.state, pb::JobState::Succeeded as i32, "{done:?}\n{}", dump(&logs));
+    assert!(wait_exit(&mut worker, Duration::from_secs(60), &logs).success());
+    let log = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(log.contains("registering again") && log.matches("registered as").count() == 2, "{log}");
+    rt.block_on(second.shutdown()).unwrap();
+}
+
+/// `rwclip coordinator` as a process; returns it and the address it printed.
+fn spawn_coordinator_cli(store: &Path, token_file: &Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rwclip"))
+        .args(["coordinator", "--bind", "127.0.0.1:0", "--store", store.to_str().unwrap()])
+        .arg("--token-file")
+        .arg(token_file)
+        .env_remove("RWCLIP_TOKEN")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("rwclip coordinator exited before listening").unwrap();
+        if let Some(addr) = line.strip_prefix("rwclip-coordinator listening on ") {
+            break addr.trim().parse().unwrap();
+        }
+    };
+    // Keep draining: a closed pipe would make its next eprintln! panic.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
+#[test]
 fn wrong_token_exits_2_naming_the_token_file() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime();
-    let coordinator = rt.block_on(start_coordinator(config(&dir.path().join("store"), Some("right-token"), Duration::from_secs(10)), job_planner())).unwrap();
+    let right = dir.path().join("coordinator.token");
+    std::fs::write(&right, "right-token\n").unwrap();
+    let (mut coordinator, addr) = spawn_coordinator_cli(&dir.path().join("store"), &right);
     let token_file = dir.path().join("worker.token");
     std::fs::write(&token_file, "wrong-token\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_rwclip"))
-        .args(["worker", "--coordinator", &format!("http://{}", coordinator.addr), "--device", "cpu"])
+        .args(["worker", "--coordinator", &format!("http://{addr}"), "--device", "cpu"])
         .arg("--token-file")
         .arg(&token_file)
         .output()
@@ -250,5 +301,9 @@ fn wrong_token_exits_2_naming_the_token_file() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("token") && stderr.contains(token_file.to_str().unwrap()), "{stderr}");
     assert!(!stderr.contains("wrong-token"), "the token itself must not be printed: {stderr}");
-    rt.block_on(coordinator.shutdown()).unwrap();
+
+    // The coordinator subcommand stops cleanly on SIGTERM.
+    signal(&coordinator, "TERM");
+    let exit = wait_exit(&mut coordinator, Duration::from_secs(30), &[]);
+    assert!(exit.success(), "rwclip coordinator exited with {exit}");
 }

@@ -189,33 +189,54 @@ impl Worker {
         Ok(())
     }
 
-    /// Connects when there is no channel, and registers (again).
+    /// Connects when there is no channel, and registers when there is no
+    /// registration. A reconnect keeps the registration: only the
+    /// coordinator saying it does not know us (NotFound) makes us register
+    /// again, so a network blip loses no reports.
     async fn connect(&mut self) -> Result<()> {
-        let loaded = self.loaded_models();
-        let result = match self.client.as_mut() {
-            Some(client) => Ok(client),
-            None => connect(&self.options.connect).await.map(|c| self.client.insert(c)),
-        };
-        let result = match result {
-            Ok(client) => register(client, &self.identity, loaded, self.generation + 1).await,
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(registration) => self.on_registered(registration),
-            Err(e) if e.is_transient() => {
-                if self.reconnect_failures % RECONNECT_LOG_EVERY == 0 {
-                    self.log(&format!("{e}; retrying"));
-                }
-                self.reconnect_failures += 1;
-                self.client = None;
-                self.next_connect = Instant::now() + self.reconnect_backoff;
-                self.reconnect_backoff = (self.reconnect_backoff * 2).min(RECONNECT_MAX);
-                Ok(())
+        if self.client.is_none() {
+            match connect(&self.options.connect).await {
+                Ok(client) => self.client = Some(client),
+                Err(e) => return self.on_connect_failure(e),
             }
-            Err(e) => match disposition(e, &self.options.connect.url, &self.options.token_source) {
-                Disposition::Fatal(e) | Disposition::Drop(e) | Disposition::Reconnect(e) | Disposition::Reregister(e) => Err(e.into()),
-            },
+            if self.registration.is_some() {
+                self.log("reconnected");
+                self.on_reachable();
+                // Heartbeat at once: tells the coordinator we are alive, and
+                // tells us whether it still knows us.
+                self.next_heartbeat = Instant::now();
+                return Ok(());
+            }
         }
+        let loaded = self.loaded_models();
+        let Some(client) = self.client.as_mut() else { return Ok(()) };
+        match register(client, &self.identity, loaded, self.generation + 1).await {
+            Ok(registration) => self.on_registered(registration),
+            Err(e) => self.on_connect_failure(e),
+        }
+    }
+
+    /// Retries with backoff while the coordinator is unreachable; any other
+    /// refusal (bad token, protocol version, bad registration) is final.
+    fn on_connect_failure(&mut self, e: RemoteError) -> Result<()> {
+        if !e.is_transient() {
+            return match disposition(e, &self.options.connect.url, &self.options.token_source) {
+                Disposition::Fatal(e) | Disposition::Drop(e) | Disposition::Reconnect(e) | Disposition::Reregister(e) => Err(e.into()),
+            };
+        }
+        if self.reconnect_failures % RECONNECT_LOG_EVERY == 0 {
+            self.log(&format!("{e}; retrying"));
+        }
+        self.reconnect_failures += 1;
+        self.client = None;
+        self.next_connect = Instant::now() + self.reconnect_backoff;
+        self.reconnect_backoff = (self.reconnect_backoff * 2).min(RECONNECT_MAX);
+        Ok(())
+    }
+
+    fn on_reachable(&mut self) {
+        self.reconnect_backoff = RECONNECT_MIN;
+        self.reconnect_failures = 0;
     }
 
     fn on_registered(&mut self, registration: Registration) -> Result<()> {
@@ -256,8 +277,7 @@ impl Worker {
         let now = Instant::now();
         self.next_heartbeat = now + registration.heartbeat_interval;
         self.next_lease = now;
-        self.reconnect_backoff = RECONNECT_MIN;
-        self.reconnect_failures = 0;
+        self.on_reachable();
         self.registration = Some(registration);
         Ok(())
     }
