@@ -336,6 +336,25 @@ fn run_needs_at_least_one_worker() {
 }
 
 #[test]
+fn run_fails_fast_when_every_worker_process_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    // No machine has a 100th GPU: every worker exits at start, naming it.
+    let job = write_job(dir.path(), "", "out");
+    std::fs::write(&job, std::fs::read_to_string(&job).unwrap().replace("device = \"cpu\"", "device = \"cuda:99\"")).unwrap();
+    let started = std::time::Instant::now();
+    let out = rwclip(&["run", job.to_str().unwrap(), "--workers", "2"]);
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(e.contains("every worker process exited"), "{e}");
+    for worker in ["local-worker-1", "local-worker-2"] {
+        assert!(e.contains(worker), "{e}");
+    }
+    assert!(e.contains("cuda:99"), "the workers' own error is not reported:\n{e}");
+    // Long before any lease timeout or worker grace period.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "took {:?}", started.elapsed());
+}
+
+#[test]
 fn unreadable_image_exits_3_naming_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let job = write_job(dir.path(), "", "out");

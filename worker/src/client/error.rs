@@ -21,7 +21,7 @@ pub enum ClientError {
     /// Every local worker process exited while the job still had work.
     #[error("every worker process exited while job {job} was still running:\n{details}")]
     WorkersDied { job: String, details: String },
-    #[error("interrupted (Ctrl-C): worker processes stopped; `rwclip run` again resumes from the committed shards")]
+    #[error("interrupted (Ctrl-C or SIGTERM): worker processes stopped; `rwclip run` again resumes from the committed shards")]
     Interrupted,
     #[error("in-process coordinator: {0}")]
     Coordinator(#[from] rwclip_coordinator::CoordinatorError),

@@ -30,7 +30,7 @@ const CHILD_POLL: Duration = Duration::from_millis(500);
 /// After the last worker exited, how long the job may take to be reported
 /// finished (its last shard may have committed just before) before the run
 /// fails.
-const FINISH_GRACE: Duration = Duration::from_secs(10);
+const FINISH_GRACE: Duration = Duration::from_secs(2);
 
 /// A coordinator in this process and its worker processes.
 pub struct LocalCluster {
@@ -92,21 +92,25 @@ impl LocalCluster {
             let watch = watch_until_finished(&mut client, &job, &mut on_status);
             tokio::pin!(watch);
             let mut poll = tokio::time::interval(CHILD_POLL);
+            // Created once, so a signal between two loop turns is not lost.
+            let interrupted = interrupted();
+            tokio::pin!(interrupted);
             loop {
                 tokio::select! {
                     status = &mut watch => break status?,
                     _ = poll.tick() => {
-                        for line in self.new_worker_exits() {
-                            progress.println(&line);
-                        }
-                        if self.all_workers_exited() {
+                        if !self.all_workers_exited() {
+                            for line in self.new_worker_exits() {
+                                progress.println(&line);
+                            }
+                        } else {
                             match tokio::time::timeout(FINISH_GRACE, &mut watch).await {
                                 Ok(status) => break status?,
                                 Err(_) => return Err(ClientError::WorkersDied { job: job.clone(), details: self.exit_report() }.into()),
                             }
                         }
                     }
-                    _ = tokio::signal::ctrl_c() => return Err(ClientError::Interrupted.into()),
+                    _ = &mut interrupted => return Err(ClientError::Interrupted.into()),
                 }
             }
         };
@@ -157,5 +161,23 @@ impl LocalCluster {
 
     fn exit_report(&self) -> String {
         self.workers.iter().map(WorkerProcess::describe_exit).collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, so either stops the workers
+/// through [`LocalCluster::shutdown`] instead of orphaning them.
+async fn interrupted() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            // Without a SIGTERM handler the default action (exit) stays.
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
     }
 }
