@@ -73,6 +73,11 @@ impl ClipModel {
         device: Device,
     ) -> Result<ClipModel, WeightsError> {
         let Some(path) = weights else {
+            // libtorch's RNG is global to the process: a worker running several
+            // shards at once must not interleave two random inits, or the
+            // weights would depend on thread timing.
+            static RANDOM_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+            let _guard = RANDOM_INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             tch::manual_seed(RANDOM_INIT_SEED);
             return Ok(ClipModel::build(cfg, device));
         };
