@@ -161,9 +161,10 @@ impl Coordinator for CoordinatorService {
         let worker = convert::worker_id(&r.worker_id)?;
         let attempt = convert::attempt_id("attempt_id", &r.attempt_id)?;
         let failure = convert::failure(r.failure)?;
+        let missing = r.missing_dependencies.into_iter().map(rwclip_common::plan::ShardId).collect();
         let ack = self
             .scheduler
-            .ask(|reply| SchedulerEvent::ShardFailed { worker, attempt, failure, reply })
+            .ask(|reply| SchedulerEvent::ShardFailed { worker, attempt, failure, missing, reply })
             .await?;
         Ok(Response::new(convert::ack(ack)))
     }

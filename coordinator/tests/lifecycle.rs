@@ -320,3 +320,77 @@ async fn a_losing_attempts_parts_are_deleted_and_the_winners_kept() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_dependency_whose_manifest_vanished_is_recomputed_not_fatal() {
+    within(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let coordinator = start(&dir, None).await;
+        let mut client = connect(&coordinator, None).await;
+        let job = submit(&mut client, "diamond lost").await.job_id;
+        let mut worker = FakeWorker::register(client.clone(), &dir, "w").await;
+        for expected in ["trial-lost-a", "trial-lost-b", "trial-lost-c"] {
+            let lease = worker.lease().await.expect("leasable");
+            assert_eq!(lease.shard_id, expected);
+            assert!(worker.complete(&lease).await.accepted);
+        }
+        // The store loses b's output (a store restored empty, a deleted prefix).
+        std::fs::remove_file(dir.path().join("shards/trial-lost-b/manifest.json")).expect("b's manifest");
+        let d = worker.lease().await.expect("d is ready");
+        assert_eq!(d.shard_id, "trial-lost-d");
+        // d cannot run without b: the coordinator checks the store, finds b's
+        // manifest gone and runs b again before d.
+        assert!(worker.fail_missing(&d, &["trial-lost-b"]).await.accepted);
+        let status = wait_for(&mut client, &job, |s| s.shards_committed == 2).await;
+        assert_eq!(status.state, pb::JobState::Running as i32, "{status:?}");
+        let b = worker.lease().await.expect("b runs again");
+        assert_eq!(b.shard_id, "trial-lost-b", "d must wait for b");
+        assert!(worker.complete(&b).await.accepted);
+        let d = worker.lease().await.expect("d is ready again");
+        assert_eq!(d.shard_id, "trial-lost-d");
+        assert!(worker.complete(&d).await.accepted);
+        assert_eq!(job_state(&mut client, &job).await.state, pb::JobState::Succeeded as i32);
+        drop((client, worker));
+        stop(coordinator).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_missing_dependency_that_is_committed_after_all_counts_as_a_failure() {
+    within(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let coordinator = start(&dir, None).await;
+        let mut client = connect(&coordinator, None).await;
+        let job = submit(&mut client, "diamond present").await.job_id;
+        let mut worker = FakeWorker::register(client.clone(), &dir, "w").await;
+        for _ in 0..3 {
+            let lease = worker.lease().await.expect("leasable");
+            assert!(worker.complete(&lease).await.accepted);
+        }
+        // The manifest is there: the worker's report was wrong (a stale read),
+        // so each one counts and the limit still ends the job.
+        for _ in 0..4 {
+            let d = worker.lease().await.expect("d is leased again");
+            assert_eq!(d.shard_id, "trial-present-d");
+            worker.fail_missing(&d, &["trial-present-b"]).await;
+        }
+        let status = wait_for_state(&mut client, &job, pb::JobState::Failed).await;
+        assert_eq!(status.failures.len(), 1, "{status:?}");
+        assert_eq!(status.failures[0].attempts, 4);
+        drop((client, worker));
+        stop(coordinator).await;
+    })
+    .await;
+}
+
+/// Polls the job until `done` holds.
+async fn wait_for(client: &mut Client, job: &str, done: impl Fn(&pb::JobStatus) -> bool) -> pb::JobStatus {
+    loop {
+        let status = job_state(client, job).await;
+        if done(&status) {
+            return status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -141,16 +141,13 @@ fn coordinator_restart_mid_job_resumes_without_recomputing() {
     }
 }
 
-/// moto keeps everything in memory, so restarting it loses the store (job
-/// records, parts and manifests) and the bucket: the honest expectation is
-/// not "the job finishes as if nothing happened" but that nothing hangs or
-/// crashes: the job ends, either with the clean run's results (shards whose
-/// inputs vanished recomputed) or failed with a per-shard reason. Today it
-/// fails: the coordinator still counts the lost shards as committed, and the
-/// trials that read them give up after 4 attempts ("dependency ... has no
-/// committed manifest").
+/// moto keeps everything in memory, so restarting it loses the whole store
+/// (job records, parts, manifests) and the bucket, which the test recreates
+/// as a real S3 would still have it. Workers then find committed
+/// dependencies gone; the coordinator checks the store, recomputes the lost
+/// shards, and the job ends with exactly the clean run's results.
 #[test]
-fn s3_server_restart_mid_job_ends_cleanly_or_fails_clearly() {
+fn s3_server_restart_mid_job_recomputes_lost_shards_and_finishes_clean() {
     let server = MotoServer::start();
     server.create_bucket("chaos");
     let (store_uri, output_uri) = ("s3://chaos/store", "s3://chaos/out");
@@ -171,22 +168,11 @@ fn s3_server_restart_mid_job_ends_cleanly_or_fails_clearly() {
     if let Some(c) = cluster.coordinator.as_mut() {
         assert_eq!(c.exit_code(), None, "the coordinator died with its store:\n{}", c.log());
     }
-    match state(&end) {
-        pb::JobState::Succeeded => {
-            eprintln!("S3 restart: job {id} succeeded after recomputing lost shards");
-            let store = StoreSnapshot::read(store_uri, &server.endpoint());
-            assert_clean_result(&store, &StoreSnapshot::read(output_uri, &server.endpoint()));
-        }
-        pb::JobState::Failed => {
-            eprintln!("S3 restart: job {id} failed: {} / {:?}", end.reason, end.failures);
-            assert!(!end.failures.is_empty() || !end.reason.is_empty(), "failed without a reason: {end:?}");
-            for r in &end.failures {
-                assert!(!r.last_reason.is_empty(), "shard {} failed without a reason", r.shard_id);
-                assert!(r.attempts <= 4, "shard {} ran {} counted attempts (max 4)", r.shard_id, r.attempts);
-            }
-        }
-        other => cluster.fail(&format!("job {id} ended {other:?}: {end:?}")),
+    if state(&end) != pb::JobState::Succeeded {
+        cluster.fail(&format!("job {id} did not recover from the S3 restart: {end:?}"));
     }
+    let store = StoreSnapshot::read(store_uri, &server.endpoint());
+    assert_clean_result(&store, &StoreSnapshot::read(output_uri, &server.endpoint()));
 }
 
 /// A safetensors file cut short: its header promises 4000 bytes of data.

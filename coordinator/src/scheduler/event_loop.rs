@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rwclip_common::aggregate::{self, committed_manifest, run_aggregate, AggregateError, PublishedResults};
 use rwclip_common::artifacts::Store;
-use rwclip_common::plan::{attempt_prefix, AttemptId, JobId, Manifest, ShardId, ShardSpec};
+use rwclip_common::plan::{attempt_prefix, manifest_key, AttemptId, JobId, Manifest, ShardId, ShardSpec};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -59,6 +59,9 @@ struct EventLoop {
     /// For spawned tasks to report back; weak, so the loop still ends when
     /// every handle is dropped.
     events: mpsc::WeakSender<SchedulerEvent>,
+    /// Job files submitted to this process: publishing uses them even when
+    /// the store lost its copy (jobs restored at start read the store's).
+    job_tomls: HashMap<JobId, String>,
 }
 
 /// Starts the loop; it ends when every handle is dropped.
@@ -70,6 +73,7 @@ pub fn spawn_scheduler(scheduler: Scheduler, store: Store) -> (SchedulerHandle, 
         store,
         watchers: HashMap::new(),
         events: tx.downgrade(),
+        job_tomls: HashMap::new(),
     };
     let task = tokio::spawn(async move {
         // Jobs restored at start may have aggregates or results due.
@@ -134,9 +138,14 @@ impl EventLoop {
             SchedulerEvent::ShardCompleted { worker, attempt, manifest, reply } => {
                 let _ = reply.send(self.complete(&worker, &attempt, &manifest).await);
             }
-            SchedulerEvent::ShardFailed { worker, attempt, failure, reply } => {
+            SchedulerEvent::ShardFailed { worker, attempt, failure, missing, reply } => {
+                let reporter = s.current(&worker, &attempt).ok();
                 let _ = reply.send(Ok(s.fail(&worker, &attempt, failure)));
+                if let Some((job, shard)) = reporter {
+                    self.check_lost_dependencies(job, shard, missing);
+                }
             }
+            SchedulerEvent::DependenciesLost { job, reporter, lost } => s.recompute_lost(&job, &reporter, &lost),
             SchedulerEvent::Tick => s.tick(now),
             SchedulerEvent::LocalShardFinished { attempt, result } => {
                 let coordinator = WorkerId::coordinator();
@@ -145,8 +154,12 @@ impl EventLoop {
                     Ok(manifest) => {
                         let _ = self.complete(&coordinator, &attempt, &manifest).await;
                     }
-                    Err(failure) => {
+                    Err((failure, missing)) => {
+                        let reporter = s.current(&coordinator, &attempt).ok();
                         s.fail(&coordinator, &attempt, failure);
+                        if let Some((job, shard)) = reporter {
+                            self.check_lost_dependencies(job, shard, missing);
+                        }
                     }
                 }
             }
@@ -178,6 +191,7 @@ impl EventLoop {
         }
         let committed = committed_shards(&self.store, &planned.shards).await.map_err(store_err)?;
         persist_job(&self.store, &planned, job_toml).await.map_err(store_err)?;
+        self.job_tomls.insert(planned.id.clone(), job_toml.to_string());
         let view = self.scheduler.add_planned(planned, &committed, now)?;
         Ok(SubmitOutcome { view, already_committed: committed.len() })
     }
@@ -252,6 +266,28 @@ impl EventLoop {
         }
     }
 
+    /// Checks, off the loop, whether the dependencies a shard found missing
+    /// really have no manifest; those are recomputed (their outputs were lost).
+    fn check_lost_dependencies(&self, job: JobId, reporter: ShardId, missing: Vec<ShardId>) {
+        if missing.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let mut lost = Vec::new();
+            for dep in missing {
+                // A store error proves nothing: only a clean "absent" counts.
+                if let Ok(false) = store.exists(&manifest_key(&dep)).await {
+                    lost.push(dep);
+                }
+            }
+            if !lost.is_empty() {
+                Self::report(&events, SchedulerEvent::DependenciesLost { job, reporter, lost }).await;
+            }
+        });
+    }
+
     /// Runs an aggregate shard and reports its commit or failure.
     fn run_local(&self, work: LocalWork) {
         let store = self.store.clone();
@@ -269,14 +305,15 @@ impl EventLoop {
     fn publish_results(&self, work: PublishWork) {
         let store = self.store.clone();
         let events = self.events.clone();
+        let job_toml = self.job_tomls.get(&work.job).cloned();
         tokio::spawn(async move {
-            let mut result = publish(&store, &work).await;
+            let mut result = publish(&store, &work, job_toml.as_deref()).await;
             for tries in 1..PUBLISH_TRIES {
                 if result.is_ok() {
                     break;
                 }
                 tokio::time::sleep(Duration::from_secs(u64::from(tries))).await;
-                result = publish(&store, &work).await;
+                result = publish(&store, &work, job_toml.as_deref()).await;
             }
             Self::report(&events, SchedulerEvent::ResultsPublished { job: work.job, result }).await;
         });
@@ -302,29 +339,49 @@ impl EventLoop {
 }
 
 /// The aggregate of `work`, committed; failures classified for the scheduler.
-async fn aggregate_shard(store: &Store, work: &LocalWork) -> Result<Manifest, Failure> {
-    let spec = match ShardSpec::from_json(&work.spec_json) {
-        Ok(ShardSpec::Aggregate(spec)) => spec,
-        Ok(other) => {
-            return Err(Failure::Fatal(format!("shard {}: its spec is a {:?} shard, not an aggregate", work.shard, other.kind())))
-        }
-        Err(e) => return Err(Failure::Fatal(format!("shard {}: spec_json is not a shard spec: {e}", work.shard))),
-    };
-    let id = ShardSpec::Aggregate(spec.clone()).id();
-    if id != work.shard {
-        return Err(Failure::Fatal(format!("shard {}: its spec hashes to {id}", work.shard)));
-    }
-    run_aggregate(store, &spec, &work.attempt, COORDINATOR_NAME).await.map_err(|e: AggregateError| {
-        if e.is_retryable() {
-            Failure::Retryable(e.to_string())
-        } else {
-            Failure::Fatal(e.to_string())
-        }
+async fn aggregate_shard(store: &Store, work: &LocalWork) -> Result<Manifest, (Failure, Vec<ShardId>)> {
+    aggregate_shard_inner(store, work).await.map_err(|e| match e {
+        // A trial manifest gone from the store: retryable, and checked.
+        AggregateFailure::Missing(reason, trial) => (Failure::Retryable(reason), vec![trial]),
+        AggregateFailure::Other(f) => (f, Vec::new()),
     })
 }
 
-async fn publish(store: &Store, work: &PublishWork) -> Result<PublishedResults, String> {
-    let job_toml = persist::job_toml(store, &work.job).await.map_err(|e| e.to_string())?;
+enum AggregateFailure {
+    Missing(String, ShardId),
+    Other(Failure),
+}
+
+impl From<Failure> for AggregateFailure {
+    fn from(f: Failure) -> Self {
+        AggregateFailure::Other(f)
+    }
+}
+
+async fn aggregate_shard_inner(store: &Store, work: &LocalWork) -> Result<Manifest, AggregateFailure> {
+    let spec = match ShardSpec::from_json(&work.spec_json) {
+        Ok(ShardSpec::Aggregate(spec)) => spec,
+        Ok(other) => {
+            return Err(Failure::Fatal(format!("shard {}: its spec is a {:?} shard, not an aggregate", work.shard, other.kind())).into())
+        }
+        Err(e) => return Err(Failure::Fatal(format!("shard {}: spec_json is not a shard spec: {e}", work.shard)).into()),
+    };
+    let id = ShardSpec::Aggregate(spec.clone()).id();
+    if id != work.shard {
+        return Err(Failure::Fatal(format!("shard {}: its spec hashes to {id}", work.shard)).into());
+    }
+    run_aggregate(store, &spec, &work.attempt, COORDINATOR_NAME).await.map_err(|e: AggregateError| match e {
+        AggregateError::MissingTrial { ref trial, .. } => AggregateFailure::Missing(e.to_string(), trial.clone()),
+        e if e.is_retryable() => Failure::Retryable(e.to_string()).into(),
+        e => Failure::Fatal(e.to_string()).into(),
+    })
+}
+
+async fn publish(store: &Store, work: &PublishWork, job_toml: Option<&str>) -> Result<PublishedResults, String> {
+    let job_toml = match job_toml {
+        Some(text) => text.to_string(),
+        None => persist::job_toml(store, &work.job).await.map_err(|e| e.to_string())?,
+    };
     let output = Store::open(&work.output_uri).map_err(|e| e.to_string())?;
     aggregate::publish_results(store, &work.aggregate, &output, &job_toml).await.map_err(|e| e.to_string())
 }

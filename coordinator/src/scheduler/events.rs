@@ -1,6 +1,6 @@
 //! Everything that can happen to the scheduler, each with its reply channel.
 
-use rwclip_common::plan::{AttemptId, JobId, Manifest};
+use rwclip_common::plan::{AttemptId, JobId, Manifest, ShardId};
 use tokio::sync::{mpsc, oneshot};
 
 use rwclip_common::aggregate::PublishedResults;
@@ -33,11 +33,15 @@ pub enum SchedulerEvent {
     LeaseRequested { worker: WorkerId, reply: Reply<Option<LeaseGrant>> },
     Progress { worker: WorkerId, attempt: AttemptId, done: u64, total: u64, reply: Reply<ReportAck> },
     ShardCompleted { worker: WorkerId, attempt: AttemptId, manifest: Manifest, reply: Reply<ReportAck> },
-    ShardFailed { worker: WorkerId, attempt: AttemptId, failure: Failure, reply: Reply<ReportAck> },
+    /// `missing` lists dependencies the worker found uncommitted.
+    ShardFailed { worker: WorkerId, attempt: AttemptId, failure: Failure, missing: Vec<ShardId>, reply: Reply<ReportAck> },
+    /// A check after a missing-dependency report: these committed shards'
+    /// manifests are gone from the store, so they run again.
+    DependenciesLost { job: JobId, reporter: ShardId, lost: Vec<ShardId> },
     /// Periodic: expire silent workers, enforce the no-worker grace period.
     Tick,
     /// A shard the coordinator ran itself (an aggregate) committed or failed.
-    LocalShardFinished { attempt: AttemptId, result: Result<Manifest, Failure> },
+    LocalShardFinished { attempt: AttemptId, result: Result<Manifest, (Failure, Vec<ShardId>)> },
     /// A finished job's results were copied to its output location (or not).
     ResultsPublished { job: JobId, result: Result<PublishedResults, String> },
 }

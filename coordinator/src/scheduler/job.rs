@@ -164,6 +164,34 @@ impl Job {
         ready
     }
 
+    /// Shard `i`'s committed output is gone from the store: it runs again,
+    /// and dependents not yet running wait for it again. Returns true when
+    /// it became ready to run.
+    pub fn uncommit(&mut self, i: usize) -> bool {
+        if self.state[i].phase != ShardPhase::Committed {
+            return false;
+        }
+        for &d in &self.dependents[i] {
+            match &mut self.state[d].phase {
+                ShardPhase::Waiting { missing } => *missing += 1,
+                phase @ ShardPhase::Ready => *phase = ShardPhase::Waiting { missing: 1 },
+                _ => {}
+            }
+        }
+        let missing = self.shards[i]
+            .deps
+            .iter()
+            .filter(|dep| {
+                self.shards
+                    .iter()
+                    .position(|s| &s.id == *dep)
+                    .is_some_and(|j| self.state[j].phase != ShardPhase::Committed)
+            })
+            .count();
+        self.state[i].phase = if missing == 0 { ShardPhase::Ready } else { ShardPhase::Waiting { missing } };
+        missing == 0
+    }
+
     /// Decides the outcome once nothing can progress: all committed, or no
     /// shard running or ready (the rest wait behind failed shards).
     pub fn settle(&mut self) -> bool {

@@ -433,6 +433,28 @@ impl Scheduler {
         ReportAck::Accepted
     }
 
+    /// The store lost the outputs of `lost` (committed shards of `job`):
+    /// they run again, and `reporter`, which failed for want of them, gets
+    /// its attempt back (the failure was not its own).
+    pub fn recompute_lost(&mut self, job_id: &JobId, reporter: &ShardId, lost: &[ShardId]) {
+        let Some(job) = self.jobs.get_mut(job_id) else { return };
+        if job.outcome.is_some() {
+            return;
+        }
+        let index = |job: &super::job::Job, id: &ShardId| job.shards.iter().position(|s| &s.id == id);
+        if let Some(r) = index(job, reporter) {
+            let state = &mut job.state[r];
+            state.attempts = state.attempts.saturating_sub(1);
+        }
+        for id in lost {
+            let Some(i) = index(job, id) else { continue };
+            if job.uncommit(i) {
+                self.ready.push_back((job_id.clone(), i));
+            }
+        }
+        self.changed.insert(job_id.clone());
+    }
+
     pub fn cancel(&mut self, id: &JobId) -> Result<JobView, SchedulerError> {
         let job = self.jobs.get_mut(id).ok_or_else(|| unknown_job(id))?;
         if job.outcome.is_none() {

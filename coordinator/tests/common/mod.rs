@@ -172,6 +172,18 @@ impl FakeWorker {
             worker_id: self.id.clone(),
             attempt_id: lease.attempt_id.clone(),
             failure: Some(failure),
+            missing_dependencies: Vec::new(),
+        };
+        self.client.fail_shard(request).await.expect("fail call").into_inner()
+    }
+
+    /// A retryable failure naming dependencies the shard found uncommitted.
+    pub async fn fail_missing(&mut self, lease: &pb::Lease, missing: &[&str]) -> pb::ReportAck {
+        let request = pb::FailShardRequest {
+            worker_id: self.id.clone(),
+            attempt_id: lease.attempt_id.clone(),
+            failure: Some(pb::fail_shard_request::Failure::Retryable(format!("dependency {} has no committed manifest", missing.join(", ")))),
+            missing_dependencies: missing.iter().map(|s| s.to_string()).collect(),
         };
         self.client.fail_shard(request).await.expect("fail call").into_inner()
     }

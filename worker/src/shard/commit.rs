@@ -65,6 +65,17 @@ pub fn commit(
         worker: worker.to_string(),
         parts,
     };
+    // A manifest must never name a part the store does not hold: parts
+    // written before a store outage that lost data (an S3 server restored
+    // empty) are written again by a retry instead of being committed.
+    for part in &manifest.parts {
+        let present = store.exists(part).map_err(|e| ShardError::run(shard)(RwclipError::Store(e)))?;
+        if !present {
+            return Err(ShardError::run(shard)(RwclipError::Store(rwclip_common::artifacts::StoreError::NotFound {
+                uri: store.describe(part),
+            })));
+        }
+    }
     let json = serde_json::to_vec_pretty(&manifest).expect("manifests are plain data and always serialise");
     let won = store
         .put_if_absent(&manifest_key(shard), Bytes::from(json))

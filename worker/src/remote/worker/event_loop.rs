@@ -379,13 +379,17 @@ impl Worker {
                     self.log(&format!("shard {} committed (attempt {})", state.shard, manifest.attempt));
                     Report::Complete { attempt: id, manifest_json }
                 }
-                Err(e) => Report::Fail { attempt: id, failure: Failure::Retryable(format!("cannot serialise the manifest of shard {}: {e}", state.shard)) },
+                Err(e) => Report::Fail {
+                    attempt: id,
+                    failure: Failure::Retryable(format!("cannot serialise the manifest of shard {}: {e}", state.shard)),
+                    missing_dependencies: Vec::new(),
+                },
             },
-            Outcome::Failed { retryable, message } => {
+            Outcome::Failed { retryable, message, missing_dependencies } => {
                 let class = if retryable { "retryable" } else { "fatal" };
                 self.log(&format!("shard {} failed ({class}): {message}", state.shard));
                 let failure = if retryable { Failure::Retryable(message) } else { Failure::Fatal(message) };
-                Report::Fail { attempt: id, failure }
+                Report::Fail { attempt: id, failure, missing_dependencies }
             }
         };
         self.outbox.push(report);
@@ -452,7 +456,7 @@ impl Worker {
         let reason = format!("worker {} shut down; drain timeout of {:?} reached", self.options.name, self.options.drain_timeout);
         let mut handed = 0;
         for attempt in &still_running {
-            let report = Report::Fail { attempt: attempt.clone(), failure: Failure::HandedBack(reason.clone()) };
+            let report = Report::Fail { attempt: attempt.clone(), failure: Failure::HandedBack(reason.clone()), missing_dependencies: Vec::new() };
             match report.send(client, &registration.worker_id).await {
                 Ok(_) => handed += 1,
                 Err(e) => eprintln!("rwclip worker {}: handing back attempt {attempt}: {e}", self.options.name),

@@ -12,7 +12,7 @@ use crate::remote::{CoordinatorClient, RemoteError};
 #[derive(Debug, Clone)]
 pub enum Report {
     Complete { attempt: String, manifest_json: String },
-    Fail { attempt: String, failure: Failure },
+    Fail { attempt: String, failure: Failure, missing_dependencies: Vec<String> },
 }
 
 impl Report {
@@ -34,11 +34,12 @@ impl Report {
                 })
                 .await
                 .map_err(RemoteError::rpc("CompleteShard"))?,
-            Report::Fail { attempt, failure } => client
+            Report::Fail { attempt, failure, missing_dependencies } => client
                 .fail_shard(pb::FailShardRequest {
                     worker_id: worker_id.to_string(),
                     attempt_id: attempt.clone(),
                     failure: Some(failure.clone()),
+                    missing_dependencies: missing_dependencies.clone(),
                 })
                 .await
                 .map_err(RemoteError::rpc("FailShard"))?,

@@ -32,7 +32,13 @@ pub enum Outcome {
     /// The shard's committed manifest (ours, or an earlier attempt's).
     Committed(Manifest),
     /// The error's message names the file, key or spec at fault.
-    Failed { retryable: bool, message: String },
+    Failed {
+        retryable: bool,
+        message: String,
+        /// Dependencies found without a committed manifest (for the
+        /// coordinator to check and recompute).
+        missing_dependencies: Vec<String>,
+    },
 }
 
 #[derive(Debug)]
@@ -130,6 +136,13 @@ fn run_attempt(task: &Task, ctx: &mut ExecContext, store: &BlockingStore, worker
         });
     match result {
         Ok(manifest) => Outcome::Committed(manifest),
-        Err(e) => Outcome::Failed { retryable: e.is_retryable(), message: e.to_string() },
+        Err(e) => Outcome::Failed {
+            retryable: e.is_retryable(),
+            message: e.to_string(),
+            missing_dependencies: match &e {
+                ShardError::MissingDep { dep, .. } => vec![dep.0.clone()],
+                _ => Vec::new(),
+            },
+        },
     }
 }
