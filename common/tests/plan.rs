@@ -153,6 +153,23 @@ fn ranges_cover_pairs_and_images_exactly() {
 }
 
 #[test]
+fn small_jobs_encode_only_the_pairs_they_read() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    // Largest Np 6 < the 2,048-pair default block: one block of 6 rounded up
+    // to whole batches (text batch 4 = 2 pairs), not 2,048 pairs.
+    let p = rwclip_common::plan::plan(&job(dir.path(), "pairs = [4, 6]", "hidden = [8]")).unwrap();
+    let texts: Vec<_> = of_kind(&p, ShardKind::TextEmbedding)
+        .into_iter()
+        .map(|s| match spec(s) {
+            ShardSpec::TextEmbedding(t) => (t.first_pair, t.pairs),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(texts, vec![(0, 6), (0, 6)], "one block per seed");
+}
+
+#[test]
 fn multi_crop_adds_corner_shards_once_and_keeps_eval_view_ids() {
     let dir = tempfile::tempdir().unwrap();
     dataset(dir.path());

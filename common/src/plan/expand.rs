@@ -126,8 +126,11 @@ pub fn plan_with(job: &Job, options: &PlanOptions) -> Result<JobPlan, PlanError>
     let text_batch = spec.model.text_batch_size as u64;
     // 2 prompts per pair: a block of S pairs must hold whole batches.
     let pair_unit = if text_batch % 2 == 0 { text_batch / 2 } else { text_batch };
-    let block = round_up(options.text_shard_pairs, pair_unit);
     let counts = spec.prompts.pair_counts();
+    // A job whose largest Np is below the block size would otherwise encode
+    // a whole block of prompts it never reads.
+    let largest_np = counts.iter().copied().max().unwrap_or(1);
+    let block = round_up(options.text_shard_pairs.min(largest_np), pair_unit);
     let words = spec.prompts.word_pairs();
     let single_point = counts.len() == 1 && words.len() == 1;
     let mut trials = Vec::new();
