@@ -26,11 +26,23 @@ pub enum RemoteError {
     },
     #[error("the coordinator at {url} refused this worker: {message}")]
     RegistrationRefused { url: String, message: String },
-    #[error("coordinator refused {rpc}: {}", .status.message())]
+    #[error("coordinator refused {rpc}: {}{}", .status.message(), closed_connection_hint(.status))]
     Rpc {
         rpc: &'static str,
         status: tonic::Status,
     },
+}
+
+/// A TLS 1.3 client learns that its certificate was refused only when the
+/// coordinator drops the connection under its first call.
+fn closed_connection_hint(status: &tonic::Status) -> &'static str {
+    match status.code() {
+        tonic::Code::Cancelled | tonic::Code::Unavailable | tonic::Code::Unknown => {
+            " (the connection was closed; a coordinator with mutual TLS does this when the client \
+             presents no certificate (--tls-cert/--tls-key) or one its client CA did not sign)"
+        }
+        _ => "",
+    }
 }
 
 impl RemoteError {
