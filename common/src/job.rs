@@ -403,8 +403,21 @@ impl Job {
         self.resolve(&self.spec.dataset.root)
     }
 
+    /// The weights as a local path (relative paths resolved against the job
+    /// file's directory); `None` for random init or an `s3://` URI.
     pub fn weights_path(&self) -> Option<PathBuf> {
-        self.spec.model.weights.as_deref().map(|w| self.resolve(w))
+        self.spec.model.weights.as_deref().filter(|w| !w.contains("://")).map(|w| self.resolve(w))
+    }
+
+    /// The weights as workers load them: an `s3://` URI as written (fetched
+    /// through the store), a local path resolved; `None` for random init.
+    pub fn weights_uri(&self) -> Option<String> {
+        let w = self.spec.model.weights.as_deref()?;
+        if w.contains("://") {
+            Some(w.to_string())
+        } else {
+            Some(self.resolve(w).to_string_lossy().into_owned())
+        }
     }
 
     /// The job as sent to a coordinator: the same spec with every path made
@@ -423,7 +436,10 @@ impl Job {
         let mut spec = self.spec.clone();
         spec.output = if spec.output.contains("://") { spec.output } else { absolute(self.resolve(&self.spec.output)) };
         spec.dataset.root = absolute(self.dataset_root());
-        spec.model.weights = self.weights_path().map(absolute);
+        spec.model.weights = match self.weights_path() {
+            Some(local) => Some(absolute(local)),
+            None => spec.model.weights,
+        };
         toml::to_string(&spec).map_err(|e| JobError::Parse {
             path: self.path.clone(),
             message: format!("cannot serialise the resolved job: {e}"),
@@ -522,6 +538,14 @@ impl Job {
         }
 
         ClipConfig::preset(&s.model.preset).map_err(|e| self.invalid("model.preset", e.to_string()))?;
+        if let Some((scheme, _)) = s.model.weights.as_deref().and_then(|w| w.split_once("://")) {
+            if scheme != "s3" {
+                return Err(self.invalid(
+                    "model.weights",
+                    format!("has unsupported scheme `{scheme}://` (use a local path or s3://bucket/key)"),
+                ));
+            }
+        }
         if let Some(w) = self.weights_path().filter(|_| check_paths) {
             if !w.is_file() {
                 return Err(self.invalid(
@@ -702,6 +726,18 @@ root = "data"
         let text = MINIMAL.replace("output = \"out\"", "output = \"s3://b/out\"");
         let err = Job::parse_submitted(&text, PathChecks::Skip).unwrap_err().to_string();
         assert!(err.contains("`dataset.root`"), "{err}");
+    }
+
+    #[test]
+    fn s3_weights_pass_through_and_other_schemes_are_refused() {
+        let with = |w: &str| MINIMAL.replace("[model]", &format!("[model]\nweights = \"{w}\""));
+        let job = parse(&with("s3://models/vit.safetensors")).unwrap();
+        assert_eq!(job.weights_uri().as_deref(), Some("s3://models/vit.safetensors"));
+        assert_eq!(job.weights_path(), None);
+        let back = Job::parse_submitted(&job.to_submitted_toml().unwrap(), PathChecks::Skip).unwrap();
+        assert_eq!(back.spec.model.weights.as_deref(), Some("s3://models/vit.safetensors"));
+        let err = parse(&with("gs://models/vit.safetensors")).unwrap_err().to_string();
+        assert!(err.contains("`model.weights`") && err.contains("gs://"), "{err}");
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub fn plan_with(job: &Job, options: &PlanOptions) -> Result<JobPlan, PlanError>
     })?;
     let model = ModelRef {
         preset: spec.model.preset.clone(),
-        weights: job.weights_path().map(|p| absolute(&p)),
+        weights: weights_identity(job),
     };
     let mut shards = Vec::new();
     let mut seen = BTreeSet::new();
@@ -250,10 +250,18 @@ fn job_id(job: &Job) -> JobId {
         spec: &job.spec,
         output: job.output_uri(),
         dataset_root: absolute(&job.dataset_root()),
-        weights: job.weights_path().map(|p| absolute(&p)),
+        weights: weights_identity(job),
     };
     let json = serde_json::to_string(&n).expect("job specs are plain data and always serialise");
     JobId(format!("job-{}", content_hash(json.as_bytes())))
+}
+
+/// Local weights by canonical path, remote ones by URI.
+fn weights_identity(job: &Job) -> Option<String> {
+    match job.weights_path() {
+        Some(local) => Some(absolute(&local)),
+        None => job.weights_uri(),
+    }
 }
 
 /// The canonical path when it exists (ids independent of the working

@@ -24,7 +24,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let started = Instant::now();
     let job = Job::load(&args.job)?;
     let job_toml = prepare_submission(&job)?;
-    if job.weights_path().is_none() {
+    if job.spec.model.weights.is_none() {
         warn_random_init(&job.spec.model.preset);
     }
     let output = job.output_uri();

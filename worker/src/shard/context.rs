@@ -8,6 +8,7 @@ use rwclip_common::clip_config::ClipConfig;
 use rwclip_common::plan::ModelRef;
 use rwclip_common::tokenizer::ClipTokenizer;
 
+use crate::blocking_store::BlockingStore;
 use crate::clip::ClipModel;
 use crate::error::{Result, RwclipError};
 
@@ -39,7 +40,16 @@ impl ExecContext {
             self.models.push(entry);
         } else {
             let cfg = ClipConfig::preset(&m.preset).map_err(|e| RwclipError::Usage(e.to_string()))?;
-            let model = ClipModel::load(&cfg, m.weights.as_deref().map(Path::new), self.device)?;
+            let model = match m.weights.as_deref() {
+                // Weights in object storage are fetched once per load; the
+                // bounded model cache keeps them across shards.
+                Some(uri) if uri.contains("://") => {
+                    let (store, name) = BlockingStore::open_file(uri)?;
+                    let bytes = store.get(&name)?;
+                    ClipModel::load_named_bytes(&cfg, &bytes, uri, self.device)?
+                }
+                local => ClipModel::load(&cfg, local.map(Path::new), self.device)?,
+            };
             if self.models.len() == self.capacity {
                 self.models.remove(0);
             }
