@@ -455,22 +455,28 @@ impl Scheduler {
         self.changed.insert(job_id.clone());
     }
 
+    /// Releases every lease of job `id`; their workers are told at their
+    /// next heartbeat to drop the attempts without reporting.
+    fn abandon_leases(&mut self, id: &JobId) {
+        let attempts: Vec<AttemptId> = self
+            .leases
+            .iter()
+            .filter(|(_, l)| &l.job == id)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for attempt in attempts {
+            let lease = self.release(&attempt);
+            if let Some(w) = self.workers.get_mut(&lease.worker) {
+                w.abandon.push(attempt);
+            }
+        }
+    }
+
     pub fn cancel(&mut self, id: &JobId) -> Result<JobView, SchedulerError> {
         let job = self.jobs.get_mut(id).ok_or_else(|| unknown_job(id))?;
         if job.outcome.is_none() {
             job.outcome = Some(JobOutcome::Cancelled);
-            let attempts: Vec<AttemptId> = self
-                .leases
-                .iter()
-                .filter(|(_, l)| &l.job == id)
-                .map(|(a, _)| a.clone())
-                .collect();
-            for attempt in attempts {
-                let lease = self.release(&attempt);
-                if let Some(w) = self.workers.get_mut(&lease.worker) {
-                    w.abandon.push(attempt);
-                }
-            }
+            self.abandon_leases(id);
             self.changed.insert(id.clone());
         }
         self.view(id)
@@ -584,18 +590,7 @@ impl Scheduler {
     /// Forgets a finished job that is being submitted again; leases still
     /// pointing at it are dropped (their workers told to abandon them).
     pub fn remove_job(&mut self, id: &JobId) {
-        let attempts: Vec<AttemptId> = self
-            .leases
-            .iter()
-            .filter(|(_, l)| &l.job == id)
-            .map(|(a, _)| a.clone())
-            .collect();
-        for attempt in attempts {
-            let lease = self.release(&attempt);
-            if let Some(w) = self.workers.get_mut(&lease.worker) {
-                w.abandon.push(attempt);
-            }
-        }
+        self.abandon_leases(id);
         self.ready.retain(|(job, _)| job != id);
         self.jobs.remove(id);
     }

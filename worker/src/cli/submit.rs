@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 use rwclip_common::job::Job;
-use rwclip_proto::tls::client_tls;
+use crate::remote::client_tls_for;
 use rwclip_proto::v1::GetResultsRequest;
 
-use crate::client::{ensure_succeeded, prepare_submission, runtime, submit_job, watch_until_finished, ClientError, StageProgress};
-use crate::error::{Result, RwclipError};
+use crate::client::{ensure_succeeded, prepare_submission, runtime, submit_job, watch_until_finished, StageProgress};
+use crate::error::Result;
 use crate::remote::{connect, read_token, ConnectOptions, RemoteError};
 
 #[derive(Debug, Args)]
@@ -45,20 +45,7 @@ pub struct CoordinatorArgs {
 
 impl CoordinatorArgs {
     pub fn connect_options(&self) -> Result<ConnectOptions> {
-        let https = self.url.starts_with("https://");
-        let tls_flags = self.tls_ca.is_some() || self.tls_cert.is_some();
-        if tls_flags && !https {
-            return Err(RwclipError::Usage(format!(
-                "--tls-ca/--tls-cert are for https:// coordinators, but --coordinator is {}",
-                self.url
-            )));
-        }
-        let tls = if https {
-            let identity = self.tls_cert.as_deref().zip(self.tls_key.as_deref());
-            Some(client_tls(self.tls_ca.as_deref(), identity, None).map_err(ClientError::from)?)
-        } else {
-            None
-        };
+        let tls = client_tls_for(&self.url, self.tls_ca.as_deref(), self.tls_cert.as_deref(), self.tls_key.as_deref())?;
         Ok(ConnectOptions { url: self.url.clone(), token: read_token(self.token_file.as_deref())?, tls })
     }
 }

@@ -9,7 +9,7 @@ use clap::Args;
 use crate::device::select_device;
 use crate::error::{Result, RwclipError};
 use crate::remote::worker::{default_worker_name, run_worker, WorkerOptions};
-use crate::remote::{read_token, ConnectOptions, TOKEN_ENV};
+use crate::remote::{client_tls_for, read_token, ConnectOptions, TOKEN_ENV};
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
@@ -62,20 +62,7 @@ fn options(args: WorkerArgs) -> Result<WorkerOptions> {
         (None, Some(_)) => format!("${TOKEN_ENV}"),
         (None, None) => format!("nowhere (no --token-file and no ${TOKEN_ENV})"),
     };
-    let https = args.coordinator.starts_with("https://");
-    let tls_given = args.tls_ca.is_some() || args.tls_cert.is_some();
-    if tls_given && !https {
-        return Err(RwclipError::Usage(format!(
-            "--tls-ca/--tls-cert need an https:// coordinator URL, got {}",
-            args.coordinator
-        )));
-    }
-    let tls = if https {
-        let identity = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
-        Some(rwclip_proto::tls::client_tls(args.tls_ca.as_deref(), identity, None).map_err(|e| RwclipError::Usage(e.to_string()))?)
-    } else {
-        None
-    };
+    let tls = client_tls_for(&args.coordinator, args.tls_ca.as_deref(), args.tls_cert.as_deref(), args.tls_key.as_deref())?;
     Ok(WorkerOptions {
         connect: ConnectOptions { url: args.coordinator, token, tls },
         token_source,

@@ -27,8 +27,6 @@ pub enum ClientError {
     Coordinator(#[from] rwclip_coordinator::CoordinatorError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
-    #[error("TLS settings: {0}")]
-    Tls(#[from] rwclip_proto::tls::TlsError),
 }
 
 impl ClientError {
@@ -37,7 +35,7 @@ impl ClientError {
     pub fn exit_code(&self) -> i32 {
         match self {
             ClientError::JobFailed { fatal: true, .. } => exit_code::BAD_INPUT,
-            ClientError::NoWorkers(_) | ClientError::Tls(_) => exit_code::USAGE,
+            ClientError::NoWorkers(_) => exit_code::USAGE,
             ClientError::Coordinator(e) => e.exit_code(),
             _ => exit_code::INTERNAL,
         }

@@ -41,6 +41,30 @@ impl Interceptor for BearerToken {
     }
 }
 
+/// TLS settings for `url` from the `--tls-ca/--tls-cert/--tls-key` flags:
+/// `None` for `http://`, the CA (else the system roots) and optional client
+/// identity for `https://`; TLS files with an `http://` URL are a mistake.
+pub fn client_tls_for(
+    url: &str,
+    ca: Option<&Path>,
+    cert: Option<&Path>,
+    key: Option<&Path>,
+) -> Result<Option<ClientTlsConfig>, RemoteError> {
+    let https = url.starts_with("https://");
+    if !https && (ca.is_some() || cert.is_some()) {
+        return Err(RemoteError::InvalidUrl {
+            url: url.to_string(),
+            reason: "--tls-ca/--tls-cert are for https:// coordinators".to_string(),
+        });
+    }
+    if !https {
+        return Ok(None);
+    }
+    rwclip_proto::tls::client_tls(ca, cert.zip(key), None)
+        .map(Some)
+        .map_err(|e| RemoteError::Tls(e.to_string()))
+}
+
 /// The token from `token_file`, else from `$RWCLIP_TOKEN`, else none.
 pub fn read_token(token_file: Option<&Path>) -> Result<Option<String>, RemoteError> {
     match token_file {

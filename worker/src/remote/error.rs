@@ -11,6 +11,9 @@ pub enum RemoteError {
     },
     #[error("coordinator URL {url} is https:// but no TLS settings were given (--tls-ca)")]
     TlsRequired { url: String },
+    /// A TLS file given on the command line is unusable (the message names it).
+    #[error("{0}")]
+    Tls(String),
     #[error("cannot read the token file {path}: {source}")]
     TokenFile { path: String, source: std::io::Error },
     #[error("token file {path} is empty")]
@@ -65,6 +68,7 @@ impl RemoteError {
             ),
             RemoteError::InvalidUrl { .. }
             | RemoteError::TlsRequired { .. }
+            | RemoteError::Tls(_)
             | RemoteError::TokenFile { .. }
             | RemoteError::EmptyToken { .. }
             | RemoteError::InvalidToken

@@ -5,5 +5,5 @@ mod channel;
 mod error;
 pub mod worker;
 
-pub use channel::{connect, read_token, CoordinatorClient, ConnectOptions, TOKEN_ENV};
+pub use channel::{client_tls_for, connect, read_token, CoordinatorClient, ConnectOptions, TOKEN_ENV};
 pub use error::RemoteError;
