@@ -258,8 +258,9 @@ impl ObjectSetup {
     }
 }
 
+/// Every key is optional; a missing one takes its value from [`Default`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ScoringSpec {
     /// Softmax temperature of s_pr (CLIP's 0.01).
     pub temperature: f64,
@@ -269,7 +270,6 @@ pub struct ScoringSpec {
     pub object_word: String,
     /// Test-time multi-crop (§4.2): `false`, `true`, or `[false, true]` to
     /// sweep both (the paper's Table 2 is without, its other tables with).
-    #[serde(default)]
     pub multi_crop: BoolGrid,
 }
 
@@ -706,6 +706,17 @@ root = "data"
         assert_eq!(job.spec.scoring.temperature, 0.01);
         assert_eq!(job.dataset_root(), PathBuf::from("/nonexistent/data"));
         assert_eq!(job.output_uri(), "/nonexistent/out");
+    }
+
+    #[test]
+    fn every_scoring_key_the_readme_gives_a_default_is_optional() {
+        let job = parse(&format!("{MINIMAL}\n[scoring]\nsetups = [\"known\"]\n")).unwrap();
+        assert_eq!(job.spec.scoring.temperature, 0.01);
+        assert_eq!(job.spec.scoring.object_word, "object");
+        assert_eq!(job.spec.scoring.multi_crop, BoolGrid::One(false));
+        assert_eq!(job.spec.scoring.setups, vec![ObjectSetup::Known]);
+        let job = parse(&format!("{MINIMAL}\n[scoring]\n")).unwrap();
+        assert_eq!(job.spec.scoring, ScoringSpec::default());
     }
 
     #[test]

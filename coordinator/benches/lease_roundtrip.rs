@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rwclip_common::artifacts::Store;
-use rwclip_common::plan::{manifest_key, AttemptId, JobId, Manifest, PlannedShard, ShardId, ShardKind, MANIFEST_VERSION};
+use rwclip_common::plan::{AttemptId, JobId, PlannedShard, ShardId, ShardKind};
+use rwclip_common::shard_store::{manifest_key, Manifest, MANIFEST_VERSION};
 use rwclip_coordinator::{start_coordinator, CoordinatorConfig, PlannedJob, Planner};
 use rwclip_proto::v1 as pb;
 use rwclip_proto::v1::coordinator_client::CoordinatorClient;
@@ -64,6 +65,7 @@ async fn drain(mut client: CoordinatorClient<Channel>, store: Store, name: Strin
             attempt: AttemptId(lease.attempt_id.clone()),
             worker: name.clone(),
             parts: vec![],
+            spec: serde_json::Value::Null,
         };
         let json = serde_json::to_string(&manifest)?;
         store.put_if_absent(&manifest_key(&shard), Bytes::from(json.clone())).await?;

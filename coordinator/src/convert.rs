@@ -1,10 +1,11 @@
 //! Prost messages <-> domain types, at the edge; errors name the field.
 
-use rwclip_common::plan::{AttemptId, JobId, Manifest, ShardKind};
+use rwclip_common::failure::{FailureClass, ShardFailure};
+use rwclip_common::plan::{AttemptId, JobId, ShardId, ShardKind};
+use rwclip_common::shard_store::Manifest;
 use rwclip_proto::v1 as pb;
 use tonic::Status;
 
-use crate::failure::Failure;
 use crate::scheduler::{JobOutcome, JobView, LeaseGrant, Registration, ReportAck, SchedulerError, WorkerId};
 
 pub fn kind_to_proto(kind: ShardKind) -> pb::ShardKind {
@@ -59,13 +60,32 @@ impl TryFrom<pb::RegisterWorkerRequest> for Registration {
     }
 }
 
-pub fn failure(f: Option<pb::fail_shard_request::Failure>) -> Result<Failure, Status> {
-    match f {
-        Some(pb::fail_shard_request::Failure::Retryable(r)) => Ok(Failure::Retryable(r)),
-        Some(pb::fail_shard_request::Failure::Fatal(r)) => Ok(Failure::Fatal(r)),
-        Some(pb::fail_shard_request::Failure::HandedBack(r)) => Ok(Failure::HandedBack(r)),
-        None => Err(Status::invalid_argument("field `failure` is missing (retryable, fatal or handed_back)")),
+pub fn class_to_proto(class: FailureClass) -> pb::FailureClass {
+    match class {
+        FailureClass::Retryable => pb::FailureClass::Retryable,
+        FailureClass::BadInput => pb::FailureClass::BadInput,
+        FailureClass::LostDependency => pb::FailureClass::LostDependency,
+        FailureClass::HandedBack => pb::FailureClass::HandedBack,
+        FailureClass::Internal => pb::FailureClass::Internal,
     }
+}
+
+pub fn failure(r: pb::FailShardRequest) -> Result<ShardFailure, Status> {
+    let class = match pb::FailureClass::try_from(r.failure_class) {
+        Ok(pb::FailureClass::Retryable) => FailureClass::Retryable,
+        Ok(pb::FailureClass::BadInput) => FailureClass::BadInput,
+        Ok(pb::FailureClass::LostDependency) => FailureClass::LostDependency,
+        Ok(pb::FailureClass::HandedBack) => FailureClass::HandedBack,
+        Ok(pb::FailureClass::Internal) => FailureClass::Internal,
+        Ok(pb::FailureClass::Unspecified) | Err(_) => {
+            return Err(Status::invalid_argument(format!(
+                "field `failure_class`: {} is not a failure class (retryable, bad input, lost dependency, handed back, internal)",
+                r.failure_class
+            )))
+        }
+    };
+    let missing_dependencies = r.missing_dependencies.into_iter().map(ShardId).collect();
+    Ok(ShardFailure { class, reason: r.reason, missing_dependencies })
 }
 
 pub fn manifest(json: &str) -> Result<Manifest, Status> {
@@ -95,6 +115,7 @@ pub fn job_status(view: &JobView) -> pb::JobStatus {
                 kind: kind_to_proto(f.kind) as i32,
                 attempts: f.attempts,
                 last_reason: f.last_reason.clone(),
+                failure_class: f.class.map_or(pb::FailureClass::Unspecified, class_to_proto) as i32,
             })
             .collect(),
         reason,

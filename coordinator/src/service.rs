@@ -160,11 +160,10 @@ impl Coordinator for CoordinatorService {
         let r = r.into_inner();
         let worker = convert::worker_id(&r.worker_id)?;
         let attempt = convert::attempt_id("attempt_id", &r.attempt_id)?;
-        let failure = convert::failure(r.failure)?;
-        let missing = r.missing_dependencies.into_iter().map(rwclip_common::plan::ShardId).collect();
+        let failure = convert::failure(r)?;
         let ack = self
             .scheduler
-            .ask(|reply| SchedulerEvent::ShardFailed { worker, attempt, failure, missing, reply })
+            .ask(|reply| SchedulerEvent::ShardFailed { worker, attempt, failure, reply })
             .await?;
         Ok(Response::new(convert::ack(ack)))
     }

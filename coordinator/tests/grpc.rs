@@ -179,8 +179,8 @@ async fn retryable_failures_give_up_after_four_attempts() {
             let status = job_state(&mut client, &job).await;
             assert_eq!(status.state, pb::JobState::Running as i32, "still running before attempt {attempt}");
             let lease = worker.lease().await.unwrap_or_else(|| panic!("attempt {attempt} is leased"));
-            let failure = pb::fail_shard_request::Failure::Retryable(format!("disk full #{attempt}"));
-            assert!(worker.fail(&lease, failure).await.accepted);
+            let reason = format!("disk full #{attempt}");
+            assert!(worker.fail(&lease, pb::FailureClass::Retryable, &reason).await.accepted);
         }
         assert!(worker.lease().await.is_none(), "no fifth attempt");
         let status = job_state(&mut client, &job).await;
@@ -205,8 +205,7 @@ async fn a_fatal_failure_fails_the_job_at_once() {
         let mut worker = FakeWorker::register(client.clone(), &dir, "w").await;
 
         let lease = worker.lease().await.expect("root shard leased");
-        let failure = pb::fail_shard_request::Failure::Fatal("corrupt image x.png".to_string());
-        assert!(worker.fail(&lease, failure).await.accepted);
+        assert!(worker.fail(&lease, pb::FailureClass::BadInput, "corrupt image x.png").await.accepted);
         assert!(worker.lease().await.is_none(), "nothing runs behind a fatal failure");
 
         let status = job_state(&mut client, &job).await;
@@ -215,6 +214,7 @@ async fn a_fatal_failure_fails_the_job_at_once() {
         let report = &status.failures[0];
         assert_eq!((report.shard_id.as_str(), report.attempts), ("trial-fatal-a", 1));
         assert!(report.last_reason.contains("corrupt image x.png"), "{}", report.last_reason);
+        assert_eq!(report.failure_class, pb::FailureClass::BadInput as i32, "the class travels typed");
         assert!(!status.reason.is_empty(), "the job says why it failed");
         drop((client, worker));
         stop(coordinator).await;

@@ -6,9 +6,10 @@
 mod common;
 use common::*;
 
-use rwclip_common::aggregate::{RESULTS_CSV, RESULTS_MD, RESULTS_PARQUET, TRIAL_METRICS_PART};
+use rwclip_common::shard_store::part::{METRICS as TRIAL_METRICS_PART, RESULTS_CSV, RESULTS_MD, RESULTS_PARQUET};
 use rwclip_common::artifacts::{MetricRow, ParquetRow, SummaryRow};
-use rwclip_common::plan::{attempt_prefix, AggregateSpec, ShardSpec};
+use rwclip_common::plan::{AggregateSpec, ShardSpec};
+use rwclip_common::shard_store::attempt_prefix;
 
 /// `aggregate <output dir> <trials>`: trials `trial-agg-<i>` (seed i) and the
 /// real aggregate over them; anything else goes to the fake planner.
@@ -63,7 +64,7 @@ async fn commit_with_metrics(w: &FakeWorker, lease: &pb::Lease, rows: &[MetricRo
     let attempt = AttemptId(lease.attempt_id.clone());
     let part = format!("{}{TRIAL_METRICS_PART}", attempt_prefix(&shard, &attempt));
     w.store.put(&part, MetricRow::to_parquet(rows).expect("encode")).await.expect("part put");
-    let manifest = Manifest { version: MANIFEST_VERSION, shard: shard.clone(), kind: ShardKind::Trial, attempt, worker: w.name.clone(), parts: vec![part] };
+    let manifest = Manifest { version: MANIFEST_VERSION, shard: shard.clone(), kind: ShardKind::Trial, attempt, worker: w.name.clone(), parts: vec![part], spec: serde_json::Value::Null };
     let json = serde_json::to_string(&manifest).expect("manifest serialises");
     let won = w.store.put_if_absent(&manifest_key(&shard), Bytes::from(json.clone())).await.expect("manifest put");
     (won, json)
@@ -176,14 +177,14 @@ async fn handed_back_shards_are_requeued_without_counting_an_attempt() {
         // More hand-backs than the attempt limit (4): none of them count.
         for _ in 0..6 {
             let lease = worker.lease().await.expect("the shard is leasable again");
-            let ack = worker.fail(&lease, pb::fail_shard_request::Failure::HandedBack("SIGTERM drain".into())).await;
+            let ack = worker.fail(&lease, pb::FailureClass::HandedBack, "SIGTERM drain").await;
             assert!(ack.accepted, "{ack:?}");
         }
         let status = job_state(&mut client, &job).await;
         assert_eq!(status.state, pb::JobState::Running as i32);
         // One counted failure now: had hand-backs counted, this would be the 7th.
         let lease = worker.lease().await.expect("leased");
-        worker.fail(&lease, pb::fail_shard_request::Failure::Retryable("io".into())).await;
+        worker.fail(&lease, pb::FailureClass::Retryable, "io").await;
         let lease = worker.lease().await.expect("retried after one counted failure");
         assert!(worker.complete(&lease).await.accepted);
         assert_eq!(job_state(&mut client, &job).await.state, pb::JobState::Succeeded as i32);

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use rwclip_common::plan::{JobId, PlannedShard, ShardId, ShardKind};
-use rwclip_coordinator::failure::Failure;
+use rwclip_common::failure::ShardFailure;
 use rwclip_coordinator::scheduler::{JobOutcome, Registration, ReportAck, Scheduler, SchedulerError, Timing, WorkerId};
 use tokio::time::Instant;
 
@@ -92,7 +92,7 @@ fn retryable_failures_stop_after_four_counted_attempts() {
     let w = worker(&mut s, "w", &[], t0);
     for attempt in 1..=4 {
         let l = s.lease(&w, t0).unwrap().expect("a is retried");
-        assert_eq!(s.fail(&w, &l.attempt, Failure::Retryable(format!("io error {attempt}"))), ReportAck::Accepted);
+        assert_eq!(s.fail(&w, &l.attempt, &ShardFailure::retryable(format!("io error {attempt}"))), ReportAck::Accepted);
     }
     assert_eq!(s.lease(&w, t0).unwrap(), None);
     let view = s.view(&j).unwrap();
@@ -109,7 +109,7 @@ fn a_fatal_failure_fails_the_shard_at_once() {
     let j = job(&mut s, vec![shard("a", &[], None)], t0);
     let w = worker(&mut s, "w", &[], t0);
     let l = s.lease(&w, t0).unwrap().unwrap();
-    s.fail(&w, &l.attempt, Failure::Fatal("corrupt image x.jpg".into()));
+    s.fail(&w, &l.attempt, &ShardFailure::bad_input("corrupt image x.jpg"));
     let view = s.view(&j).unwrap();
     assert!(matches!(view.outcome, Some(JobOutcome::Failed(_))));
     assert_eq!(view.failures[0].attempts, 1);
@@ -131,7 +131,7 @@ fn a_silent_worker_loses_its_lease_without_counting_an_attempt() {
     assert_ne!(again.attempt, l.attempt);
     // The dead worker's late reports are stale and ignored.
     assert!(matches!(s.complete(&dead, &l.attempt), ReportAck::Ignored(_)));
-    s.fail(&alive, &again.attempt, Failure::Fatal("x".into()));
+    s.fail(&alive, &again.attempt, &ShardFailure::bad_input("x"));
     assert_eq!(s.view(&j).unwrap().failures[0].attempts, 1, "the lost lease was not counted");
 }
 
@@ -217,11 +217,11 @@ fn handed_back_attempts_are_not_counted() {
     let w = worker(&mut s, "w", &[], t0);
     for _ in 0..10 {
         let l = s.lease(&w, t0).unwrap().expect("leasable again");
-        s.fail(&w, &l.attempt, Failure::HandedBack("drain".into()));
+        s.fail(&w, &l.attempt, &ShardFailure::handed_back("drain"));
     }
     let l = s.lease(&w, t0).unwrap().expect("still leasable");
     assert_eq!(s.attempts_of(&j, &l.shard).len(), 11, "every attempt is remembered for garbage collection");
-    s.fail(&w, &l.attempt, Failure::Fatal("x".into()));
+    s.fail(&w, &l.attempt, &ShardFailure::bad_input("x"));
     let view = s.view(&j).unwrap();
     assert_eq!(view.failures[0].attempts, 1, "only the fatal attempt counted");
 }

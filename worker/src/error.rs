@@ -14,8 +14,9 @@ use rwclip_common::tokenizer::TokenizerError;
 
 use rwclip_common::plan::PlanError;
 
+use rwclip_common::failure::FailureClass;
+
 use crate::clip::WeightsError;
-use crate::shard::ShardError;
 use crate::fnn::FnnError;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,9 +53,6 @@ pub enum RwclipError {
     Torch(#[from] tch::TchError),
     #[error(transparent)]
     ScoresTable(#[from] rwclip_common::scores_table::ScoresTableError),
-    /// A planned shard failed (boxed: a shard error may wrap this enum).
-    #[error(transparent)]
-    Shard(Box<crate::shard::ShardError>),
     #[error(transparent)]
     Plan(#[from] rwclip_common::plan::PlanError),
     /// Talking to the coordinator failed.
@@ -96,7 +94,6 @@ impl RwclipError {
             }
             ScoresTable(_) => exit_code::BAD_INPUT,
             InCategory { source, .. } => source.exit_code(),
-            Shard(e) => shard_exit_code(e),
             Plan(e) => match e {
                 PlanError::Preset { .. } | PlanError::Options { .. } => exit_code::USAGE,
                 PlanError::Dataset { .. } | PlanError::NoImages { .. } => exit_code::BAD_INPUT,
@@ -107,6 +104,20 @@ impl RwclipError {
             // The same codes as the `rwclip-coordinator` binary.
             Coordinator(e) => e.exit_code(),
             Client(e) => e.exit_code(),
+        }
+    }
+
+    /// What a shard that failed with this error tells the coordinator:
+    /// store trouble may pass; wrong input data or parameters fail the same
+    /// way everywhere; libtorch and tokenizer failures are internal.
+    pub fn failure_class(&self) -> FailureClass {
+        use RwclipError::*;
+        match self {
+            Store(e) if e.is_transient() => FailureClass::Retryable,
+            InCategory { source, .. } => source.failure_class(),
+            Usage(_) | Job(_) | Prompt(_) | Dataset(_) | Image(_) | Weights(_) | Metrics(_) | Fnn(_) | Store(_) | Artifact(_)
+            | Io { .. } | ScoresTable(_) | Plan(_) => FailureClass::BadInput,
+            Tokenizer(_) | Torch(_) | Remote(_) | Coordinator(_) | Client(_) => FailureClass::Internal,
         }
     }
 
@@ -127,12 +138,6 @@ impl RwclipError {
 
 pub type Result<T, E = RwclipError> = std::result::Result<T, E>;
 
-impl From<ShardError> for RwclipError {
-    fn from(e: ShardError) -> Self {
-        RwclipError::Shard(Box::new(e))
-    }
-}
-
 /// A job the coordinator refused (bad job file, bad token) is the user's to
 /// fix; an unreachable coordinator is not.
 fn remote_exit_code(e: &crate::remote::RemoteError) -> i32 {
@@ -140,15 +145,5 @@ fn remote_exit_code(e: &crate::remote::RemoteError) -> i32 {
         exit_code::USAGE
     } else {
         exit_code::INTERNAL
-    }
-}
-
-/// A shard that failed running keeps its cause's code; a spec or manifest
-/// that does not parse is bad input; a missing dependency is a planner bug.
-fn shard_exit_code(e: &ShardError) -> i32 {
-    match e {
-        ShardError::Run { source, .. } => source.exit_code(),
-        ShardError::Spec(_) | ShardError::Manifest { .. } | ShardError::BadInput { .. } => exit_code::BAD_INPUT,
-        ShardError::MissingDep { .. } => exit_code::INTERNAL,
     }
 }

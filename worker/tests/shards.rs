@@ -4,7 +4,8 @@ use std::path::Path;
 
 use rwclip_common::dataset::synth::{self, SynthSpec};
 use rwclip_common::job::Job;
-use rwclip_common::plan::{plan_with, AttemptId, JobPlan, Manifest, PlanOptions, ShardKind, ShardSpec};
+use rwclip_common::plan::{plan_with, AttemptId, JobPlan, PlanOptions, ShardKind, ShardSpec};
+use rwclip_common::shard_store::Manifest;
 use rwclip_worker::blocking_store::BlockingStore;
 use rwclip_worker::shard::{execute, run_plan_locally, ExecContext};
 
@@ -123,7 +124,8 @@ fn corrupt_image_is_a_permanent_error_naming_the_file() {
     let store = BlockingStore::open(dir.path().join("out").to_str().unwrap()).unwrap();
     let err = execute(&ShardSpec::ImageEmbedding(spec.clone()), &mut ctx(), &store, &AttemptId("a".into()), "w", &|_, _| {})
         .unwrap_err();
-    assert!(!err.is_retryable(), "{err}");
+    assert!(!err.class().is_retryable(), "{err}");
+    assert_eq!(err.class(), rwclip_common::failure::FailureClass::BadInput, "{err}");
     assert!(err.to_string().contains(victim.as_str()), "{err}");
-    assert!(!store.exists(&rwclip_common::plan::manifest_key(&image.id)).unwrap(), "nothing committed");
+    assert!(!store.exists(&rwclip_common::shard_store::manifest_key(&image.id)).unwrap(), "nothing committed");
 }

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use rwclip_common::dataset::synth::{self, SynthSpec};
 use rwclip_common::job::Job;
-use rwclip_common::plan::{manifest_key, plan, JobPlan, Manifest, ShardKind};
+use rwclip_common::plan::{plan, JobPlan, ShardKind};
+use rwclip_common::shard_store::{manifest_key, Manifest};
 use rwclip_coordinator::{job_planner, start_coordinator, CoordinatorConfig, CoordinatorHandle};
 use rwclip_proto::v1 as pb;
 use rwclip_worker::blocking_store::BlockingStore;
@@ -163,11 +164,15 @@ fn two_workers_run_a_job_and_match_the_local_runner_byte_for_byte() {
     }
     rt.block_on(coordinator.shutdown()).unwrap();
     drop(rt);
+    assert_matches_the_local_runner(&job, &store_dir, &dir.path().join("local"), &log_text);
+}
 
-    // The same plan through the local runner, in another store.
-    let plan: JobPlan = plan(&job).unwrap();
+/// Runs the same plan through the local runner into `local` and checks that
+/// every shard the workers committed in `store_dir` has the same bytes.
+fn assert_matches_the_local_runner(job: &Job, store_dir: &Path, local: &Path, log_text: &str) {
+    let plan: JobPlan = plan(job).unwrap();
     let remote = BlockingStore::open(store_dir.to_str().unwrap()).unwrap();
-    let local = BlockingStore::open(dir.path().join("local").to_str().unwrap()).unwrap();
+    let local = BlockingStore::open(local.to_str().unwrap()).unwrap();
     run_plan_locally(&plan, &local, &mut ExecContext::new(tch::Device::Cpu, 2)).unwrap();
     for shard in &plan.shards {
         let theirs = manifest(&local, &shard.id).unwrap();
@@ -179,6 +184,29 @@ fn two_workers_run_a_job_and_match_the_local_runner_byte_for_byte() {
         }
         assert_eq!(parts(&remote, &ours), parts(&local, &theirs), "shard {} ({:?}) differs from the local run", shard.id, shard.kind);
     }
+}
+
+/// Four executor threads in one process share libtorch's thread settings:
+/// trials (pinned to one thread) and embeddings run side by side, and every
+/// part still has the local runner's bytes.
+#[test]
+fn one_worker_with_capacity_4_matches_the_local_runner_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = tiny_job(dir.path());
+    let store_dir = dir.path().join("store");
+    let logs = [dir.path().join("w.log")];
+    let rt = runtime();
+    let coordinator: CoordinatorHandle = rt.block_on(start_coordinator(config(&store_dir, None, Duration::from_secs(10)), job_planner())).unwrap();
+    let addr = coordinator.addr;
+    let job_id = rt.block_on(submit(addr, &job));
+    let mut worker = spawn_worker(addr, &logs[0], &["--capacity", "4", "--exit-when-idle", "2"]);
+    let done = rt.block_on(wait_for(addr, &job_id, &logs, JOB_TIMEOUT, |s| s.state != pb::JobState::Running as i32));
+    assert_eq!(done.state, pb::JobState::Succeeded as i32, "{done:?}\n{}", dump(&logs));
+    let exit = wait_exit(&mut worker, Duration::from_secs(60), &logs);
+    assert!(exit.success(), "worker exited with {exit}\n{}", dump(&logs));
+    rt.block_on(coordinator.shutdown()).unwrap();
+    drop(rt);
+    assert_matches_the_local_runner(&job, &store_dir, &dir.path().join("local"), &dump(&logs));
 }
 
 #[test]

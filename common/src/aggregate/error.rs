@@ -2,19 +2,19 @@
 
 use crate::artifacts::{ArtifactError, StoreError};
 use crate::plan::ShardId;
+use crate::shard_store::ShardStoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AggregateError {
     /// A trial the aggregate reads has no committed manifest.
     #[error("aggregate {aggregate}: trial {trial} has not committed (no {key})")]
     MissingTrial { aggregate: ShardId, trial: ShardId, key: String },
-    #[error("shard {shard}: manifest {key} is unreadable: {message}")]
-    Manifest { shard: ShardId, key: String, message: String },
-    #[error("shard {shard}: its manifest {key} lists no part named {part}")]
-    MissingPart { shard: ShardId, key: String, part: String },
-    /// A part exists but does not decode: deterministic, retrying cannot help.
-    #[error("part {uri} is corrupt: {source}")]
-    CorruptPart { uri: String, source: ArtifactError },
+    /// The aggregate itself has not committed (publishing, reading results).
+    #[error("aggregate {aggregate} has not committed (no {key})")]
+    NotCommitted { aggregate: ShardId, key: String },
+    /// A committed trial's manifest or parts do not read, or the commit failed.
+    #[error(transparent)]
+    Shard(#[from] ShardStoreError),
     #[error("aggregate {aggregate}: the trials hold no metric rows")]
     NoMetrics { aggregate: ShardId },
     #[error("cannot encode {what}: {source}")]
@@ -27,6 +27,10 @@ impl AggregateError {
     /// Store trouble (network, S3 restart) may pass; everything else is a
     /// property of the committed inputs and fails the same way every time.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, AggregateError::Store(StoreError::Backend { .. }))
+        match self {
+            AggregateError::Store(e) | AggregateError::Shard(ShardStoreError::Store(e)) => matches!(e, StoreError::Backend { .. }),
+            AggregateError::Shard(ShardStoreError::PartNotStored { .. }) => true,
+            _ => false,
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! Aggregation of a job's trials (issue 3), without libtorch: the
+//! Aggregation of a job's trials, without libtorch: the
 //! coordinator runs it itself, and a worker's in-process plan runner calls
 //! the same code.
 //!
@@ -17,9 +17,6 @@ pub mod tables;
 mod tests;
 
 pub use error::AggregateError;
-pub use exec::{
-    committed_manifest, publish_results, read_summary, read_trial_metrics, run_aggregate, write_aggregate_parts, PublishedResults,
-    JOB_TOML, METRICS_PART, RESULTS_CSV, RESULTS_MD, RESULTS_PARQUET, TRIAL_METRICS_PART,
-};
+pub use exec::{publish_results, read_summary, read_trial_metrics, run_aggregate, write_aggregate_parts, PublishedResults};
 pub use summary::{csv, summarise, unique_trial_rows, MEAN_CATEGORY, SCORE_CLIP, SCORE_COMBINED, SCORE_OURS};
 pub use tables::{markdown, np_sweep_markdown, per_category_markdown, table1, table1_per_grid_point, word_pair_markdown};

@@ -5,7 +5,9 @@ use bytes::Bytes;
 
 use super::*;
 use crate::artifacts::{MetricRow, ParquetRow, Store, SummaryRow};
-use crate::plan::{manifest_key, AggregateSpec, AttemptId, Manifest, ShardId, ShardKind, ShardSpec, MANIFEST_VERSION};
+use crate::plan::{AggregateSpec, AttemptId, ShardId, ShardKind, ShardSpec};
+use crate::shard_store::part::{JOB_TOML, METRICS as METRICS_PART, METRICS as TRIAL_METRICS_PART, RESULTS_CSV, RESULTS_MD, RESULTS_PARQUET};
+use crate::shard_store::{manifest_key, Manifest, MANIFEST_VERSION};
 
 fn sr(config: &str, category: &str, score: &str, auroc: (f64, f64), n_seeds: u64) -> SummaryRow {
     SummaryRow {
@@ -154,7 +156,7 @@ async fn commit_trial(store: &Store, name: &str, bytes: Bytes) -> ShardId {
     let attempt = AttemptId("a1".into());
     let part = format!("shards/{id}/attempts/a1/{TRIAL_METRICS_PART}");
     store.put(&part, bytes).await.unwrap();
-    let manifest = Manifest { version: MANIFEST_VERSION, shard: id.clone(), kind: ShardKind::Trial, attempt, worker: "w".into(), parts: vec![part] };
+    let manifest = Manifest { version: MANIFEST_VERSION, shard: id.clone(), kind: ShardKind::Trial, attempt, worker: "w".into(), parts: vec![part], spec: serde_json::Value::Null };
     store.put(&manifest_key(&id), Bytes::from(serde_json::to_vec(&manifest).unwrap())).await.unwrap();
     id
 }

@@ -52,6 +52,21 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// A malformed URI, key or option stays malformed; everything else the
+    /// store says (network, throttling, an object not visible yet) may pass.
+    pub fn is_transient(&self) -> bool {
+        !matches!(
+            self,
+            StoreError::UnsupportedUri { .. }
+                | StoreError::InvalidUri { .. }
+                | StoreError::InvalidKey { .. }
+                | StoreError::OptionsForLocalStore { .. }
+                | StoreError::UnknownS3Option { .. }
+        )
+    }
+}
+
 /// An object store plus a base prefix; keys are `/`-separated paths below it.
 /// Cheap to clone (the backend is shared).
 #[derive(Debug, Clone)]
@@ -200,29 +215,28 @@ impl Store {
     /// Keys (relative to this store) of all objects under `prefix` (whole
     /// path segments; "" lists everything), sorted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        self.for_each_key(prefix, |key| keys.push(key.to_string())).await?;
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Calls `f` with the key (relative to this store) of every object under
+    /// `prefix`, page by page as the backend lists them, holding no list.
+    pub async fn for_each_key(&self, prefix: &str, mut f: impl FnMut(&str)) -> Result<(), StoreError> {
         let full = if prefix.trim_matches('/').is_empty() {
             self.prefix.clone()
         } else {
             self.path(prefix)?
         };
-        let listed: Vec<_> = self
-            .inner
-            .list(Some(&full))
-            .try_collect()
-            .await
-            .map_err(|source| self.backend("list", prefix, source))?;
-        let mut keys: Vec<String> = listed
-            .iter()
-            .filter_map(|meta| meta.location.prefix_match(&self.prefix))
-            .map(|parts| {
-                parts
-                    .map(|p| p.as_ref().to_string())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            })
-            .collect();
-        keys.sort();
-        Ok(keys)
+        let mut listed = self.inner.list(Some(&full));
+        while let Some(meta) = listed.try_next().await.map_err(|source| self.backend("list", prefix, source))? {
+            if let Some(parts) = meta.location.prefix_match(&self.prefix) {
+                let key = parts.map(|p| p.as_ref().to_string()).collect::<Vec<_>>().join("/");
+                f(&key);
+            }
+        }
+        Ok(())
     }
 
     /// Where `key` is on disk, for local stores (for printing where things are).

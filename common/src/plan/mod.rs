@@ -1,12 +1,12 @@
-//! A job as a DAG of shards (issue 3): the unit the coordinator schedules and
-//! a worker executes.
+//! A job as a DAG of shards: the unit the coordinator schedules and a worker
+//! executes.
 //!
 //! - [`expand`]: the planner (job → shards in topological order).
 //! - [`spec`]: what each shard computes (`ShardSpec`, hashed into its id).
 //! - [`hash`]: the stable content hash of ids.
-//! - [`types`]: ids, the scheduler's view of a shard, commit manifests and
-//!   their keys in the store. The coordinator needs nothing else: a shard's
-//!   executor input travels as opaque JSON (`spec_json`).
+//! - [`types`]: ids and the scheduler's view of a shard. The coordinator
+//!   needs nothing else: a shard's executor input travels as opaque JSON
+//!   (`spec_json`). Commit manifests and store keys are [`crate::shard_store`]'s.
 //!
 //! Content addressing: a shard's id is a hash of everything its output
 //! depends on, so a resubmitted job (or tonight's regeneration) finds
@@ -19,7 +19,4 @@ pub mod types;
 
 pub use expand::{config_label, plan, plan_with, JobPlan, PlanError, PlanOptions, MULTI_CROP_LABEL};
 pub use spec::{AggregateSpec, ImageShardSpec, ModelRef, ShardSpec, TextShardSpec, TrialSpec};
-pub use types::{
-    attempt_prefix, manifest_key, AttemptId, JobId, Manifest, PlannedShard, ShardId, ShardKind,
-    MANIFEST_VERSION,
-};
+pub use types::{AttemptId, JobId, PlannedShard, ShardId, ShardKind};

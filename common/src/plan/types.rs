@@ -1,4 +1,5 @@
-//! Ids, shards as the scheduler sees them, and commit manifests.
+//! Ids and shards as the scheduler sees them (their commit records are
+//! [`crate::shard_store`]'s).
 
 use serde::{Deserialize, Serialize};
 
@@ -64,33 +65,4 @@ pub struct PlannedShard {
     /// The executor's input, opaque to the scheduler (a serialised
     /// `ShardSpec`, see the worker's executors).
     pub spec_json: String,
-}
-
-/// Format version of [`Manifest`] documents.
-pub const MANIFEST_VERSION: u32 = 1;
-
-/// The commit record of a shard, written with a conditional put at
-/// [`manifest_key`]: the first commit wins and later ones are discarded.
-/// Readers trust only parts listed in a committed manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub version: u32,
-    pub shard: ShardId,
-    pub kind: ShardKind,
-    pub attempt: AttemptId,
-    /// The worker that produced the parts (for reports).
-    pub worker: String,
-    /// Output objects, keys relative to the store root, all under
-    /// [`attempt_prefix`] of this attempt.
-    pub parts: Vec<String>,
-}
-
-/// Where a shard's manifest is committed.
-pub fn manifest_key(shard: &ShardId) -> String {
-    format!("shards/{shard}/manifest.json")
-}
-
-/// Where one attempt of a shard writes its parts before committing.
-pub fn attempt_prefix(shard: &ShardId, attempt: &AttemptId) -> String {
-    format!("shards/{shard}/attempts/{attempt}/")
 }

@@ -1,23 +1,25 @@
-//! The single task that owns the [`Scheduler`] and the store side effects.
-//! Slow work (aggregating, publishing results, garbage collection) runs in
-//! spawned tasks that report back as events, so the loop never blocks on it
-//! and remains the only owner of scheduling state.
+//! The single task that owns the [`Scheduler`]. It never awaits the store:
+//! store work (recording submissions, checking commits, aggregating,
+//! publishing, garbage collection) is spawned beside it and reports back as
+//! events, so heartbeats and leases are answered while a large job is
+//! submitted.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use rwclip_common::aggregate::{self, committed_manifest, run_aggregate, AggregateError, PublishedResults};
 use rwclip_common::artifacts::Store;
-use rwclip_common::plan::{attempt_prefix, manifest_key, AttemptId, JobId, Manifest, ShardId, ShardSpec};
+use rwclip_common::failure::{FailureClass, ShardFailure};
+use rwclip_common::plan::{AttemptId, JobId, ShardId};
+use rwclip_common::shard_store::{manifest_key, Manifest};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::events::{SchedulerEvent, SubmitOutcome};
+use super::effects::{self, spawn_record_writer, RecordWrite};
+use super::events::{Reply, SchedulerEvent, SubmitOutcome};
 use super::job::JobOutcome;
-use super::persist::{self, committed_shards, persist_job, persist_outcome};
-use super::state::{JobView, LocalWork, PublishWork, ReportAck, Scheduler, Timing, WorkerId};
+use super::state::{ReportAck, Scheduler, Timing};
+use super::view::JobView;
+use super::workers::WorkerId;
 use super::{PlannedJob, SchedulerError};
-use crate::failure::Failure;
 
 /// Cheap to clone; sends events to the loop.
 #[derive(Debug, Clone)]
@@ -28,10 +30,7 @@ pub struct SchedulerHandle {
 
 impl SchedulerHandle {
     /// Sends an event built around a fresh reply channel and awaits the reply.
-    pub async fn ask<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<T, SchedulerError>>) -> SchedulerEvent,
-    ) -> Result<T, SchedulerError> {
+    pub async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, SchedulerError>>) -> SchedulerEvent) -> Result<T, SchedulerError> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(make(reply)).await.map_err(|_| SchedulerError::Stopped)?;
         rx.await.map_err(|_| SchedulerError::Stopped)?
@@ -47,11 +46,6 @@ impl SchedulerHandle {
     }
 }
 
-/// How often publishing results is tried before the job fails.
-const PUBLISH_TRIES: u32 = 3;
-/// The name aggregate manifests give as their producer.
-const COORDINATOR_NAME: &str = "coordinator";
-
 struct EventLoop {
     scheduler: Scheduler,
     store: Store,
@@ -59,6 +53,9 @@ struct EventLoop {
     /// For spawned tasks to report back; weak, so the loop still ends when
     /// every handle is dropped.
     events: mpsc::WeakSender<SchedulerEvent>,
+    records: mpsc::UnboundedSender<RecordWrite>,
+    /// Submitters waiting for a job's record to be written.
+    submitting: HashMap<JobId, Vec<Reply<SubmitOutcome>>>,
     /// Job files submitted to this process: publishing uses them even when
     /// the store lost its copy (jobs restored at start read the store's).
     job_tomls: HashMap<JobId, String>,
@@ -68,35 +65,37 @@ struct EventLoop {
 pub fn spawn_scheduler(scheduler: Scheduler, store: Store) -> (SchedulerHandle, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel(1024);
     let timing = std::sync::Arc::new(scheduler.timing().clone());
+    let events = tx.downgrade();
     let mut state = EventLoop {
         scheduler,
+        records: spawn_record_writer(store.clone(), events.clone()),
         store,
         watchers: HashMap::new(),
-        events: tx.downgrade(),
+        events,
+        submitting: HashMap::new(),
         job_tomls: HashMap::new(),
     };
     let task = tokio::spawn(async move {
         // Jobs restored at start may have aggregates or results due.
         state.dispatch();
-        state.publish().await;
+        state.publish();
         while let Some(event) = rx.recv().await {
-            state.handle(event).await;
+            state.handle(event);
             state.dispatch();
-            state.publish().await;
+            state.publish();
         }
     });
     (SchedulerHandle { tx, timing }, task)
 }
 
 impl EventLoop {
-    async fn handle(&mut self, event: SchedulerEvent) {
+    fn handle(&mut self, event: SchedulerEvent) {
         let now = Instant::now();
         let s = &mut self.scheduler;
         // Replies are best effort: a client that went away needs no answer.
         match event {
-            SchedulerEvent::JobSubmitted { job_toml, planned, reply } => {
-                let _ = reply.send(self.submit(&job_toml, planned, now).await);
-            }
+            SchedulerEvent::JobSubmitted { job_toml, planned, reply } => self.submit(job_toml, planned, reply),
+            SchedulerEvent::SubmissionRecorded { planned, job_toml, committed } => self.submission_recorded(planned, job_toml, committed, now),
             SchedulerEvent::GetJob { job, reply } => {
                 let _ = reply.send(s.view(&job));
             }
@@ -106,7 +105,8 @@ impl EventLoop {
             SchedulerEvent::WatchJob { job, updates, reply } => match s.view(&job) {
                 Ok(view) => {
                     let finished = view.outcome.is_some();
-                    let _ = updates.send(view).await;
+                    // The channel is new, so the first snapshot always fits.
+                    let _ = updates.try_send(view);
                     // Dropping the sender of a finished job ends the stream.
                     if !finished {
                         self.watchers.entry(job).or_default().push(updates);
@@ -135,31 +135,24 @@ impl EventLoop {
             SchedulerEvent::Progress { worker, attempt, done, total, reply } => {
                 let _ = reply.send(Ok(s.progress(&worker, &attempt, done, total)));
             }
-            SchedulerEvent::ShardCompleted { worker, attempt, manifest, reply } => {
-                let _ = reply.send(self.complete(&worker, &attempt, &manifest).await);
+            SchedulerEvent::ShardCompleted { worker, attempt, manifest, reply } => self.check_completion(worker, attempt, manifest, reply),
+            SchedulerEvent::CompletionChecked { worker, attempt, stored, reply } => {
+                let _ = reply.send(self.completion_checked(&worker, &attempt, stored));
             }
-            SchedulerEvent::ShardFailed { worker, attempt, failure, missing, reply } => {
-                let reporter = s.current(&worker, &attempt).ok();
-                let _ = reply.send(Ok(s.fail(&worker, &attempt, failure)));
-                if let Some((job, shard)) = reporter {
-                    self.check_lost_dependencies(job, shard, missing);
-                }
+            SchedulerEvent::ShardFailed { worker, attempt, failure, reply } => {
+                let _ = reply.send(Ok(self.fail(&worker, &attempt, failure)));
             }
             SchedulerEvent::DependenciesLost { job, reporter, lost } => s.recompute_lost(&job, &reporter, &lost),
             SchedulerEvent::Tick => s.tick(now),
             SchedulerEvent::LocalShardFinished { attempt, result } => {
                 let coordinator = WorkerId::coordinator();
                 match result {
-                    // A cancelled job's late result is ignored like any stale report.
-                    Ok(manifest) => {
-                        let _ = self.complete(&coordinator, &attempt, &manifest).await;
+                    // run_aggregate returns the manifest that won the commit.
+                    Ok(stored) => {
+                        let _ = self.commit_verified(&coordinator, &attempt, &stored);
                     }
-                    Err((failure, missing)) => {
-                        let reporter = s.current(&coordinator, &attempt).ok();
-                        s.fail(&coordinator, &attempt, failure);
-                        if let Some((job, shard)) = reporter {
-                            self.check_lost_dependencies(job, shard, missing);
-                        }
+                    Err(failure) => {
+                        self.fail(&coordinator, &attempt, failure);
                     }
                 }
             }
@@ -167,57 +160,106 @@ impl EventLoop {
         }
     }
 
-    async fn submit(&mut self, job_toml: &str, planned: PlannedJob, now: Instant) -> Result<SubmitOutcome, SchedulerError> {
+    /// A known running or succeeded job answers at once; anything else has
+    /// its record written (and its committed shards found) beside the loop.
+    fn submit(&mut self, job_toml: String, planned: PlannedJob, reply: Reply<SubmitOutcome>) {
         let id = planned.id.clone();
-        let store_err = |e: crate::error::CoordinatorError| SchedulerError::Store(e.to_string());
-        if self.scheduler.has_job(&id) {
-            let view = self.scheduler.view(&id)?;
+        let mut resubmitted = false;
+        if let Ok(view) = self.scheduler.view(&id) {
             match view.outcome {
                 // A failed or cancelled job submitted again runs again (its
                 // committed shards are kept).
-                Some(JobOutcome::Failed(_) | JobOutcome::Cancelled) => {
-                    self.scheduler.remove_job(&id);
-                    self.store
-                        .delete(&persist::key(&id, "outcome.json"))
-                        .await
-                        .map_err(|e| SchedulerError::Store(e.to_string()))?;
-                }
+                Some(JobOutcome::Failed(_) | JobOutcome::Cancelled) => resubmitted = true,
                 // Running or succeeded: whatever it has committed counts as done.
                 _ => {
                     let already_committed = view.committed;
-                    return Ok(SubmitOutcome { view, already_committed });
+                    let _ = reply.send(Ok(SubmitOutcome { view, already_committed }));
+                    return;
                 }
             }
         }
-        let committed = committed_shards(&self.store, &planned.shards).await.map_err(store_err)?;
-        persist_job(&self.store, &planned, job_toml).await.map_err(store_err)?;
-        self.job_tomls.insert(planned.id.clone(), job_toml.to_string());
-        let view = self.scheduler.add_planned(planned, &committed, now)?;
-        Ok(SubmitOutcome { view, already_committed: committed.len() })
+        let waiting = self.submitting.entry(id).or_default();
+        waiting.push(reply);
+        if waiting.len() == 1 {
+            let _ = self.records.send(RecordWrite::Submission { planned, job_toml, resubmitted });
+        }
+    }
+
+    fn submission_recorded(&mut self, planned: PlannedJob, job_toml: String, committed: Result<std::collections::HashSet<ShardId>, String>, now: Instant) {
+        let id = planned.id.clone();
+        let waiting = self.submitting.remove(&id).unwrap_or_default();
+        let result = committed.map_err(SchedulerError::Store).and_then(|committed| {
+            let finished = self.scheduler.view(&id).is_ok_and(|v| v.outcome.is_some());
+            if finished {
+                self.scheduler.remove_job(&id);
+            }
+            self.job_tomls.insert(id.clone(), job_toml);
+            let view = self.scheduler.add_planned(planned, &committed, now)?;
+            Ok(SubmitOutcome { view, already_committed: committed.len() })
+        });
+        for reply in waiting {
+            let _ = reply.send(result.clone());
+        }
     }
 
     /// Accepts a completion only once a manifest for the shard is in the
-    /// store: the worker's conditional put is the commit, this is the check.
-    /// The stored manifest names the winning attempt; every other attempt of
-    /// the shard (this one if it lost, failed, handed back or abandoned
-    /// ones) is garbage and its parts are deleted.
-    async fn complete(&mut self, worker: &WorkerId, attempt: &AttemptId, manifest: &Manifest) -> Result<ReportAck, SchedulerError> {
-        let (job, shard) = match self.scheduler.current(worker, attempt) {
-            Ok(current) => current,
-            Err(ack) => return Ok(ack),
+    /// store: the worker's conditional put is the commit, this checks it.
+    fn check_completion(&mut self, worker: WorkerId, attempt: AttemptId, manifest: Manifest, reply: Reply<ReportAck>) {
+        let shard = match self.scheduler.current(&worker, &attempt) {
+            Ok((_, shard)) => shard,
+            Err(ack) => {
+                let _ = reply.send(Ok(ack));
+                return;
+            }
         };
         if manifest.shard != shard {
-            return Err(SchedulerError::InvalidRequest(format!(
+            let _ = reply.send(Err(SchedulerError::InvalidRequest(format!(
                 "attempt {attempt} is for shard {shard} but its manifest names shard {}",
                 manifest.shard
-            )));
+            ))));
+            return;
         }
-        let stored = committed_manifest(&self.store, &shard).await.map_err(|e| SchedulerError::Store(e.to_string()))?;
-        let Some(stored) = stored else {
-            return Err(SchedulerError::InvalidRequest(format!(
-                "shard {shard} reported complete but {} does not exist",
-                self.store.full_uri(&rwclip_common::plan::manifest_key(&shard))
-            )));
+        self.scheduler.set_verifying(&attempt, true);
+        let store = self.store.clone();
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let stored = effects::check_completion(&store, &shard).await;
+            if let Some(tx) = events.upgrade() {
+                let _ = tx.send(SchedulerEvent::CompletionChecked { worker, attempt, stored, reply }).await;
+            }
+        });
+    }
+
+    fn completion_checked(&mut self, worker: &WorkerId, attempt: &AttemptId, stored: Result<Option<Manifest>, String>) -> Result<ReportAck, SchedulerError> {
+        let shard = match self.scheduler.current(worker, attempt) {
+            Ok((_, shard)) => shard,
+            // Cancelled or expired while the store was asked.
+            Err(ack) => return Ok(ack),
+        };
+        let stored = match stored {
+            Ok(Some(stored)) => stored,
+            Ok(None) => {
+                self.scheduler.set_verifying(attempt, false);
+                return Err(SchedulerError::InvalidRequest(format!(
+                    "shard {shard} reported complete but {} does not exist",
+                    self.store.full_uri(&manifest_key(&shard))
+                )));
+            }
+            Err(e) => {
+                self.scheduler.set_verifying(attempt, false);
+                return Err(SchedulerError::Store(e));
+            }
+        };
+        Ok(self.commit_verified(worker, attempt, &stored))
+    }
+
+    /// Records a commit found in the store. The stored manifest names the
+    /// winning attempt; every other attempt of the shard (this one if it
+    /// lost, failed, handed back or abandoned ones) is garbage.
+    fn commit_verified(&mut self, worker: &WorkerId, attempt: &AttemptId, stored: &Manifest) -> ReportAck {
+        let (job, shard) = match self.scheduler.current(worker, attempt) {
+            Ok(current) => current,
+            Err(ack) => return ack,
         };
         let mut losers = self.scheduler.attempts_of(&job, &shard);
         if !losers.contains(attempt) {
@@ -225,108 +267,41 @@ impl EventLoop {
         }
         losers.retain(|a| *a != stored.attempt);
         let ack = self.scheduler.complete(worker, attempt);
-        self.collect_garbage(shard, losers);
-        Ok(ack)
+        if !losers.is_empty() {
+            tokio::spawn(effects::collect_garbage(self.store.clone(), shard, losers));
+        }
+        ack
     }
 
-    /// Deletes the parts of attempts that did not commit.
-    fn collect_garbage(&self, shard: ShardId, attempts: Vec<AttemptId>) {
-        if attempts.is_empty() {
-            return;
-        }
-        let store = self.store.clone();
-        tokio::spawn(async move {
-            for attempt in attempts {
-                let prefix = attempt_prefix(&shard, &attempt);
-                // Best effort: what is left is unreferenced, never read.
-                let Ok(keys) = store.list(prefix.trim_end_matches('/')).await else { continue };
-                for key in keys {
-                    let _ = store.delete(&key).await;
-                }
+    fn fail(&mut self, worker: &WorkerId, attempt: &AttemptId, failure: ShardFailure) -> ReportAck {
+        let reporter = self.scheduler.current(worker, attempt).ok();
+        let ack = self.scheduler.fail(worker, attempt, &failure);
+        if let (Some((job, shard)), FailureClass::LostDependency) = (reporter, failure.class) {
+            if !failure.missing_dependencies.is_empty() {
+                let store = self.store.clone();
+                tokio::spawn(effects::check_lost_dependencies(store, self.events.clone(), job, shard, failure.missing_dependencies));
             }
-        });
+        }
+        ack
     }
 
     /// Starts the work the coordinator does itself.
     fn dispatch(&mut self) {
         for work in self.scheduler.take_local_work(Instant::now()) {
-            self.run_local(work);
+            tokio::spawn(effects::run_local(self.store.clone(), self.events.clone(), work));
         }
         for work in self.scheduler.take_publish_work() {
-            self.publish_results(work);
+            let job_toml = self.job_tomls.get(&work.job).cloned();
+            tokio::spawn(effects::publish_results(self.store.clone(), self.events.clone(), work, job_toml));
         }
-    }
-
-    fn report(events: &mpsc::WeakSender<SchedulerEvent>, event: SchedulerEvent) -> impl std::future::Future<Output = ()> {
-        let tx = events.upgrade();
-        async move {
-            if let Some(tx) = tx {
-                let _ = tx.send(event).await;
-            }
-        }
-    }
-
-    /// Checks, off the loop, whether the dependencies a shard found missing
-    /// really have no manifest; those are recomputed (their outputs were lost).
-    fn check_lost_dependencies(&self, job: JobId, reporter: ShardId, missing: Vec<ShardId>) {
-        if missing.is_empty() {
-            return;
-        }
-        let store = self.store.clone();
-        let events = self.events.clone();
-        tokio::spawn(async move {
-            let mut lost = Vec::new();
-            for dep in missing {
-                // A store error proves nothing: only a clean "absent" counts.
-                if let Ok(false) = store.exists(&manifest_key(&dep)).await {
-                    lost.push(dep);
-                }
-            }
-            if !lost.is_empty() {
-                Self::report(&events, SchedulerEvent::DependenciesLost { job, reporter, lost }).await;
-            }
-        });
-    }
-
-    /// Runs an aggregate shard and reports its commit or failure.
-    fn run_local(&self, work: LocalWork) {
-        let store = self.store.clone();
-        let events = self.events.clone();
-        tokio::spawn(async move {
-            // A retry after store trouble waits a little for it to pass.
-            if work.attempts > 0 {
-                tokio::time::sleep(Duration::from_secs(u64::from(work.attempts.min(5)))).await;
-            }
-            let result = aggregate_shard(&store, &work).await;
-            Self::report(&events, SchedulerEvent::LocalShardFinished { attempt: work.attempt, result }).await;
-        });
-    }
-
-    fn publish_results(&self, work: PublishWork) {
-        let store = self.store.clone();
-        let events = self.events.clone();
-        let job_toml = self.job_tomls.get(&work.job).cloned();
-        tokio::spawn(async move {
-            let mut result = publish(&store, &work, job_toml.as_deref()).await;
-            for tries in 1..PUBLISH_TRIES {
-                if result.is_ok() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_secs(u64::from(tries))).await;
-                result = publish(&store, &work, job_toml.as_deref()).await;
-            }
-            Self::report(&events, SchedulerEvent::ResultsPublished { job: work.job, result }).await;
-        });
     }
 
     /// Pushes changed job views to watchers and records finished jobs.
-    async fn publish(&mut self) {
+    fn publish(&mut self) {
         for id in self.scheduler.take_changed() {
             let Ok(view) = self.scheduler.view(&id) else { continue };
             if let Some(outcome) = &view.outcome {
-                // A failed write only means a restart resumes the job, whose
-                // committed shards are skipped; not worth failing the loop for.
-                let _ = persist_outcome(&self.store, &id, outcome, view.results.as_ref()).await;
+                let _ = self.records.send(RecordWrite::Outcome { job: id.clone(), outcome: outcome.clone(), results: view.results.clone() });
             }
             if let Some(list) = self.watchers.get_mut(&id) {
                 list.retain(|tx| tx.try_send(view.clone()).is_ok() || !tx.is_closed());
@@ -336,52 +311,4 @@ impl EventLoop {
             }
         }
     }
-}
-
-/// The aggregate of `work`, committed; failures classified for the scheduler.
-async fn aggregate_shard(store: &Store, work: &LocalWork) -> Result<Manifest, (Failure, Vec<ShardId>)> {
-    aggregate_shard_inner(store, work).await.map_err(|e| match e {
-        // A trial manifest gone from the store: retryable, and checked.
-        AggregateFailure::Missing(reason, trial) => (Failure::Retryable(reason), vec![trial]),
-        AggregateFailure::Other(f) => (f, Vec::new()),
-    })
-}
-
-enum AggregateFailure {
-    Missing(String, ShardId),
-    Other(Failure),
-}
-
-impl From<Failure> for AggregateFailure {
-    fn from(f: Failure) -> Self {
-        AggregateFailure::Other(f)
-    }
-}
-
-async fn aggregate_shard_inner(store: &Store, work: &LocalWork) -> Result<Manifest, AggregateFailure> {
-    let spec = match ShardSpec::from_json(&work.spec_json) {
-        Ok(ShardSpec::Aggregate(spec)) => spec,
-        Ok(other) => {
-            return Err(Failure::Fatal(format!("shard {}: its spec is a {:?} shard, not an aggregate", work.shard, other.kind())).into())
-        }
-        Err(e) => return Err(Failure::Fatal(format!("shard {}: spec_json is not a shard spec: {e}", work.shard)).into()),
-    };
-    let id = ShardSpec::Aggregate(spec.clone()).id();
-    if id != work.shard {
-        return Err(Failure::Fatal(format!("shard {}: its spec hashes to {id}", work.shard)).into());
-    }
-    run_aggregate(store, &spec, &work.attempt, COORDINATOR_NAME).await.map_err(|e: AggregateError| match e {
-        AggregateError::MissingTrial { ref trial, .. } => AggregateFailure::Missing(e.to_string(), trial.clone()),
-        e if e.is_retryable() => Failure::Retryable(e.to_string()).into(),
-        e => Failure::Fatal(e.to_string()).into(),
-    })
-}
-
-async fn publish(store: &Store, work: &PublishWork, job_toml: Option<&str>) -> Result<PublishedResults, String> {
-    let job_toml = match job_toml {
-        Some(text) => text.to_string(),
-        None => persist::job_toml(store, &work.job).await.map_err(|e| e.to_string())?,
-    };
-    let output = Store::open(&work.output_uri).map_err(|e| e.to_string())?;
-    aggregate::publish_results(store, &work.aggregate, &output, &job_toml).await.map_err(|e| e.to_string())
 }

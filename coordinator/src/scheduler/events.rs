@@ -1,15 +1,21 @@
-//! Everything that can happen to the scheduler, each with its reply channel.
+//! Everything that can happen to the scheduler, each with its reply channel:
+//! requests from the gRPC handlers, and the results of store work that the
+//! loop started beside itself.
 
-use rwclip_common::plan::{AttemptId, JobId, Manifest, ShardId};
-use tokio::sync::{mpsc, oneshot};
+use std::collections::HashSet;
 
 use rwclip_common::aggregate::PublishedResults;
+use rwclip_common::failure::ShardFailure;
+use rwclip_common::plan::{AttemptId, JobId, ShardId, ShardKind};
+use rwclip_common::shard_store::Manifest;
+use tokio::sync::{mpsc, oneshot};
 
-use super::state::{JobView, LeaseGrant, Registration, ReportAck, WorkerId};
+use super::state::{LeaseGrant, ReportAck};
+use super::view::JobView;
+use super::workers::{Registration, WorkerId};
 use super::{PlannedJob, SchedulerError};
-use crate::failure::Failure;
 
-type Reply<T> = oneshot::Sender<Result<T, SchedulerError>>;
+pub type Reply<T> = oneshot::Sender<Result<T, SchedulerError>>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubmitOutcome {
@@ -17,6 +23,9 @@ pub struct SubmitOutcome {
     /// Shards found committed in the store at submission.
     pub already_committed: usize,
 }
+
+/// Committed shards of a job, with their kinds and manifest keys.
+pub type CommittedShards = Vec<(ShardId, ShardKind, String)>;
 
 #[derive(Debug)]
 pub enum SchedulerEvent {
@@ -27,21 +36,27 @@ pub enum SchedulerEvent {
     /// Sends a snapshot now and after every change until the job finishes.
     WatchJob { job: JobId, updates: mpsc::Sender<JobView>, reply: Reply<()> },
     Cancel { job: JobId, reply: Reply<JobView> },
-    GetResults { job: JobId, reply: Reply<(JobView, Vec<(rwclip_common::plan::ShardId, rwclip_common::plan::ShardKind, String)>)> },
+    GetResults { job: JobId, reply: Reply<(JobView, CommittedShards)> },
     WorkerRegistered { registration: Registration, reply: Reply<WorkerId> },
     Heartbeat { worker: WorkerId, running: Vec<AttemptId>, loaded_models: Vec<String>, reply: Reply<Vec<AttemptId>> },
     LeaseRequested { worker: WorkerId, reply: Reply<Option<LeaseGrant>> },
     Progress { worker: WorkerId, attempt: AttemptId, done: u64, total: u64, reply: Reply<ReportAck> },
     ShardCompleted { worker: WorkerId, attempt: AttemptId, manifest: Manifest, reply: Reply<ReportAck> },
-    /// `missing` lists dependencies the worker found uncommitted.
-    ShardFailed { worker: WorkerId, attempt: AttemptId, failure: Failure, missing: Vec<ShardId>, reply: Reply<ReportAck> },
-    /// A check after a missing-dependency report: these committed shards'
-    /// manifests are gone from the store, so they run again.
-    DependenciesLost { job: JobId, reporter: ShardId, lost: Vec<ShardId> },
+    ShardFailed { worker: WorkerId, attempt: AttemptId, failure: ShardFailure, reply: Reply<ReportAck> },
     /// Periodic: expire silent workers, enforce the no-worker grace period.
     Tick,
+
+    // --- store work started by the loop, reporting back ---
+    /// A submission's record is in the store and its committed shards are
+    /// known (or the store failed); the waiting submitters get their answer.
+    SubmissionRecorded { planned: PlannedJob, job_toml: String, committed: Result<HashSet<ShardId>, String> },
+    /// The stored manifest of a shard reported complete, read back.
+    CompletionChecked { worker: WorkerId, attempt: AttemptId, stored: Result<Option<Manifest>, String>, reply: Reply<ReportAck> },
+    /// A check after a lost-dependency report: these committed shards'
+    /// manifests are gone from the store, so they run again.
+    DependenciesLost { job: JobId, reporter: ShardId, lost: Vec<ShardId> },
     /// A shard the coordinator ran itself (an aggregate) committed or failed.
-    LocalShardFinished { attempt: AttemptId, result: Result<Manifest, (Failure, Vec<ShardId>)> },
+    LocalShardFinished { attempt: AttemptId, result: Result<Manifest, ShardFailure> },
     /// A finished job's results were copied to its output location (or not).
     ResultsPublished { job: JobId, result: Result<PublishedResults, String> },
 }

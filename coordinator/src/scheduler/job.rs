@@ -3,9 +3,11 @@
 use std::collections::{HashMap, HashSet};
 
 use rwclip_common::aggregate::PublishedResults;
+use rwclip_common::failure::{FailureClass, ShardFailure};
 use rwclip_common::plan::{AttemptId, JobId, PlannedShard, ShardId, ShardKind};
 
 use super::SchedulerError;
+use crate::failure::{verdict, Verdict};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShardPhase {
@@ -23,6 +25,7 @@ pub struct ShardState {
     /// Counted attempts (worker loss does not count).
     pub attempts: u32,
     pub last_reason: Option<String>,
+    pub last_class: Option<FailureClass>,
     pub progress: (u64, u64),
     /// Every attempt ever leased (counted or not), so the losers' parts can
     /// be garbage-collected once one of them commits.
@@ -111,6 +114,7 @@ impl Job {
                     phase,
                     attempts: 0,
                     last_reason: None,
+                    last_class: None,
                     progress: (0, 0),
                     attempt_history: Vec::new(),
                 }
@@ -146,6 +150,47 @@ impl Job {
 
     pub fn count(&self, pred: impl Fn(&ShardPhase) -> bool) -> usize {
         self.state.iter().filter(|s| pred(&s.phase)).count()
+    }
+
+    /// Shard `i` runs as `attempt`.
+    pub fn start(&mut self, i: usize, attempt: AttemptId) {
+        let state = &mut self.state[i];
+        state.phase = ShardPhase::Running { attempt: attempt.clone() };
+        state.attempt_history.push(attempt);
+        state.progress = (0, 0);
+    }
+
+    /// Shard `i` lost its lease through no fault of its own: ready again.
+    pub fn requeue(&mut self, i: usize) {
+        self.state[i].phase = ShardPhase::Ready;
+    }
+
+    /// Shard `i`'s attempt failed; returns true when it is ready to run again.
+    pub fn fail(&mut self, i: usize, failure: &ShardFailure, max_attempts: u32) -> bool {
+        let state = &mut self.state[i];
+        if failure.class.is_counted() {
+            state.attempts += 1;
+            state.last_reason = Some(failure.reason.clone());
+            state.last_class = Some(failure.class);
+        }
+        match verdict(failure, state.attempts, max_attempts) {
+            Verdict::Retry | Verdict::Requeue => {
+                state.phase = ShardPhase::Ready;
+                true
+            }
+            Verdict::Fail(reason) => {
+                state.phase = ShardPhase::Failed;
+                state.last_reason = Some(reason);
+                state.last_class = Some(failure.class);
+                self.settle();
+                false
+            }
+        }
+    }
+
+    /// The index of shard `id`.
+    pub fn index_of(&self, id: &ShardId) -> Option<usize> {
+        self.shards.iter().position(|s| &s.id == id)
     }
 
     /// Marks shard `i` committed; returns dependents that became ready.

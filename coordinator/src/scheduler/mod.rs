@@ -1,20 +1,31 @@
 //! Scheduling: one event loop owns all state; gRPC handlers only send
 //! [`SchedulerEvent`]s and await the replies.
+//!
+//! - [`state`]: the pure state machine ([`Scheduler`]) over the job table
+//!   ([`job`]), the worker registry ([`workers`]), the lease book
+//!   ([`leases`]) and the ready queue.
+//! - [`event_loop`]: the task owning it; it never awaits I/O.
+//! - [`effects`]: the store work it starts beside itself.
+//! - [`persist`]: job records in the store, for restarts.
+//! - [`view`]: what clients see of a job.
 
+mod effects;
 mod event_loop;
 mod events;
 mod job;
+mod leases;
 mod persist;
 mod state;
+mod view;
+mod workers;
 
 pub use event_loop::{spawn_scheduler, SchedulerHandle};
-pub use events::{SchedulerEvent, SubmitOutcome};
+pub use events::{CommittedShards, SchedulerEvent, SubmitOutcome};
 pub use job::{JobOutcome, ResultsState, ShardPhase};
 pub use persist::{load_jobs, persist_job, persist_outcome, StoredJob};
-pub use state::{
-    JobView, LeaseGrant, LocalWork, PublishWork, Registration, ReportAck, Scheduler, ShardFailureReport, StageView, Timing,
-    WorkerId,
-};
+pub use state::{LeaseGrant, LocalWork, PublishWork, ReportAck, Scheduler, Timing};
+pub use view::{JobView, ShardFailureReport, StageView};
+pub use workers::{Registration, WorkerId};
 
 use rwclip_common::plan::{JobId, PlannedShard};
 

@@ -8,7 +8,8 @@ use std::collections::HashSet;
 use bytes::Bytes;
 use rwclip_common::aggregate::PublishedResults;
 use rwclip_common::artifacts::{Store, StoreError};
-use rwclip_common::plan::{manifest_key, JobId, PlannedShard, ShardId};
+use rwclip_common::plan::{JobId, PlannedShard, ShardId};
+use rwclip_common::shard_store;
 use serde::{Deserialize, Serialize};
 
 use super::job::JobOutcome;
@@ -75,17 +76,6 @@ pub async fn job_toml(store: &Store, job: &JobId) -> Result<String, StoreError> 
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// Shards of `plan` whose manifests are committed in the store.
-pub async fn committed_shards(store: &Store, plan: &[PlannedShard]) -> Result<HashSet<ShardId>, CoordinatorError> {
-    let mut committed = HashSet::new();
-    for shard in plan {
-        if store.exists(&manifest_key(&shard.id)).await? {
-            committed.insert(shard.id.clone());
-        }
-    }
-    Ok(committed)
-}
-
 /// A job record as found in the store.
 pub struct StoredJob {
     pub job: PlannedJob,
@@ -97,6 +87,8 @@ pub struct StoredJob {
 /// Every job with a complete record, finished or not.
 pub async fn load_jobs(store: &Store) -> Result<Vec<StoredJob>, CoordinatorError> {
     let keys = store.list("jobs").await?;
+    // One listing of every committed shard serves all jobs.
+    let all_committed = shard_store::committed_shards(store).await?;
     let mut jobs = Vec::new();
     for plan_key in keys.iter().filter(|k| k.ends_with("/plan.json")) {
         let Some(id) = plan_key.strip_suffix("/plan.json").and_then(|d| d.strip_prefix("jobs/")) else { continue };
@@ -116,7 +108,7 @@ pub async fn load_jobs(store: &Store) -> Result<Vec<StoredJob>, CoordinatorError
             Err(StoreError::NotFound { .. }) => None,
             Err(e) => return Err(e.into()),
         };
-        let committed = committed_shards(store, &shards).await?;
+        let committed: HashSet<ShardId> = shards.iter().filter(|s| all_committed.contains(&s.id)).map(|s| s.id.clone()).collect();
         jobs.push(StoredJob {
             job: PlannedJob { id, name: info.name, output_uri: info.output_uri, shards },
             committed,

@@ -1,28 +1,26 @@
 //! The scheduler's state and its transitions. Pure: no I/O, time passed in,
-//! so every rule is unit-testable; the event loop wraps it with the store.
+//! so every rule is unit-testable; the event loop runs the store work these
+//! transitions call for beside it.
+//!
+//! The state is split by concern: the job table (each [`Job`] owns its
+//! shards' phase changes), the [`WorkerRegistry`], the [`LeaseBook`] and the
+//! ready queue. Leasing to a worker and to the coordinator itself (for
+//! aggregates) go through one grant path.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::Duration;
 
 use rwclip_common::aggregate::PublishedResults;
-use rwclip_common::plan::{manifest_key, AttemptId, JobId, PlannedShard, ShardId, ShardKind};
+use rwclip_common::failure::ShardFailure;
+use rwclip_common::plan::{AttemptId, JobId, PlannedShard, ShardId, ShardKind};
+use rwclip_common::shard_store::manifest_key;
 use tokio::time::Instant;
 
 use super::job::{Job, JobOutcome, ResultsState, ShardPhase};
+use super::leases::{Lease, LeaseBook, LeaseState};
+use super::view::JobView;
+use super::workers::{Registration, WorkerId, WorkerRegistry};
 use super::{PlannedJob, SchedulerError};
-use crate::failure::{verdict, Failure, Verdict};
-
-/// Worker ids are issued by the coordinator at registration.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WorkerId(pub String);
-
-impl WorkerId {
-    /// The coordinator itself, holding the leases of the shards it runs
-    /// (aggregates). Issued ids start with "w", so this one never clashes.
-    pub fn coordinator() -> WorkerId {
-        WorkerId("coordinator".to_string())
-    }
-}
 
 /// A shard the coordinator runs itself (never leased to a worker).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,31 +41,12 @@ pub struct PublishWork {
     pub output_uri: String,
 }
 
-/// One shard kind's progress within a job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StageView {
-    pub kind: ShardKind,
-    pub total: usize,
-    pub committed: usize,
-    pub running: usize,
-    pub failed: usize,
-}
-
 #[derive(Debug, Clone)]
 pub struct Timing {
     pub heartbeat_interval: Duration,
     pub lease_timeout: Duration,
     pub worker_grace: Duration,
     pub max_attempts: u32,
-}
-
-#[derive(Debug, Clone)]
-pub struct Registration {
-    pub protocol_version: u32,
-    pub name: String,
-    pub device: String,
-    pub capacity: u32,
-    pub loaded_models: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,55 +67,12 @@ pub enum ReportAck {
     Ignored(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShardFailureReport {
-    pub shard: ShardId,
-    pub kind: ShardKind,
-    pub attempts: u32,
-    pub last_reason: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobView {
-    pub id: JobId,
-    pub name: String,
-    pub output_uri: String,
-    /// As clients see it: succeeded only once the results are published.
-    pub outcome: Option<JobOutcome>,
-    pub total: usize,
-    pub committed: usize,
-    pub running: usize,
-    pub failures: Vec<ShardFailureReport>,
-    /// Per shard kind present in the plan, in pipeline order.
-    pub stages: Vec<StageView>,
-    /// Set once the job succeeded.
-    pub results: Option<PublishedResults>,
-}
-
-#[derive(Debug)]
-struct Worker {
-    capacity: usize,
-    loaded_models: HashSet<String>,
-    last_seen: Instant,
-    running: BTreeSet<AttemptId>,
-    /// Attempts to tell the worker to drop at its next heartbeat.
-    abandon: Vec<AttemptId>,
-}
-
-#[derive(Debug)]
-struct Lease {
-    job: JobId,
-    shard: usize,
-    worker: WorkerId,
-    granted_at: Instant,
-}
-
 #[derive(Debug)]
 pub struct Scheduler {
     timing: Timing,
     jobs: BTreeMap<JobId, Job>,
-    workers: BTreeMap<WorkerId, Worker>,
-    leases: HashMap<AttemptId, Lease>,
+    workers: WorkerRegistry,
+    leases: LeaseBook,
     /// Runnable shards in submission order; entries go stale lazily.
     ready: VecDeque<(JobId, usize)>,
     /// Distinguishes ids issued by this incarnation from a restarted one's.
@@ -151,8 +87,8 @@ impl Scheduler {
         Scheduler {
             timing,
             jobs: BTreeMap::new(),
-            workers: BTreeMap::new(),
-            leases: HashMap::new(),
+            workers: WorkerRegistry::default(),
+            leases: LeaseBook::default(),
             ready: VecDeque::new(),
             boot,
             next_seq: 0,
@@ -180,13 +116,7 @@ impl Scheduler {
     }
 
     /// Adds a planned job; resubmitting a known job id is a no-op.
-    pub fn add_job(
-        &mut self,
-        id: JobId,
-        shards: Vec<PlannedShard>,
-        committed: &HashSet<ShardId>,
-        now: Instant,
-    ) -> Result<JobView, SchedulerError> {
+    pub fn add_job(&mut self, id: JobId, shards: Vec<PlannedShard>, committed: &HashSet<ShardId>, now: Instant) -> Result<JobView, SchedulerError> {
         if !self.jobs.contains_key(&id) {
             let mut job = Job::new(id.clone(), shards, committed, now)?;
             for (i, s) in job.state.iter().enumerate() {
@@ -256,48 +186,33 @@ impl Scheduler {
             )));
         }
         let id = WorkerId(self.next_id("w"));
-        self.workers.insert(
-            id.clone(),
-            Worker {
-                capacity: reg.capacity as usize,
-                loaded_models: reg.loaded_models.into_iter().collect(),
-                last_seen: now,
-                running: BTreeSet::new(),
-                abandon: Vec::new(),
-            },
-        );
+        self.workers.insert(id.clone(), reg, now);
         self.last_worker_seen = now;
         Ok(id)
     }
 
     /// Records liveness; returns attempts the worker must abandon.
-    pub fn heartbeat(
-        &mut self,
-        id: &WorkerId,
-        running: &[AttemptId],
-        loaded_models: Vec<String>,
-        now: Instant,
-    ) -> Result<Vec<AttemptId>, SchedulerError> {
+    pub fn heartbeat(&mut self, id: &WorkerId, running: &[AttemptId], loaded_models: Vec<String>, now: Instant) -> Result<Vec<AttemptId>, SchedulerError> {
         let worker = self.workers.get_mut(id).ok_or_else(|| unknown_worker(id))?;
         worker.last_seen = now;
         worker.loaded_models = loaded_models.into_iter().collect();
         let mut abandon = std::mem::take(&mut worker.abandon);
         for attempt in running {
-            let current = self.leases.get(attempt).is_some_and(|l| &l.worker == id);
-            if !current && !abandon.contains(attempt) {
+            if !self.leases.is_held_by(attempt, id) && !abandon.contains(attempt) {
                 abandon.push(attempt.clone());
             }
         }
         // A lease the worker does not know about (its reply was lost) would
-        // otherwise hold the shard forever: hand it back, uncounted.
+        // otherwise hold the shard forever: hand it back, uncounted. One
+        // whose completion is being verified is known, just finished.
         let lost: Vec<AttemptId> = worker
             .running
             .iter()
             .filter(|a| !running.contains(a))
             .filter(|a| {
-                self.leases
-                    .get(*a)
-                    .is_some_and(|l| now.duration_since(l.granted_at) > self.timing.lease_timeout)
+                self.leases.get(a).is_some_and(|l| {
+                    l.state == LeaseState::Running && now.duration_since(l.granted_at) > self.timing.lease_timeout
+                })
             })
             .cloned()
             .collect();
@@ -310,40 +225,35 @@ impl Scheduler {
     /// Picks a runnable shard for the worker, preferring one whose model the
     /// worker holds and leaving shards to idle workers that hold theirs.
     pub fn lease(&mut self, id: &WorkerId, now: Instant) -> Result<Option<LeaseGrant>, SchedulerError> {
-        let worker = self.workers.get(id).ok_or_else(|| unknown_worker(id))?;
-        if worker.running.len() >= worker.capacity {
+        if !self.workers.get(id).ok_or_else(|| unknown_worker(id))?.has_room() {
             return Ok(None);
         }
-        self.ready.retain(|(job, i)| {
-            self.jobs
-                .get(job)
-                .is_some_and(|j| j.outcome.is_none() && j.state[*i].phase == ShardPhase::Ready)
-        });
+        self.drop_stale_ready();
+        let worker = self.workers.get(id).expect("checked above");
+        let shard = |(job, i): &(JobId, usize)| &self.jobs[job].shards[*i];
         // Aggregates are the coordinator's own work (see `take_local_work`).
-        let leasable = |job: &JobId, i: usize| self.jobs[job].shards[i].kind != ShardKind::Aggregate;
-        let model_of = |job: &JobId, i: usize| self.jobs[job].shards[i].model_key.clone();
-        let holds = |w: &Worker, key: &Option<String>| key.as_ref().is_none_or(|k| w.loaded_models.contains(k));
-        let held_by_other_idle = |key: &Option<String>| {
-            self.workers.iter().any(|(other, w)| {
-                other != id && w.running.len() < w.capacity && key.as_ref().is_some_and(|k| w.loaded_models.contains(k))
-            })
-        };
+        let leasable = |entry: &(JobId, usize)| shard(entry).kind != ShardKind::Aggregate;
         let pick = self
             .ready
             .iter()
-            .position(|(job, i)| leasable(job, *i) && holds(worker, &model_of(job, *i)))
+            .position(|e| leasable(e) && worker.holds(shard(e).model_key.as_deref()))
             .or_else(|| {
                 self.ready
                     .iter()
-                    .position(|(job, i)| leasable(job, *i) && !held_by_other_idle(&model_of(job, *i)))
+                    .position(|e| leasable(e) && !self.workers.idle_other_holds(id, shard(e).model_key.as_deref()))
             });
-        let Some(pos) = pick else { return Ok(None) };
-        let Some((job_id, i)) = self.ready.remove(pos) else { return Ok(None) };
+        let Some((job, i)) = pick.and_then(|pos| self.ready.remove(pos)) else { return Ok(None) };
         let attempt = AttemptId(self.next_id("a"));
-        let job = self.jobs.get_mut(&job_id).ok_or_else(|| unknown_job(&job_id))?;
-        job.state[i].phase = ShardPhase::Running { attempt: attempt.clone() };
-        job.state[i].attempt_history.push(attempt.clone());
-        job.state[i].progress = (0, 0);
+        if let Some(w) = self.workers.get_mut(id) {
+            w.running.insert(attempt.clone());
+        }
+        Ok(Some(self.grant(job, i, attempt, id.clone(), now)))
+    }
+
+    /// The one grant path: shard `i` of `job` runs as `attempt`, held by `holder`.
+    fn grant(&mut self, job_id: JobId, i: usize, attempt: AttemptId, holder: WorkerId, now: Instant) -> LeaseGrant {
+        let job = self.jobs.get_mut(&job_id).expect("granted shards belong to known jobs");
+        job.start(i, attempt.clone());
         let shard = &job.shards[i];
         let grant = LeaseGrant {
             job: job_id.clone(),
@@ -354,26 +264,24 @@ impl Scheduler {
             dep_manifest_keys: shard.deps.iter().map(manifest_key).collect(),
             model_key: shard.model_key.clone(),
         };
-        if let Some(w) = self.workers.get_mut(id) {
-            w.running.insert(attempt.clone());
-        }
-        self.leases.insert(
-            attempt,
-            Lease {
-                job: job_id.clone(),
-                shard: i,
-                worker: id.clone(),
-                granted_at: now,
-            },
-        );
+        self.leases.insert(attempt, Lease { job: job_id.clone(), shard: i, holder, granted_at: now, state: LeaseState::Running });
         self.changed.insert(job_id);
-        Ok(Some(grant))
+        grant
+    }
+
+    /// Forgets ready entries whose job finished or whose shard moved on.
+    fn drop_stale_ready(&mut self) {
+        self.ready.retain(|(job, i)| {
+            self.jobs
+                .get(job)
+                .is_some_and(|j| j.outcome.is_none() && j.state[*i].phase == ShardPhase::Ready)
+        });
     }
 
     /// The shard a report is about, if `attempt` is `worker`'s current lease.
     pub fn current(&self, worker: &WorkerId, attempt: &AttemptId) -> Result<(JobId, ShardId), ReportAck> {
         match self.leases.get(attempt) {
-            Some(l) if &l.worker == worker => Ok((l.job.clone(), self.jobs[&l.job].shards[l.shard].id.clone())),
+            Some(l) if &l.holder == worker => Ok((l.job.clone(), self.jobs[&l.job].shards[l.shard].id.clone())),
             Some(_) => Err(ReportAck::Ignored(format!("attempt {attempt} is leased to another worker"))),
             None => Err(ReportAck::Ignored(format!("attempt {attempt} is not a current lease"))),
         }
@@ -383,12 +291,20 @@ impl Scheduler {
         if let Err(ack) = self.current(worker, attempt) {
             return ack;
         }
-        let lease = &self.leases[attempt];
+        let lease = self.leases.get(attempt).expect("checked by current");
         if let Some(job) = self.jobs.get_mut(&lease.job) {
             job.state[lease.shard].progress = (done, total);
             self.changed.insert(lease.job.clone());
         }
         ReportAck::Accepted
+    }
+
+    /// A completion was reported for `attempt` and is being checked in the
+    /// store (`verifying`), or the check found nothing and it runs on.
+    pub fn set_verifying(&mut self, attempt: &AttemptId, verifying: bool) {
+        if let Some(lease) = self.leases.get_mut(attempt) {
+            lease.state = if verifying { LeaseState::Verifying } else { LeaseState::Running };
+        }
     }
 
     /// Records a commit the caller verified in the store.
@@ -406,28 +322,14 @@ impl Scheduler {
         ReportAck::Accepted
     }
 
-    pub fn fail(&mut self, worker: &WorkerId, attempt: &AttemptId, failure: Failure) -> ReportAck {
+    pub fn fail(&mut self, worker: &WorkerId, attempt: &AttemptId, failure: &ShardFailure) -> ReportAck {
         if let Err(ack) = self.current(worker, attempt) {
             return ack;
         }
         let lease = self.release(attempt);
-        let max = self.timing.max_attempts;
         let job = self.jobs.get_mut(&lease.job).expect("leases point at known jobs");
-        let state = &mut job.state[lease.shard];
-        if failure.is_counted() {
-            state.attempts += 1;
-            state.last_reason = Some(failure.reason().to_string());
-        }
-        match verdict(&failure, state.attempts, max) {
-            Verdict::Retry | Verdict::Requeue => {
-                state.phase = ShardPhase::Ready;
-                self.ready.push_back((lease.job.clone(), lease.shard));
-            }
-            Verdict::Fail(reason) => {
-                state.phase = ShardPhase::Failed;
-                state.last_reason = Some(reason);
-                job.settle();
-            }
+        if job.fail(lease.shard, failure, self.timing.max_attempts) {
+            self.ready.push_back((lease.job.clone(), lease.shard));
         }
         self.changed.insert(lease.job);
         ReportAck::Accepted
@@ -441,13 +343,12 @@ impl Scheduler {
         if job.outcome.is_some() {
             return;
         }
-        let index = |job: &super::job::Job, id: &ShardId| job.shards.iter().position(|s| &s.id == id);
-        if let Some(r) = index(job, reporter) {
+        if let Some(r) = job.index_of(reporter) {
             let state = &mut job.state[r];
             state.attempts = state.attempts.saturating_sub(1);
         }
         for id in lost {
-            let Some(i) = index(job, id) else { continue };
+            let Some(i) = job.index_of(id) else { continue };
             if job.uncommit(i) {
                 self.ready.push_back((job_id.clone(), i));
             }
@@ -458,15 +359,9 @@ impl Scheduler {
     /// Releases every lease of job `id`; their workers are told at their
     /// next heartbeat to drop the attempts without reporting.
     fn abandon_leases(&mut self, id: &JobId) {
-        let attempts: Vec<AttemptId> = self
-            .leases
-            .iter()
-            .filter(|(_, l)| &l.job == id)
-            .map(|(a, _)| a.clone())
-            .collect();
-        for attempt in attempts {
+        for attempt in self.leases.of_job(id) {
             let lease = self.release(&attempt);
-            if let Some(w) = self.workers.get_mut(&lease.worker) {
+            if let Some(w) = self.workers.get_mut(&lease.holder) {
                 w.abandon.push(attempt);
             }
         }
@@ -485,18 +380,9 @@ impl Scheduler {
     /// Expires silent workers (their shards re-queued, uncounted) and fails
     /// jobs that have had no worker for longer than the grace period.
     pub fn tick(&mut self, now: Instant) {
-        let timeout = self.timing.lease_timeout;
-        let dead: Vec<WorkerId> = self
-            .workers
-            .iter()
-            .filter(|(_, w)| now.duration_since(w.last_seen) > timeout)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in dead {
-            if let Some(worker) = self.workers.remove(&id) {
-                for attempt in worker.running {
-                    self.requeue(&attempt);
-                }
+        for worker in self.workers.expire(now, self.timing.lease_timeout) {
+            for attempt in worker.running {
+                self.requeue(&attempt);
             }
         }
         if !self.workers.is_empty() {
@@ -522,57 +408,11 @@ impl Scheduler {
     }
 
     pub fn view(&self, id: &JobId) -> Result<JobView, SchedulerError> {
-        let job = self.jobs.get(id).ok_or_else(|| unknown_job(id))?;
-        let failures = job
-            .state
-            .iter()
-            .zip(&job.shards)
-            .filter(|(s, _)| s.phase == ShardPhase::Failed)
-            .map(|(s, shard)| ShardFailureReport {
-                shard: shard.id.clone(),
-                kind: shard.kind,
-                attempts: s.attempts,
-                last_reason: s.last_reason.clone().unwrap_or_default(),
-            })
-            .collect();
-        let mut stages: Vec<StageView> = Vec::new();
-        for (shard, s) in job.shards.iter().zip(&job.state) {
-            let stage = match stages.iter_mut().position(|st| st.kind == shard.kind) {
-                Some(k) => &mut stages[k],
-                None => {
-                    stages.push(StageView { kind: shard.kind, total: 0, committed: 0, running: 0, failed: 0 });
-                    stages.last_mut().expect("just pushed")
-                }
-            };
-            stage.total += 1;
-            match s.phase {
-                ShardPhase::Committed => stage.committed += 1,
-                ShardPhase::Running { .. } => stage.running += 1,
-                ShardPhase::Failed => stage.failed += 1,
-                ShardPhase::Waiting { .. } | ShardPhase::Ready => {}
-            }
-        }
-        // ShardKind's order is the pipeline's: embeddings, trials, aggregate.
-        stages.sort_by_key(|st| st.kind);
-        Ok(JobView {
-            id: id.clone(),
-            name: job.name.clone(),
-            output_uri: job.output_uri.clone(),
-            outcome: job.visible_outcome(),
-            total: job.shards.len(),
-            committed: job.count(|p| *p == ShardPhase::Committed),
-            running: job.count(|p| matches!(p, ShardPhase::Running { .. })),
-            failures,
-            stages,
-            results: match &job.results {
-                ResultsState::Published(r) => Some(r.clone()),
-                _ => None,
-            },
-        })
+        self.jobs.get(id).map(JobView::of).ok_or_else(|| unknown_job(id))
     }
 
     pub fn views(&self) -> Vec<JobView> {
-        self.jobs.keys().filter_map(|id| self.view(id).ok()).collect()
+        self.jobs.values().map(JobView::of).collect()
     }
 
     /// Committed shards of a job, with their manifest keys.
@@ -597,33 +437,17 @@ impl Scheduler {
 
     /// Ready aggregate shards, now leased to the coordinator itself.
     pub fn take_local_work(&mut self, now: Instant) -> Vec<LocalWork> {
-        let (local, rest): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.ready).into_iter().partition(|(job, i)| {
-            self.jobs
-                .get(job)
-                .is_some_and(|j| j.shards[*i].kind == ShardKind::Aggregate)
-        });
+        self.drop_stale_ready();
+        let (local, rest): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.ready)
+            .into_iter()
+            .partition(|(job, i)| self.jobs[job].shards[*i].kind == ShardKind::Aggregate);
         self.ready = rest;
         let mut work = Vec::new();
-        for (job_id, i) in local {
+        for (job, i) in local {
             let attempt = AttemptId(self.next_id("c"));
-            let Some(job) = self.jobs.get_mut(&job_id) else { continue };
-            if job.outcome.is_some() || job.state[i].phase != ShardPhase::Ready {
-                continue;
-            }
-            job.state[i].phase = ShardPhase::Running { attempt: attempt.clone() };
-            job.state[i].attempt_history.push(attempt.clone());
-            work.push(LocalWork {
-                job: job_id.clone(),
-                shard: job.shards[i].id.clone(),
-                attempt: attempt.clone(),
-                spec_json: job.shards[i].spec_json.clone(),
-                attempts: job.state[i].attempts,
-            });
-            self.leases.insert(
-                attempt,
-                Lease { job: job_id.clone(), shard: i, worker: WorkerId::coordinator(), granted_at: now },
-            );
-            self.changed.insert(job_id);
+            let grant = self.grant(job, i, attempt, WorkerId::coordinator(), now);
+            let attempts = self.jobs[&grant.job].state[i].attempts;
+            work.push(LocalWork { job: grant.job, shard: grant.shard, attempt: grant.attempt, spec_json: grant.spec_json, attempts });
         }
         work
     }
@@ -658,14 +482,14 @@ impl Scheduler {
     pub fn attempts_of(&self, job: &JobId, shard: &ShardId) -> Vec<AttemptId> {
         self.jobs
             .get(job)
-            .and_then(|j| j.shards.iter().position(|s| &s.id == shard).map(|i| j.state[i].attempt_history.clone()))
+            .and_then(|j| j.index_of(shard).map(|i| j.state[i].attempt_history.clone()))
             .unwrap_or_default()
     }
 
     /// Removes a lease from the books (the shard's phase is the caller's job).
     fn release(&mut self, attempt: &AttemptId) -> Lease {
         let lease = self.leases.remove(attempt).expect("caller checked the lease");
-        if let Some(w) = self.workers.get_mut(&lease.worker) {
+        if let Some(w) = self.workers.get_mut(&lease.holder) {
             w.running.remove(attempt);
         }
         lease
@@ -674,11 +498,11 @@ impl Scheduler {
     /// Puts a leased shard back in the queue without counting an attempt.
     fn requeue(&mut self, attempt: &AttemptId) {
         let Some(lease) = self.leases.remove(attempt) else { return };
-        if let Some(w) = self.workers.get_mut(&lease.worker) {
+        if let Some(w) = self.workers.get_mut(&lease.holder) {
             w.running.remove(attempt);
         }
         if let Some(job) = self.jobs.get_mut(&lease.job) {
-            job.state[lease.shard].phase = ShardPhase::Ready;
+            job.requeue(lease.shard);
             self.ready.push_back((lease.job.clone(), lease.shard));
             self.changed.insert(lease.job);
         }

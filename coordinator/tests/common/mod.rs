@@ -11,7 +11,9 @@ pub use std::time::Duration;
 
 pub use bytes::Bytes;
 pub use rwclip_common::artifacts::Store;
-pub use rwclip_common::plan::{manifest_key, AttemptId, JobId, Manifest, PlannedShard, ShardId, ShardKind, MANIFEST_VERSION};
+pub use rwclip_common::failure::{FailureClass, ShardFailure};
+pub use rwclip_common::plan::{AttemptId, JobId, PlannedShard, ShardId, ShardKind};
+pub use rwclip_common::shard_store::{manifest_key, Manifest, MANIFEST_VERSION};
 pub use rwclip_coordinator::{start_coordinator, CoordinatorConfig, CoordinatorError, CoordinatorHandle, PlannedJob, Planner};
 pub use rwclip_proto::v1 as pb;
 pub use rwclip_proto::v1::coordinator_client::CoordinatorClient;
@@ -153,6 +155,7 @@ impl FakeWorker {
             attempt: AttemptId(lease.attempt_id.clone()),
             worker: self.name.clone(),
             parts: vec![],
+            spec: serde_json::Value::Null,
         };
         let json = serde_json::to_string(&manifest).expect("manifest serialises");
         self.store
@@ -167,22 +170,24 @@ impl FakeWorker {
         self.client.complete_shard(request).await.expect("complete call").into_inner()
     }
 
-    pub async fn fail(&mut self, lease: &pb::Lease, failure: pb::fail_shard_request::Failure) -> pb::ReportAck {
+    pub async fn fail(&mut self, lease: &pb::Lease, class: pb::FailureClass, reason: &str) -> pb::ReportAck {
         let request = pb::FailShardRequest {
             worker_id: self.id.clone(),
             attempt_id: lease.attempt_id.clone(),
-            failure: Some(failure),
+            failure_class: class as i32,
+            reason: reason.to_string(),
             missing_dependencies: Vec::new(),
         };
         self.client.fail_shard(request).await.expect("fail call").into_inner()
     }
 
-    /// A retryable failure naming dependencies the shard found uncommitted.
+    /// A lost-dependency failure naming dependencies the shard found uncommitted.
     pub async fn fail_missing(&mut self, lease: &pb::Lease, missing: &[&str]) -> pb::ReportAck {
         let request = pb::FailShardRequest {
             worker_id: self.id.clone(),
             attempt_id: lease.attempt_id.clone(),
-            failure: Some(pb::fail_shard_request::Failure::Retryable(format!("dependency {} has no committed manifest", missing.join(", ")))),
+            failure_class: pb::FailureClass::LostDependency as i32,
+            reason: format!("dependency {} has no committed manifest", missing.join(", ")),
             missing_dependencies: missing.iter().map(|s| s.to_string()).collect(),
         };
         self.client.fail_shard(request).await.expect("fail call").into_inner()

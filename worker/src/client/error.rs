@@ -6,7 +6,7 @@ use crate::error::exit_code;
 pub enum ClientError {
     /// The job ended failed; `report` lists every failed shard.
     #[error("job {job} failed: {report}")]
-    JobFailed { job: String, report: String, fatal: bool },
+    JobFailed { job: String, report: String, bad_input: bool },
     #[error("job {job} was cancelled: {reason}")]
     JobCancelled { job: String, reason: String },
     /// The coordinator closed the progress stream before the job ended.
@@ -30,11 +30,11 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// A job that failed on a deterministic (fatal) shard failure failed on
-    /// its input; every other failure is internal.
+    /// A job with a shard that failed on its input (failure class bad
+    /// input) is the user's to fix; every other failure is internal.
     pub fn exit_code(&self) -> i32 {
         match self {
-            ClientError::JobFailed { fatal: true, .. } => exit_code::BAD_INPUT,
+            ClientError::JobFailed { bad_input: true, .. } => exit_code::BAD_INPUT,
             ClientError::NoWorkers(_) => exit_code::USAGE,
             ClientError::Coordinator(e) => e.exit_code(),
             _ => exit_code::INTERNAL,

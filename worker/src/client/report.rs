@@ -4,18 +4,14 @@
 use std::fmt::Write;
 
 use rwclip_common::artifacts::{read_parquet, Store, SummaryRow};
+use rwclip_proto::v1 as pb;
 use rwclip_proto::v1::{JobState, JobStatus};
 
 use super::error::ClientError;
 use super::stage::stage_name;
 use crate::error::Result;
 
-/// The coordinator's reason prefix for a deterministic failure (see
-/// `rwclip_coordinator::failure::verdict`); such a job failed on its input.
-const FATAL_PREFIX: &str = "fatal: ";
-
-/// The results table the aggregate publishes next to results.csv/md.
-const RESULTS_PARQUET: &str = "results.parquet";
+use rwclip_common::shard_store::part::RESULTS_PARQUET;
 
 /// `Ok` for a succeeded job; otherwise the error carrying its report.
 pub fn ensure_succeeded(status: &JobStatus) -> Result<(), ClientError> {
@@ -26,7 +22,8 @@ pub fn ensure_succeeded(status: &JobStatus) -> Result<(), ClientError> {
         _ => Err(ClientError::JobFailed {
             job,
             report: failure_report(status),
-            fatal: status.failures.iter().any(|f| f.last_reason.starts_with(FATAL_PREFIX)),
+            // A shard that failed on its input makes the job's failure the user's to fix.
+            bad_input: status.failures.iter().any(|f| f.failure_class == pb::FailureClass::BadInput as i32),
         }),
     }
 }

@@ -12,4 +12,4 @@ mod threads;
 
 pub use prompt_rows::prompt_rows;
 pub use summary::per_category;
-pub(crate) use threads::with_intra_op_threads;
+pub(crate) use threads::{use_default_threads, with_intra_op_threads};

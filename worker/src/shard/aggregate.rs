@@ -5,6 +5,7 @@
 
 use rwclip_common::aggregate::{write_aggregate_parts, AggregateError};
 use rwclip_common::plan::{AggregateSpec, ShardId};
+use rwclip_common::shard_store::ShardStoreError;
 
 use super::error::ShardError;
 use crate::blocking_store::BlockingStore;
@@ -17,9 +18,11 @@ pub fn aggregate(id: &ShardId, s: &AggregateSpec, store: &BlockingStore, prefix:
 
 /// Store trouble stays retryable; bad committed inputs are permanent.
 fn shard_error(id: &ShardId, e: AggregateError) -> ShardError {
+    let store = ShardError::store(id);
     match e {
-        AggregateError::Store(s) => ShardError::run(id)(s.into()),
-        AggregateError::MissingTrial { trial, .. } => ShardError::MissingDep { shard: id.clone(), dep: trial },
+        AggregateError::Store(s) => store(ShardStoreError::Store(s)),
+        AggregateError::Shard(s) => store(s),
+        AggregateError::MissingTrial { trial, .. } => store(ShardStoreError::MissingDependency { reader: id.clone(), dep: trial }),
         other => ShardError::BadInput { shard: id.clone(), problem: other.to_string() },
     }
 }

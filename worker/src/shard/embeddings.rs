@@ -10,6 +10,7 @@ use rwclip_common::artifacts::{ImageEmbeddingRow, TextEmbeddingRow};
 use rwclip_common::plan::{ImageShardSpec, ShardId, TextShardSpec};
 use rwclip_common::preprocess::{Corner, Preprocess, View};
 use rwclip_common::prompts::PromptSpec;
+use rwclip_common::shard_store::part;
 use tch::Tensor;
 
 use super::context::ExecContext;
@@ -19,9 +20,6 @@ use crate::embed::{embed_image_views, embed_texts, rows_of};
 use crate::error::RwclipError;
 use crate::pipeline::prompt_rows;
 
-pub const TEXT_PART: &str = "text_embeddings.parquet";
-pub const PROMPTS_PART: &str = "prompts.parquet";
-pub const IMAGE_PART: &str = "image_embeddings.parquet";
 
 /// Splits `0..n` items starting at absolute index `first` into runs whose
 /// boundaries fall on absolute multiples of `batch`; each run is then cut
@@ -66,7 +64,7 @@ pub fn text(
     })?;
     let pairs = generator.pairs(s.first_pair, s.pairs);
     // The prompts themselves are an artifact too (pair id, seed, label, text).
-    let prompts_key = format!("{prefix}{PROMPTS_PART}");
+    let prompts_key = format!("{prefix}{}", part::PROMPTS);
     store.write_rows(&prompts_key, &prompt_rows(s.seed, &pairs)).map_err(ShardError::run(id))?;
     // Interleaved normal/anomaly so pair i is rows 2i and 2i+1.
     let texts: Vec<String> = pairs.iter().flat_map(|p| [p.normal.clone(), p.anomaly.clone()]).collect();
@@ -91,7 +89,7 @@ pub fn text(
             embedding,
         })
         .collect();
-    let key = format!("{prefix}{TEXT_PART}");
+    let key = format!("{prefix}{}", part::TEXT_EMBEDDINGS);
     store.write_rows(&key, &rows).map_err(fail)?;
     Ok(vec![prompts_key, key])
 }
@@ -109,13 +107,13 @@ pub fn image(
     let root = Path::new(&s.dataset_root);
     let paths: Vec<_> = s.images.iter().map(|r| root.join(&r.path)).collect();
     let views: Vec<(View, String)> = if s.corners {
-        Corner::ALL.into_iter().map(|c| (View::Corner(c), corner_part(c))).collect()
+        Corner::ALL.into_iter().map(|c| (View::Corner(c), part::corner_embeddings(c.label()))).collect()
     } else {
-        vec![(View::Center, IMAGE_PART.to_string())]
+        vec![(View::Center, part::IMAGE_EMBEDDINGS.to_string())]
     };
     let total = (paths.len() * views.len()) as u64;
     let mut keys = Vec::new();
-    for (v, (view, part)) in views.iter().enumerate() {
+    for (v, (view, name)) in views.iter().enumerate() {
         let mut parts = Vec::new();
         for run in aligned_runs(s.first_image, paths.len(), s.batch_size) {
             let done = (v * paths.len() + run.end) as u64;
@@ -143,16 +141,11 @@ pub fn image(
                 embedding,
             })
             .collect();
-        let key = format!("{prefix}{part}");
+        let key = format!("{prefix}{name}");
         store.write_rows(&key, &rows).map_err(ShardError::run(id))?;
         keys.push(key);
     }
     Ok(keys)
-}
-
-/// The part holding one corner view's embeddings (multi-crop shards).
-pub fn corner_part(corner: Corner) -> String {
-    format!("image_embeddings-corner-{}.parquet", corner.label())
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
-//! Why a shard failed, and whether trying again can help.
+//! Why a shard failed, and — in one place — what class of failure that is.
 
-use rwclip_common::artifacts::StoreError;
+use rwclip_common::failure::{FailureClass, ShardFailure};
 use rwclip_common::plan::ShardId;
+use rwclip_common::shard_store::ShardStoreError;
 
 use crate::error::RwclipError;
 
@@ -9,10 +10,9 @@ use crate::error::RwclipError;
 pub enum ShardError {
     #[error("shard spec is not a valid ShardSpec: {0}")]
     Spec(#[from] serde_json::Error),
-    #[error("shard {shard}: dependency {dep} has no committed manifest")]
-    MissingDep { shard: ShardId, dep: ShardId },
-    #[error("shard {shard}: committed manifest {key} is unreadable: {message}")]
-    Manifest { shard: ShardId, key: String, message: String },
+    /// Reading a dependency's committed parts or committing this shard.
+    #[error("shard {shard}: {source}")]
+    Store { shard: ShardId, source: ShardStoreError },
     #[error("shard {shard}: {problem}")]
     BadInput { shard: ShardId, problem: String },
     #[error("shard {shard}: {source}")]
@@ -21,36 +21,35 @@ pub enum ShardError {
 
 impl ShardError {
     pub(crate) fn run(shard: &ShardId) -> impl FnOnce(RwclipError) -> ShardError + '_ {
-        move |source| ShardError::Run {
-            shard: shard.clone(),
-            source,
-        }
+        move |source| ShardError::Run { shard: shard.clone(), source }
     }
 
-    /// The one place that decides retry policy. Store I/O and a dependency
-    /// not committed yet can succeed later; a corrupt image, bad weights, a
-    /// bad spec or a training failure gives the same error on every worker.
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn store(shard: &ShardId) -> impl FnOnce(ShardStoreError) -> ShardError + '_ {
+        move |source| ShardError::Store { shard: shard.clone(), source }
+    }
+
+    /// The failure class: store I/O can succeed later; a dependency without
+    /// a manifest is checked by the coordinator; a corrupt image, bad
+    /// weights, bad parameters or a committed input that does not read fail
+    /// the same way on every worker; libtorch failures and bad specs are
+    /// internal.
+    pub fn class(&self) -> FailureClass {
         match self {
-            ShardError::MissingDep { .. } => true,
-            ShardError::Run { source, .. } => match source {
-                RwclipError::Store(e) => store_error_is_transient(e),
-                RwclipError::InCategory { source, .. } => matches!(**source, RwclipError::Store(_)),
-                _ => false,
-            },
-            ShardError::Spec(_) | ShardError::Manifest { .. } | ShardError::BadInput { .. } => false,
+            ShardError::Store { source: ShardStoreError::MissingDependency { .. }, .. } => FailureClass::LostDependency,
+            ShardError::Store { source, .. } if source.is_transient() => FailureClass::Retryable,
+            ShardError::Store { .. } | ShardError::BadInput { .. } => FailureClass::BadInput,
+            ShardError::Spec(_) => FailureClass::Internal,
+            ShardError::Run { source, .. } => source.failure_class(),
         }
     }
 }
 
-/// A malformed URI or key stays malformed; everything else the store says
-/// (network, throttling, a part not visible yet) may pass.
-fn store_error_is_transient(e: &StoreError) -> bool {
-    !matches!(
-        e,
-        StoreError::UnsupportedUri { .. }
-            | StoreError::InvalidUri { .. }
-            | StoreError::InvalidKey { .. }
-            | StoreError::OptionsForLocalStore { .. }
-    )
+impl From<&ShardError> for ShardFailure {
+    fn from(e: &ShardError) -> ShardFailure {
+        let missing_dependencies = match e {
+            ShardError::Store { source: ShardStoreError::MissingDependency { dep, .. }, .. } => vec![dep.clone()],
+            _ => Vec::new(),
+        };
+        ShardFailure { class: e.class(), reason: e.to_string(), missing_dependencies }
+    }
 }

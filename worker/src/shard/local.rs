@@ -2,12 +2,12 @@
 
 use std::time::Instant;
 
-use rwclip_common::plan::{AttemptId, JobPlan, Manifest, ShardId, ShardSpec};
+use rwclip_common::plan::{AttemptId, JobPlan, ShardId, ShardSpec};
+use rwclip_common::shard_store::Manifest;
 
-use super::commit::committed;
 use super::context::ExecContext;
 use super::error::ShardError;
-use super::execute;
+use super::{committed, execute};
 use crate::blocking_store::BlockingStore;
 
 /// What a local run did.

@@ -1,23 +1,29 @@
-//! Shard executors (issue 3): one function per [`ShardSpec`] kind, each
-//! reading its inputs only through its deps' committed manifests, writing
-//! parts under its attempt prefix and committing with a conditional put.
+//! Shard executors: one function per [`ShardSpec`] kind, each reading its
+//! inputs only through its deps' committed manifests and writing parts under
+//! its attempt prefix; [`execute`] then commits them through
+//! [`rwclip_common::shard_store`], the same protocol the coordinator's
+//! aggregates use.
 
 mod aggregate;
-mod commit;
 mod context;
 mod embeddings;
 mod error;
 mod local;
 mod trial;
 
-pub use commit::committed;
 pub use context::ExecContext;
 pub use error::ShardError;
 pub use local::{run_plan_locally, run_plan_locally_with, LocalRun, ShardDone};
 
-use rwclip_common::plan::{attempt_prefix, AttemptId, Manifest, ShardSpec};
+use rwclip_common::plan::{AttemptId, ShardId, ShardSpec};
+use rwclip_common::shard_store::{self, attempt_prefix, Manifest};
 
 use crate::blocking_store::BlockingStore;
+
+/// The committed manifest of `shard`, `None` when it has not committed.
+pub fn committed(store: &BlockingStore, shard: &ShardId) -> Result<Option<Manifest>, ShardError> {
+    store.block_on(shard_store::committed(store.store(), shard)).map_err(ShardError::store(shard))
+}
 
 /// Executes one shard and commits it; when another attempt committed first,
 /// returns that attempt's manifest (this attempt's parts are then garbage).
@@ -31,11 +37,27 @@ pub fn execute(
 ) -> Result<Manifest, ShardError> {
     let id = spec.id();
     let prefix = attempt_prefix(&id, attempt);
+    crate::pipeline::use_default_threads();
     let parts = match spec {
         ShardSpec::TextEmbedding(s) => embeddings::text(&id, s, ctx, store, &prefix, progress)?,
         ShardSpec::ImageEmbedding(s) => embeddings::image(&id, s, ctx, store, &prefix, progress)?,
         ShardSpec::Trial(s) => trial::trial(&id, s, ctx, store, &prefix, progress)?,
         ShardSpec::Aggregate(s) => aggregate::aggregate(&id, s, store, &prefix)?,
     };
-    commit::commit(store, &id, spec.kind(), attempt, worker, parts)
+    let spec_json = serde_json::to_value(spec).expect("shard specs are plain data and always serialise");
+    store
+        .block_on(shard_store::commit(store.store(), &id, spec.kind(), spec_json, attempt, worker, parts))
+        .map_err(ShardError::store(&id))
+}
+
+/// Rows of part `name` of `dep`, which `reader` depends on.
+fn read_dependency_part<R: rwclip_common::artifacts::ParquetRow>(
+    store: &BlockingStore,
+    reader: &ShardId,
+    dep: &ShardId,
+    name: &str,
+) -> Result<Vec<R>, ShardError> {
+    store
+        .block_on(shard_store::read_dependency_part(store.store(), reader, dep, name))
+        .map_err(ShardError::store(reader))
 }

@@ -7,19 +7,17 @@ use rwclip_common::dataset::ImageRecord;
 use rwclip_common::plan::{ShardId, TrialSpec};
 use rwclip_common::preprocess::Corner;
 
-use super::commit::read_dep_part;
+use rwclip_common::shard_store::part;
+
 use super::context::ExecContext;
-use super::embeddings::{corner_part, IMAGE_PART, TEXT_PART};
 use super::error::ShardError;
+use super::read_dependency_part;
 use crate::blocking_store::BlockingStore;
 use crate::embed::tensor_of;
 use crate::fnn::Fnn;
 use crate::pipeline::guides::{objects_for, Guides};
 use crate::pipeline::summary::{trial_metrics, SCORE_CLIP, SCORE_COMBINED, SCORE_OURS};
 use crate::pipeline::with_intra_op_threads;
-
-pub const METRICS_PART: &str = "metrics.parquet";
-pub const CHECKPOINT_PART: &str = "fnn.safetensors";
 
 /// The metric-row config of a setup at this trial's grid point.
 pub fn config_name(s: &TrialSpec, setup_label: &str) -> String {
@@ -35,11 +33,11 @@ fn read_image_part(
     store: &BlockingStore,
     id: &ShardId,
     shards: &[ShardId],
-    part: &str,
+    name: &str,
 ) -> Result<Vec<ImageEmbeddingRow>, ShardError> {
     let mut rows = Vec::new();
     for dep in shards {
-        rows.extend(read_dep_part::<ImageEmbeddingRow>(store, id, dep, part)?);
+        rows.extend(read_dependency_part::<ImageEmbeddingRow>(store, id, dep, name)?);
     }
     Ok(rows)
 }
@@ -71,7 +69,7 @@ pub fn trial(
     // Text: the first Np pairs of the blocks, normal and anomaly rows.
     let mut text: Vec<TextEmbeddingRow> = Vec::new();
     for dep in &s.text_shards {
-        text.extend(read_dep_part::<TextEmbeddingRow>(store, id, dep, TEXT_PART)?);
+        text.extend(read_dependency_part::<TextEmbeddingRow>(store, id, dep, part::TEXT_EMBEDDINGS)?);
     }
     text.retain(|r| r.pair_id < s.pairs);
     text.sort_by_key(|r| (r.pair_id, r.label));
@@ -82,12 +80,12 @@ pub fn trial(
     let normal: Vec<Vec<f32>> = text.iter().step_by(2).map(|r| r.embedding.clone()).collect();
     let anomaly: Vec<Vec<f32>> = text.iter().skip(1).step_by(2).map(|r| r.embedding.clone()).collect();
 
-    let images = read_image_part(store, id, &s.image_shards, IMAGE_PART)?;
+    let images = read_image_part(store, id, &s.image_shards, part::IMAGE_EMBEDDINGS)?;
     // Multi-crop: the four corner views of the same images, in the same order.
     let mut corner_views = Vec::new();
     if !s.corner_shards.is_empty() {
         for corner in Corner::ALL {
-            let rows = read_image_part(store, id, &s.corner_shards, &corner_part(corner))?;
+            let rows = read_image_part(store, id, &s.corner_shards, &part::corner_embeddings(corner.label()))?;
             if rows.len() != images.len() || rows.iter().zip(&images).any(|(a, b)| a.path != b.path) {
                 return Err(bad(format!(
                     "corner view {} lists other images than the eval view ({} vs {} rows)",
@@ -138,7 +136,7 @@ pub fn trial(
         .map_err(ShardError::run(id))?;
 
     let mut parts = Vec::new();
-    let ckpt = format!("{prefix}{CHECKPOINT_PART}");
+    let ckpt = format!("{prefix}{}", part::CHECKPOINT);
     store
         .put(&ckpt, Bytes::from(fnn.to_safetensors().map_err(|e| ShardError::run(id)(e.into()))?))
         .map_err(|e| ShardError::run(id)(e.into()))?;
@@ -165,7 +163,7 @@ pub fn trial(
                 s_combined: combined[i],
             })
             .collect();
-        let key = format!("{prefix}scores-{}.parquet", setup.label());
+        let key = format!("{prefix}{}", part::scores(setup.label()));
         store.write_rows(&key, &rows).map_err(ShardError::run(id))?;
         parts.push(key);
         let config = config_name(s, setup.label());
@@ -173,7 +171,7 @@ pub fn trial(
             metrics.extend(trial_metrics(&config, s.seed, score, &records, values).map_err(ShardError::run(id))?);
         }
     }
-    let key = format!("{prefix}{METRICS_PART}");
+    let key = format!("{prefix}{}", part::METRICS);
     store.write_rows(&key, &metrics).map_err(ShardError::run(id))?;
     parts.push(key);
     progress(3, 3);

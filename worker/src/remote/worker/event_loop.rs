@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rwclip_common::plan::AttemptId;
 use rwclip_proto::v1 as pb;
-use rwclip_proto::v1::fail_shard_request::Failure;
+use rwclip_common::failure::ShardFailure;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::{sleep_until, Instant};
 
@@ -381,15 +381,12 @@ impl Worker {
                 }
                 Err(e) => Report::Fail {
                     attempt: id,
-                    failure: Failure::Retryable(format!("cannot serialise the manifest of shard {}: {e}", state.shard)),
-                    missing_dependencies: Vec::new(),
+                    failure: ShardFailure::retryable(format!("cannot serialise the manifest of shard {}: {e}", state.shard)),
                 },
             },
-            Outcome::Failed { retryable, message, missing_dependencies } => {
-                let class = if retryable { "retryable" } else { "fatal" };
-                self.log(&format!("shard {} failed ({class}): {message}", state.shard));
-                let failure = if retryable { Failure::Retryable(message) } else { Failure::Fatal(message) };
-                Report::Fail { attempt: id, failure, missing_dependencies }
+            Outcome::Failed(failure) => {
+                self.log(&format!("shard {} failed ({}): {}", state.shard, failure.class.label(), failure.reason));
+                Report::Fail { attempt: id, failure }
             }
         };
         self.outbox.push(report);
@@ -456,7 +453,7 @@ impl Worker {
         let reason = format!("worker {} shut down; drain timeout of {:?} reached", self.options.name, self.options.drain_timeout);
         let mut handed = 0;
         for attempt in &still_running {
-            let report = Report::Fail { attempt: attempt.clone(), failure: Failure::HandedBack(reason.clone()), missing_dependencies: Vec::new() };
+            let report = Report::Fail { attempt: attempt.clone(), failure: ShardFailure::handed_back(reason.clone()) };
             match report.send(client, &registration.worker_id).await {
                 Ok(_) => handed += 1,
                 Err(e) => eprintln!("rwclip worker {}: handing back attempt {attempt}: {e}", self.options.name),

@@ -4,15 +4,15 @@
 
 use std::collections::VecDeque;
 
+use rwclip_common::failure::{FailureClass, ShardFailure};
 use rwclip_proto::v1 as pb;
-use rwclip_proto::v1::fail_shard_request::Failure;
 
 use crate::remote::{CoordinatorClient, RemoteError};
 
 #[derive(Debug, Clone)]
 pub enum Report {
     Complete { attempt: String, manifest_json: String },
-    Fail { attempt: String, failure: Failure, missing_dependencies: Vec<String> },
+    Fail { attempt: String, failure: ShardFailure },
 }
 
 impl Report {
@@ -34,18 +34,29 @@ impl Report {
                 })
                 .await
                 .map_err(RemoteError::rpc("CompleteShard"))?,
-            Report::Fail { attempt, failure, missing_dependencies } => client
+            Report::Fail { attempt, failure } => client
                 .fail_shard(pb::FailShardRequest {
                     worker_id: worker_id.to_string(),
                     attempt_id: attempt.clone(),
-                    failure: Some(failure.clone()),
-                    missing_dependencies: missing_dependencies.clone(),
+                    failure_class: class_to_proto(failure.class) as i32,
+                    reason: failure.reason.clone(),
+                    missing_dependencies: failure.missing_dependencies.iter().map(|d| d.0.clone()).collect(),
                 })
                 .await
                 .map_err(RemoteError::rpc("FailShard"))?,
         }
         .into_inner();
         Ok((!ack.accepted).then_some(ack.note))
+    }
+}
+
+fn class_to_proto(class: FailureClass) -> pb::FailureClass {
+    match class {
+        FailureClass::Retryable => pb::FailureClass::Retryable,
+        FailureClass::BadInput => pb::FailureClass::BadInput,
+        FailureClass::LostDependency => pb::FailureClass::LostDependency,
+        FailureClass::HandedBack => pb::FailureClass::HandedBack,
+        FailureClass::Internal => pb::FailureClass::Internal,
     }
 }
 

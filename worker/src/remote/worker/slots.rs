@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rwclip_common::artifacts::StoreError;
-use rwclip_common::plan::{AttemptId, Manifest, ShardSpec};
+use rwclip_common::failure::ShardFailure;
+use rwclip_common::plan::{AttemptId, ShardSpec};
+use rwclip_common::shard_store::Manifest;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::blocking_store::BlockingStore;
@@ -31,14 +33,8 @@ pub struct Task {
 pub enum Outcome {
     /// The shard's committed manifest (ours, or an earlier attempt's).
     Committed(Manifest),
-    /// The error's message names the file, key or spec at fault.
-    Failed {
-        retryable: bool,
-        message: String,
-        /// Dependencies found without a committed manifest (for the
-        /// coordinator to check and recompute).
-        missing_dependencies: Vec<String>,
-    },
+    /// Classified; the reason names the file, key or spec at fault.
+    Failed(ShardFailure),
 }
 
 #[derive(Debug)]
@@ -136,13 +132,6 @@ fn run_attempt(task: &Task, ctx: &mut ExecContext, store: &BlockingStore, worker
         });
     match result {
         Ok(manifest) => Outcome::Committed(manifest),
-        Err(e) => Outcome::Failed {
-            retryable: e.is_retryable(),
-            message: e.to_string(),
-            missing_dependencies: match &e {
-                ShardError::MissingDep { dep, .. } => vec![dep.0.clone()],
-                _ => Vec::new(),
-            },
-        },
+        Err(e) => Outcome::Failed(ShardFailure::from(&e)),
     }
 }

@@ -1,0 +1,30 @@
+//! Part names, one per kind of artifact (layouts in `docs/artifacts.md`).
+//! Readers find a dependency's part by name in its manifest.
+
+/// Text shards: the prompts (pair id, seed, label, text).
+pub const PROMPTS: &str = "prompts.parquet";
+/// Text shards: one embedding per prompt.
+pub const TEXT_EMBEDDINGS: &str = "text_embeddings.parquet";
+/// Image shards: the eval view's embeddings.
+pub const IMAGE_EMBEDDINGS: &str = "image_embeddings.parquet";
+/// Trials: the trained FNN.
+pub const CHECKPOINT: &str = "fnn.safetensors";
+/// Trials and aggregates: per-seed metric rows (a trial's own; an
+/// aggregate's copy of all its trials', duplicates dropped).
+pub const METRICS: &str = "metrics.parquet";
+/// Aggregates, copied to the job's output when it succeeds.
+pub const RESULTS_PARQUET: &str = "results.parquet";
+pub const RESULTS_CSV: &str = "results.csv";
+pub const RESULTS_MD: &str = "results.md";
+/// The job file as submitted, next to the results in the job's output.
+pub const JOB_TOML: &str = "job.toml";
+
+/// Image shards of multi-crop jobs: one corner view's embeddings.
+pub fn corner_embeddings(corner_label: &str) -> String {
+    format!("image_embeddings-corner-{corner_label}.parquet")
+}
+
+/// Trials: the per-image scores of one setup.
+pub fn scores(setup_label: &str) -> String {
+    format!("scores-{setup_label}.parquet")
+}
