@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use rwclip_common::artifacts::Store;
 use rwclip_common::plan::{JobId, PlannedShard, ShardId, ShardKind};
 use rwclip_common::shard_store::manifest_key;
@@ -97,7 +98,13 @@ async fn main() -> Result<(), Failure> {
     let uri = format!("s3://{BUCKET}/coordinator");
     let store = Store::open(&uri)?;
     let committed: Vec<ShardId> = (0..shards).step_by(COMMITTED_EVERY).map(shard_id).collect();
-    let puts = futures::future::join_all(committed.iter().map(|id| store.put(&manifest_key(id), fake_manifest(id)))).await;
+    let puts: Vec<_> = futures::stream::iter(committed.iter().map(|id| {
+        let (store, key, body) = (store.clone(), manifest_key(id), fake_manifest(id));
+        async move { store.put(&key, body).await }
+    }))
+    .buffer_unordered(16)
+    .collect()
+    .await;
     for put in puts {
         put?;
     }
