@@ -1,5 +1,8 @@
-//! rwclip core pieces that need no libtorch. The coordinator links only this
-//! crate; the worker adds the libtorch CLIP and FNN on top.
+//! rwclip's core without libtorch and without the model's input codecs: job
+//! specs, planning, the shard store protocol, failure classes, artifacts,
+//! metrics and aggregation. The coordinator links only this crate (and the
+//! protocol); `rwclip-inputs` adds the tokenizer, image decoding and the
+//! synthetic datasets, and the worker the libtorch CLIP and FNN on top.
 
 pub mod aggregate;
 pub mod artifacts;
@@ -10,9 +13,6 @@ pub mod fnn_config;
 pub mod job;
 pub mod metrics;
 pub mod plan;
-pub mod preprocess;
 pub mod prompts;
 pub mod scores_table;
 pub mod shard_store;
-pub mod text_clean;
-pub mod tokenizer;

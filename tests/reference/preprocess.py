@@ -1,4 +1,4 @@
-"""Reference for common/tests/preprocess_parity.rs: open_clip's eval transform.
+"""Reference for common/inputs/tests/preprocess_parity.rs: open_clip's eval transform.
 
 Writes a set of real image files (PNG RGB/RGBA/L/LA/P/1-bit; JPEG RGB 4:2:0,
 4:4:4 and progressive 4:2:2, L, CMYK) of assorted sizes -- downscale, upscale,

@@ -12,10 +12,10 @@ use std::process::Command;
 use std::time::Instant;
 
 use rwclip_common::clip_config::ClipConfig;
-use rwclip_common::dataset::synth::{self, SynthSpec};
-use rwclip_common::preprocess::Preprocess;
+use rwclip_inputs::synth::{self, SynthSpec};
+use rwclip_inputs::preprocess::Preprocess;
 use rwclip_common::prompts::PromptSpec;
-use rwclip_common::tokenizer::ClipTokenizer;
+use rwclip_inputs::tokenizer::ClipTokenizer;
 use rwclip_worker::clip::ClipModel;
 use tch::{Device, Kind, Tensor};
 

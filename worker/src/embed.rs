@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use indicatif::ProgressBar;
-use rwclip_common::preprocess::{Preprocess, View};
-use rwclip_common::tokenizer::ClipTokenizer;
+use rwclip_inputs::preprocess::{Preprocess, View};
+use rwclip_inputs::tokenizer::ClipTokenizer;
 use tch::{Kind, Tensor};
 
 use crate::clip::ClipModel;

@@ -8,9 +8,9 @@ use rwclip_common::artifacts::{ArtifactError, StoreError};
 use rwclip_common::dataset::DatasetError;
 use rwclip_common::job::JobError;
 use rwclip_common::metrics::MetricsError;
-use rwclip_common::preprocess::ImageLoadError;
+use rwclip_inputs::preprocess::ImageLoadError;
 use rwclip_common::prompts::PromptError;
-use rwclip_common::tokenizer::TokenizerError;
+use rwclip_inputs::tokenizer::TokenizerError;
 
 use rwclip_common::plan::PlanError;
 

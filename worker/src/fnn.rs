@@ -1,7 +1,8 @@
 //! The FNN anomaly head (paper §3.3): trained on CLIP text embeddings of random-word prompt
 //! pairs (normal 0, anomaly 1), applied to CLIP image embeddings to give s_fnn.
 //!
-//! - `config`: hyper-parameters and their defaults.
+//! - hyper-parameters and their defaults are `rwclip_common::fnn_config::FnnConfig` (the
+//!   job file's `[training.fnn]`, which the coordinator validates without libtorch).
 //! - `model`: the layers and their seeded initialisation.
 //! - `train`: the training loop (whole pairs per batch, AdamW, step-decayed learning rate).
 //! - `checkpoint`: safetensors bytes with the configuration in `__metadata__`.

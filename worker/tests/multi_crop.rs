@@ -6,11 +6,11 @@ use std::path::Path;
 
 use rwclip_common::artifacts::{ImageEmbeddingRow, ScoreRow};
 use rwclip_common::clip_config::ClipConfig;
-use rwclip_common::dataset::synth::{self, SynthSpec};
+use rwclip_inputs::synth::{self, SynthSpec};
 use rwclip_common::job::Job;
 use rwclip_common::plan::{plan_with, PlanOptions, ShardSpec};
 use rwclip_common::shard_store::{manifest_key, Manifest};
-use rwclip_common::preprocess::{Corner, Preprocess, View};
+use rwclip_inputs::preprocess::{Corner, Preprocess, View};
 use rwclip_worker::blocking_store::BlockingStore;
 use rwclip_worker::clip::ClipModel;
 use rwclip_worker::embed::{embed_image_views, rows_of, tensor_of};

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use rwclip_common::dataset::synth::{self, SynthSpec};
+use rwclip_inputs::synth::{self, SynthSpec};
 use rwclip_common::job::Job;
 use rwclip_common::plan::{plan_with, AttemptId, JobPlan, PlanOptions, ShardKind, ShardSpec};
 use rwclip_common::shard_store::Manifest;

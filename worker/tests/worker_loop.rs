@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use rwclip_common::dataset::synth::{self, SynthSpec};
+use rwclip_inputs::synth::{self, SynthSpec};
 use rwclip_common::job::Job;
 use rwclip_common::plan::{plan, JobPlan, ShardKind};
 use rwclip_common::shard_store::{manifest_key, Manifest};

@@ -1,12 +1,10 @@
 //! Image datasets as lists of [`ImageRecord`]s: readers for on-disk layouts
-//! ([`mvtec`]) and a generator of small MVTec-layout data sets ([`synth`]) for
-//! tests and demos, since no real data set can be downloaded here.
+//! ([`mvtec`]) and the spec of small synthetic MVTec-layout data sets
+//! ([`synth`]; `rwclip_inputs::synth` draws them) for tests and demos, since
+//! no real data set can be downloaded here.
 
 pub mod mvtec;
 pub mod synth;
-mod synth_defect;
-mod synth_rng;
-mod synth_texture;
 
 use std::path::{Path, PathBuf};
 
@@ -48,7 +46,7 @@ pub enum DatasetError {
     Encode {
         path: PathBuf,
         #[source]
-        source: image::ImageError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("invalid synthetic data set spec: {reason}")]
     InvalidSpec { reason: String },

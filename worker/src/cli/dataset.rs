@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use rwclip_common::dataset::synth;
+use rwclip_inputs::synth;
 use rwclip_common::job::SynthOptions;
 
 use crate::error::Result;

@@ -6,8 +6,8 @@ use clap::{Args, Subcommand};
 use rwclip_common::artifacts::{ImageEmbeddingRow, TextEmbeddingRow};
 use rwclip_common::clip_config::ClipConfig;
 use rwclip_common::dataset::{mvtec, ImageRecord};
-use rwclip_common::preprocess::Preprocess;
-use rwclip_common::tokenizer::ClipTokenizer;
+use rwclip_inputs::preprocess::Preprocess;
+use rwclip_inputs::tokenizer::ClipTokenizer;
 
 use super::ModelArgs;
 use crate::blocking_store::BlockingStore;

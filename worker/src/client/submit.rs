@@ -1,6 +1,6 @@
 //! Turning a job file into a submission and sending it.
 
-use rwclip_common::dataset::synth;
+use rwclip_inputs::synth;
 use rwclip_common::job::Job;
 use rwclip_proto::v1::{SubmitJobRequest, SubmitJobResponse};
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use rwclip_common::dataset::ImageRecord;
 use rwclip_common::job::ObjectSetup;
 use rwclip_common::prompts::guide_prompts;
-use rwclip_common::tokenizer::ClipTokenizer;
+use rwclip_inputs::tokenizer::ClipTokenizer;
 use tch::Tensor;
 
 use crate::clip::ClipModel;

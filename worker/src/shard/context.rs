@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use rwclip_common::clip_config::ClipConfig;
 use rwclip_common::plan::ModelRef;
-use rwclip_common::tokenizer::ClipTokenizer;
+use rwclip_inputs::tokenizer::ClipTokenizer;
 
 use crate::blocking_store::BlockingStore;
 use crate::clip::ClipModel;

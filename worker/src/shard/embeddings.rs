@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rwclip_common::artifacts::{ImageEmbeddingRow, TextEmbeddingRow};
 use rwclip_common::plan::{ImageShardSpec, ShardId, TextShardSpec};
-use rwclip_common::preprocess::{Corner, Preprocess, View};
+use rwclip_inputs::preprocess::{Corner, Preprocess, View};
 use rwclip_common::prompts::PromptSpec;
 use rwclip_common::shard_store::part;
 use tch::Tensor;

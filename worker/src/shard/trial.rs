@@ -5,7 +5,7 @@ use bytes::Bytes;
 use rwclip_common::artifacts::{ImageEmbeddingRow, ScoreRow, TextEmbeddingRow};
 use rwclip_common::dataset::ImageRecord;
 use rwclip_common::plan::{ShardId, TrialSpec};
-use rwclip_common::preprocess::Corner;
+use rwclip_inputs::preprocess::Corner;
 
 use rwclip_common::shard_store::part;
 

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use rwclip_common::dataset::mvtec;
-use rwclip_common::dataset::synth::{self, SynthSpec};
+use rwclip_inputs::synth::{self, SynthSpec};
 use rwclip_common::dataset::{DatasetError, ImageRecord};
-use rwclip_common::preprocess::decode_rgb;
+use rwclip_inputs::preprocess::decode_rgb;
 
 fn synth_dataset(spec: &SynthSpec) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rwclip_common::tokenizer::{ClipTokenizer, TokenizerError, EOT_TOKEN, SOT_TOKEN, VOCAB_SIZE};
+use rwclip_inputs::tokenizer::{ClipTokenizer, TokenizerError, EOT_TOKEN, SOT_TOKEN, VOCAB_SIZE};
 use serde::Deserialize;
 
 const CONTEXT_LENGTH: usize = 77;

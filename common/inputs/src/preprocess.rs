@@ -23,7 +23,7 @@ mod tensor;
 
 use std::path::{Path, PathBuf};
 
-use crate::clip_config::{OPENAI_MEAN, OPENAI_STD};
+use rwclip_common::clip_config::{OPENAI_MEAN, OPENAI_STD};
 use decode::{Decoded, Layout};
 use resample::Filter;
 

@@ -1,9 +1,9 @@
-//! Parity of `rwclip_common::preprocess` with open_clip 3.3.0's eval transform,
+//! Parity of `rwclip_inputs::preprocess` with open_clip 3.3.0's eval transform,
 //! on the image files and tensors written by `tests/reference/preprocess.py`.
 
 use std::path::{Path, PathBuf};
 
-use rwclip_common::preprocess::{decode_rgb, ImageLoadError, Preprocess};
+use rwclip_inputs::preprocess::{decode_rgb, ImageLoadError, Preprocess};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -114,7 +114,7 @@ fn load_matches_open_clip_for_every_file_and_size() {
 /// Multi-crop's corner views against torchvision's Resize + FiveCrop.
 #[test]
 fn corner_views_match_torchvision_five_crop() {
-    use rwclip_common::preprocess::{Corner, View};
+    use rwclip_inputs::preprocess::{Corner, View};
     let manifest = manifest();
     let dir = reference_dir();
     let mut failures = Vec::new();

@@ -3,7 +3,7 @@
 
 use image::{GrayImage, Luma, RgbImage};
 
-use super::synth_rng::Rng;
+use super::rng::Rng;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum DefectStyle {

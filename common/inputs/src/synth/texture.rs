@@ -4,7 +4,7 @@
 
 use image::RgbImage;
 
-use super::synth_rng::Rng;
+use super::rng::Rng;
 
 #[derive(Debug, Clone, Copy)]
 pub(super) enum TextureStyle {

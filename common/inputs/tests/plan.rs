@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use rwclip_common::dataset::synth::{self, SynthSpec};
+use rwclip_inputs::synth::{self, SynthSpec};
 use rwclip_common::job::Job;
 use rwclip_common::plan::{plan_with, JobPlan, PlanOptions, PlannedShard, ShardKind, ShardSpec};
 
@@ -220,7 +220,7 @@ fn multi_crop_adds_corner_shards_once_and_keeps_eval_view_ids() {
 
 #[test]
 fn paper_example_parses_and_plans() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/paper.toml")).unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/paper.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let root = dataset(dir.path());
     let weights = dir.path().join("w.safetensors");

@@ -1,0 +1,9 @@
+//! What rwclip's model reads, without libtorch: the CLIP tokenizer (and its
+//! text cleaning), image decoding and preprocessing, and the synthetic
+//! datasets that stand in for real ones in tests and the demo. The
+//! coordinator links none of this.
+
+pub mod preprocess;
+pub mod synth;
+pub mod text_clean;
+pub mod tokenizer;
