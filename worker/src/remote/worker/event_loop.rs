@@ -55,7 +55,7 @@ struct Worker {
     registration: Option<Registration>,
     /// Registrations so far.
     generation: u64,
-    running: HashMap<String, Attempt>,
+    running: HashMap<AttemptId, Attempt>,
     outbox: Outbox,
     /// Each slot's loaded model keys.
     loaded: Vec<Vec<String>>,
@@ -144,7 +144,7 @@ impl Worker {
     }
 
     /// Attempts whose outcome the current registration will report.
-    fn reportable(&self) -> Vec<String> {
+    fn reportable(&self) -> Vec<AttemptId> {
         let generation = self.current_generation();
         self.running
             .iter()
@@ -283,14 +283,14 @@ impl Worker {
     }
 
     async fn heartbeat(&mut self) -> Result<()> {
-        let running_attempts = self.reportable();
+        let running_attempts = self.reportable().into_iter().map(|a| a.0).collect();
         let loaded_models = self.loaded_models();
         let (Some(client), Some(registration)) = (self.client.as_mut(), self.registration.as_ref()) else { return Ok(()) };
         self.next_heartbeat = Instant::now() + registration.heartbeat_interval;
         let request = pb::HeartbeatRequest { worker_id: registration.worker_id.clone(), running_attempts, loaded_models };
         match client.heartbeat(request).await {
             Ok(response) => {
-                for id in response.into_inner().abandon_attempts {
+                for id in response.into_inner().abandon_attempts.into_iter().map(AttemptId) {
                     if let Some(attempt) = self.running.get_mut(&id) {
                         attempt.abandoned = true;
                         let shard = attempt.shard.clone();
@@ -314,7 +314,7 @@ impl Worker {
                 Some(lease) => {
                     slots.submit(Task { attempt: AttemptId(lease.attempt_id.clone()), spec_json: lease.spec_json });
                     self.log(&format!("running shard {} (attempt {})", lease.shard_id, lease.attempt_id));
-                    self.running.insert(lease.attempt_id, Attempt { generation, shard: lease.shard_id, abandoned: false });
+                    self.running.insert(AttemptId(lease.attempt_id), Attempt { generation, shard: lease.shard_id, abandoned: false });
                     let now = Instant::now();
                     self.idle_since = now;
                     self.lease_backoff = LEASE_POLL_MIN;
@@ -349,7 +349,7 @@ impl Worker {
     }
 
     async fn report_progress(&mut self, attempt: AttemptId, done: u64, total: u64) -> Result<()> {
-        if !self.reportable().contains(&attempt.0) {
+        if !self.reportable().contains(&attempt) {
             return Ok(());
         }
         let (Some(client), Some(registration)) = (self.client.as_mut(), self.registration.as_ref()) else { return Ok(()) };
@@ -364,8 +364,8 @@ impl Worker {
         let now = Instant::now();
         self.idle_since = now;
         self.next_lease = now;
-        let Some(state) = self.running.remove(&attempt.0) else { return };
-        let id = attempt.0;
+        let Some(state) = self.running.remove(&attempt) else { return };
+        let id = attempt;
         if Some(state.generation) != self.current_generation() {
             self.log(&format!("attempt {id} of shard {} belongs to an earlier registration; its result is dropped", state.shard));
             return;

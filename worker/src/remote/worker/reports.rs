@@ -5,18 +5,19 @@
 use std::collections::VecDeque;
 
 use rwclip_common::failure::{FailureClass, ShardFailure};
+use rwclip_common::plan::AttemptId;
 use rwclip_proto::v1 as pb;
 
 use crate::remote::{CoordinatorClient, RemoteError};
 
 #[derive(Debug, Clone)]
 pub enum Report {
-    Complete { attempt: String, manifest_json: String },
-    Fail { attempt: String, failure: ShardFailure },
+    Complete { attempt: AttemptId, manifest_json: String },
+    Fail { attempt: AttemptId, failure: ShardFailure },
 }
 
 impl Report {
-    pub fn attempt(&self) -> &str {
+    pub fn attempt(&self) -> &AttemptId {
         match self {
             Report::Complete { attempt, .. } | Report::Fail { attempt, .. } => attempt,
         }
@@ -29,7 +30,7 @@ impl Report {
             Report::Complete { attempt, manifest_json } => client
                 .complete_shard(pb::CompleteShardRequest {
                     worker_id: worker_id.to_string(),
-                    attempt_id: attempt.clone(),
+                    attempt_id: attempt.0.clone(),
                     manifest_json: manifest_json.clone(),
                 })
                 .await
@@ -37,7 +38,7 @@ impl Report {
             Report::Fail { attempt, failure } => client
                 .fail_shard(pb::FailShardRequest {
                     worker_id: worker_id.to_string(),
-                    attempt_id: attempt.clone(),
+                    attempt_id: attempt.0.clone(),
                     failure_class: class_to_proto(failure.class) as i32,
                     reason: failure.reason.clone(),
                     missing_dependencies: failure.missing_dependencies.iter().map(|d| d.0.clone()).collect(),
