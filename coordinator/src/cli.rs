@@ -77,9 +77,11 @@ impl CoordinatorArgs {
 pub async fn serve(args: CoordinatorArgs) -> Result<(), CoordinatorError> {
     let config = args.config()?;
     let handle = start_coordinator(config, job_planner()).await?;
+    // A plain line, not a log event: scripts (deploy/slurm/rwclip.sbatch)
+    // and supervisors wait for it and read the address from it.
     eprintln!("rwclip-coordinator listening on {}", handle.addr);
     shutdown_signal().await?;
-    eprintln!("rwclip-coordinator: shutting down");
+    tracing::info!("shutting down");
     handle.shutdown().await
 }
 
@@ -98,5 +100,16 @@ async fn shutdown_signal() -> Result<(), CoordinatorError> {
     #[cfg(not(unix))]
     {
         tokio::signal::ctrl_c().await.map_err(|source| CoordinatorError::Signal { signal: "Ctrl-C", source })
+    }
+}
+
+/// Process exit code of the coordinator binaries (`rwclip-coordinator` and
+/// `rwclip coordinator`): 2 for configuration, 3 for the store, 4 for the
+/// network.
+pub fn exit_code(e: &CoordinatorError) -> i32 {
+    match e {
+        CoordinatorError::InvalidConfig(_) | CoordinatorError::TokenRequired { .. } | CoordinatorError::TokenFile { .. } | CoordinatorError::Tls(_) => 2,
+        CoordinatorError::NoConditionalPut { .. } | CoordinatorError::Store(_) | CoordinatorError::CorruptJobRecord { .. } => 3,
+        CoordinatorError::Bind { .. } | CoordinatorError::Server(_) | CoordinatorError::Signal { .. } => 4,
     }
 }

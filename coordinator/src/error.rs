@@ -1,4 +1,5 @@
-//! The coordinator's one error type; the binary maps it to exit codes.
+//! The coordinator's one error type; its CLI layer (`crate::cli::exit_code`)
+//! maps it to exit codes.
 
 use std::net::SocketAddr;
 
@@ -35,21 +36,4 @@ pub enum CoordinatorError {
         signal: &'static str,
         source: std::io::Error,
     },
-}
-
-impl CoordinatorError {
-    /// Process exit code for the binary: 2 for configuration, 3 for the
-    /// store, 4 for the network.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            CoordinatorError::InvalidConfig(_)
-            | CoordinatorError::TokenRequired { .. }
-            | CoordinatorError::TokenFile { .. }
-            | CoordinatorError::Tls(_) => 2,
-            CoordinatorError::NoConditionalPut { .. }
-            | CoordinatorError::Store(_)
-            | CoordinatorError::CorruptJobRecord { .. } => 3,
-            CoordinatorError::Bind { .. } | CoordinatorError::Server(_) | CoordinatorError::Signal { .. } => 4,
-        }
-    }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod convert;
 pub mod error;
 pub mod failure;
+pub mod logging;
 pub mod planner;
 pub mod scheduler;
 pub mod server;

@@ -1,8 +1,7 @@
-//! The one error type of the `rwclip` binary and its exit codes.
-//!
-//! Library modules keep their own error enums (each names the file, key or
-//! tensor at fault); this enum only classifies them, so the exit code of a
-//! failure is decided in one place.
+//! The worker library's working error: it gathers the layers' own error
+//! enums (each names the file, key or tensor at fault) and says which
+//! failure class a shard that failed with it reports. Exit codes are the
+//! `rwclip` binary's business (`crate::cli::exit`), decided there alone.
 
 use rwclip_common::artifacts::{ArtifactError, StoreError};
 use rwclip_common::dataset::DatasetError;
@@ -12,7 +11,6 @@ use rwclip_inputs::preprocess::ImageLoadError;
 use rwclip_common::prompts::PromptError;
 use rwclip_inputs::tokenizer::TokenizerError;
 
-use rwclip_common::plan::PlanError;
 
 use rwclip_common::failure::FailureClass;
 
@@ -72,41 +70,7 @@ pub enum RwclipError {
     },
 }
 
-/// Exit codes, documented in the README.
-pub mod exit_code {
-    /// Unexpected internal failure (libtorch error, bug).
-    pub const INTERNAL: i32 = 1;
-    /// The command line or the job file is wrong.
-    pub const USAGE: i32 = 2;
-    /// Input data is wrong: images, datasets, weights, checkpoints, Parquet.
-    pub const BAD_INPUT: i32 = 3;
-    /// The artifact store could not be read or written.
-    pub const STORE: i32 = 4;
-}
-
 impl RwclipError {
-    pub fn exit_code(&self) -> i32 {
-        use RwclipError::*;
-        match self {
-            Usage(_) | Job(_) | Prompt(_) => exit_code::USAGE,
-            Dataset(_) | Image(_) | Weights(_) | Metrics(_) | Fnn(_) | Artifact(_) | Io { .. } => {
-                exit_code::BAD_INPUT
-            }
-            ScoresTable(_) => exit_code::BAD_INPUT,
-            InCategory { source, .. } => source.exit_code(),
-            Plan(e) => match e {
-                PlanError::Preset { .. } | PlanError::Options { .. } => exit_code::USAGE,
-                PlanError::Dataset { .. } | PlanError::NoImages { .. } => exit_code::BAD_INPUT,
-            },
-            Store(_) => exit_code::STORE,
-            Tokenizer(_) | Torch(_) => exit_code::INTERNAL,
-            Remote(e) => remote_exit_code(e),
-            // The same codes as the `rwclip-coordinator` binary.
-            Coordinator(e) => e.exit_code(),
-            Client(e) => e.exit_code(),
-        }
-    }
-
     /// What a shard that failed with this error tells the coordinator:
     /// store trouble may pass; wrong input data or parameters fail the same
     /// way everywhere; libtorch and tokenizer failures are internal.
@@ -137,13 +101,3 @@ impl RwclipError {
 }
 
 pub type Result<T, E = RwclipError> = std::result::Result<T, E>;
-
-/// A job the coordinator refused (bad job file, bad token) is the user's to
-/// fix; an unreachable coordinator is not.
-fn remote_exit_code(e: &crate::remote::RemoteError) -> i32 {
-    if e.is_usage() {
-        exit_code::USAGE
-    } else {
-        exit_code::INTERNAL
-    }
-}

@@ -335,3 +335,55 @@ fn wrong_token_exits_2_naming_the_token_file() {
     let exit = wait_exit(&mut coordinator, Duration::from_secs(30), &[]);
     assert!(exit.success(), "rwclip coordinator exited with {exit}");
 }
+
+/// `RWCLIP_LOG_FORMAT=json`: every log line of the coordinator and of a
+/// worker is one JSON object with a level and a message; `RUST_LOG` filters.
+#[test]
+fn json_logs_are_one_object_per_line_in_both_binaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut coordinator = Command::new(env!("CARGO_BIN_EXE_rwclip"))
+        .args(["coordinator", "--bind", "127.0.0.1:0", "--store", dir.path().join("store").to_str().unwrap()])
+        .env_remove("RWCLIP_TOKEN")
+        .env("RWCLIP_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(coordinator.stderr.take().unwrap()).lines();
+    let addr: SocketAddr = loop {
+        let line = lines.next().expect("rwclip coordinator exited before listening").unwrap();
+        if let Some(addr) = line.strip_prefix("rwclip-coordinator listening on ") {
+            break addr.trim().parse().unwrap();
+        }
+    };
+    let collected = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<String>>());
+
+    let worker = Command::new(env!("CARGO_BIN_EXE_rwclip"))
+        .args(["worker", "--coordinator", &format!("http://{addr}"), "--device", "cpu", "--exit-when-idle", "1"])
+        .env_remove("RWCLIP_TOKEN")
+        .env("RWCLIP_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(worker.status.success(), "{}", String::from_utf8_lossy(&worker.stderr));
+    signal(&coordinator, "TERM");
+    assert!(wait_exit(&mut coordinator, Duration::from_secs(30), &[]).success());
+    let coordinator_lines = collected.join().unwrap();
+
+    let messages = |lines: Vec<String>, who: &str| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let event: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{who} line is not JSON ({e}): {l}"));
+                assert!(event["level"].is_string(), "{who} line has no level: {l}");
+                event["fields"]["message"].as_str().unwrap_or_else(|| panic!("{who} line has no message: {l}")).to_string()
+            })
+            .collect()
+    };
+    let worker_messages = messages(String::from_utf8_lossy(&worker.stderr).lines().map(str::to_string).collect(), "worker");
+    assert!(worker_messages.iter().any(|m| m.starts_with("registered as ")), "{worker_messages:?}");
+    let coordinator_messages = messages(coordinator_lines, "coordinator");
+    assert!(coordinator_messages.iter().any(|m| m == "worker registered"), "{coordinator_messages:?}");
+    assert!(coordinator_messages.iter().any(|m| m == "shutting down"), "{coordinator_messages:?}");
+}

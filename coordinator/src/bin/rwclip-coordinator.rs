@@ -2,7 +2,7 @@
 //! (the same flags as `rwclip coordinator`, see `rwclip_coordinator::cli`).
 
 use clap::Parser;
-use rwclip_coordinator::cli::{serve, CoordinatorArgs};
+use rwclip_coordinator::cli::{exit_code, serve, CoordinatorArgs};
 
 #[derive(Parser)]
 #[command(about = "rwclip coordinator: leases job shards to rwclip workers over gRPC")]
@@ -14,8 +14,9 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    rwclip_coordinator::logging::init_logging();
     if let Err(e) = serve(args.coordinator).await {
         eprintln!("rwclip-coordinator: {e}");
-        std::process::exit(e.exit_code());
+        std::process::exit(exit_code(&e));
     }
 }

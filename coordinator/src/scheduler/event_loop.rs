@@ -124,7 +124,13 @@ impl EventLoop {
                 let _ = reply.send(s.view(&job).and_then(|v| Ok((v, s.committed(&job)?))));
             }
             SchedulerEvent::WorkerRegistered { registration, reply } => {
-                let _ = reply.send(s.register(registration, now));
+                let (name, device) = (registration.name.clone(), registration.device.clone());
+                let result = s.register(registration, now);
+                match &result {
+                    Ok(id) => tracing::info!(worker = %id.0, name = %name, device = %device, "worker registered"),
+                    Err(e) => tracing::warn!(name = %name, "registration refused: {e}"),
+                }
+                let _ = reply.send(result);
             }
             SchedulerEvent::Heartbeat { worker, running, loaded_models, reply } => {
                 let _ = reply.send(s.heartbeat(&worker, &running, loaded_models, now));
@@ -197,6 +203,10 @@ impl EventLoop {
             let view = self.scheduler.add_planned(planned, &committed, now)?;
             Ok(SubmitOutcome { view, already_committed: committed.len() })
         });
+        match &result {
+            Ok(o) => tracing::info!(job = %id, shards = o.view.total, already_committed = o.already_committed, "job submitted"),
+            Err(e) => tracing::warn!(job = %id, "submission not recorded: {e}"),
+        }
         for reply in waiting {
             let _ = reply.send(result.clone());
         }
@@ -301,6 +311,11 @@ impl EventLoop {
         for id in self.scheduler.take_changed() {
             let Ok(view) = self.scheduler.view(&id) else { continue };
             if let Some(outcome) = &view.outcome {
+                match outcome {
+                    JobOutcome::Succeeded => tracing::info!(job = %id, "job succeeded"),
+                    JobOutcome::Failed(reason) => tracing::warn!(job = %id, failed_shards = view.failures.len(), "job failed: {reason}"),
+                    JobOutcome::Cancelled => tracing::info!(job = %id, "job cancelled"),
+                }
                 let _ = self.records.send(RecordWrite::Outcome { job: id.clone(), outcome: outcome.clone(), results: view.results.clone() });
             }
             if let Some(list) = self.watchers.get_mut(&id) {

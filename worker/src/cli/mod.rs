@@ -1,8 +1,9 @@
 //! The `rwclip` command line: argument definitions and dispatch. Each
 //! subcommand lives in its own file; all return [`RwclipError`], which
-//! `main` maps to an exit code.
+//! [`exit::exit_code`] — the only place that does — maps to an exit code.
 
 mod coordinator;
+pub mod exit;
 mod dataset;
 mod embed;
 mod metrics;

@@ -98,7 +98,7 @@ fn exit_without_destructors(result: Result<()>) -> ! {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("rwclip: error: {e}");
-            e.exit_code()
+            super::exit::exit_code(e)
         }
     };
     let _ = std::io::stdout().flush();

@@ -1,7 +1,5 @@
 //! Why a submitted or locally run job did not produce results.
 
-use crate::error::exit_code;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The job ended failed; `report` lists every failed shard.
@@ -27,17 +25,4 @@ pub enum ClientError {
     Coordinator(#[from] rwclip_coordinator::CoordinatorError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
-}
-
-impl ClientError {
-    /// A job with a shard that failed on its input (failure class bad
-    /// input) is the user's to fix; every other failure is internal.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            ClientError::JobFailed { bad_input: true, .. } => exit_code::BAD_INPUT,
-            ClientError::NoWorkers(_) => exit_code::USAGE,
-            ClientError::Coordinator(e) => e.exit_code(),
-            _ => exit_code::INTERNAL,
-        }
-    }
 }

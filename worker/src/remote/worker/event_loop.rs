@@ -11,20 +11,18 @@ use rwclip_common::failure::ShardFailure;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::{sleep_until, Instant};
 
+use super::link::Link;
 use super::reports::{Outbox, Report};
 use super::session::{disposition, register, Disposition, Identity, Registration};
 use super::signals::Signals;
 use super::slots::{Outcome, SlotConfig, SlotEvent, Slots, Task};
 use super::{device_label, WorkerOptions};
 use crate::error::{Result, RwclipError};
-use crate::remote::{connect, CoordinatorClient, RemoteError};
+use crate::remote::{connect, RemoteError};
 
 /// Lease polling backs off between these while nothing is runnable.
 const LEASE_POLL_MIN: Duration = Duration::from_millis(200);
 const LEASE_POLL_MAX: Duration = Duration::from_secs(1);
-/// Reconnecting backs off between these while the coordinator is unreachable.
-const RECONNECT_MIN: Duration = Duration::from_millis(250);
-const RECONNECT_MAX: Duration = Duration::from_secs(5);
 /// While unreachable, one line every this many failed reconnects.
 const RECONNECT_LOG_EVERY: u32 = 20;
 
@@ -51,17 +49,13 @@ struct Worker {
     identity: Identity,
     events_tx: UnboundedSender<SlotEvent>,
     slots: Option<Slots>,
-    client: Option<CoordinatorClient>,
-    registration: Option<Registration>,
+    link: Link,
     /// Registrations so far.
     generation: u64,
     running: HashMap<AttemptId, Attempt>,
     outbox: Outbox,
     /// Each slot's loaded model keys.
     loaded: Vec<Vec<String>>,
-    next_connect: Instant,
-    reconnect_backoff: Duration,
-    reconnect_failures: u32,
     next_heartbeat: Instant,
     next_lease: Instant,
     lease_backoff: Duration,
@@ -83,14 +77,10 @@ impl Worker {
             identity,
             events_tx,
             slots: None,
-            client: None,
-            registration: None,
+            link: Link::start(),
             generation: 0,
             running: HashMap::new(),
             outbox: Outbox::default(),
-            next_connect: now,
-            reconnect_backoff: RECONNECT_MIN,
-            reconnect_failures: 0,
             next_heartbeat: now,
             next_lease: now,
             lease_backoff: LEASE_POLL_MIN,
@@ -107,12 +97,13 @@ impl Worker {
             }
             let far = Instant::now() + Duration::from_secs(24 * 3600);
             let connected = self.connected();
+            let connect_at = self.link.connect_at();
             let can_lease = connected && self.can_lease();
             let drain_deadline = self.drain_deadline;
             let idle_deadline = self.idle_deadline();
             tokio::select! {
                 Some(event) = events.recv() => self.on_slot_event(event).await?,
-                _ = sleep_until(self.next_connect), if !connected => self.connect().await?,
+                _ = sleep_until(connect_at.unwrap_or(far)), if connect_at.is_some() => self.connect().await?,
                 _ = sleep_until(self.next_heartbeat), if connected => self.heartbeat().await?,
                 _ = sleep_until(self.next_lease), if can_lease => self.lease().await?,
                 name = signals.recv() => self.on_signal(name),
@@ -132,15 +123,19 @@ impl Worker {
     }
 
     fn log(&self, message: &str) {
-        eprintln!("rwclip worker {}: {message}", self.options.name);
+        tracing::info!(worker = %self.options.name, "{message}");
+    }
+
+    fn warn(&self, message: &str) {
+        tracing::warn!(worker = %self.options.name, "{message}");
     }
 
     fn connected(&self) -> bool {
-        self.client.is_some() && self.registration.is_some()
+        self.link.is_registered()
     }
 
     fn current_generation(&self) -> Option<u64> {
-        self.registration.as_ref().map(|r| r.generation)
+        self.link.registration().map(|r| r.generation)
     }
 
     /// Attempts whose outcome the current registration will report.
@@ -174,42 +169,42 @@ impl Worker {
     fn on_rpc_error(&mut self, e: RemoteError) -> Result<()> {
         match disposition(e, &self.options.connect.url, &self.options.token_source) {
             Disposition::Reconnect(e) => {
-                self.log(&format!("{e}; reconnecting"));
-                self.client = None;
-                self.next_connect = Instant::now();
+                self.warn(&format!("{e}; reconnecting"));
+                self.link.lost_channel();
             }
             Disposition::Reregister(e) => {
-                self.log(&format!("{e}; registering again"));
-                self.registration = None;
-                self.next_connect = Instant::now();
+                self.warn(&format!("{e}; registering again"));
+                self.link.forgotten();
             }
             Disposition::Fatal(e) => return Err(e.into()),
-            Disposition::Drop(e) => self.log(&format!("{e} (ignored)")),
+            Disposition::Drop(e) => self.warn(&format!("{e} (ignored)")),
         }
         Ok(())
     }
 
-    /// Connects when there is no channel, and registers when there is no
-    /// registration. A reconnect keeps the registration: only the
-    /// coordinator saying it does not know us (NotFound) makes us register
-    /// again, so a network blip loses no reports.
+    /// Connects when down, and registers when connected. A reconnect keeps
+    /// the registration: only the coordinator saying it does not know us
+    /// (NotFound) makes us register again, so a network blip loses no reports.
     async fn connect(&mut self) -> Result<()> {
-        if self.client.is_none() {
-            match connect(&self.options.connect).await {
-                Ok(client) => self.client = Some(client),
+        if let Link::Down { .. } = self.link {
+            let client = match connect(&self.options.connect).await {
+                Ok(client) => client,
                 Err(e) => return self.on_connect_failure(e),
-            }
-            if self.registration.is_some() {
-                self.log("reconnected");
-                self.on_reachable();
-                // Heartbeat at once: tells the coordinator we are alive, and
-                // tells us whether it still knows us.
-                self.next_heartbeat = Instant::now();
-                return Ok(());
+            };
+            match std::mem::replace(&mut self.link, Link::start()) {
+                Link::Down { kept: Some(registration), .. } => {
+                    self.link = Link::Registered { client, registration };
+                    self.log("reconnected");
+                    // Heartbeat at once: tells the coordinator we are alive,
+                    // and tells us whether it still knows us.
+                    self.next_heartbeat = Instant::now();
+                    return Ok(());
+                }
+                _ => self.link = Link::Connected { client },
             }
         }
         let loaded = self.loaded_models();
-        let Some(client) = self.client.as_mut() else { return Ok(()) };
+        let Link::Connected { client } = &mut self.link else { return Ok(()) };
         match register(client, &self.identity, loaded, self.generation + 1).await {
             Ok(registration) => self.on_registered(registration),
             Err(e) => self.on_connect_failure(e),
@@ -224,19 +219,10 @@ impl Worker {
                 Disposition::Fatal(e) | Disposition::Drop(e) | Disposition::Reconnect(e) | Disposition::Reregister(e) => Err(e.into()),
             };
         }
-        if self.reconnect_failures % RECONNECT_LOG_EVERY == 0 {
-            self.log(&format!("{e}; retrying"));
+        if self.link.attempt_failed() % RECONNECT_LOG_EVERY == 0 {
+            self.warn(&format!("{e}; retrying"));
         }
-        self.reconnect_failures += 1;
-        self.client = None;
-        self.next_connect = Instant::now() + self.reconnect_backoff;
-        self.reconnect_backoff = (self.reconnect_backoff * 2).min(RECONNECT_MAX);
         Ok(())
-    }
-
-    fn on_reachable(&mut self) {
-        self.reconnect_backoff = RECONNECT_MIN;
-        self.reconnect_failures = 0;
     }
 
     fn on_registered(&mut self, registration: Registration) -> Result<()> {
@@ -277,15 +263,16 @@ impl Worker {
         let now = Instant::now();
         self.next_heartbeat = now + registration.heartbeat_interval;
         self.next_lease = now;
-        self.on_reachable();
-        self.registration = Some(registration);
+        if let Link::Connected { client } = std::mem::replace(&mut self.link, Link::start()) {
+            self.link = Link::Registered { client, registration };
+        }
         Ok(())
     }
 
     async fn heartbeat(&mut self) -> Result<()> {
         let running_attempts = self.reportable().into_iter().map(|a| a.0).collect();
         let loaded_models = self.loaded_models();
-        let (Some(client), Some(registration)) = (self.client.as_mut(), self.registration.as_ref()) else { return Ok(()) };
+        let Some((client, registration)) = self.link.registered() else { return Ok(()) };
         self.next_heartbeat = Instant::now() + registration.heartbeat_interval;
         let request = pb::HeartbeatRequest { worker_id: registration.worker_id.clone(), running_attempts, loaded_models };
         match client.heartbeat(request).await {
@@ -304,7 +291,7 @@ impl Worker {
     }
 
     async fn lease(&mut self) -> Result<()> {
-        let (Some(client), Some(registration), Some(slots)) = (self.client.as_mut(), self.registration.as_ref(), self.slots.as_ref()) else {
+        let (Some((client, registration)), Some(slots)) = (self.link.registered(), self.slots.as_ref()) else {
             return Ok(());
         };
         let request = pb::LeaseShardRequest { worker_id: registration.worker_id.clone() };
@@ -352,7 +339,7 @@ impl Worker {
         if !self.reportable().contains(&attempt) {
             return Ok(());
         }
-        let (Some(client), Some(registration)) = (self.client.as_mut(), self.registration.as_ref()) else { return Ok(()) };
+        let Some((client, registration)) = self.link.registered() else { return Ok(()) };
         let request = pb::ReportProgressRequest { worker_id: registration.worker_id.clone(), attempt_id: attempt.0, done, total };
         match client.report_progress(request).await {
             Ok(_) => Ok(()),
@@ -385,7 +372,7 @@ impl Worker {
                 },
             },
             Outcome::Failed(failure) => {
-                self.log(&format!("shard {} failed ({}): {}", state.shard, failure.class.label(), failure.reason));
+                self.warn(&format!("shard {} failed ({}): {}", state.shard, failure.class.label(), failure.reason));
                 Report::Fail { attempt: id, failure }
             }
         };
@@ -394,11 +381,11 @@ impl Worker {
 
     /// Sends queued reports in order; stops at the first that cannot be sent.
     async fn flush(&mut self) -> Result<()> {
-        while let (Some(report), Some(client), Some(registration)) = (self.outbox.front(), self.client.as_mut(), self.registration.as_ref()) {
+        while let (Some(report), Some((client, registration))) = (self.outbox.front(), self.link.registered()) {
             match report.send(client, &registration.worker_id).await {
                 Ok(None) => self.outbox.pop(),
                 Ok(Some(note)) => {
-                    self.log(&format!("the coordinator ignored the report of attempt {}: {note}", report.attempt()));
+                    self.warn(&format!("the coordinator ignored the report of attempt {}: {note}", report.attempt()));
                     self.outbox.pop();
                 }
                 Err(e) => {
@@ -436,14 +423,14 @@ impl Worker {
     async fn hand_back(&mut self) {
         if self.connected() {
             if let Err(e) = self.flush().await {
-                self.log(&format!("{e}"));
+                self.warn(&format!("{e}"));
             }
         }
         let still_running = self.reportable();
         if still_running.is_empty() {
             return;
         }
-        let (Some(client), Some(registration)) = (self.client.as_mut(), self.registration.as_ref()) else {
+        let Some((client, registration)) = self.link.registered() else {
             self.log(&format!(
                 "cannot hand back {} running shard(s): not connected; the coordinator re-queues them when this worker's lease times out",
                 still_running.len()
@@ -456,7 +443,7 @@ impl Worker {
             let report = Report::Fail { attempt: attempt.clone(), failure: ShardFailure::handed_back(reason.clone()) };
             match report.send(client, &registration.worker_id).await {
                 Ok(_) => handed += 1,
-                Err(e) => eprintln!("rwclip worker {}: handing back attempt {attempt}: {e}", self.options.name),
+                Err(e) => tracing::warn!(worker = %self.options.name, "handing back attempt {attempt}: {e}"),
             }
         }
         self.log(&format!("handed back {handed} of {} running shard(s); exiting", still_running.len()));

@@ -2,6 +2,7 @@
 //! on executor threads and reports back, until told to stop.
 
 mod event_loop;
+mod link;
 mod reports;
 mod session;
 mod signals;
