@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::clip_config::ClipConfig;
 use crate::dataset::synth::SynthSpec;
 use crate::fnn_config::FnnConfig;
-use crate::prompts::PromptSpec;
+use crate::prompts::PromptGenerator;
 
 /// Everything a run needs, as written in the job file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,15 +160,15 @@ pub struct PromptsSpec {
 }
 
 fn default_min_len() -> usize {
-    PromptSpec::default().min_len
+    PromptGenerator::default().min_len
 }
 fn default_max_len() -> usize {
-    PromptSpec::default().max_len
+    PromptGenerator::default().max_len
 }
 
 impl Default for PromptsSpec {
     fn default() -> Self {
-        let base = PromptSpec::default();
+        let base = PromptGenerator::default();
         PromptsSpec {
             pairs: PairCounts::One(10_000),
             normal_word: Some(base.normal_word),
@@ -194,7 +194,7 @@ impl PromptsSpec {
                 .map(|[n, a]| WordPair { normal: n.clone(), anomaly: a.clone() })
                 .collect();
         }
-        let base = PromptSpec::default();
+        let base = PromptGenerator::default();
         vec![WordPair {
             normal: self.normal_word.clone().unwrap_or(base.normal_word),
             anomaly: self.anomaly_word.clone().unwrap_or(base.anomaly_word),
@@ -203,8 +203,8 @@ impl PromptsSpec {
 
     /// The generator for one trial seed and word pair: each seed draws its
     /// own prompts.
-    pub fn generator(&self, seed: u64, words: &WordPair) -> PromptSpec {
-        PromptSpec {
+    pub fn generator(&self, seed: u64, words: &WordPair) -> PromptGenerator {
+        PromptGenerator {
             seed,
             normal_word: words.normal.clone(),
             anomaly_word: words.anomaly.clone(),

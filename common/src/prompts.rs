@@ -45,7 +45,7 @@ pub enum PromptError {
 /// How training prompts are generated: the state words inserted at `[n]`/`[a]`
 /// and the random-word length range `[min_len, max_len]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PromptSpec {
+pub struct PromptGenerator {
     pub seed: u64,
     pub normal_word: String,
     pub anomaly_word: String,
@@ -53,10 +53,10 @@ pub struct PromptSpec {
     pub max_len: usize,
 }
 
-impl Default for PromptSpec {
+impl Default for PromptGenerator {
     /// The paper's defaults (§4.2): "a" / "a damaged", words of 5 to 10 characters.
     fn default() -> Self {
-        PromptSpec {
+        PromptGenerator {
             seed: 0,
             normal_word: "a".to_string(),
             anomaly_word: "a damaged".to_string(),
@@ -74,7 +74,7 @@ pub struct PromptPair {
     pub anomaly: String,
 }
 
-impl PromptSpec {
+impl PromptGenerator {
     pub fn validate(&self) -> Result<(), PromptError> {
         if self.min_len < 1 {
             return Err(PromptError::ZeroMinLen {
@@ -97,7 +97,7 @@ impl PromptSpec {
     }
 
     /// The prompt pair `pair_id` (see the module doc for the exact algorithm).
-    /// Call [`PromptSpec::validate`] first: an invalid spec gives well-defined
+    /// Call [`PromptGenerator::validate`] first: an invalid spec gives well-defined
     /// but meaningless output (for example empty words), never a panic.
     pub fn pair(&self, pair_id: u64) -> PromptPair {
         let mut rng = PairRng::new(self.seed, pair_id);

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rwclip_common::prompts::{guide_prompts, PromptError, PromptPair, PromptSpec, ALPHABET};
+use rwclip_common::prompts::{guide_prompts, PromptError, PromptPair, PromptGenerator, ALPHABET};
 
 /// Splits a generated prompt back into its random words, checking the template.
 fn random_words<'a>(prompt: &'a str, state_word: &str) -> Vec<&'a str> {
@@ -24,7 +24,7 @@ fn random_words<'a>(prompt: &'a str, state_word: &str) -> Vec<&'a str> {
 
 #[test]
 fn default_spec_is_the_papers() {
-    let spec = PromptSpec::default();
+    let spec = PromptGenerator::default();
     assert_eq!(
         (
             spec.seed,
@@ -39,7 +39,7 @@ fn default_spec_is_the_papers() {
 
 #[test]
 fn prompts_follow_the_two_templates() {
-    let spec = PromptSpec::default();
+    let spec = PromptGenerator::default();
     for pair in spec.pairs(0, 100) {
         assert_eq!(random_words(&pair.normal, "a").len(), 5);
         assert_eq!(random_words(&pair.anomaly, "a damaged").len(), 5);
@@ -49,9 +49,9 @@ fn prompts_follow_the_two_templates() {
 
 #[test]
 fn a_prefix_of_a_longer_run_is_the_shorter_run() {
-    let spec = PromptSpec {
+    let spec = PromptGenerator {
         seed: 7,
-        ..PromptSpec::default()
+        ..PromptGenerator::default()
     };
     let long = spec.pairs(0, 50_000);
     assert_eq!(long.len(), 50_000);
@@ -60,9 +60,9 @@ fn a_prefix_of_a_longer_run_is_the_shorter_run() {
 
 #[test]
 fn ranges_equal_individual_pairs() {
-    let spec = PromptSpec {
+    let spec = PromptGenerator {
         seed: 3,
-        ..PromptSpec::default()
+        ..PromptGenerator::default()
     };
     let range = spec.pairs(12_345, 200);
     let single: Vec<PromptPair> = (12_345..12_545).map(|i| spec.pair(i)).collect();
@@ -80,14 +80,14 @@ fn ranges_equal_individual_pairs() {
 
 #[test]
 fn seeds_and_pair_ids_give_different_prompts() {
-    let a = PromptSpec {
+    let a = PromptGenerator {
         seed: 0,
-        ..PromptSpec::default()
+        ..PromptGenerator::default()
     }
     .pairs(0, 1000);
-    let b = PromptSpec {
+    let b = PromptGenerator {
         seed: 1,
-        ..PromptSpec::default()
+        ..PromptGenerator::default()
     }
     .pairs(0, 1000);
     let same = a
@@ -107,9 +107,9 @@ fn seeds_and_pair_ids_give_different_prompts() {
 
 #[test]
 fn words_cover_exactly_the_length_range_and_alphabet() {
-    let spec = PromptSpec {
+    let spec = PromptGenerator {
         seed: 11,
-        ..PromptSpec::default()
+        ..PromptGenerator::default()
     };
     let mut lengths: BTreeMap<usize, usize> = BTreeMap::new();
     let mut chars: BTreeMap<char, usize> = BTreeMap::new();
@@ -156,7 +156,7 @@ fn words_cover_exactly_the_length_range_and_alphabet() {
 
 #[test]
 fn custom_words_and_fixed_lengths() {
-    let spec = PromptSpec {
+    let spec = PromptGenerator {
         seed: 5,
         normal_word: "  a flawless ".to_string(),
         anomaly_word: "a broken".to_string(),
@@ -175,9 +175,9 @@ fn custom_words_and_fixed_lengths() {
 
 #[test]
 fn validate_rejects_bad_specs() {
-    let base = PromptSpec::default();
+    let base = PromptGenerator::default();
     assert_eq!(
-        PromptSpec {
+        PromptGenerator {
             min_len: 0,
             ..base.clone()
         }
@@ -185,7 +185,7 @@ fn validate_rejects_bad_specs() {
         Err(PromptError::ZeroMinLen { min_len: 0 })
     );
     assert_eq!(
-        PromptSpec {
+        PromptGenerator {
             min_len: 6,
             max_len: 5,
             ..base.clone()
@@ -197,7 +197,7 @@ fn validate_rejects_bad_specs() {
         })
     );
     assert_eq!(
-        PromptSpec {
+        PromptGenerator {
             normal_word: "  ".into(),
             ..base.clone()
         }
@@ -205,7 +205,7 @@ fn validate_rejects_bad_specs() {
         Err(PromptError::EmptyWord { which: "normal" })
     );
     assert_eq!(
-        PromptSpec {
+        PromptGenerator {
             anomaly_word: String::new(),
             ..base.clone()
         }
@@ -213,7 +213,7 @@ fn validate_rejects_bad_specs() {
         Err(PromptError::EmptyWord { which: "anomaly" })
     );
     // Invalid specs still produce output rather than panicking.
-    let _ = PromptSpec {
+    let _ = PromptGenerator {
         min_len: 9,
         max_len: 2,
         ..base
@@ -275,12 +275,12 @@ print(json.dumps(out))
 #[test]
 fn generator_matches_an_independent_implementation_of_the_documented_algorithm() {
     let specs = [
-        PromptSpec::default(),
-        PromptSpec {
+        PromptGenerator::default(),
+        PromptGenerator {
             seed: 42,
-            ..PromptSpec::default()
+            ..PromptGenerator::default()
         },
-        PromptSpec {
+        PromptGenerator {
             seed: u64::MAX,
             normal_word: "a flawless".into(),
             anomaly_word: "a cracked".into(),

@@ -6,7 +6,7 @@ use rwclip_common::shard_store::Manifest;
 use rwclip_proto::v1 as pb;
 use tonic::Status;
 
-use crate::scheduler::{JobOutcome, JobView, LeaseGrant, Registration, ReportAck, SchedulerError, WorkerId};
+use crate::scheduler::{JobOutcome, JobView, LeaseGrant, WorkerRegistration, ReportAck, SchedulerError, WorkerId};
 
 pub fn kind_to_proto(kind: ShardKind) -> pb::ShardKind {
     match kind {
@@ -47,10 +47,10 @@ pub fn attempt_id(field: &str, value: &str) -> Result<AttemptId, Status> {
     non_empty(field, value).map(|v| AttemptId(v.to_string()))
 }
 
-impl TryFrom<pb::RegisterWorkerRequest> for Registration {
+impl TryFrom<pb::RegisterWorkerRequest> for WorkerRegistration {
     type Error = Status;
     fn try_from(r: pb::RegisterWorkerRequest) -> Result<Self, Status> {
-        Ok(Registration {
+        Ok(WorkerRegistration {
             protocol_version: r.protocol_version,
             name: non_empty("worker_name", &r.worker_name)?.to_string(),
             device: non_empty("device", &r.device)?.to_string(),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rwclip_common::plan::{JobId, PlannedShard, ShardId, ShardKind};
 use rwclip_common::failure::ShardFailure;
-use rwclip_coordinator::scheduler::{JobOutcome, Registration, ReportAck, Scheduler, SchedulerError, Timing, WorkerId};
+use rwclip_coordinator::scheduler::{JobOutcome, WorkerRegistration, ReportAck, Scheduler, SchedulerError, Timing, WorkerId};
 use tokio::time::Instant;
 
 fn shard(id: &str, deps: &[&str], model: Option<&str>) -> PlannedShard {
@@ -29,7 +29,7 @@ fn timing() -> Timing {
 
 fn worker(s: &mut Scheduler, name: &str, models: &[&str], now: Instant) -> WorkerId {
     s.register(
-        Registration {
+        WorkerRegistration {
             protocol_version: rwclip_proto::PROTOCOL_VERSION,
             name: name.into(),
             device: "cpu".into(),
@@ -175,7 +175,7 @@ fn cancel_abandons_running_attempts_via_heartbeat() {
 fn an_old_protocol_version_is_refused() {
     let mut s = Scheduler::new(timing(), "t".into(), Instant::now());
     let err = s.register(
-        Registration { protocol_version: 0, name: "old".into(), device: "cpu".into(), capacity: 1, loaded_models: vec![] },
+        WorkerRegistration { protocol_version: 0, name: "old".into(), device: "cpu".into(), capacity: 1, loaded_models: vec![] },
         Instant::now(),
     );
     assert!(matches!(err, Err(SchedulerError::ProtocolMismatch { got: 0, .. })));

@@ -14,7 +14,7 @@ use std::time::Instant;
 use rwclip_common::clip_config::ClipConfig;
 use rwclip_inputs::synth::{self, SynthSpec};
 use rwclip_inputs::preprocess::Preprocess;
-use rwclip_common::prompts::PromptSpec;
+use rwclip_common::prompts::PromptGenerator;
 use rwclip_inputs::tokenizer::ClipTokenizer;
 use rwclip_worker::clip::ClipModel;
 use tch::{Device, Kind, Tensor};
@@ -35,7 +35,7 @@ fn best_of(repeats: usize, mut f: impl FnMut()) -> f64 {
 
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let prompts: Vec<String> = PromptSpec::default()
+    let prompts: Vec<String> = PromptGenerator::default()
         .pairs(0, PROMPT_PAIRS)
         .into_iter()
         .flat_map(|p| [p.normal, p.anomaly])

@@ -73,7 +73,7 @@ const METRIC_CATEGORY: &str = "dataset category, or \"mean\" for the mean over c
 
 const PROMPTS: &[ColumnSpec] = &[
     col("pair_id", U64, PAIR_ID),
-    col("seed", U64, "prompt generation seed (PromptSpec.seed)"),
+    col("seed", U64, "prompt generation seed (PromptGenerator.seed)"),
     col("label", U8, LABEL_PROMPT),
     col("text", Utf8, TEXT),
 ];

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::state::{LeaseGrant, ReportAck};
 use super::view::JobView;
-use super::workers::{Registration, WorkerId};
+use super::workers::{WorkerRegistration, WorkerId};
 use super::{PlannedJob, SchedulerError};
 
 pub type Reply<T> = oneshot::Sender<Result<T, SchedulerError>>;
@@ -37,7 +37,7 @@ pub enum SchedulerEvent {
     WatchJob { job: JobId, updates: mpsc::Sender<JobView>, reply: Reply<()> },
     Cancel { job: JobId, reply: Reply<JobView> },
     GetResults { job: JobId, reply: Reply<(JobView, CommittedShards)> },
-    WorkerRegistered { registration: Registration, reply: Reply<WorkerId> },
+    WorkerRegistered { registration: WorkerRegistration, reply: Reply<WorkerId> },
     Heartbeat { worker: WorkerId, running: Vec<AttemptId>, loaded_models: Vec<String>, reply: Reply<Vec<AttemptId>> },
     LeaseRequested { worker: WorkerId, reply: Reply<Option<LeaseGrant>> },
     Progress { worker: WorkerId, attempt: AttemptId, done: u64, total: u64, reply: Reply<ReportAck> },

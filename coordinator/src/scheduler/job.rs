@@ -52,7 +52,7 @@ pub enum ResultsState {
 }
 
 #[derive(Debug)]
-pub struct Job {
+pub struct ScheduledJob {
     pub id: JobId,
     /// The job file's `name` and output URI ("" when unknown).
     pub name: String,
@@ -66,7 +66,7 @@ pub struct Job {
     pub submitted_at: tokio::time::Instant,
 }
 
-impl Job {
+impl ScheduledJob {
     /// Checks the plan is a DAG over known, unique ids; `committed` shards
     /// count as done already (their manifests exist in the store).
     pub fn new(
@@ -74,7 +74,7 @@ impl Job {
         shards: Vec<PlannedShard>,
         committed: &HashSet<ShardId>,
         now: tokio::time::Instant,
-    ) -> Result<Job, SchedulerError> {
+    ) -> Result<ScheduledJob, SchedulerError> {
         let mut index = HashMap::with_capacity(shards.len());
         for (i, shard) in shards.iter().enumerate() {
             if index.insert(shard.id.clone(), i).is_some() {
@@ -125,7 +125,7 @@ impl Job {
         } else {
             ResultsState::NotNeeded
         };
-        Ok(Job {
+        Ok(ScheduledJob {
             id,
             name: String::new(),
             output_uri: String::new(),

@@ -2,7 +2,7 @@
 //! so every rule is unit-testable; the event loop runs the store work these
 //! transitions call for beside it.
 //!
-//! The state is split by concern: the job table (each [`Job`] owns its
+//! The state is split by concern: the job table (each [`ScheduledJob`] owns its
 //! shards' phase changes), the [`WorkerRegistry`], the [`LeaseBook`] and the
 //! ready queue. Leasing to a worker and to the coordinator itself (for
 //! aggregates) go through one grant path.
@@ -16,10 +16,10 @@ use rwclip_common::plan::{AttemptId, JobId, PlannedShard, ShardId, ShardKind};
 use rwclip_common::shard_store::manifest_key;
 use tokio::time::Instant;
 
-use super::job::{Job, JobOutcome, ResultsState, ShardPhase};
+use super::job::{ScheduledJob, JobOutcome, ResultsState, ShardPhase};
 use super::leases::{Lease, LeaseBook, LeaseState};
 use super::view::JobView;
-use super::workers::{Registration, WorkerId, WorkerRegistry};
+use super::workers::{WorkerRegistration, WorkerId, WorkerRegistry};
 use super::{PlannedJob, SchedulerError};
 
 /// A shard the coordinator runs itself (never leased to a worker).
@@ -70,7 +70,7 @@ pub enum ReportAck {
 #[derive(Debug)]
 pub struct Scheduler {
     timing: Timing,
-    jobs: BTreeMap<JobId, Job>,
+    jobs: BTreeMap<JobId, ScheduledJob>,
     workers: WorkerRegistry,
     leases: LeaseBook,
     /// Runnable shards in submission order; entries go stale lazily.
@@ -118,7 +118,7 @@ impl Scheduler {
     /// Adds a planned job; resubmitting a known job id is a no-op.
     pub fn add_job(&mut self, id: JobId, shards: Vec<PlannedShard>, committed: &HashSet<ShardId>, now: Instant) -> Result<JobView, SchedulerError> {
         if !self.jobs.contains_key(&id) {
-            let mut job = Job::new(id.clone(), shards, committed, now)?;
+            let mut job = ScheduledJob::new(id.clone(), shards, committed, now)?;
             for (i, s) in job.state.iter().enumerate() {
                 if s.phase == ShardPhase::Ready {
                     self.ready.push_back((id.clone(), i));
@@ -159,7 +159,7 @@ impl Scheduler {
         now: Instant,
     ) -> Result<JobView, SchedulerError> {
         let id = planned.id.clone();
-        let mut job = Job::new(id.clone(), planned.shards, committed, now)?;
+        let mut job = ScheduledJob::new(id.clone(), planned.shards, committed, now)?;
         job.name = planned.name;
         job.output_uri = planned.output_uri;
         job.results = match results {
@@ -171,7 +171,7 @@ impl Scheduler {
         self.view(&id)
     }
 
-    pub fn register(&mut self, reg: Registration, now: Instant) -> Result<WorkerId, SchedulerError> {
+    pub fn register(&mut self, reg: WorkerRegistration, now: Instant) -> Result<WorkerId, SchedulerError> {
         if reg.protocol_version != rwclip_proto::PROTOCOL_VERSION {
             return Err(SchedulerError::ProtocolMismatch {
                 worker: reg.name,

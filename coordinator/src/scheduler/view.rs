@@ -4,7 +4,7 @@ use rwclip_common::aggregate::PublishedResults;
 use rwclip_common::failure::FailureClass;
 use rwclip_common::plan::{JobId, ShardId, ShardKind};
 
-use super::job::{Job, JobOutcome, ResultsState, ShardPhase};
+use super::job::{ScheduledJob, JobOutcome, ResultsState, ShardPhase};
 
 /// One shard kind's progress within a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct JobView {
 }
 
 impl JobView {
-    pub fn of(job: &Job) -> JobView {
+    pub fn of(job: &ScheduledJob) -> JobView {
         let failures = job
             .state
             .iter()

@@ -19,7 +19,7 @@ impl WorkerId {
 
 /// What a worker says about itself when it registers.
 #[derive(Debug, Clone)]
-pub struct Registration {
+pub struct WorkerRegistration {
     pub protocol_version: u32,
     pub name: String,
     pub device: String,
@@ -54,7 +54,7 @@ pub struct WorkerRegistry {
 }
 
 impl WorkerRegistry {
-    pub fn insert(&mut self, id: WorkerId, registration: Registration, now: Instant) {
+    pub fn insert(&mut self, id: WorkerId, registration: WorkerRegistration, now: Instant) {
         self.workers.insert(
             id,
             Worker {

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use clap::Args;
-use rwclip_common::prompts::PromptSpec;
+use rwclip_common::prompts::PromptGenerator;
 
 use crate::blocking_store::BlockingStore;
 use crate::error::{Result, RwclipError};
@@ -33,7 +33,7 @@ pub struct PromptsArgs {
 }
 
 pub fn run(a: PromptsArgs) -> Result<()> {
-    let spec = PromptSpec {
+    let spec = PromptGenerator {
         seed: a.seed,
         normal_word: a.normal,
         anomaly_word: a.anomaly,

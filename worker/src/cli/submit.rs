@@ -16,7 +16,7 @@ pub struct SubmitArgs {
     /// The job file; validated (and its synthetic dataset written) before submitting.
     pub job: PathBuf,
     #[command(flatten)]
-    pub coordinator: CoordinatorArgs,
+    pub coordinator: ConnectArgs,
     /// Show progress until the job ends, then print its results (results.md).
     #[arg(long)]
     pub wait: bool,
@@ -24,7 +24,7 @@ pub struct SubmitArgs {
 
 /// Where the coordinator is and how to authenticate to it.
 #[derive(Debug, Args)]
-pub struct CoordinatorArgs {
+pub struct ConnectArgs {
     /// http://HOST:PORT, or https://HOST:PORT for TLS.
     #[arg(long = "coordinator")]
     pub url: String,
@@ -43,7 +43,7 @@ pub struct CoordinatorArgs {
     pub tls_key: Option<PathBuf>,
 }
 
-impl CoordinatorArgs {
+impl ConnectArgs {
     pub fn connect_options(&self) -> Result<ConnectOptions> {
         let tls = client_tls_for(&self.url, self.tls_ca.as_deref(), self.tls_cert.as_deref(), self.tls_key.as_deref())?;
         Ok(ConnectOptions { url: self.url.clone(), token: read_token(self.token_file.as_deref())?, tls })

@@ -9,7 +9,7 @@ use std::path::Path;
 use rwclip_common::artifacts::{ImageEmbeddingRow, TextEmbeddingRow};
 use rwclip_common::plan::{ImageShardSpec, ShardId, TextShardSpec};
 use rwclip_inputs::preprocess::{Corner, Preprocess, View};
-use rwclip_common::prompts::PromptSpec;
+use rwclip_common::prompts::PromptGenerator;
 use rwclip_common::shard_store::part;
 use tch::Tensor;
 
@@ -51,7 +51,7 @@ pub fn text(
     progress: &dyn Fn(u64, u64),
 ) -> Result<Vec<String>, ShardError> {
     let fail = ShardError::run(id);
-    let generator = PromptSpec {
+    let generator = PromptGenerator {
         seed: s.seed,
         normal_word: s.words.normal.clone(),
         anomaly_word: s.words.anomaly.clone(),

@@ -12,7 +12,7 @@ use crate::blocking_store::BlockingStore;
 
 /// What a local run did.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LocalRun {
+pub struct PlanRun {
     /// Shards executed by this run, in order.
     pub executed: Vec<ShardId>,
     /// Shards found already committed (by an earlier run or another job).
@@ -36,7 +36,7 @@ pub struct ShardDone<'a> {
 /// Executes every shard of `plan` whose manifest is not committed yet.
 /// The attempt id is fixed ("local"), so an interrupted run's uncommitted
 /// parts are simply overwritten by the next one.
-pub fn run_plan_locally(plan: &JobPlan, store: &BlockingStore, ctx: &mut ExecContext) -> Result<LocalRun, ShardError> {
+pub fn run_plan_locally(plan: &JobPlan, store: &BlockingStore, ctx: &mut ExecContext) -> Result<PlanRun, ShardError> {
     run_plan_locally_with(plan, store, ctx, &|_| {})
 }
 
@@ -46,7 +46,7 @@ pub fn run_plan_locally_with(
     store: &BlockingStore,
     ctx: &mut ExecContext,
     on_shard: &dyn Fn(ShardDone),
-) -> Result<LocalRun, ShardError> {
+) -> Result<PlanRun, ShardError> {
     let attempt = AttemptId("local".to_string());
     let mut executed = Vec::new();
     let mut reused = Vec::new();
@@ -80,5 +80,5 @@ pub fn run_plan_locally_with(
         shard: plan.aggregate.clone(),
         problem: "the plan does not contain its aggregate shard".to_string(),
     })?;
-    Ok(LocalRun { executed, reused, aggregate })
+    Ok(PlanRun { executed, reused, aggregate })
 }

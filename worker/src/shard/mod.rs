@@ -13,7 +13,7 @@ mod trial;
 
 pub use context::ExecContext;
 pub use error::ShardError;
-pub use local::{run_plan_locally, run_plan_locally_with, LocalRun, ShardDone};
+pub use local::{run_plan_locally, run_plan_locally_with, PlanRun, ShardDone};
 
 use rwclip_common::plan::{AttemptId, ShardId, ShardSpec};
 use rwclip_common::shard_store::{self, attempt_prefix, Manifest};

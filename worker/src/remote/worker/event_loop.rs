@@ -13,7 +13,7 @@ use tokio::time::{sleep_until, Instant};
 
 use super::link::Link;
 use super::reports::{Outbox, Report};
-use super::session::{disposition, register, Disposition, Identity, Registration};
+use super::session::{disposition, register, Disposition, Identity, Session};
 use super::signals::Signals;
 use super::slots::{Outcome, SlotConfig, SlotEvent, Slots, Task};
 use super::{device_label, WorkerOptions};
@@ -225,7 +225,7 @@ impl Worker {
         Ok(())
     }
 
-    fn on_registered(&mut self, registration: Registration) -> Result<()> {
+    fn on_registered(&mut self, registration: Session) -> Result<()> {
         self.generation = registration.generation;
         let dropped = self.outbox.clear();
         let stale = self.running.len();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::session::Registration;
+use super::session::Session;
 use crate::remote::CoordinatorClient;
 
 /// Reconnecting backs off between these while the coordinator is unreachable.
@@ -17,10 +17,10 @@ pub enum Link {
     /// No channel; the next attempt is due at `retry_at`. `kept` is the
     /// registration a reconnect resumes: a network blip loses no reports,
     /// only the coordinator forgetting us (NotFound) makes us register again.
-    Down { retry_at: Instant, backoff: Duration, failures: u32, kept: Option<Registration> },
+    Down { retry_at: Instant, backoff: Duration, failures: u32, kept: Option<Session> },
     /// A channel, not registered yet (first start, or forgotten).
     Connected { client: CoordinatorClient },
-    Registered { client: CoordinatorClient, registration: Registration },
+    Registered { client: CoordinatorClient, registration: Session },
 }
 
 impl Link {
@@ -34,7 +34,7 @@ impl Link {
     }
 
     /// The current registration, also while down (it is resumed on reconnect).
-    pub fn registration(&self) -> Option<&Registration> {
+    pub fn registration(&self) -> Option<&Session> {
         match self {
             Link::Registered { registration, .. } | Link::Down { kept: Some(registration), .. } => Some(registration),
             Link::Down { kept: None, .. } | Link::Connected { .. } => None,
@@ -42,7 +42,7 @@ impl Link {
     }
 
     /// The channel and registration, when RPCs can flow.
-    pub fn registered(&mut self) -> Option<(&mut CoordinatorClient, &Registration)> {
+    pub fn registered(&mut self) -> Option<(&mut CoordinatorClient, &Session)> {
         match self {
             Link::Registered { client, registration } => Some((client, registration)),
             _ => None,
@@ -84,7 +84,7 @@ impl Link {
         failures
     }
 
-    fn take_registration(&mut self) -> Option<Registration> {
+    fn take_registration(&mut self) -> Option<Session> {
         match std::mem::replace(self, Link::start()) {
             Link::Registered { registration, .. } => Some(registration),
             Link::Down { kept, .. } => kept,

@@ -10,7 +10,7 @@ use crate::remote::{CoordinatorClient, RemoteError};
 
 /// What the coordinator said when this worker registered.
 #[derive(Debug, Clone)]
-pub struct Registration {
+pub struct Session {
     pub worker_id: String,
     pub heartbeat_interval: Duration,
     pub store_uri: String,
@@ -71,7 +71,7 @@ pub async fn register(
     identity: &Identity,
     loaded_models: Vec<String>,
     generation: u64,
-) -> Result<Registration, RemoteError> {
+) -> Result<Session, RemoteError> {
     let response = client
         .register_worker(pb::RegisterWorkerRequest {
             protocol_version: PROTOCOL_VERSION,
@@ -83,7 +83,7 @@ pub async fn register(
         .await
         .map_err(RemoteError::rpc("RegisterWorker"))?
         .into_inner();
-    Ok(Registration {
+    Ok(Session {
         worker_id: response.worker_id,
         // A zero interval from a confused coordinator would spin.
         heartbeat_interval: Duration::from_millis(response.heartbeat_interval_ms.max(100)),
