@@ -1,0 +1,173 @@
+//! Parsing, defaults, validation and path resolution of job files.
+
+use std::path::{Path, PathBuf};
+
+use crate::fnn_config::FnnConfig;
+
+use super::*;
+
+const MINIMAL: &str = r#"
+name = "t"
+output = "out"
+[model]
+preset = "rwclip-tiny"
+[dataset]
+kind = "mvtec"
+root = "data"
+[dataset.synth]
+"#;
+
+fn parse(text: &str) -> Result<Job, JobError> {
+    Job::parse(text, Path::new("/nonexistent/job.toml"))
+}
+
+#[test]
+fn minimal_job_gets_paper_defaults() {
+    let job = parse(MINIMAL).unwrap();
+    assert_eq!(job.spec.prompts.pair_counts(), vec![10_000]);
+    assert_eq!(
+        job.spec.prompts.word_pairs(),
+        vec![WordPair { normal: "a".into(), anomaly: "a damaged".into() }]
+    );
+    assert_eq!(job.spec.training.seeds, (0..10).collect::<Vec<u64>>());
+    assert_eq!(job.spec.training.fnn, FnnConfig::default());
+    assert_eq!(job.spec.scoring.temperature, 0.01);
+    assert_eq!(job.dataset_root(), PathBuf::from("/nonexistent/data"));
+    assert_eq!(job.output_uri(), "/nonexistent/out");
+}
+
+#[test]
+fn every_scoring_key_the_readme_gives_a_default_is_optional() {
+    let job = parse(&format!("{MINIMAL}\n[scoring]\nsetups = [\"known\"]\n")).unwrap();
+    assert_eq!(job.spec.scoring.temperature, 0.01);
+    assert_eq!(job.spec.scoring.object_word, "object");
+    assert_eq!(job.spec.scoring.multi_crop, BoolGrid::One(false));
+    assert_eq!(job.spec.scoring.setups, vec![ObjectSetup::Known]);
+    let job = parse(&format!("{MINIMAL}\n[scoring]\n")).unwrap();
+    assert_eq!(job.spec.scoring, ScoringSpec::default());
+}
+
+#[test]
+fn submitted_job_has_absolute_paths_and_parses_back() {
+    let job = Job::parse(MINIMAL, Path::new("jobs/job.toml")).unwrap();
+    let text = job.to_submitted_toml().unwrap();
+    let back = Job::parse_submitted(&text, PathChecks::Skip).unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(back.dataset_root(), cwd.join("jobs/data"));
+    assert_eq!(back.output_uri(), cwd.join("jobs/out").to_string_lossy());
+    assert_eq!(back.spec.prompts, job.spec.prompts);
+}
+
+#[test]
+fn submitted_job_with_a_relative_path_names_the_key() {
+    let err = Job::parse_submitted(MINIMAL, PathChecks::Skip).unwrap_err().to_string();
+    assert!(err.contains("`output`") && err.contains("absolute"), "{err}");
+    let text = MINIMAL.replace("output = \"out\"", "output = \"s3://b/out\"");
+    let err = Job::parse_submitted(&text, PathChecks::Skip).unwrap_err().to_string();
+    assert!(err.contains("`dataset.root`"), "{err}");
+}
+
+#[test]
+fn s3_weights_pass_through_and_other_schemes_are_refused() {
+    let with = |w: &str| MINIMAL.replace("[model]", &format!("[model]\nweights = \"{w}\""));
+    let job = parse(&with("s3://models/vit.safetensors")).unwrap();
+    assert_eq!(job.weights_uri().as_deref(), Some("s3://models/vit.safetensors"));
+    assert_eq!(job.weights_path(), None);
+    let back = Job::parse_submitted(&job.to_submitted_toml().unwrap(), PathChecks::Skip).unwrap();
+    assert_eq!(back.spec.model.weights.as_deref(), Some("s3://models/vit.safetensors"));
+    let err = parse(&with("gs://models/vit.safetensors")).unwrap_err().to_string();
+    assert!(err.contains("`model.weights`") && err.contains("gs://"), "{err}");
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let err = parse(&MINIMAL.replace("[model]", "[model]\nweight = \"x\"")).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("job.toml") && msg.contains("weight"), "{msg}");
+}
+
+#[test]
+fn malformed_toml_names_the_file_and_line() {
+    let err = parse("name = \"t\"\noutput = \n").unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("job.toml") && msg.contains("line 2"), "{msg}");
+}
+
+#[test]
+fn invalid_values_name_their_key() {
+    let cases = [
+        ("[model]\npreset = \"rwclip-tiny\"", "[model]\npreset = \"ViT-Q-99\"", "model.preset"),
+        ("[model]\npreset = \"rwclip-tiny\"", "[model]\npreset = \"rwclip-tiny\"\ndevice = \"tpu\"", "model.device"),
+        ("[dataset.synth]", "[dataset.synth]\n[prompts]\npairs = 0\nnormal_word = \"a\"\nanomaly_word = \"a damaged\"\nmin_len = 5\nmax_len = 10", "prompts.pairs"),
+        ("[dataset.synth]", "[dataset.synth]\n[scoring]\ntemperature = 0.0\nsetups = [\"unknown\"]\nobject_word = \"object\"", "scoring.temperature"),
+        ("output = \"out\"", "output = \"gs://b/x\"", "output"),
+        ("[dataset.synth]", "[dataset.synth]\n[training.fnn]\ndropout = 1.5", "training.fnn"),
+    ];
+    for (from, to, key) in cases {
+        let err = parse(&MINIMAL.replace(from, to)).unwrap_err();
+        match &err {
+            JobError::Invalid { key: k, .. } => assert_eq!(*k, key, "{err}"),
+            other => panic!("expected Invalid({key}), got {other}"),
+        }
+    }
+}
+
+#[test]
+fn sweep_grids_parse_and_duplicates_name_their_key() {
+    let sweep = MINIMAL.replace(
+        "[dataset.synth]",
+        "[dataset.synth]\n[prompts]\npairs = [1000, 5000]\nword_pairs = [[\"a\", \"a damaged\"], [\"a normal\", \"a broken\"]]",
+    );
+    let job = parse(&sweep).unwrap();
+    assert_eq!(job.spec.prompts.pair_counts(), vec![1000, 5000]);
+    assert_eq!(job.spec.prompts.word_pairs()[1].anomaly, "a broken");
+    let cases = [
+        ("[1000, 5000]", "[1000, 1000]", "prompts.pairs"),
+        ("[1000, 5000]", "[]", "prompts.pairs"),
+        ("[\"a normal\", \"a broken\"]", "[\"a\", \"a damaged\"]", "prompts.word_pairs"),
+        ("word_pairs = [[\"a\", \"a damaged\"], [\"a normal\", \"a broken\"]]", "word_pairs = []", "prompts.word_pairs"),
+        ("word_pairs =", "normal_word = \"a\"\nword_pairs =", "prompts.word_pairs"),
+    ];
+    for (from, to, key) in cases {
+        let err = parse(&sweep.replace(from, to)).unwrap_err();
+        match &err {
+            JobError::Invalid { key: k, .. } => assert_eq!(*k, key, "{err}"),
+            other => panic!("expected Invalid({key}), got {other}"),
+        }
+    }
+    let dup_setup = MINIMAL.replace(
+        "[dataset.synth]",
+        "[dataset.synth]\n[scoring]\ntemperature = 0.01\nsetups = [\"known\", \"known\"]\nobject_word = \"object\"",
+    );
+    assert!(parse(&dup_setup).unwrap_err().to_string().contains("scoring.setups"));
+}
+
+#[test]
+fn path_checks_can_be_skipped() {
+    let text = MINIMAL.replace("[dataset.synth]\n", "").replace("[model]", "[model]\nweights = \"w.safetensors\"");
+    assert!(parse(&text).is_err());
+    Job::parse_with(&text, Path::new("/nonexistent/job.toml"), PathChecks::Skip).unwrap();
+}
+
+#[test]
+fn missing_dataset_without_synth_is_an_error() {
+    let err = parse(&MINIMAL.replace("[dataset.synth]\n", "")).unwrap_err();
+    assert!(err.to_string().contains("dataset.root"), "{err}");
+}
+
+#[test]
+fn relative_paths_resolve_against_the_job_file() {
+    let job = Job::parse(MINIMAL, Path::new("jobs/job.toml")).unwrap();
+    assert_eq!(job.resolve("../runs/x"), PathBuf::from("runs/x"));
+    assert_eq!(job.resolve("./d/../e"), PathBuf::from("jobs/e"));
+    assert_eq!(job.resolve("/abs/p"), PathBuf::from("/abs/p"));
+    let job = Job::parse(MINIMAL, Path::new("job.toml")).unwrap();
+    assert_eq!(job.resolve("../up"), PathBuf::from("../up"));
+}
+
+#[test]
+fn device_names() {
+    assert_eq!(parse_device_name("cuda:3"), Ok(DeviceName::Cuda(3)));
+    assert_eq!(parse_device_name("cpu"), Ok(DeviceName::Cpu));
+    assert!(parse_device_name("cuda:x").is_err());
+}
