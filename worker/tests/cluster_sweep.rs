@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use rwclip_common::artifacts::Store;
 use rwclip_proto::v1 as pb;
-use rwclip_test_support::cluster::{Cluster, StoreSnapshot, TinyJob};
+use rwclip_test_support::cluster::Cluster;
+use rwclip_test_support::store_snapshot::StoreSnapshot;
+use rwclip_test_support::tiny_job::TinyJob;
 use rwclip_test_support::moto::{MotoServer, ACCESS_KEY, REGION, SECRET_KEY};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rwclip");
@@ -151,7 +153,7 @@ fn three_workers_on_s3_equal_one_worker_bit_for_bit() {
     assert_eq!(ids(&one), ids(&three));
     for (id, m1) in &one.store.manifests {
         let m3 = &three.store.manifests[id];
-        let names = |m: &rwclip_test_support::cluster::ManifestView, s: &StoreSnapshot| {
+        let names = |m: &rwclip_test_support::store_snapshot::ManifestView, s: &StoreSnapshot| {
             m.parts.iter().map(|p| (p.rsplit('/').next().unwrap().to_string(), s.sha256[p].clone())).collect::<Vec<_>>()
         };
         assert_eq!(names(m1, &one.store), names(m3, &three.store), "shard {id}: parts differ");

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use rwclip_test_support::cluster::{free_port, run_with_deadline, TinyJob};
+use rwclip_test_support::process::{free_port, run_with_deadline};
+use rwclip_test_support::tiny_job::TinyJob;
 
 const INSTALL_HINT: &str = "run `make test` (installs slurm-wlm, munge)";
 

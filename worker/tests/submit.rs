@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use rwclip_test_support::cluster::{Cluster, TinyJob};
+use rwclip_test_support::cluster::Cluster;
+use rwclip_test_support::tiny_job::TinyJob;
 use rwclip_test_support::python::run as py;
 
 const CLI_TIMEOUT: Duration = Duration::from_secs(300);

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-use rwclip_test_support::cluster::TinyJob;
+use rwclip_test_support::tiny_job::TinyJob;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rwclip");
 

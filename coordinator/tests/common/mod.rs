@@ -28,18 +28,7 @@ pub const HEARTBEAT: Duration = Duration::from_millis(200);
 pub const LEASE_TIMEOUT: Duration = Duration::from_secs(1);
 pub const TEST_BUDGET: Duration = Duration::from_secs(20);
 
-/// Adds `authorization: Bearer <token>` to every call (or nothing).
-#[derive(Clone)]
-pub struct Bearer(pub Option<MetadataValue<Ascii>>);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(value) = &self.0 {
-            request.metadata_mut().insert("authorization", value.clone());
-        }
-        Ok(request)
-    }
-}
+pub use rwclip_test_support::client::Bearer;
 
 pub type Client = CoordinatorClient<InterceptedService<Channel, Bearer>>;
 
@@ -106,8 +95,7 @@ pub async fn connect(handle: &CoordinatorHandle, token: Option<&str>) -> Client 
         .connect()
         .await
         .expect("connects to the coordinator");
-    let header = token.map(|t| format!("Bearer {t}").parse().expect("ascii token"));
-    CoordinatorClient::with_interceptor(channel, Bearer(header))
+    CoordinatorClient::with_interceptor(channel, Bearer::new(token))
 }
 
 /// A worker that runs no model: it commits an empty manifest per lease.

@@ -1,9 +1,15 @@
 //! Test harness pieces shared by rwclip's test suites. Nothing here is mocked:
 //! [`moto::MotoServer`] is a real S3 HTTP endpoint on loopback,
 //! [`python`] runs the reference venv (pyarrow, scikit-learn, open_clip), and
-//! [`cluster`] runs the real `rwclip coordinator` and `rwclip worker` processes.
+//! [`cluster`] runs the real `rwclip coordinator` and `rwclip worker` processes
+//! ([`process`]), watched with a blocking [`client`]; [`tiny_job`] is the job
+//! they run and [`store_snapshot`] what pyarrow reads back.
 //! A missing tool fails the test with what to install, never a skip.
 
+pub mod client;
 pub mod cluster;
 pub mod moto;
+pub mod process;
 pub mod python;
+pub mod store_snapshot;
+pub mod tiny_job;
