@@ -5,7 +5,7 @@ use std::process::Command;
 
 use bytes::Bytes;
 use rwclip_common::artifacts::schema::{
-    ColumnType, ARTIFACT_KEY, FORMAT_VERSION, FORMAT_VERSION_KEY,
+    ColumnType, ARTIFACT_KEY, FORMAT_VERSION_KEY,
 };
 use rwclip_common::artifacts::{
     from_parquet, read_parquet, to_parquet, write_parquet, ArtifactError, ArtifactKind,
@@ -42,12 +42,14 @@ fn text_embedding_rows() -> Vec<TextEmbeddingRow> {
     vec![
         TextEmbeddingRow {
             pair_id: 7,
+            seed: Some(3),
             label: Some(0),
             text: "n".into(),
             embedding: vec![0.5, -1.25, 3.0, 0.0],
         },
         TextEmbeddingRow {
             pair_id: 7,
+            seed: None,
             label: None,
             text: "a".into(),
             embedding: vec![-0.5, 1.25, -3.0, 8.0],
@@ -133,7 +135,7 @@ fn expected_pylist(kind: ArtifactKind) -> Value {
             .collect(),
         ArtifactKind::TextEmbeddings => text_embedding_rows()
             .iter()
-            .map(|r| json!({"pair_id": r.pair_id, "label": r.label, "text": r.text, "embedding": r.embedding}))
+            .map(|r| json!({"pair_id": r.pair_id, "seed": r.seed, "label": r.label, "text": r.text, "embedding": r.embedding}))
             .collect(),
         ArtifactKind::ImageEmbeddings => image_embedding_rows()
             .iter()
@@ -204,7 +206,7 @@ print(json.dumps(out))
 fn pyarrow_type(column_type: ColumnType) -> &'static str {
     match column_type {
         ColumnType::U8 | ColumnType::OptionalLabel => "uint8",
-        ColumnType::U64 => "uint64",
+        ColumnType::U64 | ColumnType::OptionalU64 => "uint64",
         ColumnType::F64 => "double",
         ColumnType::Utf8 => "string",
         ColumnType::Embedding => "fixed_size_list<item: float not null>",
@@ -244,7 +246,7 @@ async fn every_artifact_round_trips_and_pyarrow_reads_it_with_descriptions() {
         let file = &described[path];
         assert_eq!(file["metadata"][ARTIFACT_KEY], kind.name(), "{path}");
         assert_eq!(
-            file["metadata"][FORMAT_VERSION_KEY], FORMAT_VERSION,
+            file["metadata"][FORMAT_VERSION_KEY], kind.format_version(),
             "{path}"
         );
         let fields = file["fields"].as_array().unwrap();
@@ -256,7 +258,7 @@ async fn every_artifact_round_trips_and_pyarrow_reads_it_with_descriptions() {
                 "{path} column {}",
                 spec.name
             );
-            let nullable = spec.column_type == ColumnType::OptionalLabel;
+            let nullable = matches!(spec.column_type, ColumnType::OptionalLabel | ColumnType::OptionalU64);
             assert_eq!(field["nullable"], nullable, "{path} column {}", spec.name);
             let ty = field["type"].as_str().unwrap();
             assert!(
@@ -278,7 +280,7 @@ async fn every_artifact_round_trips_and_pyarrow_reads_it_with_descriptions() {
             .to_string()
     };
     assert!(
-        embedding_type(&paths[1], 3).ends_with("[4]"),
+        embedding_type(&paths[1], 4).ends_with("[4]"),
         "text embedding width comes from the data"
     );
     assert!(
@@ -429,6 +431,11 @@ pq.write_table(ragged, sys.argv[1] + "/ragged.parquet")
 signed = pa.table({"pair_id": pa.array([1], pa.int64()), "label": pa.array([0], pa.uint8()),
                    "text": ["a"], "embedding": pa.array([[1.0]], pa.list_(pa.float32(), 1))}).replace_schema_metadata(meta)
 pq.write_table(signed, sys.argv[1] + "/signed.parquet")
+v1 = pa.table({"pair_id": pa.array([4, 4], pa.uint64()), "label": pa.array([0, 1], pa.uint8()),
+               "text": ["n", "a"], "embedding": pa.array([[1.0], [2.0]], pa.list_(pa.float32(), 1))}).replace_schema_metadata(meta)
+pq.write_table(v1, sys.argv[1] + "/v1.parquet")
+v9 = v1.replace_schema_metadata({b"rwclip.artifact": b"text_embeddings", b"rwclip.format_version": b"9"})
+pq.write_table(v9, sys.argv[1] + "/v9.parquet")
 "#;
     let status = Command::new(env!("RWCLIP_PYTHON"))
         .args(["-c", script])
@@ -437,6 +444,12 @@ pq.write_table(signed, sys.argv[1] + "/signed.parquet")
         .unwrap();
     assert!(status.success(), "pyarrow could not write the fixtures");
     let read = |name: &str| Bytes::from(std::fs::read(dir.path().join(name)).unwrap());
+
+    // Version 1 (before `seed`) still reads, with a null seed; unknown versions do not.
+    let v1 = from_parquet::<TextEmbeddingRow>(&read("v1.parquet")).unwrap();
+    assert_eq!(v1.iter().map(|r| (r.pair_id, r.seed, r.label)).collect::<Vec<_>>(), [(4, None, Some(0)), (4, None, Some(1))]);
+    let err = from_parquet::<TextEmbeddingRow>(&read("v9.parquet")).unwrap_err();
+    assert!(matches!(err, ArtifactError::UnsupportedVersion { .. }), "{err:?}");
 
     let err = from_parquet::<TextEmbeddingRow>(&read("ragged.parquet")).unwrap_err();
     assert!(

@@ -16,7 +16,7 @@ use rwclip_inputs::synth::{self, SynthSpec};
 use rwclip_inputs::preprocess::Preprocess;
 use rwclip_common::prompts::PromptGenerator;
 use rwclip_inputs::tokenizer::ClipTokenizer;
-use rwclip_worker::clip::ClipModel;
+use rwclip_engine::clip::ClipModel;
 use tch::{Device, Kind, Tensor};
 
 const MODEL: &str = "ViT-B-16-plus-240";

@@ -1,58 +1,24 @@
-//! The worker library's working error: it gathers the layers' own error
-//! enums (each names the file, key or tensor at fault) and says which
-//! failure class a shard that failed with it reports. Exit codes are the
-//! `rwclip` binary's business (`crate::cli::exit`), decided there alone.
+//! The `rwclip` binary's error: the engine's, plus talking to a
+//! coordinator, running one, and jobs that did not succeed. The exit code of
+//! each is decided in `crate::cli::exit` alone.
 
 use rwclip_common::artifacts::{ArtifactError, StoreError};
 use rwclip_common::dataset::DatasetError;
 use rwclip_common::job::JobError;
 use rwclip_common::metrics::MetricsError;
-use rwclip_inputs::preprocess::ImageLoadError;
+use rwclip_common::plan::PlanError;
 use rwclip_common::prompts::PromptError;
+use rwclip_common::scores_table::ScoresTableError;
+pub use rwclip_engine::error::EngineError;
+use rwclip_engine::clip::WeightsError;
+use rwclip_engine::fnn::FnnError;
+use rwclip_inputs::preprocess::ImageLoadError;
 use rwclip_inputs::tokenizer::TokenizerError;
-
-
-use rwclip_common::failure::FailureClass;
-
-use crate::clip::WeightsError;
-use crate::fnn::FnnError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RwclipError {
-    /// Bad command-line arguments beyond what clap checks.
-    #[error("{0}")]
-    Usage(String),
     #[error(transparent)]
-    Job(#[from] JobError),
-    #[error(transparent)]
-    Prompt(#[from] PromptError),
-    #[error(transparent)]
-    Dataset(#[from] DatasetError),
-    #[error(transparent)]
-    Image(#[from] ImageLoadError),
-    #[error(transparent)]
-    Weights(#[from] WeightsError),
-    #[error(transparent)]
-    Tokenizer(#[from] TokenizerError),
-    #[error(transparent)]
-    Metrics(#[from] MetricsError),
-    #[error(transparent)]
-    Fnn(#[from] FnnError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Artifact(#[from] ArtifactError),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("libtorch: {0}")]
-    Torch(#[from] tch::TchError),
-    #[error(transparent)]
-    ScoresTable(#[from] rwclip_common::scores_table::ScoresTableError),
-    #[error(transparent)]
-    Plan(#[from] rwclip_common::plan::PlanError),
+    Engine(#[from] EngineError),
     /// Talking to the coordinator failed.
     #[error(transparent)]
     Remote(#[from] crate::remote::RemoteError),
@@ -62,42 +28,39 @@ pub enum RwclipError {
     /// A submitted or locally run job did not succeed.
     #[error(transparent)]
     Client(#[from] crate::client::ClientError),
-    /// Another error, in the context of one dataset category.
-    #[error("category {category:?}: {source}")]
-    InCategory {
-        category: String,
-        source: Box<RwclipError>,
-    },
-}
-
-impl RwclipError {
-    /// What a shard that failed with this error tells the coordinator:
-    /// store trouble may pass; wrong input data or parameters fail the same
-    /// way everywhere; libtorch and tokenizer failures are internal.
-    pub fn failure_class(&self) -> FailureClass {
-        use RwclipError::*;
-        match self {
-            Store(e) if e.is_transient() => FailureClass::Retryable,
-            InCategory { source, .. } => source.failure_class(),
-            Usage(_) | Job(_) | Prompt(_) | Dataset(_) | Image(_) | Weights(_) | Metrics(_) | Fnn(_) | Store(_) | Artifact(_)
-            | Io { .. } | ScoresTable(_) | Plan(_) => FailureClass::BadInput,
-            Tokenizer(_) | Torch(_) | Remote(_) | Coordinator(_) | Client(_) => FailureClass::Internal,
-        }
-    }
-
-    pub fn in_category(self, category: &str) -> Self {
-        RwclipError::InCategory {
-            category: category.to_string(),
-            source: Box::new(self),
-        }
-    }
-
-    pub fn io(path: impl std::fmt::Display, source: std::io::Error) -> Self {
-        RwclipError::Io {
-            path: path.to_string(),
-            source,
-        }
-    }
 }
 
 pub type Result<T, E = RwclipError> = std::result::Result<T, E>;
+
+/// The layers' errors reach the binary's error through the engine's, so
+/// `?` works on them in CLI code as it does in the engine.
+macro_rules! through_the_engine {
+    ($($leaf:ty),* $(,)?) => {
+        $(impl From<$leaf> for RwclipError {
+            fn from(e: $leaf) -> Self {
+                RwclipError::Engine(e.into())
+            }
+        })*
+    };
+}
+
+through_the_engine!(
+    JobError,
+    PromptError,
+    DatasetError,
+    ImageLoadError,
+    WeightsError,
+    TokenizerError,
+    MetricsError,
+    FnnError,
+    StoreError,
+    ArtifactError,
+    tch::TchError,
+    ScoresTableError,
+    PlanError,
+);
+
+/// A bad argument beyond what clap checks (exit code 2).
+pub fn usage(message: impl Into<String>) -> RwclipError {
+    RwclipError::Engine(EngineError::Usage(message.into()))
+}

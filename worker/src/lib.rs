@@ -1,16 +1,8 @@
-//! rwclip worker: libtorch (tch) CLIP towers, the FNN anomaly head, scoring,
-//! and the job pipeline behind the `rwclip` CLI.
+//! The `rwclip` binary's library: the command line, the client that submits
+//! and watches jobs (and runs local mode), and the worker loop that leases
+//! shards from a coordinator and runs them on the engine (`rwclip-engine`).
 
-pub mod blocking_store;
 pub mod cli;
 pub mod client;
-pub mod clip;
-pub mod device;
-pub mod embed;
 pub mod error;
-pub mod fnn;
-pub mod pipeline;
-pub mod progress;
 pub mod remote;
-pub mod score;
-pub mod shard;

@@ -14,8 +14,8 @@ use rwclip_test_support::cluster::Cluster;
 use rwclip_test_support::store_snapshot::StoreSnapshot;
 use rwclip_test_support::tiny_job::TinyJob;
 use rwclip_test_support::moto::MotoServer;
-use rwclip_worker::blocking_store::BlockingStore;
-use rwclip_worker::shard::{execute, ExecContext};
+use rwclip_engine::blocking_store::BlockingStore;
+use rwclip_engine::shard::{execute, ExecContext};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rwclip");
 const JOB_BUDGET: Duration = Duration::from_secs(180);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rwclip_common::clip_config::PRESET_NAMES;
-use rwclip_worker::clip::{ClipConfig, ClipModel};
+use rwclip_engine::clip::{ClipConfig, ClipModel};
 use serde_json::Value;
 use tch::{Device, Tensor};
 

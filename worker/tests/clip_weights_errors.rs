@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rwclip_worker::clip::{ClipConfig, ClipModel, WeightsError};
+use rwclip_engine::clip::{ClipConfig, ClipModel, WeightsError};
 use tch::{Device, Kind, Tensor};
 
 fn tiny() -> ClipConfig {

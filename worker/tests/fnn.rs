@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use rwclip_worker::fnn::rng::SplitMix64;
-use rwclip_worker::fnn::{Fnn, FnnConfig, FnnError};
+use rwclip_engine::fnn::rng::SplitMix64;
+use rwclip_engine::fnn::{Fnn, FnnConfig, FnnError};
 use safetensors::SafeTensors;
 use tch::{Device, Kind, Tensor};
 

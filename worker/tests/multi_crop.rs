@@ -11,11 +11,11 @@ use rwclip_common::job::Job;
 use rwclip_common::plan::{plan_with, PlanOptions, ShardSpec};
 use rwclip_common::shard_store::{manifest_key, Manifest};
 use rwclip_inputs::preprocess::{Corner, Preprocess, View};
-use rwclip_worker::blocking_store::BlockingStore;
-use rwclip_worker::clip::ClipModel;
-use rwclip_worker::embed::{embed_image_views, rows_of, tensor_of};
-use rwclip_worker::fnn::Fnn;
-use rwclip_worker::shard::{run_plan_locally, ExecContext};
+use rwclip_engine::blocking_store::BlockingStore;
+use rwclip_engine::clip::ClipModel;
+use rwclip_engine::embed::{embed_image_views, rows_of, tensor_of};
+use rwclip_engine::fnn::Fnn;
+use rwclip_engine::shard::{run_plan_locally, ExecContext};
 
 fn job(dir: &Path) -> Job {
     let spec = SynthSpec {

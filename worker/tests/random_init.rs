@@ -3,7 +3,7 @@
 //! threads at once, and libtorch's RNG is global to the process.
 
 use rwclip_common::clip_config::ClipConfig;
-use rwclip_worker::clip::ClipModel;
+use rwclip_engine::clip::ClipModel;
 
 fn weights() -> Vec<(String, tch::Tensor)> {
     let cfg = ClipConfig::preset("rwclip-tiny").unwrap();

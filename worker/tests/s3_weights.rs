@@ -7,8 +7,8 @@ use std::path::Path;
 use bytes::Bytes;
 use rwclip_common::plan::ModelRef;
 use rwclip_test_support::moto::MotoServer;
-use rwclip_worker::blocking_store::BlockingStore;
-use rwclip_worker::shard::ExecContext;
+use rwclip_engine::blocking_store::BlockingStore;
+use rwclip_engine::shard::ExecContext;
 
 fn reference_weights() -> Vec<u8> {
     let path = Path::new(env!("RWCLIP_REFERENCE_DIR")).join("clip_tiny/weights.safetensors");
@@ -36,7 +36,7 @@ fn s3_weights_load_the_same_model_as_the_local_file_and_a_missing_key_is_named()
     let from_file = ctx
         .model(&ModelRef { preset: "rwclip-tiny".into(), weights: Some(local.to_string_lossy().into_owned()) })
         .unwrap();
-    let vars = |m: &rwclip_worker::clip::ClipModel| {
+    let vars = |m: &rwclip_engine::clip::ClipModel| {
         let mut v: Vec<_> = m.vs.variables().into_iter().collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v

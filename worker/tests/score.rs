@@ -1,8 +1,8 @@
 //! Image scores: s_pr against a hand computation of the paper's formula (§3.1), and the
 //! combination with s_fnn.
 
-use rwclip_worker::fnn::{Fnn, FnnConfig};
-use rwclip_worker::score::{prompt_score, score_images, try_prompt_score, DEFAULT_TEMPERATURE};
+use rwclip_engine::fnn::{Fnn, FnnConfig};
+use rwclip_engine::score::{prompt_score, score_images, try_prompt_score, DEFAULT_TEMPERATURE};
 use tch::{Device, Tensor};
 
 const CPU: Device = Device::Cpu;

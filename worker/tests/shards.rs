@@ -6,8 +6,8 @@ use rwclip_inputs::synth::{self, SynthSpec};
 use rwclip_common::job::Job;
 use rwclip_common::plan::{plan_with, AttemptId, JobPlan, PlanOptions, ShardKind, ShardSpec};
 use rwclip_common::shard_store::Manifest;
-use rwclip_worker::blocking_store::BlockingStore;
-use rwclip_worker::shard::{execute, run_plan_locally, ExecContext};
+use rwclip_engine::blocking_store::BlockingStore;
+use rwclip_engine::shard::{execute, run_plan_locally, ExecContext};
 
 fn dataset(dir: &Path) {
     let spec = SynthSpec {

@@ -15,9 +15,9 @@ use rwclip_common::plan::{plan, JobPlan, ShardKind};
 use rwclip_common::shard_store::{manifest_key, Manifest};
 use rwclip_coordinator::{job_planner, start_coordinator, CoordinatorConfig, CoordinatorHandle};
 use rwclip_proto::v1 as pb;
-use rwclip_worker::blocking_store::BlockingStore;
+use rwclip_engine::blocking_store::BlockingStore;
 use rwclip_worker::remote::{connect, ConnectOptions, CoordinatorClient};
-use rwclip_worker::shard::{run_plan_locally, ExecContext};
+use rwclip_engine::shard::{run_plan_locally, ExecContext};
 
 /// How long a test waits for a job before declaring a hang.
 const JOB_TIMEOUT: Duration = Duration::from_secs(300);

@@ -36,6 +36,10 @@ pub fn optional_u8_column<R>(rows: &[R], get: impl Fn(&R) -> Option<u8>) -> Arra
     Arc::new(rows.iter().map(get).collect::<UInt8Array>())
 }
 
+pub fn optional_u64_column<R>(rows: &[R], get: impl Fn(&R) -> Option<u64>) -> ArrayRef {
+    Arc::new(rows.iter().map(get).collect::<UInt64Array>())
+}
+
 pub fn f64_column<R>(rows: &[R], get: impl Fn(&R) -> f64) -> ArrayRef {
     Arc::new(Float64Array::from_iter_values(rows.iter().map(get)))
 }
@@ -129,6 +133,16 @@ impl<'a> BatchColumns<'a> {
             });
         }
         Ok(values)
+    }
+
+    /// A nullable u64 column; one that older versions of the artifact did
+    /// not have reads as all nulls.
+    pub fn optional_u64_if_present(&self, column: &'static str) -> Result<Vec<Option<u64>>, ArtifactError> {
+        if self.batch.column_by_name(column).is_none() {
+            return Ok(vec![None; self.num_rows()]);
+        }
+        let values: &UInt64Array = self.typed_nullable(column, ColumnType::OptionalU64, true)?;
+        Ok(values.iter().collect())
     }
 
     /// The embedding column as one `Vec<f32>` per row.

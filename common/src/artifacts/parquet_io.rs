@@ -12,7 +12,7 @@ use parquet::file::properties::WriterProperties;
 
 use super::columns::{BatchColumns, ColumnCodec};
 use super::error::ArtifactError;
-use super::schema::{ARTIFACT_KEY, FORMAT_VERSION, FORMAT_VERSION_KEY};
+use super::schema::{ARTIFACT_KEY, FORMAT_VERSION_KEY};
 
 pub fn encode<R: ColumnCodec>(rows: &[R]) -> Result<Bytes, ArtifactError> {
     let artifact = R::KIND.name();
@@ -47,11 +47,11 @@ pub fn decode<R: ColumnCodec>(bytes: &Bytes) -> Result<Vec<R>, ArtifactError> {
         });
     }
     let found_version = metadata.get(FORMAT_VERSION_KEY);
-    if found_version.map(String::as_str) != Some(FORMAT_VERSION) {
+    if !found_version.is_some_and(|v| R::KIND.readable_versions().contains(&v.as_str())) {
         return Err(ArtifactError::UnsupportedVersion {
             artifact,
             found: found_version.cloned(),
-            supported: FORMAT_VERSION,
+            supported: R::KIND.format_version(),
         });
     }
 

@@ -5,7 +5,7 @@
 use arrow_array::ArrayRef;
 
 use super::columns::{
-    embedding_column, f64_column, optional_u8_column, u64_column, u8_column, utf8_column,
+    embedding_column, f64_column, optional_u64_column, optional_u8_column, u64_column, u8_column, utf8_column,
     BatchColumns, ColumnCodec,
 };
 use super::error::ArtifactError;
@@ -24,6 +24,8 @@ pub struct PromptRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextEmbeddingRow {
     pub pair_id: u64,
+    /// The prompts' generation seed; `None` for free-form prompts.
+    pub seed: Option<u64>,
     /// `None` for free-form prompts that are neither normal nor anomalous.
     pub label: Option<u8>,
     pub text: String,
@@ -126,6 +128,7 @@ impl ColumnCodec for TextEmbeddingRow {
         Ok((
             vec![
                 u64_column(rows, |r| r.pair_id),
+                optional_u64_column(rows, |r| r.seed),
                 optional_u8_column(rows, |r| r.label),
                 utf8_column(rows, |r| &r.text),
                 embedding,
@@ -136,12 +139,14 @@ impl ColumnCodec for TextEmbeddingRow {
 
     fn from_columns(c: &BatchColumns<'_>) -> Result<Vec<Self>, ArtifactError> {
         let (pair_id, label, text) = (c.u64("pair_id")?, c.optional_label("label")?, c.utf8("text")?);
+        let seed = c.optional_u64_if_present("seed")?;
         let embeddings = c.embeddings("embedding")?;
         Ok(embeddings
             .into_iter()
             .enumerate()
             .map(|(i, embedding)| TextEmbeddingRow {
                 pair_id: pair_id.value(i),
+                seed: seed[i],
                 label: label[i],
                 text: text.value(i).to_string(),
                 embedding,

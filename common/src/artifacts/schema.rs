@@ -6,7 +6,8 @@
 //! (`rwclip.artifact`), the format version (`rwclip.format_version`) and a
 //! sentence about the artifact (`rwclip.description`); each column carries a
 //! `description` field metadata entry, so a pyarrow reader knows what a column
-//! means without this code. Only `OptionalLabel` columns are nullable.
+//! means without this code. Only `OptionalLabel` and `OptionalU64` columns
+//! are nullable.
 
 use std::sync::Arc;
 
@@ -20,7 +21,9 @@ pub const FORMAT_VERSION_KEY: &str = "rwclip.format_version";
 pub const ARTIFACT_DESCRIPTION_KEY: &str = "rwclip.description";
 /// Field metadata key holding a column's description.
 pub const DESCRIPTION_KEY: &str = "description";
-/// Bumped whenever a column is added, removed, renamed or changes meaning.
+/// The format version of artifacts that never changed. A kind's version
+/// ([`ArtifactKind::format_version`]) is bumped whenever one of its columns
+/// is added, removed, renamed or changes meaning.
 pub const FORMAT_VERSION: &str = "1";
 
 /// What kind of values a column holds. `Embedding` is a
@@ -32,6 +35,8 @@ pub enum ColumnType {
     /// (`rwclip embed text|images` on unlabelled data) have no ground truth.
     OptionalLabel,
     U64,
+    /// A u64 that may be null (the seed of free-form text embeddings).
+    OptionalU64,
     F64,
     Utf8,
     Embedding,
@@ -53,7 +58,7 @@ const fn col(name: &'static str, column_type: ColumnType, description: &'static 
     }
 }
 
-use ColumnType::{Embedding, OptionalLabel, Utf8, F64, U64, U8};
+use ColumnType::{Embedding, OptionalLabel, OptionalU64, Utf8, F64, U64, U8};
 
 const LABEL_PROMPT: &str = "0 = normal prompt, 1 = anomalous prompt";
 const LABEL_IMAGE: &str = "ground truth: 0 = normal image, 1 = anomalous image";
@@ -80,6 +85,7 @@ const PROMPTS: &[ColumnSpec] = &[
 
 const TEXT_EMBEDDINGS: &[ColumnSpec] = &[
     col("pair_id", U64, PAIR_ID),
+    col("seed", OptionalU64, "prompt generation seed (PromptGenerator.seed); null for free-form prompts (rwclip embed text)"),
     col("label", OptionalLabel, LABEL_PROMPT_OPTIONAL),
     col("text", Utf8, TEXT),
     col(
@@ -243,6 +249,23 @@ impl ArtifactKind {
         }
     }
 
+    /// The version this code writes. Version 2 of `text_embeddings` added
+    /// `seed`; version-1 files still read (with a null seed).
+    pub fn format_version(self) -> &'static str {
+        match self {
+            ArtifactKind::TextEmbeddings => "2",
+            _ => FORMAT_VERSION,
+        }
+    }
+
+    /// Versions this code reads.
+    pub fn readable_versions(self) -> &'static [&'static str] {
+        match self {
+            ArtifactKind::TextEmbeddings => &["2", "1"],
+            _ => &[FORMAT_VERSION],
+        }
+    }
+
     /// The Arrow schema of this artifact; `embedding_dim` is the `D` of the
     /// embedding column (ignored by kinds without one).
     pub fn schema(self, embedding_dim: usize) -> Schema {
@@ -250,7 +273,7 @@ impl ArtifactKind {
             .columns()
             .iter()
             .map(|c| {
-                let nullable = c.column_type == ColumnType::OptionalLabel;
+                let nullable = matches!(c.column_type, ColumnType::OptionalLabel | ColumnType::OptionalU64);
                 Field::new(c.name, c.column_type.data_type(embedding_dim), nullable)
                     .with_metadata(Metadata::from([(DESCRIPTION_KEY, c.description)]))
             })
@@ -259,7 +282,7 @@ impl ArtifactKind {
             fields,
             Metadata::from([
                 (ARTIFACT_KEY, self.name()),
-                (FORMAT_VERSION_KEY, FORMAT_VERSION),
+                (FORMAT_VERSION_KEY, self.format_version()),
                 (ARTIFACT_DESCRIPTION_KEY, self.description()),
             ]),
         )
@@ -270,7 +293,7 @@ impl ColumnType {
     pub fn data_type(self, embedding_dim: usize) -> DataType {
         match self {
             ColumnType::U8 | ColumnType::OptionalLabel => DataType::UInt8,
-            ColumnType::U64 => DataType::UInt64,
+            ColumnType::U64 | ColumnType::OptionalU64 => DataType::UInt64,
             ColumnType::F64 => DataType::Float64,
             ColumnType::Utf8 => DataType::Utf8,
             // i32 is Arrow's list size type; CLIP widths are far below its range.

@@ -3,13 +3,13 @@
 
 pub use rwclip_coordinator::cli::CoordinatorArgs;
 
-use crate::error::{Result, RwclipError};
+use crate::error::{EngineError, Result};
 
 pub fn run(args: CoordinatorArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|source| RwclipError::Io { path: "tokio runtime".to_string(), source })?;
+        .map_err(|source| EngineError::Io { path: "tokio runtime".to_string(), source })?;
     runtime.block_on(rwclip_coordinator::cli::serve(args))?;
     Ok(())
 }

@@ -10,12 +10,12 @@ use rwclip_inputs::preprocess::Preprocess;
 use rwclip_inputs::tokenizer::ClipTokenizer;
 
 use super::ModelArgs;
-use crate::blocking_store::BlockingStore;
-use crate::clip::ClipModel;
-use crate::device::select_device;
-use crate::embed::{embed_image_files, embed_texts, rows_of};
-use crate::error::{Result, RwclipError};
-use crate::progress::bar;
+use rwclip_engine::blocking_store::BlockingStore;
+use rwclip_engine::clip::ClipModel;
+use rwclip_engine::device::select_device;
+use rwclip_engine::embed::{embed_image_files, embed_texts, rows_of};
+use crate::error::{usage, EngineError, Result};
+use rwclip_engine::progress::bar;
 
 #[derive(Debug, Subcommand)]
 pub enum EmbedCommand {
@@ -55,9 +55,9 @@ pub fn run(cmd: EmbedCommand) -> Result<()> {
 }
 
 fn load_model(m: &ModelArgs) -> Result<ClipModel> {
-    let cfg = ClipConfig::preset(&m.model).map_err(|e| RwclipError::Usage(e.to_string()))?;
+    let cfg = ClipConfig::preset(&m.model).map_err(|e| EngineError::Usage(e.to_string()))?;
     if m.batch_size == 0 {
-        return Err(RwclipError::Usage("--batch-size must be at least 1".into()));
+        return Err(usage("--batch-size must be at least 1"));
     }
     let device = select_device(&m.device)?;
     if m.weights.is_none() {
@@ -67,7 +67,7 @@ fn load_model(m: &ModelArgs) -> Result<ClipModel> {
 }
 
 fn embed_text(a: EmbedTextArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&a.input).map_err(|e| RwclipError::io(a.input.display(), e))?;
+    let text = std::fs::read_to_string(&a.input).map_err(|e| EngineError::io(a.input.display(), e))?;
     let lines: Vec<(u64, String)> = text
         .lines()
         .enumerate()
@@ -75,7 +75,7 @@ fn embed_text(a: EmbedTextArgs) -> Result<()> {
         .map(|(i, l)| (i as u64, l.to_string()))
         .collect();
     if lines.is_empty() {
-        return Err(RwclipError::Usage(format!("{} holds no prompts", a.input.display())));
+        return Err(usage(format!("{} holds no prompts", a.input.display())));
     }
     let (store, key) = BlockingStore::open_file(&a.out)?;
     let model = load_model(&a.model)?;
@@ -85,12 +85,13 @@ fn embed_text(a: EmbedTextArgs) -> Result<()> {
     let emb = embed_texts(&model, &tokenizer, &texts, a.model.batch_size, Some(&pb))?;
     pb.finish_and_clear();
     // Free-form prompts carry no pair or label: pair_id is the 0-based line
-    // number, label is null.
+    // number, label and seed are null.
     let rows: Vec<TextEmbeddingRow> = lines
         .into_iter()
         .zip(rows_of(&emb))
         .map(|((line, text), embedding)| TextEmbeddingRow {
             pair_id: line,
+            seed: None,
             label: None,
             text,
             embedding,
@@ -104,7 +105,7 @@ fn embed_text(a: EmbedTextArgs) -> Result<()> {
 fn embed_images(a: EmbedImagesArgs) -> Result<()> {
     let root = &a.input;
     if !root.is_dir() {
-        return Err(RwclipError::Usage(format!("--input {} is not a directory", root.display())));
+        return Err(usage(format!("--input {} is not a directory", root.display())));
     }
     let (store, key) = BlockingStore::open_file(&a.out)?;
     let records = image_records(root)?;
@@ -142,7 +143,7 @@ fn image_records(root: &Path) -> Result<Vec<(ImageRecord, bool)>> {
     walk(root, root, &mut files)?;
     files.sort();
     if files.is_empty() {
-        return Err(RwclipError::Usage(format!("no images (.png, .jpg, .jpeg, .bmp) under {}", root.display())));
+        return Err(usage(format!("no images (.png, .jpg, .jpeg, .bmp) under {}", root.display())));
     }
     Ok(files
         .into_iter()
@@ -165,9 +166,9 @@ fn image_records(root: &Path) -> Result<Vec<(ImageRecord, bool)>> {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| RwclipError::io(dir.display(), e))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| EngineError::io(dir.display(), e))?;
     for entry in entries {
-        let entry = entry.map_err(|e| RwclipError::io(dir.display(), e))?;
+        let entry = entry.map_err(|e| EngineError::io(dir.display(), e))?;
         let path = entry.path();
         if path.is_dir() {
             walk(root, &path, out)?;

@@ -4,7 +4,7 @@
 use rwclip_common::plan::PlanError;
 
 use crate::client::ClientError;
-use crate::error::RwclipError;
+use crate::error::{EngineError, RwclipError};
 use crate::remote::RemoteError;
 
 /// Unexpected internal failure (libtorch error, bug).
@@ -17,19 +17,25 @@ pub const BAD_INPUT: i32 = 3;
 pub const STORE: i32 = 4;
 
 pub fn exit_code(e: &RwclipError) -> i32 {
-    use RwclipError::*;
+    match e {
+        RwclipError::Engine(e) => engine(e),
+        RwclipError::Remote(e) => remote(e),
+        // The same codes as the `rwclip-coordinator` binary.
+        RwclipError::Coordinator(e) => rwclip_coordinator::cli::exit_code(e),
+        RwclipError::Client(e) => client(e),
+    }
+}
+
+fn engine(e: &EngineError) -> i32 {
+    use EngineError::*;
     match e {
         Usage(_) | Job(_) | Prompt(_) => USAGE,
         Dataset(_) | Image(_) | Weights(_) | Metrics(_) | Fnn(_) | Artifact(_) | Io { .. } | ScoresTable(_) => BAD_INPUT,
-        InCategory { source, .. } => exit_code(source),
+        InCategory { source, .. } => engine(source),
         Plan(PlanError::Preset { .. } | PlanError::Options { .. }) => USAGE,
         Plan(PlanError::Dataset { .. } | PlanError::NoImages { .. }) => BAD_INPUT,
         Store(_) => STORE,
         Tokenizer(_) | Torch(_) => INTERNAL,
-        Remote(e) => remote(e),
-        // The same codes as the `rwclip-coordinator` binary.
-        Coordinator(e) => rwclip_coordinator::cli::exit_code(e),
-        Client(e) => client(e),
     }
 }
 

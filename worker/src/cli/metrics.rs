@@ -6,9 +6,9 @@ use clap::Args;
 use rwclip_common::metrics::{binary_metrics, BinaryMetrics};
 use rwclip_common::scores_table::read_labelled_scores;
 
-use crate::blocking_store::BlockingStore;
+use rwclip_engine::blocking_store::BlockingStore;
 use crate::error::Result;
-use crate::pipeline::per_category;
+use rwclip_engine::pipeline::per_category;
 
 #[derive(Debug, Args)]
 pub struct MetricsArgs {

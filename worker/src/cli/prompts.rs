@@ -5,9 +5,9 @@ use std::io::Write;
 use clap::Args;
 use rwclip_common::prompts::PromptGenerator;
 
-use crate::blocking_store::BlockingStore;
-use crate::error::{Result, RwclipError};
-use crate::pipeline::prompt_rows;
+use rwclip_engine::blocking_store::BlockingStore;
+use crate::error::{EngineError, Result};
+use rwclip_engine::pipeline::prompt_rows;
 
 #[derive(Debug, Args)]
 pub struct PromptsArgs {
@@ -46,7 +46,7 @@ pub fn run(a: PromptsArgs) -> Result<()> {
         None => {
             let stdout = std::io::stdout();
             let mut w = std::io::BufWriter::new(stdout.lock());
-            let io = |e| RwclipError::io("stdout", e);
+            let io = |e| EngineError::io("stdout", e);
             writeln!(w, "pair_id\tnormal\tanomaly").map_err(io)?;
             for p in &pairs {
                 writeln!(w, "{}\t{}\t{}", p.pair_id, p.normal, p.anomaly).map_err(io)?;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::device::select_device;
-use crate::error::{Result, RwclipError};
+use rwclip_engine::device::select_device;
+use crate::error::{usage, EngineError, Result};
 use crate::remote::worker::{default_worker_name, run_worker, WorkerOptions};
 use crate::remote::{client_tls_for, read_token, ConnectOptions, TOKEN_ENV};
 
@@ -52,7 +52,7 @@ pub struct WorkerArgs {
 }
 
 fn seconds(flag: &str, value: f64) -> Result<Duration> {
-    Duration::try_from_secs_f64(value).map_err(|e| RwclipError::Usage(format!("--{flag} {value}: {e}")))
+    Duration::try_from_secs_f64(value).map_err(|e| usage(format!("--{flag} {value}: {e}")))
 }
 
 fn options(args: WorkerArgs) -> Result<WorkerOptions> {
@@ -84,7 +84,7 @@ pub fn run(args: WorkerArgs) -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|source| RwclipError::Io { path: "tokio runtime".to_string(), source })?;
+        .map_err(|source| EngineError::Io { path: "tokio runtime".to_string(), source })?;
     let result = runtime.block_on(run_worker(options));
     exit_without_destructors(result)
 }

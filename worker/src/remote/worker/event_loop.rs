@@ -17,7 +17,7 @@ use super::session::{disposition, register, Disposition, Identity, Session};
 use super::signals::Signals;
 use super::slots::{Outcome, SlotConfig, SlotEvent, Slots, Task};
 use super::{device_label, WorkerOptions};
-use crate::error::{Result, RwclipError};
+use crate::error::{usage, EngineError, Result};
 use crate::remote::{connect, RemoteError};
 
 /// Lease polling backs off between these while nothing is runnable.
@@ -29,7 +29,7 @@ const RECONNECT_LOG_EVERY: u32 = 20;
 /// Runs until drained (SIGTERM/SIGINT), idle past `--exit-when-idle`, or a
 /// fatal error (bad token, refused protocol version, unusable store).
 pub async fn run_worker(options: WorkerOptions) -> Result<()> {
-    let mut signals = Signals::install().map_err(|source| RwclipError::Io { path: "signal handlers".to_string(), source })?;
+    let mut signals = Signals::install().map_err(|source| EngineError::Io { path: "signal handlers".to_string(), source })?;
     let (events_tx, events) = unbounded_channel();
     Worker::new(options, events_tx).run(&mut signals, events).await
 }
@@ -244,7 +244,7 @@ impl Worker {
                 (Some(store), _) => store.clone(),
                 (None, false) => registration.store_uri.clone(),
                 (None, true) => {
-                    return Err(RwclipError::Usage(format!(
+                    return Err(usage(format!(
                         "the coordinator at {} did not say which store to use; pass --store URI",
                         self.options.connect.url
                     )))
@@ -257,7 +257,7 @@ impl Worker {
                 worker_name: self.options.name.clone(),
             };
             let slots = Slots::spawn(self.options.capacity, config, self.events_tx.clone())
-                .map_err(|source| RwclipError::Io { path: "executor thread".to_string(), source })?;
+                .map_err(|source| EngineError::Io { path: "executor thread".to_string(), source })?;
             self.slots = Some(slots);
         }
         let now = Instant::now();
@@ -331,7 +331,7 @@ impl Worker {
                 self.on_finished(attempt, outcome);
                 Ok(())
             }
-            SlotEvent::StoreUnusable(e) => Err(RwclipError::Store(e)),
+            SlotEvent::StoreUnusable(e) => Err(EngineError::Store(e).into()),
         }
     }
 

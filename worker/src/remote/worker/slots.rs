@@ -15,8 +15,8 @@ use rwclip_common::plan::{AttemptId, ShardSpec};
 use rwclip_common::shard_store::Manifest;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::blocking_store::BlockingStore;
-use crate::shard::{committed, execute, ExecContext, ShardError};
+use rwclip_engine::blocking_store::BlockingStore;
+use rwclip_engine::shard::{committed, execute, ExecContext, ShardError};
 
 /// Progress reports of one attempt are sent at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);

@@ -6,7 +6,7 @@ use rwclip_common::artifacts::MetricRow;
 use rwclip_common::dataset::ImageRecord;
 use rwclip_common::metrics::{binary_metrics, mean_std, BinaryMetrics};
 
-use crate::error::{Result, RwclipError};
+use crate::error::{Result, EngineError};
 
 /// Score kinds and the mean category, as in the paper's tables (shared
 /// with the aggregate in `rwclip_common::aggregate`).
@@ -27,7 +27,7 @@ pub fn per_category<'a>(
     }
     let mut out = Vec::with_capacity(by_category.len());
     for (category, (l, s)) in by_category {
-        let m = binary_metrics(&l, &s).map_err(|e| RwclipError::Metrics(e).in_category(category))?;
+        let m = binary_metrics(&l, &s).map_err(|e| EngineError::Metrics(e).in_category(category))?;
         out.push((category.to_string(), m));
     }
     let mean = |f: fn(&BinaryMetrics) -> f64| mean_std(&out.iter().map(|(_, m)| f(m)).collect::<Vec<_>>()).0;

@@ -65,13 +65,13 @@ impl BlockingStore {
         self.rt.block_on(self.store.exists(key))
     }
 
-    pub fn write_rows<R: ParquetRow>(&self, key: &str, rows: &[R]) -> Result<(), crate::error::RwclipError> {
+    pub fn write_rows<R: ParquetRow>(&self, key: &str, rows: &[R]) -> Result<(), crate::error::EngineError> {
         let bytes = R::to_parquet(rows)?;
         self.put(key, bytes)?;
         Ok(())
     }
 
-    pub fn read_rows<R: ParquetRow>(&self, key: &str) -> Result<Vec<R>, crate::error::RwclipError> {
+    pub fn read_rows<R: ParquetRow>(&self, key: &str) -> Result<Vec<R>, crate::error::EngineError> {
         let bytes = self.get(key)?;
         Ok(R::from_parquet(&bytes).map_err(|e: ArtifactError| e)?)
     }

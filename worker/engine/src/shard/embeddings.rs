@@ -17,7 +17,7 @@ use super::context::ExecContext;
 use super::error::ShardError;
 use crate::blocking_store::BlockingStore;
 use crate::embed::{embed_image_views, embed_texts, rows_of};
-use crate::error::RwclipError;
+use crate::error::EngineError;
 use crate::pipeline::prompt_rows;
 
 
@@ -84,6 +84,7 @@ pub fn text(
         .enumerate()
         .map(|(i, (text, embedding))| TextEmbeddingRow {
             pair_id: s.first_pair + (i / 2) as u64,
+            seed: Some(s.seed),
             label: Some((i % 2) as u8),
             text: text.clone(),
             embedding,
@@ -119,7 +120,7 @@ pub fn image(
             let done = (v * paths.len() + run.end) as u64;
             let emb = embed_image_views(&model, &preprocess, &paths[run], *view, s.batch_size, None).map_err(|e| match e {
                 // A file that does not decode fails the same way everywhere.
-                RwclipError::Image(e) => ShardError::BadInput {
+                EngineError::Image(e) => ShardError::BadInput {
                     shard: id.clone(),
                     problem: e.to_string(),
                 },

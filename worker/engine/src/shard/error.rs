@@ -4,7 +4,7 @@ use rwclip_common::failure::{FailureClass, ShardFailure};
 use rwclip_common::plan::ShardId;
 use rwclip_common::shard_store::ShardStoreError;
 
-use crate::error::RwclipError;
+use crate::error::EngineError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShardError {
@@ -16,11 +16,11 @@ pub enum ShardError {
     #[error("shard {shard}: {problem}")]
     BadInput { shard: ShardId, problem: String },
     #[error("shard {shard}: {source}")]
-    Run { shard: ShardId, source: RwclipError },
+    Run { shard: ShardId, source: EngineError },
 }
 
 impl ShardError {
-    pub(crate) fn run(shard: &ShardId) -> impl FnOnce(RwclipError) -> ShardError + '_ {
+    pub(crate) fn run(shard: &ShardId) -> impl FnOnce(EngineError) -> ShardError + '_ {
         move |source| ShardError::Run { shard: shard.clone(), source }
     }
 

@@ -3,7 +3,7 @@
 //! guides, per-trial metrics and their summary, the result tables.
 //!
 //! Whole jobs run through a coordinator: `rwclip run` is local mode
-//! (`crate::client::LocalCluster`), `rwclip submit` sends a job to a cluster.
+//! (`rwclip_worker::client::LocalCluster`), `rwclip submit` sends a job to a cluster.
 
 pub(crate) mod guides;
 mod prompt_rows;

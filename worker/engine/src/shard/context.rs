@@ -10,7 +10,7 @@ use rwclip_inputs::tokenizer::ClipTokenizer;
 
 use crate::blocking_store::BlockingStore;
 use crate::clip::ClipModel;
-use crate::error::{Result, RwclipError};
+use crate::error::{Result, EngineError};
 
 pub struct ExecContext {
     pub device: tch::Device,
@@ -39,7 +39,7 @@ impl ExecContext {
             let entry = self.models.remove(i);
             self.models.push(entry);
         } else {
-            let cfg = ClipConfig::preset(&m.preset).map_err(|e| RwclipError::Usage(e.to_string()))?;
+            let cfg = ClipConfig::preset(&m.preset).map_err(|e| EngineError::Usage(e.to_string()))?;
             let model = match m.weights.as_deref() {
                 // Weights in object storage are fetched once per load; the
                 // bounded model cache keeps them across shards.

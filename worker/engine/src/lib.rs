@@ -1,0 +1,15 @@
+//! rwclip's libtorch engine: the open_clip-exact CLIP towers (tch), the FNN
+//! anomaly head, scoring, and the shard executors that run a planned job's
+//! shards against the store. The `rwclip` binary (CLI, client, worker loop)
+//! is built on top of it.
+
+pub mod blocking_store;
+pub mod clip;
+pub mod device;
+pub mod embed;
+pub mod error;
+pub mod fnn;
+pub mod pipeline;
+pub mod progress;
+pub mod score;
+pub mod shard;
