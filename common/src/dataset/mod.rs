@@ -1,10 +1,14 @@
 //! Image datasets as lists of [`ImageRecord`]s: readers for on-disk layouts
-//! ([`mvtec`]) and the spec of small synthetic MVTec-layout data sets
+//! ([`mvtec`]) and for the tables VisA ([`visa`]) and Sewer-ML ([`sewer_ml`])
+//! ship (strict [`csv`]), and the spec of small synthetic MVTec-layout data sets
 //! ([`synth`]; `rwclip_inputs::synth` draws them) for tests and demos, since
 //! no real data set can be downloaded here.
 
+pub mod csv;
 pub mod mvtec;
+pub mod sewer_ml;
 pub mod synth;
+pub mod visa;
 
 use std::path::{Path, PathBuf};
 
@@ -50,6 +54,12 @@ pub enum DatasetError {
     },
     #[error("invalid synthetic data set spec: {reason}")]
     InvalidSpec { reason: String },
+    #[error("{file}, line {line}: {problem}")]
+    Csv { file: String, line: usize, problem: String },
+    #[error("{file}, line {line}, column {column}: {problem}")]
+    CsvField { file: String, line: usize, column: String, problem: String },
+    #[error("{file} has no column {column:?} (columns: {})", .present.join(", "))]
+    CsvMissingColumn { file: String, column: String, present: Vec<String> },
 }
 
 impl DatasetError {
