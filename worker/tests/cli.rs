@@ -455,3 +455,28 @@ fn run_and_metrics_work_against_a_real_s3_server() {
     assert_eq!(missing.status.code(), Some(4), "{}", stderr(&missing));
     assert!(stderr(&missing).contains("s3://rwclip-e2e/runs/one/nope.parquet"), "{}", stderr(&missing));
 }
+
+#[test]
+fn dataset_inspect_prints_what_a_job_would_evaluate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let root = data.to_str().unwrap();
+    ok(&["dataset", "synth", "--out", root, "--categories", "weave,granite", "--test-good", "2", "--test-defective", "1"]);
+    let out = ok(&["dataset", "inspect", "--kind", "mvtec", "--root", root, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The built-in defect types are three, one defective image each.
+    let per_category = serde_json::json!({"normal": 2, "anomaly": 3});
+    assert_eq!(json["kind"], "mvtec");
+    assert_eq!(json["split"], "test");
+    assert_eq!(json["images"], 10);
+    assert_eq!(json["categories"], serde_json::json!({"granite": per_category, "weave": per_category}));
+    assert!(json["references"].as_u64().unwrap() > 0, "{json}");
+    let text = String::from_utf8(ok(&["dataset", "inspect", "--kind", "mvtec", "--root", root]).stdout).unwrap();
+    assert!(text.contains("10 images") && text.lines().any(|l| l.split_whitespace().eq(["weave", "2", "3"])), "{text}");
+
+    let bad = rwclip(&["dataset", "inspect", "--kind", "imagenet", "--root", root]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    let missing = rwclip(&["dataset", "inspect", "--kind", "visa", "--root", root]);
+    assert_eq!(missing.status.code(), Some(3), "{}", stderr(&missing));
+    assert!(stderr(&missing).contains("split_csv/1cls.csv not found"), "{}", stderr(&missing));
+}

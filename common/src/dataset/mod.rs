@@ -7,6 +7,7 @@
 pub mod csv;
 pub mod mvtec;
 pub mod sewer_ml;
+pub mod source;
 pub mod synth;
 pub mod visa;
 
@@ -60,6 +61,14 @@ pub enum DatasetError {
     CsvField { file: String, line: usize, column: String, problem: String },
     #[error("{file} has no column {column:?} (columns: {})", .present.join(", "))]
     CsvMissingColumn { file: String, column: String, present: Vec<String> },
+    #[error("{uri} not found")]
+    MissingFile { uri: String },
+    #[error("listing dataset {root}: {message}")]
+    Store { root: String, message: String },
+    #[error("{kind} has no split {split:?} (known: {known})")]
+    UnknownSplit { kind: &'static str, split: String, known: &'static str },
+    #[error("image file name {name} is found twice: {first} and {second}")]
+    DuplicateImage { name: String, first: String, second: String },
 }
 
 impl DatasetError {
@@ -71,7 +80,7 @@ impl DatasetError {
 /// File extensions (lower-cased) read as images: MVTec uses PNG, VisA JPEG.
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp"];
 
-fn is_image_file(name: &str) -> bool {
+pub(crate) fn is_image_file(name: &str) -> bool {
     name.rsplit_once('.')
         .is_some_and(|(_, ext)| IMAGE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
 }

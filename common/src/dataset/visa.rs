@@ -21,6 +21,8 @@ pub enum VisaSplit {
 /// One row of the split file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VisaRow {
+    /// The CSV line that names the image.
+    pub line: usize,
     pub split: VisaSplit,
     pub record: ImageRecord,
 }
@@ -54,6 +56,7 @@ pub fn read_split_csv(file: &str, bytes: &[u8]) -> Result<Vec<VisaRow>, DatasetE
         }
         let mask_path = Some(field(mask).to_string()).filter(|m| !m.is_empty());
         rows.push(VisaRow {
+            line: row.line,
             split: split_value,
             record: ImageRecord {
                 path,

@@ -1,5 +1,7 @@
 //! `rwclip dataset synth`: a small synthetic dataset in the exact MVTec-AD
 //! layout, for tests and the demo (no real dataset can be downloaded here).
+//! `rwclip dataset inspect`: what a job would evaluate, listed through the
+//! store (a local root or `s3://`).
 
 use std::path::PathBuf;
 
@@ -7,12 +9,39 @@ use clap::{Args, Subcommand};
 use rwclip_inputs::synth;
 use rwclip_common::job::SynthOptions;
 
-use crate::error::Result;
+use rwclip_common::artifacts::Store;
+use rwclip_common::dataset::source::{self, SourceKind};
+
+use crate::error::{usage, EngineError, Result};
 
 #[derive(Debug, Subcommand)]
 pub enum DatasetCommand {
     /// Write a synthetic MVTec-layout dataset (PNG and JPEG, with masks).
     Synth(SynthArgs),
+    /// Print the images a job would evaluate, per category and label, and the few-shot reference pool.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Layout: mvtec, visa or sewer-ml.
+    #[arg(long)]
+    pub kind: String,
+    /// Dataset root: a local path or s3://bucket/prefix.
+    #[arg(long)]
+    pub root: String,
+    /// Split to evaluate (default: test; val for sewer-ml).
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Comma-separated categories (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub categories: Option<Vec<String>>,
+    /// Sewer-ML: the folder below the root holding the images (default: the root).
+    #[arg(long)]
+    pub images: Option<String>,
+    /// Print JSON: {"kind", "split", "images", "categories": {NAME: {"normal", "anomaly"}}, "references"}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -48,5 +77,26 @@ pub fn run(cmd: DatasetCommand) -> Result<()> {
             eprintln!("rwclip: wrote synthetic MVTec-layout dataset to {}: {summary:?}", a.out.display());
             Ok(())
         }
+        DatasetCommand::Inspect(a) => inspect(a),
     }
+}
+
+fn inspect(a: InspectArgs) -> Result<()> {
+    let kind = SourceKind::parse(&a.kind).ok_or_else(|| usage(format!("--kind {:?}: expected mvtec, visa or sewer-ml", a.kind)))?;
+    let store = Store::open(&a.root)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| EngineError::Io { path: "tokio runtime".to_string(), source })?;
+    let listing = runtime.block_on(source::list(&store, kind, a.split.as_deref(), a.categories.as_deref(), a.images.as_deref()))?;
+    if a.json {
+        println!("{}", listing.to_json());
+        return Ok(());
+    }
+    println!("{} at {}, split {}: {} images, {} few-shot references", kind.name(), a.root, listing.split, listing.images.len(), listing.references.len());
+    println!("{:<24} {:>8} {:>8}", "category", "normal", "anomaly");
+    for (category, (normal, anomaly)) in listing.counts() {
+        println!("{category:<24} {normal:>8} {anomaly:>8}");
+    }
+    Ok(())
 }
