@@ -480,3 +480,42 @@ fn dataset_inspect_prints_what_a_job_would_evaluate() {
     assert_eq!(missing.status.code(), Some(3), "{}", stderr(&missing));
     assert!(stderr(&missing).contains("split_csv/1cls.csv not found"), "{}", stderr(&missing));
 }
+
+#[test]
+fn dataset_synth_writes_each_layout_exactly_and_inspect_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--categories", "candle,pcb1", "--test-good", "2", "--test-defective", "1"];
+    for (kind, images) in [("visa", None), ("sewer-ml", Some("images"))] {
+        let root = dir.path().join(kind);
+        let root_s = root.to_str().unwrap();
+        let mut synth = vec!["dataset", "synth", "--kind", kind, "--out", root_s];
+        synth.extend(args);
+        ok(&synth);
+        let mut inspect = vec!["dataset", "inspect", "--kind", kind, "--root", root_s, "--json"];
+        if let Some(images) = images {
+            inspect.extend(["--images", images]);
+        }
+        let json: serde_json::Value = serde_json::from_slice(&ok(&inspect).stdout).unwrap();
+        match kind {
+            "visa" => {
+                // Three built-in defect types, one image each, per object.
+                let per_object = serde_json::json!({"normal": 2, "anomaly": 3});
+                assert_eq!(json["categories"], serde_json::json!({"candle": per_object, "pcb1": per_object}), "{json}");
+                assert!(json["references"].as_u64().unwrap() > 0, "train normals are the few-shot pool: {json}");
+                let csv = std::fs::read_to_string(root.join("split_csv/1cls.csv")).unwrap();
+                assert_eq!(csv.lines().next(), Some("object,split,label,image,mask"));
+                let jpeg = std::fs::read(root.join("candle/Data/Images/Anomaly/000.JPG")).unwrap();
+                assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "VisA images are JPEG");
+                assert!(root.join("candle/Data/Masks/Anomaly/000.png").is_file());
+            }
+            _ => {
+                assert_eq!((json["split"].as_str(), json["images"].as_u64()), (Some("val"), Some(5)), "{json}");
+                assert_eq!(json["categories"], serde_json::json!({"sewer": {"normal": 2, "anomaly": 3}}));
+                let header = std::fs::read_to_string(root.join("SewerML_Val.csv")).unwrap();
+                assert!(header.starts_with("Filename,WaterLevel,VA,RB,OB,PF,DE,FS,IS,RO,IN,AF,BE,FO,GR,PH,PB,OS,OP,OK,ND,Defect\n"), "{header}");
+                let folders = std::fs::read_dir(root.join("images")).unwrap().count();
+                assert!(folders > 1, "images are spread over several folders");
+            }
+        }
+    }
+}

@@ -10,8 +10,11 @@
 //! exercised; masks are always PNG. The same spec gives byte-identical files.
 
 mod defect;
+mod layouts;
 mod rng;
 mod texture;
+
+pub use layouts::{write_sewer_ml, write_visa};
 
 use std::path::Path;
 
@@ -102,7 +105,7 @@ fn save_rgb(image: &RgbImage, path: &Path) -> Result<(), DatasetError> {
     create_parent(path)?;
     let encode_error = |source| DatasetError::Encode { path: path.to_path_buf(), source: Box::new(source) };
     let mut bytes = Vec::new();
-    if path.extension().is_some_and(|e| e == "jpg") {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("jpg")) {
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
             .encode_image(image)
             .map_err(encode_error)?;

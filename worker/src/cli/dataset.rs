@@ -16,7 +16,7 @@ use crate::error::{usage, EngineError, Result};
 
 #[derive(Debug, Subcommand)]
 pub enum DatasetCommand {
-    /// Write a synthetic MVTec-layout dataset (PNG and JPEG, with masks).
+    /// Write a synthetic dataset in the exact MVTec-AD, VisA or Sewer-ML layout (with drawn, labelled defects).
     Synth(SynthArgs),
     /// Print the images a job would evaluate, per category and label, and the few-shot reference pool.
     Inspect(InspectArgs),
@@ -46,6 +46,9 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct SynthArgs {
+    /// Layout: mvtec (default), visa or sewer-ml.
+    #[arg(long, default_value = "mvtec")]
+    pub kind: String,
     /// Output root directory.
     #[arg(long)]
     pub out: PathBuf,
@@ -73,8 +76,13 @@ pub fn run(cmd: DatasetCommand) -> Result<()> {
                 ..SynthOptions::default()
             }
             .to_spec();
-            let summary = synth::write(&a.out, &spec)?;
-            eprintln!("rwclip: wrote synthetic MVTec-layout dataset to {}: {summary:?}", a.out.display());
+            let summary = match SourceKind::parse(&a.kind) {
+                Some(SourceKind::Mvtec) => synth::write(&a.out, &spec)?,
+                Some(SourceKind::Visa) => synth::write_visa(&a.out, &spec)?,
+                Some(SourceKind::SewerMl) => synth::write_sewer_ml(&a.out, &spec)?,
+                None => return Err(usage(format!("--kind {:?}: expected mvtec, visa or sewer-ml", a.kind))),
+            };
+            eprintln!("rwclip: wrote a synthetic {} dataset to {}: {summary:?}", a.kind, a.out.display());
             Ok(())
         }
         DatasetCommand::Inspect(a) => inspect(a),
