@@ -5,6 +5,7 @@
 //! no real data set can be downloaded here.
 
 pub mod csv;
+pub mod manifest;
 pub mod mvtec;
 pub mod sewer_ml;
 pub mod source;

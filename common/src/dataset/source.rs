@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::artifacts::{Store, StoreError};
 
-use super::{is_image_file, sewer_ml, visa, DatasetError, ImageRecord};
+use super::{is_image_file, manifest, sewer_ml, visa, DatasetError, ImageRecord};
 
 /// The layouts a dataset can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +16,8 @@ pub enum SourceKind {
     Mvtec,
     Visa,
     SewerMl,
+    /// A CSV or Parquet file listing images by `uri` ([`super::manifest`]).
+    Manifest,
 }
 
 impl SourceKind {
@@ -24,6 +26,7 @@ impl SourceKind {
             "mvtec" => Some(SourceKind::Mvtec),
             "visa" => Some(SourceKind::Visa),
             "sewer-ml" => Some(SourceKind::SewerMl),
+            "manifest" => Some(SourceKind::Manifest),
             _ => None,
         }
     }
@@ -33,6 +36,7 @@ impl SourceKind {
             SourceKind::Mvtec => "mvtec",
             SourceKind::Visa => "visa",
             SourceKind::SewerMl => "sewer-ml",
+            SourceKind::Manifest => "manifest",
         }
     }
 
@@ -40,7 +44,7 @@ impl SourceKind {
     /// Sewer-ML's validation split.
     pub fn default_split(self) -> &'static str {
         match self {
-            SourceKind::Mvtec | SourceKind::Visa => "test",
+            SourceKind::Mvtec | SourceKind::Visa | SourceKind::Manifest => "test",
             SourceKind::SewerMl => "val",
         }
     }
@@ -89,24 +93,62 @@ impl DatasetListing {
     }
 }
 
-/// Lists the dataset of `kind` at `store`'s root. `categories` selects
-/// (all when `None` or empty); `images` is Sewer-ML's image folder below the
-/// root (default: the root itself).
-pub async fn list(
-    store: &Store,
-    kind: SourceKind,
-    split: Option<&str>,
-    categories: Option<&[String]>,
-    images: Option<&str>,
-) -> Result<DatasetListing, DatasetError> {
-    let split = split.unwrap_or(kind.default_split()).to_string();
-    let categories = categories.filter(|c| !c.is_empty());
+/// What to list besides the layout; every field has a default.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions<'a> {
+    /// The split to evaluate (default: [`SourceKind::default_split`]).
+    pub split: Option<&'a str>,
+    /// Categories to select; all when `None` or empty.
+    pub categories: Option<&'a [String]>,
+    /// Sewer-ML: the image folder below the root (default: the root).
+    pub images: Option<&'a str>,
+    /// Manifests: the manifest's key below the root (required).
+    pub file: Option<&'a str>,
+}
+
+/// Lists the dataset of `kind` at `store`'s root.
+pub async fn list(store: &Store, kind: SourceKind, options: &ListOptions<'_>) -> Result<DatasetListing, DatasetError> {
+    let split = options.split.unwrap_or(kind.default_split()).to_string();
+    let categories = options.categories.filter(|c| !c.is_empty());
     let (images, references) = match kind {
         SourceKind::Mvtec => list_mvtec(store, &split, categories).await?,
         SourceKind::Visa => list_visa(store, &split, categories).await?,
-        SourceKind::SewerMl => (list_sewer(store, &split, images.unwrap_or("")).await?, Vec::new()),
+        SourceKind::SewerMl => (list_sewer(store, &split, options.images.unwrap_or("")).await?, Vec::new()),
+        SourceKind::Manifest => {
+            let file = options.file.ok_or_else(|| DatasetError::InvalidSpec { reason: "a manifest dataset needs its file".to_string() })?;
+            (list_manifest(store, file, &split, categories).await?, Vec::new())
+        }
     };
     Ok(DatasetListing { kind, split, images, references })
+}
+
+/// The manifest's labelled rows of `split`; relative URIs are keys below
+/// the manifest's folder (`store`), and each of those must exist.
+async fn list_manifest(store: &Store, file: &str, split: &str, requested: Option<&[String]>) -> Result<Vec<ImageRecord>, DatasetError> {
+    let uri = store.full_uri(file);
+    let rows = manifest::read_manifest(&uri, &file_bytes(store, file).await?)?;
+    let stem = file.rsplit('/').next().unwrap_or(file).split('.').next().unwrap_or("manifest").to_string();
+    let lines: HashMap<String, usize> = rows.iter().map(|r| (r.uri.clone(), r.line)).collect();
+    let mut records = manifest::records(&uri, rows, split, &stem)?;
+    if let Some(requested) = requested {
+        let present: BTreeSet<String> = records.iter().map(|r| r.category.clone()).collect();
+        let selected = select(store, present, Some(requested))?;
+        records.retain(|r| selected.contains(&r.category));
+    }
+    let relative: Vec<&ImageRecord> = records.iter().filter(|r| !r.path.contains("://") && !r.path.starts_with('/')).collect();
+    if !relative.is_empty() {
+        let stored: BTreeSet<String> = keys(store, "").await?.into_iter().collect();
+        if let Some(missing) = relative.iter().find(|r| !stored.contains(&r.path)) {
+            return Err(DatasetError::CsvField {
+                file: uri,
+                line: lines.get(&missing.path).copied().unwrap_or(0),
+                column: "uri".to_string(),
+                problem: format!("names {} which is not in the store", store.full_uri(&missing.path)),
+            });
+        }
+    }
+    records.sort_by(|a, b| a.category.cmp(&b.category));
+    Ok(records)
 }
 
 fn store_error(store: &Store, e: StoreError) -> DatasetError {
@@ -117,7 +159,7 @@ async fn keys(store: &Store, prefix: &str) -> Result<Vec<String>, DatasetError> 
     store.list(prefix).await.map_err(|e| store_error(store, e))
 }
 
-async fn file(store: &Store, key: &str) -> Result<Vec<u8>, DatasetError> {
+async fn file_bytes(store: &Store, key: &str) -> Result<Vec<u8>, DatasetError> {
     match store.get(key).await {
         Ok(bytes) => Ok(bytes.to_vec()),
         Err(StoreError::NotFound { .. }) => Err(DatasetError::MissingFile { uri: store.full_uri(key) }),
@@ -204,7 +246,7 @@ async fn list_visa(store: &Store, split: &str, requested: Option<&[String]>) -> 
         other => return Err(DatasetError::UnknownSplit { kind: "visa", split: other.to_string(), known: "test, train" }),
     };
     let csv_uri = store.full_uri(visa::SPLIT_CSV);
-    let rows = visa::read_split_csv(&csv_uri, &file(store, visa::SPLIT_CSV).await?)?;
+    let rows = visa::read_split_csv(&csv_uri, &file_bytes(store, visa::SPLIT_CSV).await?)?;
     let present: BTreeSet<String> = rows.iter().map(|r| r.record.category.clone()).collect();
     let selected = select(store, present, requested)?;
     let stored: BTreeSet<String> = keys(store, "").await?.into_iter().collect();
@@ -242,7 +284,7 @@ async fn list_visa(store: &Store, split: &str, requested: Option<&[String]>) -> 
 async fn list_sewer(store: &Store, split: &str, images: &str) -> Result<Vec<ImageRecord>, DatasetError> {
     let name = sewer_ml::split_csv(split).ok_or_else(|| DatasetError::UnknownSplit { kind: "sewer-ml", split: split.to_string(), known: "val, train" })?;
     let csv_uri = store.full_uri(name);
-    let rows = sewer_ml::read_annotations(&csv_uri, &file(store, name).await?)?;
+    let rows = sewer_ml::read_annotations(&csv_uri, &file_bytes(store, name).await?)?;
     let mut by_name: HashMap<String, String> = HashMap::new();
     for key in keys(store, images).await? {
         let file_name = key.rsplit('/').next().unwrap_or(&key).to_string();

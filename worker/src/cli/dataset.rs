@@ -10,7 +10,7 @@ use rwclip_inputs::synth;
 use rwclip_common::job::SynthOptions;
 
 use rwclip_common::artifacts::Store;
-use rwclip_common::dataset::source::{self, SourceKind};
+use rwclip_common::dataset::source::{self, ListOptions, SourceKind};
 
 use crate::error::{usage, EngineError, Result};
 
@@ -24,10 +24,10 @@ pub enum DatasetCommand {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Layout: mvtec, visa or sewer-ml.
+    /// Layout: mvtec, visa, sewer-ml or manifest.
     #[arg(long)]
     pub kind: String,
-    /// Dataset root: a local path or s3://bucket/prefix.
+    /// Dataset root (a local path or s3://bucket/prefix); for a manifest, the CSV or Parquet file.
     #[arg(long)]
     pub root: String,
     /// Split to evaluate (default: test; val for sewer-ml).
@@ -80,7 +80,7 @@ pub fn run(cmd: DatasetCommand) -> Result<()> {
                 Some(SourceKind::Mvtec) => synth::write(&a.out, &spec)?,
                 Some(SourceKind::Visa) => synth::write_visa(&a.out, &spec)?,
                 Some(SourceKind::SewerMl) => synth::write_sewer_ml(&a.out, &spec)?,
-                None => return Err(usage(format!("--kind {:?}: expected mvtec, visa or sewer-ml", a.kind))),
+                Some(SourceKind::Manifest) | None => return Err(usage(format!("--kind {:?}: synth writes mvtec, visa or sewer-ml", a.kind))),
             };
             eprintln!("rwclip: wrote a synthetic {} dataset to {}: {summary:?}", a.kind, a.out.display());
             Ok(())
@@ -90,13 +90,20 @@ pub fn run(cmd: DatasetCommand) -> Result<()> {
 }
 
 fn inspect(a: InspectArgs) -> Result<()> {
-    let kind = SourceKind::parse(&a.kind).ok_or_else(|| usage(format!("--kind {:?}: expected mvtec, visa or sewer-ml", a.kind)))?;
-    let store = Store::open(&a.root)?;
+    let kind = SourceKind::parse(&a.kind).ok_or_else(|| usage(format!("--kind {:?}: expected mvtec, visa, sewer-ml or manifest", a.kind)))?;
+    // A manifest is a file: its folder is the store its relative URIs are keys of.
+    let (root, file) = match (kind, a.root.rsplit_once('/')) {
+        (SourceKind::Manifest, Some((folder, name))) if !folder.is_empty() && !folder.ends_with(':') => (folder.to_string(), Some(name.to_string())),
+        (SourceKind::Manifest, _) => (".".to_string(), Some(a.root.clone())),
+        _ => (a.root.clone(), None),
+    };
+    let store = Store::open(&root)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|source| EngineError::Io { path: "tokio runtime".to_string(), source })?;
-    let listing = runtime.block_on(source::list(&store, kind, a.split.as_deref(), a.categories.as_deref(), a.images.as_deref()))?;
+    let options = ListOptions { split: a.split.as_deref(), categories: a.categories.as_deref(), images: a.images.as_deref(), file: file.as_deref() };
+    let listing = runtime.block_on(source::list(&store, kind, &options))?;
     if a.json {
         println!("{}", listing.to_json());
         return Ok(());
