@@ -23,7 +23,7 @@ impl Location {
     /// absolute path or a URL unchanged.
     pub fn resolved_against(&self, base: &Path) -> Location {
         match self {
-            Location::Local(p) if p.is_relative() => Location::Local(normalize_lexically(&base.join(p))),
+            Location::Local(p) => Location::Local(resolve_path(base, p)),
             other => other.clone(),
         }
     }
@@ -53,6 +53,16 @@ impl Location {
             Location::Local(p) => p.to_string_lossy().into_owned(),
             Location::Url { url, .. } => url.clone(),
         }
+    }
+}
+
+/// `p` joined to `base` when relative (and `.`/`..` folded out); an
+/// absolute path unchanged.
+pub fn resolve_path(base: &Path, p: &Path) -> PathBuf {
+    if p.is_relative() {
+        normalize_lexically(&base.join(p))
+    } else {
+        p.to_path_buf()
     }
 }
 

@@ -96,10 +96,7 @@ impl Job {
 
     /// A path from the job file, resolved against the job file's directory.
     pub fn resolve(&self, p: &str) -> PathBuf {
-        match Location::Local(PathBuf::from(p)).resolved_against(&self.base_dir) {
-            Location::Local(p) => p,
-            Location::Url { .. } => unreachable!("a local path resolves to a local path"),
-        }
+        location::resolve_path(&self.base_dir, Path::new(p))
     }
 
     /// `output`, relative paths resolved against the job file's directory.

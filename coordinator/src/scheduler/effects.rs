@@ -16,10 +16,11 @@ use rwclip_common::plan::{AttemptId, JobId, ShardId, ShardSpec};
 use rwclip_common::shard_store::{self, attempt_prefix, manifest_key, Manifest};
 use tokio::sync::mpsc;
 
-use super::events::SchedulerEvent;
+use super::events::{Reply, SchedulerEvent};
 use super::job::JobOutcome;
 use super::persist::{self, persist_job, persist_outcome};
-use super::state::{LocalWork, PublishWork};
+use super::state::{LocalWork, PublishWork, ReportAck};
+use super::workers::WorkerId;
 use super::PlannedJob;
 
 /// How often publishing results is tried before the job fails.
@@ -76,9 +77,11 @@ async fn record_submission(store: &Store, planned: &PlannedJob, job_toml: &str, 
     Ok(committed)
 }
 
-/// Reads back the manifest a worker says it committed.
-pub async fn check_completion(store: &Store, shard: &ShardId) -> Result<Option<Manifest>, String> {
-    shard_store::committed(store, shard).await.map_err(|e| e.to_string())
+/// Reads back the manifest a worker says it committed, and reports it with
+/// the worker's reply still to send.
+pub async fn check_completion(store: Store, events: mpsc::WeakSender<SchedulerEvent>, worker: WorkerId, attempt: AttemptId, shard: ShardId, reply: Reply<ReportAck>) {
+    let stored = shard_store::committed(&store, &shard).await.map_err(|e| e.to_string());
+    report(&events, SchedulerEvent::CompletionChecked { worker, attempt, stored, reply }).await;
 }
 
 /// Deletes the parts of attempts that did not commit. Best effort: what is

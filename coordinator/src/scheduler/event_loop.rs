@@ -230,14 +230,7 @@ impl EventLoop {
             return;
         }
         self.scheduler.set_verifying(&attempt, true);
-        let store = self.store.clone();
-        let events = self.events.clone();
-        tokio::spawn(async move {
-            let stored = effects::check_completion(&store, &shard).await;
-            if let Some(tx) = events.upgrade() {
-                let _ = tx.send(SchedulerEvent::CompletionChecked { worker, attempt, stored, reply }).await;
-            }
-        });
+        tokio::spawn(effects::check_completion(self.store.clone(), self.events.clone(), worker, attempt, shard, reply));
     }
 
     fn completion_checked(&mut self, worker: &WorkerId, attempt: &AttemptId, stored: Result<Option<Manifest>, String>) -> Result<ReportAck, SchedulerError> {

@@ -87,6 +87,9 @@ pub struct StoredJob {
 /// Every job with a complete record, finished or not.
 pub async fn load_jobs(store: &Store) -> Result<Vec<StoredJob>, CoordinatorError> {
     let keys = store.list("jobs").await?;
+    if !keys.iter().any(|k| k.ends_with("/plan.json")) {
+        return Ok(Vec::new());
+    }
     // One listing of every committed shard serves all jobs.
     let all_committed = shard_store::committed_shards(store).await?;
     let mut jobs = Vec::new();

@@ -4,7 +4,8 @@
 
 use std::collections::VecDeque;
 
-use rwclip_common::failure::{FailureClass, ShardFailure};
+use rwclip_common::failure::ShardFailure;
+use rwclip_coordinator::convert::class_to_proto;
 use rwclip_common::plan::AttemptId;
 use rwclip_proto::v1 as pb;
 
@@ -48,16 +49,6 @@ impl Report {
         }
         .into_inner();
         Ok((!ack.accepted).then_some(ack.note))
-    }
-}
-
-fn class_to_proto(class: FailureClass) -> pb::FailureClass {
-    match class {
-        FailureClass::Retryable => pb::FailureClass::Retryable,
-        FailureClass::BadInput => pb::FailureClass::BadInput,
-        FailureClass::LostDependency => pb::FailureClass::LostDependency,
-        FailureClass::HandedBack => pb::FailureClass::HandedBack,
-        FailureClass::Internal => pb::FailureClass::Internal,
     }
 }
 
