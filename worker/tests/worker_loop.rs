@@ -29,13 +29,24 @@ fn runtime() -> tokio::runtime::Runtime {
 /// A two-category synthetic dataset and a job on the rwclip-tiny preset:
 /// 64 prompt pairs, 2 seeds, 1 epoch.
 fn tiny_job(dir: &Path) -> Job {
+    job_over(dir, 3, 64)
+}
+
+/// A job whose first shard (one image shard over every image) takes seconds,
+/// not milliseconds, so a signal sent once it is seen running reliably
+/// arrives while it still runs.
+fn slow_first_shard_job(dir: &Path) -> Job {
+    job_over(dir, 120, 1024)
+}
+
+fn job_over(dir: &Path, test_good: usize, image_size: u32) -> Job {
     let spec = SynthSpec {
         categories: vec!["weave".into(), "granite".into()],
         train_good: 0,
-        test_good: 3,
+        test_good,
         test_defective: 1,
         defect_types: vec!["hole".into(), "stain".into()],
-        image_size: 64,
+        image_size,
         seed: 0,
     };
     synth::write(&dir.join("data"), &spec).unwrap();
@@ -212,7 +223,7 @@ fn one_worker_with_capacity_4_matches_the_local_runner_byte_for_byte() {
 #[test]
 fn sigterm_hands_back_a_running_shard_uncounted_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
-    let job = tiny_job(dir.path());
+    let job = slow_first_shard_job(dir.path());
     let store_dir = dir.path().join("store");
     let logs = [dir.path().join("drained.log"), dir.path().join("second.log")];
     let rt = runtime();
@@ -243,7 +254,7 @@ fn sigterm_hands_back_a_running_shard_uncounted_and_exits_0() {
 #[test]
 fn sigterm_lets_a_running_shard_finish_within_the_drain_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let job = tiny_job(dir.path());
+    let job = slow_first_shard_job(dir.path());
     let logs = [dir.path().join("w.log")];
     let rt = runtime();
     let coordinator = rt.block_on(start_coordinator(config(&dir.path().join("store"), None, Duration::from_secs(60)), job_planner())).unwrap();
