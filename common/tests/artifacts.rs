@@ -78,6 +78,7 @@ fn image_embedding_rows() -> Vec<ImageEmbeddingRow> {
 
 fn score_rows() -> Vec<ScoreRow> {
     vec![ScoreRow {
+        dataset: "MVTec-AD".into(),
         path: "screw/test/thread_top/004.png".into(),
         category: "screw".into(),
         label: 1,
@@ -93,6 +94,7 @@ fn metric_rows() -> Vec<MetricRow> {
         .iter()
         .enumerate()
         .map(|(i, score)| MetricRow {
+            dataset: "MVTec-AD".into(),
             config: "demo".into(),
             seed: i as u64,
             category: if i == 2 {
@@ -111,6 +113,7 @@ fn metric_rows() -> Vec<MetricRow> {
 
 fn summary_rows() -> Vec<SummaryRow> {
     vec![SummaryRow {
+        dataset: "MVTec-AD".into(),
         config: "demo".into(),
         category: "mean".into(),
         score: "clip+ours".into(),
@@ -147,14 +150,14 @@ fn expected_pylist(kind: ArtifactKind) -> Value {
         ArtifactKind::Scores => score_rows()
             .iter()
             .map(|r| {
-                json!({"path": r.path, "category": r.category, "label": r.label, "seed": r.seed,
+                json!({"dataset": r.dataset, "path": r.path, "category": r.category, "label": r.label, "seed": r.seed,
                        "s_pr": r.s_pr, "s_fnn": r.s_fnn, "s_combined": r.s_combined})
             })
             .collect(),
         ArtifactKind::Metrics => metric_rows()
             .iter()
             .map(|r| {
-                json!({"config": r.config, "seed": r.seed, "category": r.category, "score": r.score,
+                json!({"dataset": r.dataset, "config": r.config, "seed": r.seed, "category": r.category, "score": r.score,
                        "auroc": r.auroc, "aupr": r.aupr, "average_precision": r.average_precision,
                        "f1_max": r.f1_max})
             })
@@ -162,7 +165,7 @@ fn expected_pylist(kind: ArtifactKind) -> Value {
         ArtifactKind::Summary => summary_rows()
             .iter()
             .map(|r| {
-                json!({"config": r.config, "category": r.category, "score": r.score,
+                json!({"dataset": r.dataset, "config": r.config, "category": r.category, "score": r.score,
                        "auroc_mean": r.auroc_mean, "auroc_std": r.auroc_std,
                        "aupr_mean": r.aupr_mean, "aupr_std": r.aupr_std,
                        "average_precision_mean": r.average_precision_mean,

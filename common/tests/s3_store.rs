@@ -25,6 +25,7 @@ fn open_store(server: &MotoServer, uri: &str) -> Store {
 fn scores() -> Vec<ScoreRow> {
     (0..50)
         .map(|i| ScoreRow {
+            dataset: "MVTec-AD".into(),
             path: format!("capsule/test/crack/{i:03}.png"),
             category: "capsule".into(),
             label: (i % 2) as u8,

@@ -21,7 +21,7 @@ fn planner_with_aggregate() -> Planner {
         let n: usize = n.parse().map_err(|e| format!("bad trial count {n}: {e}"))?;
         let trials: Vec<ShardId> = (0..n).map(|i| ShardId(format!("trial-agg-{i}"))).collect();
         let mut shards: Vec<PlannedShard> = trials.iter().map(|t| shard(&t.0, &[])).collect();
-        let spec = ShardSpec::Aggregate(AggregateSpec { title: "aggregation test".into(), trials: trials.clone() });
+        let spec = ShardSpec::Aggregate(AggregateSpec { title: "aggregation test".into(), trials: trials.clone(), datasets: Vec::new() });
         shards.push(PlannedShard {
             id: spec.id(),
             kind: ShardKind::Aggregate,
@@ -45,6 +45,7 @@ fn trial_rows(seed: u64) -> Vec<MetricRow> {
     [("clip", 0.9), ("ours", ours), ("clip+ours", ours + 0.1)]
         .into_iter()
         .map(|(score, v)| MetricRow {
+            dataset: "MVTec-AD".into(),
             config: "object-unknown".into(),
             seed,
             category: "mean".into(),

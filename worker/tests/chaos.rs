@@ -268,7 +268,7 @@ fn two_attempts_racing_on_every_shard_commit_exactly_once() {
     let tiny = TinyJob::small("race", &dir.path().join("out").to_string_lossy(), &data);
     let job_path = tiny.write(dir.path());
     let job = Job::parse_with(&std::fs::read_to_string(&job_path).unwrap(), &job_path, PathChecks::Skip).unwrap();
-    let synth = job.spec.dataset.synth.as_ref().expect("[dataset.synth]").to_spec();
+    let synth = job.datasets()[0].spec.synth.as_ref().expect("[dataset.synth]").to_spec();
     rwclip_inputs::synth::write(&data, &synth).unwrap();
     let plan = plan(&job).unwrap();
     let store_uri = dir.path().join("store").to_string_lossy().into_owned();

@@ -56,20 +56,20 @@ fn multi_crop_scores_are_the_mean_over_five_views() {
     let trial = specs
         .iter()
         .find_map(|s| match s {
-            ShardSpec::Trial(t) if !t.corner_shards.is_empty() => Some(t.clone()),
+            ShardSpec::Trial(t) if !t.datasets[0].corner_shards.is_empty() => Some(t.clone()),
             _ => None,
         })
         .expect("a multi-crop trial");
     assert_eq!(trial.config, "multi-crop");
-    let corner_shard = &trial.corner_shards[0];
+    let corner_shard = &trial.datasets[0].corner_shards[0];
     let corner_manifest = manifest(&store, corner_shard);
     assert_eq!(corner_manifest.parts.len(), 4, "{:?}", corner_manifest.parts);
 
     // Corner embeddings are the model's embeddings of the corner crops.
     let model = ClipModel::load(&ClipConfig::preset("rwclip-tiny").unwrap(), None, tch::Device::Cpu).unwrap();
     let pre = Preprocess::openai(model.cfg.vision.image_size as u32);
-    let center: Vec<ImageEmbeddingRow> = store.read_rows(part(&manifest(&store, &trial.image_shards[0]), "image_embeddings.parquet")).unwrap();
-    let paths: Vec<_> = center.iter().map(|r| job.dataset_root().join(&r.path)).collect();
+    let center: Vec<ImageEmbeddingRow> = store.read_rows(part(&manifest(&store, &trial.datasets[0].image_shards[0]), "image_embeddings.parquet")).unwrap();
+    let paths: Vec<_> = center.iter().map(|r| job.datasets()[0].local_root().unwrap().join(&r.path)).collect();
     let mut views = vec![center.iter().map(|r| r.embedding.clone()).collect::<Vec<_>>()];
     for corner in Corner::ALL {
         let rows: Vec<ImageEmbeddingRow> = store

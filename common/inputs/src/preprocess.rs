@@ -118,8 +118,13 @@ impl Preprocess {
     /// Decodes and transforms an encoded image (PNG, JPEG, BMP) held in memory,
     /// e.g. fetched from object storage; `name` identifies it in errors.
     pub fn load_bytes(&self, bytes: &[u8], name: &str) -> Result<Vec<f32>, ImageLoadError> {
+        self.load_bytes_view(bytes, name, View::Center)
+    }
+
+    /// [`Preprocess::load_bytes`] for any [`View`] of the image.
+    pub fn load_bytes_view(&self, bytes: &[u8], name: &str, view: View) -> Result<Vec<f32>, ImageLoadError> {
         let mut decoded = decode::decode(bytes, name)?;
-        Ok(self.transform_decoded(&mut decoded, View::Center))
+        Ok(self.transform_decoded(&mut decoded, view))
     }
 
     /// Transforms an RGB image already in memory into `3 * S * S` values (CHW).

@@ -33,6 +33,18 @@ const TRAIN: u64 = 1;
 const TEST_GOOD: u64 = 2;
 const TEST_DEFECT: u64 = 3;
 
+/// Writes a synthetic dataset of `kind`'s layout; `None` for kinds that
+/// have no layout of their own to draw (manifests).
+pub fn write_kind(kind: rwclip_common::dataset::source::DatasetKind, root: &Path, spec: &SynthSpec) -> Option<Result<SynthSummary, DatasetError>> {
+    use rwclip_common::dataset::source::DatasetKind;
+    match kind {
+        DatasetKind::Mvtec => Some(write(root, spec)),
+        DatasetKind::Visa => Some(write_visa(root, spec)),
+        DatasetKind::SewerMl => Some(write_sewer_ml(root, spec)),
+        DatasetKind::Manifest => None,
+    }
+}
+
 /// Writes the data set described by `spec` under `root` (created if needed;
 /// existing files of the same names are overwritten).
 pub fn write(root: &Path, spec: &SynthSpec) -> Result<SynthSummary, DatasetError> {

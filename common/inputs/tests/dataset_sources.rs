@@ -9,7 +9,7 @@ use std::path::Path;
 use bytes::Bytes;
 use rwclip_common::artifacts::Store;
 use rwclip_common::dataset::mvtec;
-use rwclip_common::dataset::source::{list, DatasetListing, ListOptions, SourceKind};
+use rwclip_common::dataset::source::{list, DatasetListing, ListOptions, DatasetKind};
 use rwclip_inputs::synth::{self, SynthSpec};
 use rwclip_test_support::moto::{MotoServer, ACCESS_KEY, REGION, SECRET_KEY};
 
@@ -62,16 +62,16 @@ async fn mvtec_listed_through_the_store_matches_the_directory_reader() {
     let dir = tempfile::tempdir().unwrap();
     let spec = SynthSpec { categories: vec!["weave".into(), "granite".into()], train_good: 2, test_good: 2, test_defective: 1, image_size: 64, ..SynthSpec::default() };
     synth::write(dir.path(), &spec).unwrap();
-    let listing = list(&store(dir.path()), SourceKind::Mvtec, &ListOptions::default()).await.unwrap();
+    let listing = list(&store(dir.path()), DatasetKind::Mvtec, &ListOptions::default()).await.unwrap();
     assert_eq!(listing.images, mvtec::read_test(dir.path(), None).unwrap());
     let mut references = Vec::new();
     for category in mvtec::categories(dir.path()).unwrap() {
         references.extend(mvtec::read_train_good(dir.path(), &category).unwrap());
     }
     assert_eq!(listing.references, references);
-    let one = list(&store(dir.path()), SourceKind::Mvtec, &ListOptions { categories: Some(&["weave".to_string()]), ..ListOptions::default() }).await.unwrap();
+    let one = list(&store(dir.path()), DatasetKind::Mvtec, &ListOptions { categories: Some(&["weave".to_string()]), ..ListOptions::default() }).await.unwrap();
     assert_eq!(one.images, mvtec::read_test(dir.path(), Some(&["weave".to_string()])).unwrap());
-    let e = list(&store(dir.path()), SourceKind::Mvtec, &ListOptions { categories: Some(&["cable".to_string()]), ..ListOptions::default() }).await.unwrap_err().to_string();
+    let e = list(&store(dir.path()), DatasetKind::Mvtec, &ListOptions { categories: Some(&["cable".to_string()]), ..ListOptions::default() }).await.unwrap_err().to_string();
     assert!(e.contains("'cable' not found") && e.contains("granite, weave"), "{e}");
 }
 
@@ -79,7 +79,7 @@ async fn mvtec_listed_through_the_store_matches_the_directory_reader() {
 async fn visa_lists_test_rows_and_train_normals_and_names_a_missing_image() {
     let dir = tempfile::tempdir().unwrap();
     visa_tree(dir.path());
-    let listing = list(&store(dir.path()), SourceKind::Visa, &ListOptions::default()).await.unwrap();
+    let listing = list(&store(dir.path()), DatasetKind::Visa, &ListOptions::default()).await.unwrap();
     assert_eq!(listing.to_json(), serde_json::json!({
         "kind": "visa", "split": "test", "images": 6, "references": 2,
         "categories": {"candle": {"normal": 2, "anomaly": 1}, "pcb1": {"normal": 2, "anomaly": 1}},
@@ -88,7 +88,7 @@ async fn visa_lists_test_rows_and_train_normals_and_names_a_missing_image() {
     assert_eq!(listing.images[2].mask.as_deref(), Some("candle/Data/Masks/Anomaly/000.png"));
 
     std::fs::remove_file(dir.path().join("pcb1/Data/Images/Normal/0002.JPG")).unwrap();
-    let e = list(&store(dir.path()), SourceKind::Visa, &ListOptions::default()).await.unwrap_err().to_string();
+    let e = list(&store(dir.path()), DatasetKind::Visa, &ListOptions::default()).await.unwrap_err().to_string();
     assert!(e.contains("1cls.csv, line 4, column image") && e.contains("pcb1/Data/Images/Normal/0002.JPG"), "{e}");
 }
 
@@ -96,15 +96,15 @@ async fn visa_lists_test_rows_and_train_normals_and_names_a_missing_image() {
 async fn sewer_ml_finds_images_by_name_in_any_folder_and_names_a_missing_one() {
     let dir = tempfile::tempdir().unwrap();
     sewer_tree(dir.path());
-    let listing = list(&store(dir.path()), SourceKind::SewerMl, &ListOptions { images: Some("images"), ..ListOptions::default() }).await.unwrap();
+    let listing = list(&store(dir.path()), DatasetKind::SewerMl, &ListOptions { images: Some("images"), ..ListOptions::default() }).await.unwrap();
     assert_eq!(listing.split, "val");
     assert_eq!(listing.to_json()["categories"], serde_json::json!({"sewer": {"normal": 4, "anomaly": 2}}));
     assert_eq!(listing.images[1].path, "images/part-1/00000001.png");
 
     std::fs::remove_file(dir.path().join("images/part-0/00000004.png")).unwrap();
-    let e = list(&store(dir.path()), SourceKind::SewerMl, &ListOptions { images: Some("images"), ..ListOptions::default() }).await.unwrap_err().to_string();
+    let e = list(&store(dir.path()), DatasetKind::SewerMl, &ListOptions { images: Some("images"), ..ListOptions::default() }).await.unwrap_err().to_string();
     assert!(e.contains("SewerML_Val.csv, line 6, column Filename") && e.contains("00000004.png"), "{e}");
-    let e = list(&store(dir.path()), SourceKind::SewerMl, &ListOptions { split: Some("test"), ..ListOptions::default() }).await.unwrap_err().to_string();
+    let e = list(&store(dir.path()), DatasetKind::SewerMl, &ListOptions { split: Some("test"), ..ListOptions::default() }).await.unwrap_err().to_string();
     assert!(e.contains("no split \"test\""), "{e}");
 }
 
@@ -132,7 +132,7 @@ async fn every_layout_lists_the_same_from_s3() {
     sewer_tree(&dir.path().join("sewer"));
     let endpoint = moto.endpoint();
     let options = [("aws_endpoint", endpoint.as_str()), ("aws_access_key_id", ACCESS_KEY), ("aws_secret_access_key", SECRET_KEY), ("aws_region", REGION)];
-    for (name, kind, images) in [("mvtec", SourceKind::Mvtec, None), ("visa", SourceKind::Visa, None), ("sewer", SourceKind::SewerMl, Some("images"))] {
+    for (name, kind, images) in [("mvtec", DatasetKind::Mvtec, None), ("visa", DatasetKind::Visa, None), ("sewer", DatasetKind::SewerMl, Some("images"))] {
         let s3 = Store::open_with_options(&format!("s3://datasets/{name}"), &options).unwrap();
         let local_root = dir.path().join(name);
         upload(&local_root, &s3, &local_root).await;
@@ -157,22 +157,22 @@ async fn manifests_list_labelled_rows_of_the_split_from_csv_and_parquet() {
     );
     write(dir.path(), "night.csv", csv.as_bytes());
     let options = ListOptions { file: Some("night.csv"), ..ListOptions::default() };
-    let listing = list(&store(dir.path()), SourceKind::Manifest, &options).await.unwrap();
+    let listing = list(&store(dir.path()), DatasetKind::Manifest, &options).await.unwrap();
     let got: Vec<(&str, &str, u8)> = listing.images.iter().map(|r| (r.path.as_str(), r.category.as_str(), r.label)).collect();
     let outside = outside.display().to_string();
     assert_eq!(got, [(outside.as_str(), "night", 1), ("frames/a.png", "pipes", 0), ("frames/b.PNG", "pipes", 1)], "absolute URIs pass through; the category defaults to the file's stem");
 
     write(dir.path(), "bad.csv", b"uri,label\nframes/a.png,maybe\n");
-    let e = list(&store(dir.path()), SourceKind::Manifest, &ListOptions { file: Some("bad.csv"), ..ListOptions::default() }).await.unwrap_err().to_string();
+    let e = list(&store(dir.path()), DatasetKind::Manifest, &ListOptions { file: Some("bad.csv"), ..ListOptions::default() }).await.unwrap_err().to_string();
     assert!(e.contains("bad.csv, line 2, column label") && e.contains("\"maybe\""), "{e}");
     write(dir.path(), "gone.csv", b"uri,label\nframes/a.png,0\nframes/gone.png,1\n");
-    let e = list(&store(dir.path()), SourceKind::Manifest, &ListOptions { file: Some("gone.csv"), ..ListOptions::default() }).await.unwrap_err().to_string();
+    let e = list(&store(dir.path()), DatasetKind::Manifest, &ListOptions { file: Some("gone.csv"), ..ListOptions::default() }).await.unwrap_err().to_string();
     assert!(e.contains("gone.csv, line 3, column uri") && e.contains("frames/gone.png"), "{e}");
     write(dir.path(), "extra.csv", b"uri,label,score\nframes/a.png,0,1\n");
-    let e = list(&store(dir.path()), SourceKind::Manifest, &ListOptions { file: Some("extra.csv"), ..ListOptions::default() }).await.unwrap_err().to_string();
+    let e = list(&store(dir.path()), DatasetKind::Manifest, &ListOptions { file: Some("extra.csv"), ..ListOptions::default() }).await.unwrap_err().to_string();
     assert!(e.contains("column score"), "{e}");
     write(dir.path(), "unlabelled.csv", b"uri\nframes/a.png\n");
-    let e = list(&store(dir.path()), SourceKind::Manifest, &ListOptions { file: Some("unlabelled.csv"), ..ListOptions::default() }).await.unwrap_err().to_string();
+    let e = list(&store(dir.path()), DatasetKind::Manifest, &ListOptions { file: Some("unlabelled.csv"), ..ListOptions::default() }).await.unwrap_err().to_string();
     assert!(e.contains("line 2, column label") && e.contains("labelled"), "{e}");
 
     // The same rows as Parquet, written by pyarrow with integer labels.
@@ -183,6 +183,6 @@ async fn manifests_list_labelled_rows_of_the_split_from_csv_and_parquet() {
          'category': ['pipes', 'pipes', None, 'pipes'], 'split': ['test', 'test', 'test', 'train']}), sys.argv[1])\n",
         &[parquet.to_str().unwrap(), &outside],
     );
-    let from_parquet = list(&store(dir.path()), SourceKind::Manifest, &ListOptions { file: Some("night.parquet"), ..ListOptions::default() }).await.unwrap();
+    let from_parquet = list(&store(dir.path()), DatasetKind::Manifest, &ListOptions { file: Some("night.parquet"), ..ListOptions::default() }).await.unwrap();
     assert_eq!(from_parquet.images, listing.images);
 }

@@ -202,9 +202,9 @@ fn multi_crop_adds_corner_shards_once_and_keeps_eval_view_ids() {
     assert_eq!(trials.len(), 2 * 2 * 2, "Np × crop × seeds");
     for t in &trials {
         let multi = t.config.ends_with(" multi-crop");
-        assert_eq!(multi, !t.corner_shards.is_empty(), "{}", t.config);
+        assert_eq!(multi, !t.datasets[0].corner_shards.is_empty(), "{}", t.config);
         if multi {
-            let ids: Vec<String> = t.corner_shards.iter().map(|s| s.0.clone()).collect();
+            let ids: Vec<String> = t.datasets[0].corner_shards.iter().map(|s| s.0.clone()).collect();
             assert_eq!(ids, images(&b, true));
         }
     }
@@ -212,7 +212,7 @@ fn multi_crop_adds_corner_shards_once_and_keeps_eval_view_ids() {
     let single: BTreeSet<_> = of_kind(&a, ShardKind::Trial).into_iter().map(|s| s.id.clone()).collect();
     let b_single: BTreeSet<_> = of_kind(&b, ShardKind::Trial)
         .into_iter()
-        .filter(|s| !matches!(spec(s), ShardSpec::Trial(t) if !t.corner_shards.is_empty()))
+        .filter(|s| !matches!(spec(s), ShardSpec::Trial(t) if !t.datasets[0].corner_shards.is_empty()))
         .map(|s| s.id.clone())
         .collect();
     assert_eq!(single, b_single);
@@ -231,7 +231,7 @@ fn paper_example_parses_and_plans() {
     let job = Job::parse(&text, &dir.path().join("paper.toml")).unwrap();
     let p = rwclip_common::plan::plan(&job).unwrap();
     assert_eq!(of_kind(&p, ShardKind::Trial).len(), 6 * 17 * 10);
-    let multi_crop = |s: &&PlannedShard| matches!(spec(s), ShardSpec::Trial(t) if !t.corner_shards.is_empty());
+    let multi_crop = |s: &&PlannedShard| matches!(spec(s), ShardSpec::Trial(t) if !t.datasets[0].corner_shards.is_empty());
     assert!(of_kind(&p, ShardKind::Trial).iter().all(multi_crop), "the paper scores with multi-crop");
     // Largest Np 50,000 in blocks of 2,048 pairs: 25 blocks per seed × word pair.
     assert_eq!(of_kind(&p, ShardKind::TextEmbedding).len(), 25 * 17 * 10);

@@ -43,7 +43,7 @@ pub async fn write_aggregate_parts(store: &Store, id: &ShardId, spec: &Aggregate
         (part::METRICS, encode("the per-seed metric rows", &metrics)?),
         (part::RESULTS_PARQUET, encode("the summary rows", &summary)?),
         (part::RESULTS_CSV, Bytes::from(csv(&summary))),
-        (part::RESULTS_MD, Bytes::from(markdown(&spec.title, &summary))),
+        (part::RESULTS_MD, Bytes::from(markdown(&spec.title, &spec.datasets, &summary))),
     ];
     let mut parts = Vec::with_capacity(files.len());
     for (name, bytes) in files {

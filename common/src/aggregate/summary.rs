@@ -15,37 +15,38 @@ pub const SCORE_CLIP: &str = "clip";
 pub const SCORE_OURS: &str = "ours";
 pub const SCORE_COMBINED: &str = "clip+ours";
 
-/// Per-seed rows with at most one row per (config, seed, category, score):
-/// a trial read twice (a duplicate commit, a trial listed twice) cannot
-/// count twice. Sorted by that key.
+/// Per-seed rows with at most one row per (dataset, config, seed, category,
+/// score): a trial read twice (a duplicate commit, a trial listed twice)
+/// cannot count twice. Sorted by that key.
 pub fn unique_trial_rows(rows: &[MetricRow]) -> Vec<MetricRow> {
-    let mut unique: BTreeMap<(&str, u64, &str, &str), &MetricRow> = BTreeMap::new();
+    let mut unique: BTreeMap<(&str, &str, u64, &str, &str), &MetricRow> = BTreeMap::new();
     for r in rows {
-        unique.insert((r.config.as_str(), r.seed, r.category.as_str(), r.score.as_str()), r);
+        unique.insert((r.dataset.as_str(), r.config.as_str(), r.seed, r.category.as_str(), r.score.as_str()), r);
     }
     unique.into_values().cloned().collect()
 }
 
-/// Mean ± population std over seeds for every (config, category, score),
-/// sorted by that key. Rows are keyed by seed, so a duplicated trial row can
-/// never count twice.
+/// Mean ± population std over seeds for every (dataset, config, category,
+/// score), sorted by that key. Rows are keyed by seed, so a duplicated trial
+/// row can never count twice.
 pub fn summarise(rows: &[MetricRow]) -> Vec<SummaryRow> {
-    let mut groups: BTreeMap<(&str, &str, &str), BTreeMap<u64, &MetricRow>> = BTreeMap::new();
+    let mut groups: BTreeMap<(&str, &str, &str, &str), BTreeMap<u64, &MetricRow>> = BTreeMap::new();
     for r in rows {
         groups
-            .entry((r.config.as_str(), r.category.as_str(), r.score.as_str()))
+            .entry((r.dataset.as_str(), r.config.as_str(), r.category.as_str(), r.score.as_str()))
             .or_default()
             .insert(r.seed, r);
     }
     groups
         .into_iter()
-        .map(|((config, category, score), by_seed)| {
+        .map(|((dataset, config, category, score), by_seed)| {
             let stat = |f: fn(&MetricRow) -> f64| mean_std(&by_seed.values().map(|r| f(r)).collect::<Vec<_>>());
             let (auroc_mean, auroc_std) = stat(|r| r.auroc);
             let (aupr_mean, aupr_std) = stat(|r| r.aupr);
             let (average_precision_mean, average_precision_std) = stat(|r| r.average_precision);
             let (f1_max_mean, f1_max_std) = stat(|r| r.f1_max);
             SummaryRow {
+                dataset: dataset.to_string(),
                 config: config.to_string(),
                 category: category.to_string(),
                 score: score.to_string(),
@@ -67,13 +68,14 @@ pub fn summarise(rows: &[MetricRow]) -> Vec<SummaryRow> {
 /// precision (Rust's shortest round-trip form), text fields quoted.
 pub fn csv(rows: &[SummaryRow]) -> String {
     let mut out = String::from(
-        "config,category,score,auroc_mean,auroc_std,aupr_mean,aupr_std,average_precision_mean,average_precision_std,f1_max_mean,f1_max_std,n_seeds\n",
+        "dataset,config,category,score,auroc_mean,auroc_std,aupr_mean,aupr_std,average_precision_mean,average_precision_std,f1_max_mean,f1_max_std,n_seeds\n",
     );
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     for r in rows {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            quote(&r.dataset),
             quote(&r.config),
             quote(&r.category),
             quote(&r.score),
@@ -97,6 +99,7 @@ mod tests {
 
     fn row(config: &str, seed: u64, auroc: f64) -> MetricRow {
         MetricRow {
+            dataset: "MVTec-AD".into(),
             config: config.into(),
             seed,
             category: MEAN_CATEGORY.into(),
@@ -126,6 +129,6 @@ mod tests {
         let s = summarise(&[row("Np=5 \"a\"/\"b\"", 0, 0.1 + 0.2)]);
         let text = csv(&s);
         let line = text.lines().nth(1).expect("one data row");
-        assert_eq!(line, "\"Np=5 \"\"a\"\"/\"\"b\"\"\",\"mean\",\"ours\",0.30000000000000004,0,0.5,0,0.5,0,0.5,0,1");
+        assert_eq!(line, "\"MVTec-AD\",\"Np=5 \"\"a\"\"/\"\"b\"\"\",\"mean\",\"ours\",0.30000000000000004,0,0.5,0,0.5,0,0.5,0,1");
     }
 }

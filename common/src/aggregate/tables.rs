@@ -1,12 +1,18 @@
 //! Human-readable results laid out like the paper: Table 1 (setup × method
-//! rows; AUROC / AUPR / F1-max, mean ± std over seeds in percent) once per
-//! sweep grid point with a per-category breakdown, Table 4 (normal word ×
-//! anomaly word, "CLIP / CLIP + ours" AUROC) when word pairs are swept, and
-//! Fig. 4's values (Np → mean AUROC) when Np is swept.
+//! rows, zero- and few-shot; AUROC / AUPR / F1-max of every dataset side by
+//! side, mean ± std over seeds in percent) once per sweep grid point, Table 2
+//! (object known without multi-crop) when multi-crop is swept, Table 5
+//! (Sewer-ML: CLIP, Ours, CLIP + ours), a per-category breakdown per
+//! dataset, Table 4 (normal word × anomaly word, "CLIP / CLIP + ours" AUROC)
+//! when word pairs are swept, and Fig. 4's values (Np → mean AUROC) when Np
+//! is swept.
 
 use std::fmt::Write;
 
+use serde::{Deserialize, Serialize};
+
 use crate::artifacts::SummaryRow;
+use crate::dataset::source::DatasetKind;
 
 use super::grid::{parse_config, GridPoint};
 use super::summary::{MEAN_CATEGORY, SCORE_CLIP, SCORE_COMBINED, SCORE_OURS};
@@ -42,12 +48,106 @@ fn find<'a>(rows: &'a [SummaryRow], config: &str, category: &str, score: &str) -
         .find(|r| r.config == config && r.category == category && r.score == score)
 }
 
-fn setup_label(setup: &str) -> &'static str {
+fn setup_label(setup: &str) -> String {
     match setup {
-        "object-unknown" => "0-shot, object unknown",
-        "object-known" => "0-shot, object known",
-        _ => "",
+        "object-unknown" => "0-shot, object unknown".to_string(),
+        "object-known" => "0-shot, object known".to_string(),
+        other => other.to_string(),
     }
+}
+
+/// A dataset's column group in the results: its name and layout (Sewer-ML
+/// is reported in Table 5, the others side by side in Table 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetColumn {
+    pub name: String,
+    pub kind: DatasetKind,
+}
+
+/// Table 1's rows: the zero-shot ones, then "CLIP + ours" (s_pr + s_fnn +
+/// s_img) of every few-shot setup present, by k.
+fn table1_rows(rows: &[&SummaryRow]) -> Vec<(String, &'static str, &'static str)> {
+    let mut out: Vec<(String, &str, &str)> = TABLE1_ROWS.iter().map(|&(s, score, label)| (s.to_string(), score, label)).collect();
+    let mut shots: Vec<u32> = rows
+        .iter()
+        .filter_map(|r| parse_config(&r.config).setup.strip_suffix("-shot")?.parse().ok())
+        .collect();
+    shots.sort_unstable();
+    shots.dedup();
+    out.extend(shots.into_iter().map(|k| (format!("{k}-shot"), SCORE_COMBINED, "CLIP + ours")));
+    out
+}
+
+/// The dataset names of `rows` in first-seen order, or `columns`' when given.
+fn dataset_columns(columns: &[DatasetColumn], rows: &[SummaryRow]) -> Vec<DatasetColumn> {
+    if !columns.is_empty() {
+        return columns.to_vec();
+    }
+    let mut out: Vec<DatasetColumn> = Vec::new();
+    for r in rows {
+        if !out.iter().any(|c| c.name == r.dataset) {
+            out.push(DatasetColumn { name: r.dataset.clone(), kind: DatasetKind::Mvtec });
+        }
+    }
+    out
+}
+
+fn of_dataset(rows: &[SummaryRow], name: &str) -> Vec<SummaryRow> {
+    rows.iter().filter(|r| r.dataset == name).cloned().collect()
+}
+
+/// Table 1 of one grid point with a column group per dataset (plain
+/// AUROC / AUPR / F1-max headers when there is one).
+fn table1_groups_markdown(groups: &[(String, Vec<SummaryRow>)], point: &str) -> String {
+    let single = groups.len() == 1;
+    let mut md = String::from("| Setup | Method |");
+    for (name, _) in groups {
+        for metric in ["AUROC", "AUPR", "F1-max"] {
+            if single {
+                let _ = write!(md, " {metric} |");
+            } else {
+                let _ = write!(md, " {name} {metric} |");
+            }
+        }
+    }
+    md.push_str("\n|---|---|");
+    md.push_str(&"---|".repeat(3 * groups.len()));
+    md.push('\n');
+    let all: Vec<&SummaryRow> = groups.iter().flat_map(|(_, r)| r.iter()).collect();
+    for (setup, score, label) in table1_rows(&all) {
+        let config = config_at(&setup, point);
+        let cells: Vec<Option<&SummaryRow>> = groups.iter().map(|(_, r)| find(r, &config, MEAN_CATEGORY, score)).collect();
+        if cells.iter().all(Option::is_none) {
+            continue;
+        }
+        let _ = write!(md, "| {} | {label} |", setup_label(&setup));
+        for c in cells {
+            match c {
+                Some(r) => {
+                    let _ = write!(md, " {} | {} | {} |", cell(r, r.auroc_mean, r.auroc_std), cell(r, r.aupr_mean, r.aupr_std), cell(r, r.f1_max_mean, r.f1_max_std));
+                }
+                None => md.push_str(" – | – | – |"),
+            }
+        }
+        md.push('\n');
+    }
+    md.push('\n');
+    md
+}
+
+/// Rows `(setup, score, label)` of a small table at one grid point, one
+/// line per dataset: `| Dataset | Method | AUROC | AUPR | F1-max |`.
+fn method_rows_markdown(groups: &[(String, Vec<SummaryRow>)], point: &str, methods: &[(&str, &str, &str)]) -> String {
+    let mut md = String::from("| Dataset | Method | AUROC | AUPR | F1-max |\n|---|---|---|---|---|\n");
+    for (name, rows) in groups {
+        for &(setup, score, label) in methods {
+            if let Some(r) = find(rows, &config_at(setup, point), MEAN_CATEGORY, score) {
+                let _ = writeln!(md, "| {name} | {label} | {} | {} | {} |", cell(r, r.auroc_mean, r.auroc_std), cell(r, r.aupr_mean, r.aupr_std), cell(r, r.f1_max_mean, r.f1_max_std));
+            }
+        }
+    }
+    md.push('\n');
+    md
 }
 
 /// The config name of `setup` at the grid point labelled `point`.
@@ -77,10 +177,11 @@ fn grid_points(rows: &[SummaryRow]) -> Vec<&str> {
 fn table1_text(rows: &[SummaryRow], point: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{:<22} {:<12} {:>11} {:>11} {:>11}", "Setup", "Method", "AUROC", "AUPR", "F1-max");
-    let mut last_setup = "";
-    for &(setup, score, label) in TABLE1_ROWS {
-        let Some(r) = find(rows, &config_at(setup, point), MEAN_CATEGORY, score) else { continue };
-        let shown = if setup != last_setup { setup_label(setup) } else { "" };
+    let mut last_setup = String::new();
+    let all: Vec<&SummaryRow> = rows.iter().collect();
+    for (setup, score, label) in table1_rows(&all) {
+        let Some(r) = find(rows, &config_at(&setup, point), MEAN_CATEGORY, score) else { continue };
+        let shown = if setup != last_setup { setup_label(&setup) } else { String::new() };
         last_setup = setup;
         let _ = writeln!(
             out,
@@ -100,67 +201,103 @@ pub fn table1(rows: &[SummaryRow]) -> String {
     table1_text(rows, "")
 }
 
-/// Table 1 once per sweep grid point, each headed by its name when there
-/// is one: what `rwclip run` prints.
+/// Table 1 once per dataset and sweep grid point, each headed by its name
+/// when there is more than one: what `rwclip run` prints.
 pub fn table1_per_grid_point(rows: &[SummaryRow]) -> String {
     let mut out = String::new();
-    for point in grid_points(rows) {
-        if !point.is_empty() {
-            let _ = writeln!(out, "{point}");
+    let columns = dataset_columns(&[], rows);
+    for c in &columns {
+        let rows = of_dataset(rows, &c.name);
+        if columns.len() > 1 {
+            let _ = writeln!(out, "{}", c.name);
         }
-        let _ = writeln!(out, "{}", table1_text(rows, point));
+        for point in grid_points(&rows) {
+            if !point.is_empty() {
+                let _ = writeln!(out, "{point}");
+            }
+            let _ = writeln!(out, "{}", table1_text(&rows, point));
+        }
     }
     out.trim_end().to_string()
 }
 
-/// `results.md`: Table 1 and the per-category breakdown per grid point, then
-/// Table 4 and the Np sweep when the job sweeps word pairs or Np.
-pub fn markdown(title: &str, rows: &[SummaryRow]) -> String {
+/// `results.md`: Table 1 per grid point (every dataset but Sewer-ML side
+/// by side), Table 2 when multi-crop is swept, Table 5 for Sewer-ML, then
+/// per dataset the per-category breakdown, Table 4 and Fig. 4 when swept.
+/// `columns` orders the datasets; empty means as they appear in `rows`.
+pub fn markdown(title: &str, columns: &[DatasetColumn], rows: &[SummaryRow]) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# {title}\n");
     let _ = writeln!(
         md,
-        "Mean ± std over seeds (population std), in percent. CLIP's prompt score does not depend on the seed and has no spread. AUPR is the trapezoid area under the precision-recall curve.\n"
+        "Mean ± std over seeds (population std), in percent. CLIP's prompt score does not depend on the seed and has no spread. AUPR is the trapezoid area under the precision-recall curve. Few-shot rows score s_pr (object known) + s_fnn + s_img, s_img being the minimum over the k reference images of (1 − cos) / 2.\n"
     );
-    for point in grid_points(rows) {
-        let heading = if point.is_empty() { "Results" } else { point };
-        let _ = writeln!(md, "## {heading}\n");
-        md.push_str(&table1_markdown(rows, point));
-        for &setup in SETUPS {
-            md.push_str(&per_category_markdown(rows, setup, point));
+    let columns = dataset_columns(columns, rows);
+    let groups = |kinds: &dyn Fn(DatasetKind) -> bool| -> Vec<(String, Vec<SummaryRow>)> {
+        columns.iter().filter(|c| kinds(c.kind)).map(|c| (c.name.clone(), of_dataset(rows, &c.name))).filter(|(_, r)| !r.is_empty()).collect()
+    };
+    let table1_groups = groups(&|k| k != DatasetKind::SewerMl);
+    let sewer_groups = groups(&|k| k == DatasetKind::SewerMl);
+    let points = grid_points(rows);
+    let single_dataset = columns.len() == 1;
+    for &point in &points {
+        if !table1_groups.is_empty() {
+            let heading = match (point.is_empty(), single_dataset) {
+                (true, true) => "Results".to_string(),
+                (true, false) => "Table 1".to_string(),
+                (false, true) => point.to_string(),
+                (false, false) => format!("Table 1, {point}"),
+            };
+            let _ = writeln!(md, "## {heading}\n");
+            md.push_str(&table1_groups_markdown(&table1_groups, point));
         }
     }
-    if let Some(t4) = word_pair_markdown(rows) {
-        md.push_str(&t4);
-    }
-    if let Some(f4) = np_sweep_markdown(rows) {
-        md.push_str(&f4);
-    }
-    md
-}
-
-fn table1_markdown(rows: &[SummaryRow], point: &str) -> String {
-    let mut md = String::from("| Setup | Method | AUROC | AUPR | F1-max |\n|---|---|---|---|---|\n");
-    for &(setup, score, label) in TABLE1_ROWS {
-        if let Some(r) = find(rows, &config_at(setup, point), MEAN_CATEGORY, score) {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} | {} |",
-                setup_label(setup),
-                label,
-                cell(r, r.auroc_mean, r.auroc_std),
-                cell(r, r.aupr_mean, r.aupr_std),
-                cell(r, r.f1_max_mean, r.f1_max_std)
-            );
+    let crop_suffix = format!(" {}", crate::plan::MULTI_CROP_LABEL);
+    let swept_crop = points.iter().any(|p| p.ends_with(&crop_suffix)) && points.iter().any(|p| !p.ends_with(&crop_suffix));
+    let mvtec_groups = groups(&|k| k == DatasetKind::Mvtec);
+    if swept_crop && !mvtec_groups.is_empty() {
+        for &point in points.iter().filter(|p| !p.ends_with(&crop_suffix)) {
+            let _ = writeln!(md, "## Table 2: without multi-crop, 0-shot, object known{}\n", if point.is_empty() { String::new() } else { format!(", {point}") });
+            md.push_str(&method_rows_markdown(&mvtec_groups, point, &[("object-known", SCORE_CLIP, "CLIP"), ("object-known", SCORE_OURS, "Ours"), ("object-known", SCORE_COMBINED, "CLIP + ours")]));
         }
     }
-    md.push('\n');
+    if !sewer_groups.is_empty() {
+        for &point in &points {
+            let _ = writeln!(md, "## Table 5: Sewer-ML, 0-shot, object unknown{}\n", if point.is_empty() { String::new() } else { format!(", {point}") });
+            md.push_str(&method_rows_markdown(&sewer_groups, point, &[("object-unknown", SCORE_CLIP, "CLIP"), ("object-unknown", SCORE_OURS, "Ours"), ("object-unknown", SCORE_COMBINED, "CLIP + ours")]));
+        }
+    }
+    for c in &columns {
+        let rows = of_dataset(rows, &c.name);
+        if rows.is_empty() {
+            continue;
+        }
+        let suffix = if single_dataset { String::new() } else { format!(", {}", c.name) };
+        for &point in &points {
+            let mut setups: Vec<&str> = rows.iter().filter(|r| parse_config(&r.config).point_label == point).map(|r| parse_config(&r.config).setup).collect();
+            setups.sort_by_key(|s| (SETUPS.iter().position(|x| x == s).unwrap_or(SETUPS.len()), s.to_string()));
+            setups.dedup();
+            for setup in setups {
+                md.push_str(&per_category_markdown_titled(&rows, setup, point, &suffix));
+            }
+        }
+        if let Some(t4) = word_pair_markdown(&rows) {
+            md.push_str(&t4.replace(" (CLIP / CLIP + ours)", &format!("{suffix} (CLIP / CLIP + ours)")));
+        }
+        if let Some(f4) = np_sweep_markdown(&rows) {
+            md.push_str(&f4.replace("## Fig. 4: AUROC per number of prompt pairs", &format!("## Fig. 4: AUROC per number of prompt pairs{suffix}")));
+        }
+    }
     md
 }
 
 /// Rows = categories then the mean; columns = CLIP / Ours / CLIP + ours for
 /// AUROC, AUPR and F1-max. Empty when the setup did not run.
 pub fn per_category_markdown(rows: &[SummaryRow], setup: &str, point: &str) -> String {
+    per_category_markdown_titled(rows, setup, point, "")
+}
+
+fn per_category_markdown_titled(rows: &[SummaryRow], setup: &str, point: &str, suffix: &str) -> String {
     let config = config_at(setup, point);
     let mut categories: Vec<&str> = rows
         .iter()
@@ -172,7 +309,8 @@ pub fn per_category_markdown(rows: &[SummaryRow], setup: &str, point: &str) -> S
         return String::new();
     }
     categories.push(MEAN_CATEGORY);
-    let mut md = format!("### Per category, {}\n\n| Category |", setup_label(setup));
+    let at = if point.is_empty() { String::new() } else { format!(", {point}") };
+    let mut md = format!("### Per category, {}{at}{suffix}\n\n| Category |", setup_label(setup));
     for metric in ["AUROC", "AUPR", "F1-max"] {
         for (_, label) in SCORES {
             let _ = write!(md, " {metric} {label} |");

@@ -145,6 +145,15 @@ impl<'a> BatchColumns<'a> {
         Ok(values.iter().collect())
     }
 
+    /// A text column that older versions of the artifact did not have: its
+    /// values, or `default` for every row.
+    pub fn utf8_or(&self, column: &'static str, default: &str) -> Result<Vec<String>, ArtifactError> {
+        if self.batch.column_by_name(column).is_none() {
+            return Ok(vec![default.to_string(); self.num_rows()]);
+        }
+        Ok(self.utf8(column)?.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+    }
+
     /// The embedding column as one `Vec<f32>` per row.
     pub fn embeddings(&self, column: &'static str) -> Result<Vec<Vec<f32>>, ArtifactError> {
         let artifact = self.kind.name();

@@ -46,6 +46,7 @@ pub struct ImageEmbeddingRow {
 /// The anomaly scores of one test image under one seed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoreRow {
+    pub dataset: String,
     pub path: String,
     pub category: String,
     pub label: u8,
@@ -58,6 +59,7 @@ pub struct ScoreRow {
 /// Metrics of one score kind on one category (or "mean") under one seed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricRow {
+    pub dataset: String,
     pub config: String,
     pub seed: u64,
     pub category: String,
@@ -71,6 +73,7 @@ pub struct MetricRow {
 /// Mean and population std over seeds of one category's metrics for one score kind.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SummaryRow {
+    pub dataset: String,
     pub config: String,
     pub category: String,
     pub score: String,
@@ -200,6 +203,7 @@ impl ColumnCodec for ScoreRow {
     fn to_columns(rows: &[Self]) -> Columns {
         Ok((
             vec![
+                utf8_column(rows, |r| &r.dataset),
                 utf8_column(rows, |r| &r.path),
                 utf8_column(rows, |r| &r.category),
                 u8_column(rows, |r| r.label),
@@ -220,8 +224,10 @@ impl ColumnCodec for ScoreRow {
             c.u64("seed")?,
         );
         let (s_pr, s_fnn, s_combined) = (c.f64("s_pr")?, c.f64("s_fnn")?, c.f64("s_combined")?);
+        let dataset = c.utf8_or("dataset", "")?;
         Ok((0..c.num_rows())
             .map(|i| ScoreRow {
+                dataset: dataset[i].clone(),
                 path: path.value(i).to_string(),
                 category: category.value(i).to_string(),
                 label: label.value(i),
@@ -240,6 +246,7 @@ impl ColumnCodec for MetricRow {
     fn to_columns(rows: &[Self]) -> Columns {
         Ok((
             vec![
+                utf8_column(rows, |r| &r.dataset),
                 utf8_column(rows, |r| &r.config),
                 u64_column(rows, |r| r.seed),
                 utf8_column(rows, |r| &r.category),
@@ -262,8 +269,10 @@ impl ColumnCodec for MetricRow {
         );
         let (auroc, aupr) = (c.f64("auroc")?, c.f64("aupr")?);
         let (average_precision, f1_max) = (c.f64("average_precision")?, c.f64("f1_max")?);
+        let dataset = c.utf8_or("dataset", "")?;
         Ok((0..c.num_rows())
             .map(|i| MetricRow {
+                dataset: dataset[i].clone(),
                 config: config.value(i).to_string(),
                 seed: seed.value(i),
                 category: category.value(i).to_string(),
@@ -283,6 +292,7 @@ impl ColumnCodec for SummaryRow {
     fn to_columns(rows: &[Self]) -> Columns {
         Ok((
             vec![
+                utf8_column(rows, |r| &r.dataset),
                 utf8_column(rows, |r| &r.config),
                 utf8_column(rows, |r| &r.category),
                 utf8_column(rows, |r| &r.score),
@@ -310,8 +320,10 @@ impl ColumnCodec for SummaryRow {
         );
         let (f1_mean, f1_std) = (c.f64("f1_max_mean")?, c.f64("f1_max_std")?);
         let n_seeds = c.u64("n_seeds")?;
+        let dataset = c.utf8_or("dataset", "")?;
         Ok((0..c.num_rows())
             .map(|i| SummaryRow {
+                dataset: dataset[i].clone(),
                 config: config.value(i).to_string(),
                 category: category.value(i).to_string(),
                 score: score.value(i).to_string(),

@@ -111,7 +111,10 @@ const IMAGE_EMBEDDINGS: &[ColumnSpec] = &[
     ),
 ];
 
+const DATASET: &str = "name of the dataset the image belongs to (the job's [[datasets]] name)";
+
 const SCORES: &[ColumnSpec] = &[
+    col("dataset", Utf8, DATASET),
     col("path", Utf8, PATH),
     col("category", Utf8, CATEGORY),
     col("label", U8, LABEL_IMAGE),
@@ -133,11 +136,12 @@ const SCORES: &[ColumnSpec] = &[
     col(
         "s_combined",
         F64,
-        "s_pr + s_fnn (the paper's \"CLIP + ours\")",
+        "s_pr + s_fnn (the paper's \"CLIP + ours\"); few-shot setups add s_img",
     ),
 ];
 
 const METRICS: &[ColumnSpec] = &[
+    col("dataset", Utf8, DATASET),
     col("config", Utf8, CONFIG),
     col("seed", U64, "seed of the run the metrics were computed on"),
     col("category", Utf8, METRIC_CATEGORY),
@@ -157,6 +161,7 @@ const METRICS: &[ColumnSpec] = &[
 ];
 
 const SUMMARY: &[ColumnSpec] = &[
+    col("dataset", Utf8, DATASET),
     col("config", Utf8, CONFIG),
     col("category", Utf8, METRIC_CATEGORY),
     col("score", Utf8, SCORE_KIND),
@@ -250,10 +255,12 @@ impl ArtifactKind {
     }
 
     /// The version this code writes. Version 2 of `text_embeddings` added
-    /// `seed`; version-1 files still read (with a null seed).
+    /// `seed`; version-1 files still read (with a null seed). Version 2 of
+    /// `scores`, `metrics` and `summary` added `dataset`; version-1 files
+    /// read with an empty dataset name.
     pub fn format_version(self) -> &'static str {
         match self {
-            ArtifactKind::TextEmbeddings => "2",
+            ArtifactKind::TextEmbeddings | ArtifactKind::Scores | ArtifactKind::Metrics | ArtifactKind::Summary => "2",
             _ => FORMAT_VERSION,
         }
     }
@@ -261,7 +268,7 @@ impl ArtifactKind {
     /// Versions this code reads.
     pub fn readable_versions(self) -> &'static [&'static str] {
         match self {
-            ArtifactKind::TextEmbeddings => &["2", "1"],
+            ArtifactKind::TextEmbeddings | ArtifactKind::Scores | ArtifactKind::Metrics | ArtifactKind::Summary => &["2", "1"],
             _ => &[FORMAT_VERSION],
         }
     }

@@ -10,9 +10,10 @@ use crate::artifacts::{Store, StoreError};
 
 use super::{is_image_file, manifest, sewer_ml, visa, DatasetError, ImageRecord};
 
-/// The layouts a dataset can have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
+/// The layouts a dataset can have (a job file's `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
     Mvtec,
     Visa,
     SewerMl,
@@ -20,23 +21,33 @@ pub enum SourceKind {
     Manifest,
 }
 
-impl SourceKind {
-    pub fn parse(name: &str) -> Option<SourceKind> {
+impl DatasetKind {
+    pub fn parse(name: &str) -> Option<DatasetKind> {
         match name {
-            "mvtec" => Some(SourceKind::Mvtec),
-            "visa" => Some(SourceKind::Visa),
-            "sewer-ml" => Some(SourceKind::SewerMl),
-            "manifest" => Some(SourceKind::Manifest),
+            "mvtec" => Some(DatasetKind::Mvtec),
+            "visa" => Some(DatasetKind::Visa),
+            "sewer-ml" => Some(DatasetKind::SewerMl),
+            "manifest" => Some(DatasetKind::Manifest),
             _ => None,
+        }
+    }
+
+    /// The column header a dataset of this kind gets when it has no `name`.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            DatasetKind::Mvtec => "MVTec-AD",
+            DatasetKind::Visa => "VisA",
+            DatasetKind::SewerMl => "Sewer-ML",
+            DatasetKind::Manifest => "Manifest",
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
-            SourceKind::Mvtec => "mvtec",
-            SourceKind::Visa => "visa",
-            SourceKind::SewerMl => "sewer-ml",
-            SourceKind::Manifest => "manifest",
+            DatasetKind::Mvtec => "mvtec",
+            DatasetKind::Visa => "visa",
+            DatasetKind::SewerMl => "sewer-ml",
+            DatasetKind::Manifest => "manifest",
         }
     }
 
@@ -44,8 +55,8 @@ impl SourceKind {
     /// Sewer-ML's validation split.
     pub fn default_split(self) -> &'static str {
         match self {
-            SourceKind::Mvtec | SourceKind::Visa | SourceKind::Manifest => "test",
-            SourceKind::SewerMl => "val",
+            DatasetKind::Mvtec | DatasetKind::Visa | DatasetKind::Manifest => "test",
+            DatasetKind::SewerMl => "val",
         }
     }
 }
@@ -53,7 +64,7 @@ impl SourceKind {
 /// What a job would evaluate, with paths relative to the dataset root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatasetListing {
-    pub kind: SourceKind,
+    pub kind: DatasetKind,
     pub split: String,
     /// Sorted by category, then as the layout orders them.
     pub images: Vec<ImageRecord>,
@@ -96,7 +107,7 @@ impl DatasetListing {
 /// What to list besides the layout; every field has a default.
 #[derive(Debug, Clone, Default)]
 pub struct ListOptions<'a> {
-    /// The split to evaluate (default: [`SourceKind::default_split`]).
+    /// The split to evaluate (default: [`DatasetKind::default_split`]).
     pub split: Option<&'a str>,
     /// Categories to select; all when `None` or empty.
     pub categories: Option<&'a [String]>,
@@ -107,14 +118,14 @@ pub struct ListOptions<'a> {
 }
 
 /// Lists the dataset of `kind` at `store`'s root.
-pub async fn list(store: &Store, kind: SourceKind, options: &ListOptions<'_>) -> Result<DatasetListing, DatasetError> {
+pub async fn list(store: &Store, kind: DatasetKind, options: &ListOptions<'_>) -> Result<DatasetListing, DatasetError> {
     let split = options.split.unwrap_or(kind.default_split()).to_string();
     let categories = options.categories.filter(|c| !c.is_empty());
     let (images, references) = match kind {
-        SourceKind::Mvtec => list_mvtec(store, &split, categories).await?,
-        SourceKind::Visa => list_visa(store, &split, categories).await?,
-        SourceKind::SewerMl => (list_sewer(store, &split, options.images.unwrap_or("")).await?, Vec::new()),
-        SourceKind::Manifest => {
+        DatasetKind::Mvtec => list_mvtec(store, &split, categories).await?,
+        DatasetKind::Visa => list_visa(store, &split, categories).await?,
+        DatasetKind::SewerMl => (list_sewer(store, &split, options.images.unwrap_or("")).await?, Vec::new()),
+        DatasetKind::Manifest => {
             let file = options.file.ok_or_else(|| DatasetError::InvalidSpec { reason: "a manifest dataset needs its file".to_string() })?;
             (list_manifest(store, file, &split, categories).await?, Vec::new())
         }

@@ -12,8 +12,10 @@
 //! - [`location`]: path-like values (`output`, `dataset.root`,
 //!   `model.weights`) parsed once into a local path or a URL.
 
+mod dataset_spec;
 mod location;
 mod schema;
+mod setup;
 mod validate;
 #[cfg(test)]
 mod tests;
@@ -36,7 +38,7 @@ pub enum JobError {
     #[error("job file {path}: `{key}` {problem}")]
     Invalid {
         path: PathBuf,
-        key: &'static str,
+        key: String,
         problem: String,
     },
 }
@@ -115,8 +117,23 @@ impl Job {
         self.output().to_uri()
     }
 
-    pub fn dataset_root(&self) -> PathBuf {
-        self.resolve(&self.spec.dataset.root)
+    /// The datasets, in file order: `[[datasets]]`, or the single
+    /// `[dataset]` as a one-element list.
+    pub fn datasets(&self) -> Vec<JobDataset<'_>> {
+        let list: Vec<&DatasetSpec> = match &self.spec.dataset {
+            Some(d) => vec![d],
+            None => self.spec.datasets.iter().collect(),
+        };
+        let single = self.spec.dataset.is_some();
+        list.into_iter()
+            .enumerate()
+            .map(|(index, spec)| JobDataset {
+                key: if single { "dataset".to_string() } else { format!("datasets[{index}]") },
+                root: spec.root.as_deref().map(|r| Location::parse(r).resolved_against(&self.base_dir)),
+                file: spec.file.as_deref().map(|f| Location::parse(f).resolved_against(&self.base_dir)),
+                spec,
+            })
+            .collect()
     }
 
     /// The weights as a local path; `None` for random init or an `s3://` URI.
@@ -143,7 +160,16 @@ impl Job {
         let absolute = |l: Location| l.resolved_against(&cwd).to_uri();
         let mut spec = self.spec.clone();
         spec.output = absolute(self.output());
-        spec.dataset.root = absolute(Location::Local(self.dataset_root()));
+        let resolved: Vec<(Option<String>, Option<String>)> =
+            self.datasets().iter().map(|d| (d.root.clone().map(absolute), d.file.clone().map(absolute))).collect();
+        let specs: Vec<&mut DatasetSpec> = match &mut spec.dataset {
+            Some(d) => vec![d],
+            None => spec.datasets.iter_mut().collect(),
+        };
+        for (d, (root, file)) in specs.into_iter().zip(resolved) {
+            d.root = root;
+            d.file = file;
+        }
         spec.model.weights = self.weights().map(absolute);
         toml::to_string(&spec).map_err(|e| JobError::Parse {
             path: self.path.clone(),
@@ -158,13 +184,12 @@ impl Job {
         let job = Job::parse_with(text, Path::new("/submitted-job.toml"), checks)?;
         let relative = |p: &str| Location::parse(p).is_relative();
         let s = &job.spec;
-        let bad = [
-            ("output", Some(s.output.as_str())),
-            ("dataset.root", Some(s.dataset.root.as_str())),
-            ("model.weights", s.model.weights.as_deref()),
-        ]
-        .into_iter()
-        .find(|(_, p)| p.is_some_and(relative));
+        let mut paths = vec![("output".to_string(), Some(s.output.as_str())), ("model.weights".to_string(), s.model.weights.as_deref())];
+        for d in job.datasets() {
+            paths.push((format!("{}.root", d.key), d.spec.root.as_deref()));
+            paths.push((format!("{}.file", d.key), d.spec.file.as_deref()));
+        }
+        let bad = paths.into_iter().find(|(_, p)| p.is_some_and(relative));
         if let Some((key, Some(p))) = bad {
             return Err(job.invalid(
                 key,
@@ -173,5 +198,46 @@ impl Job {
         }
         Ok(job)
     }
+}
 
+/// One dataset of a job, its locations resolved against the job file's
+/// directory.
+#[derive(Debug, Clone)]
+pub struct JobDataset<'a> {
+    pub spec: &'a DatasetSpec,
+    /// `dataset` or `datasets[i]`: the table errors name.
+    pub key: String,
+    pub root: Option<Location>,
+    pub file: Option<Location>,
+}
+
+impl JobDataset<'_> {
+    pub fn name(&self) -> String {
+        self.spec.display_name()
+    }
+
+    /// The store the dataset is listed and read through, and for a manifest
+    /// the manifest's key in it: the manifest's folder, so relative `uri`s
+    /// are keys of the same store.
+    pub fn store_uri_and_file(&self) -> (String, Option<String>) {
+        match (&self.root, &self.file) {
+            (_, Some(file)) => {
+                let uri = file.to_uri();
+                match uri.rsplit_once('/') {
+                    Some((folder, name)) if !folder.is_empty() && !folder.ends_with(':') && !folder.ends_with('/') => {
+                        (folder.to_string(), Some(name.to_string()))
+                    }
+                    Some(("", name)) => ("/".to_string(), Some(name.to_string())),
+                    _ => (".".to_string(), Some(uri)),
+                }
+            }
+            (Some(root), None) => (root.to_uri(), None),
+            (None, None) => (".".to_string(), None),
+        }
+    }
+
+    /// The local root, when the dataset is a local directory.
+    pub fn local_root(&self) -> Option<&Path> {
+        self.root.as_ref().and_then(Location::local)
+    }
 }

@@ -5,6 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::synth::SynthSpec;
+
+pub use super::dataset_spec::DatasetSpec;
+pub use crate::dataset::source::DatasetKind;
+pub use super::setup::Setup;
 use crate::fnn_config::FnnConfig;
 use crate::prompts::PromptGenerator;
 
@@ -18,7 +22,12 @@ pub struct JobSpec {
     /// file's directory) or an `s3://bucket/prefix` URI.
     pub output: String,
     pub model: ModelSpec,
-    pub dataset: DatasetSpec,
+    /// The single `[dataset]` table: a one-element [`JobSpec::datasets`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<DatasetSpec>,
+    /// `[[datasets]]`: each evaluated and reported under its own name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub datasets: Vec<DatasetSpec>,
     #[serde(default)]
     pub prompts: PromptsSpec,
     #[serde(default)]
@@ -45,28 +54,6 @@ pub struct ModelSpec {
     /// Images per image-tower forward pass.
     #[serde(default = "default_image_batch")]
     pub image_batch_size: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DatasetKind {
-    /// `<cat>/test/<defect>/*.png` with `ground_truth` masks (MVTec-AD).
-    Mvtec,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatasetSpec {
-    pub kind: DatasetKind,
-    /// Dataset root directory (relative to the job file's directory).
-    pub root: String,
-    /// Categories to evaluate; absent or empty means every category found.
-    #[serde(default)]
-    pub categories: Vec<String>,
-    /// When present and `root` does not exist yet, a synthetic dataset in the
-    /// same layout is written there first (tests and the demo).
-    #[serde(default)]
-    pub synth: Option<SynthOptions>,
 }
 
 /// Overrides for `rwclip dataset synth`'s defaults.
@@ -232,7 +219,7 @@ fn default_seeds() -> Vec<u64> {
 }
 
 /// Which guide-prompt object word s_pr uses (§3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ObjectSetup {
     /// "a photo of [n] object": no category information at all.
@@ -256,8 +243,9 @@ impl ObjectSetup {
 pub struct ScoringSpec {
     /// Softmax temperature of s_pr (CLIP's 0.01).
     pub temperature: f64,
-    /// Zero-shot setups to evaluate.
-    pub setups: Vec<ObjectSetup>,
+    /// Setups to evaluate: `"unknown"`, `"known"` (zero-shot) and
+    /// `"<k>-shot"` (few-shot with k normal reference images).
+    pub setups: Vec<Setup>,
     /// The object word of the unknown-object setup.
     pub object_word: String,
     /// Test-time multi-crop (§4.2): `false`, `true`, or `[false, true]` to
@@ -292,7 +280,7 @@ impl Default for ScoringSpec {
     fn default() -> Self {
         ScoringSpec {
             temperature: 0.01,
-            setups: vec![ObjectSetup::Unknown, ObjectSetup::Known],
+            setups: vec![Setup::Zero(ObjectSetup::Unknown), Setup::Zero(ObjectSetup::Known)],
             object_word: "object".to_string(),
             multi_crop: BoolGrid::default(),
         }

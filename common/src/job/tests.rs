@@ -32,7 +32,7 @@ fn minimal_job_gets_paper_defaults() {
     assert_eq!(job.spec.training.seeds, (0..10).collect::<Vec<u64>>());
     assert_eq!(job.spec.training.fnn, FnnConfig::default());
     assert_eq!(job.spec.scoring.temperature, 0.01);
-    assert_eq!(job.dataset_root(), PathBuf::from("/nonexistent/data"));
+    assert_eq!(job.datasets()[0].local_root().unwrap(), PathBuf::from("/nonexistent/data"));
     assert_eq!(job.output_uri(), "/nonexistent/out");
 }
 
@@ -42,7 +42,7 @@ fn every_scoring_key_the_readme_gives_a_default_is_optional() {
     assert_eq!(job.spec.scoring.temperature, 0.01);
     assert_eq!(job.spec.scoring.object_word, "object");
     assert_eq!(job.spec.scoring.multi_crop, BoolGrid::One(false));
-    assert_eq!(job.spec.scoring.setups, vec![ObjectSetup::Known]);
+    assert_eq!(job.spec.scoring.setups, vec![Setup::Zero(ObjectSetup::Known)]);
     let job = parse(&format!("{MINIMAL}\n[scoring]\n")).unwrap();
     assert_eq!(job.spec.scoring, ScoringSpec::default());
 }
@@ -53,7 +53,7 @@ fn submitted_job_has_absolute_paths_and_parses_back() {
     let text = job.to_submitted_toml().unwrap();
     let back = Job::parse_submitted(&text, PathChecks::Skip).unwrap();
     let cwd = std::env::current_dir().unwrap();
-    assert_eq!(back.dataset_root(), cwd.join("jobs/data"));
+    assert_eq!(back.datasets()[0].local_root().unwrap(), cwd.join("jobs/data"));
     assert_eq!(back.output_uri(), cwd.join("jobs/out").to_string_lossy());
     assert_eq!(back.spec.prompts, job.spec.prompts);
 }

@@ -6,13 +6,13 @@ use std::collections::BTreeSet;
 use crate::clip_config::ClipConfig;
 
 use super::location::Location;
-use super::{parse_device_name, Job, JobError, PathChecks};
+use super::{parse_device_name, DatasetKind, Job, JobError, PathChecks, Setup};
 
 impl Job {
-    pub(super) fn invalid(&self, key: &'static str, problem: impl Into<String>) -> JobError {
+    pub(super) fn invalid(&self, key: impl Into<String>, problem: impl Into<String>) -> JobError {
         JobError::Invalid {
             path: self.path.clone(),
-            key,
+            key: key.into(),
             problem: problem.into(),
         }
     }
@@ -102,22 +102,7 @@ impl Job {
             return Err(self.invalid("model.image_batch_size", "must be at least 1"));
         }
 
-        let root = self.dataset_root();
-        if check_paths && s.dataset.synth.is_none() && !root.is_dir() {
-            return Err(self.invalid(
-                "dataset.root",
-                format!("{} is not a directory (add [dataset.synth] to synthesise one)", root.display()),
-            ));
-        }
-        let mut seen = BTreeSet::new();
-        for c in &s.dataset.categories {
-            if c.trim().is_empty() || c.contains('/') {
-                return Err(self.invalid("dataset.categories", format!("has an invalid category name {c:?}")));
-            }
-            if !seen.insert(c) {
-                return Err(self.invalid("dataset.categories", format!("lists {c:?} twice")));
-            }
-        }
+        self.validate_datasets(check_paths)?;
 
         self.validate_prompts()?;
 
@@ -135,12 +120,7 @@ impl Job {
         if !(sc.temperature > 0.0 && sc.temperature.is_finite()) {
             return Err(self.invalid("scoring.temperature", "must be a positive number"));
         }
-        if sc.setups.is_empty() {
-            return Err(self.invalid("scoring.setups", "must list at least one of \"unknown\", \"known\""));
-        }
-        if let Some(d) = first_duplicate(&sc.setups) {
-            return Err(self.invalid("scoring.setups", format!("lists {} twice", d.label())));
-        }
+        self.validate_setups("scoring.setups".to_string(), &sc.setups)?;
         let crops = sc.multi_crop.values();
         if crops.is_empty() {
             return Err(self.invalid("scoring.multi_crop", "must be true, false or a non-empty list of them"));
@@ -150,6 +130,104 @@ impl Job {
         }
         if sc.object_word.trim().is_empty() {
             return Err(self.invalid("scoring.object_word", "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+impl Job {
+    fn validate_setups(&self, key: String, setups: &[Setup]) -> Result<(), JobError> {
+        if setups.is_empty() {
+            return Err(self.invalid(key, "must list at least one of \"unknown\", \"known\", \"<k>-shot\""));
+        }
+        if let Some(d) = first_duplicate(setups) {
+            return Err(self.invalid(key, format!("lists {} twice", d.label())));
+        }
+        Ok(())
+    }
+
+    /// One `[dataset]` or a non-empty `[[datasets]]` with unique names; each
+    /// entry has the keys its kind needs and no others, and local roots
+    /// exist unless they are to be synthesised.
+    fn validate_datasets(&self, check_paths: bool) -> Result<(), JobError> {
+        let s = &self.spec;
+        match (&s.dataset, s.datasets.is_empty()) {
+            (Some(_), false) => return Err(self.invalid("datasets", "cannot be combined with [dataset] (list every dataset in [[datasets]])")),
+            (None, true) => return Err(self.invalid("datasets", "is missing: declare at least one [[datasets]] (or a single [dataset])")),
+            _ => {}
+        }
+        let mut names = BTreeSet::new();
+        for d in self.datasets() {
+            let key = |k: &str| format!("{}.{k}", d.key);
+            let name = d.name();
+            if name.trim().is_empty() {
+                return Err(self.invalid(key("name"), "must not be empty"));
+            }
+            if !names.insert(name.clone()) {
+                return Err(self.invalid(key("name"), format!("{name:?} is used by two datasets; give each its own `name`")));
+            }
+            let spec = d.spec;
+            let manifest = spec.kind == DatasetKind::Manifest;
+            match (manifest, &d.root, &d.file) {
+                (true, _, None) => return Err(self.invalid(key("file"), "is required for kind = \"manifest\" (the CSV or Parquet file listing the images)")),
+                (true, Some(_), _) => return Err(self.invalid(key("root"), "is not used by kind = \"manifest\" (relative uris are relative to `file`)")),
+                (false, None, _) => return Err(self.invalid(key("root"), format!("is required for kind = {:?}", spec.kind.name()))),
+                (false, _, Some(_)) => return Err(self.invalid(key("file"), format!("is only for kind = \"manifest\", not {:?}", spec.kind.name()))),
+                _ => {}
+            }
+            if spec.images.is_some() && spec.kind != DatasetKind::SewerMl {
+                return Err(self.invalid(key("images"), "is only for kind = \"sewer-ml\""));
+            }
+            let location = d.root.as_ref().or(d.file.as_ref()).expect("checked above");
+            let location_key = key(if manifest { "file" } else { "root" });
+            if let Some(scheme) = location.scheme() {
+                if scheme != "s3" && scheme != "file" {
+                    return Err(self.invalid(location_key, format!("has unsupported scheme `{scheme}://` (use a local path or s3://bucket/prefix)")));
+                }
+            }
+            if spec.synth.is_some() && (manifest || d.local_root().is_none()) {
+                return Err(self.invalid(key("synth"), "needs a local `root` of kind mvtec, visa or sewer-ml to write to"));
+            }
+            if check_paths && spec.synth.is_none() {
+                if let Some(local) = location.local() {
+                    let ok = if manifest { local.is_file() } else { local.is_dir() };
+                    if !ok {
+                        let what = if manifest { "a readable file" } else { "a directory (add a synth table to synthesise one)" };
+                        return Err(self.invalid(location_key, format!("{} is not {what}", local.display())));
+                    }
+                }
+            }
+            if let Some(split) = &spec.split {
+                let known: &[&str] = match spec.kind {
+                    DatasetKind::Mvtec => &["test"],
+                    DatasetKind::Visa => &["test", "train"],
+                    DatasetKind::SewerMl => &["val", "train"],
+                    DatasetKind::Manifest => &[],
+                };
+                if !known.is_empty() && !known.contains(&split.as_str()) {
+                    return Err(self.invalid(key("split"), format!("is {split:?}; {} has the splits {}", spec.kind.name(), known.join(", "))));
+                }
+            }
+            let mut seen = BTreeSet::new();
+            for c in &spec.categories {
+                if c.trim().is_empty() || c.contains('/') {
+                    return Err(self.invalid(key("categories"), format!("has an invalid category name {c:?}")));
+                }
+                if !seen.insert(c) {
+                    return Err(self.invalid(key("categories"), format!("lists {c:?} twice")));
+                }
+            }
+            if let Some(setups) = &spec.setups {
+                self.validate_setups(key("setups"), setups)?;
+            }
+            let setups = spec.setups.as_ref().unwrap_or(&s.scoring.setups);
+            let few_shot = setups.iter().find(|x| x.shots().is_some());
+            if let (Some(k), DatasetKind::SewerMl | DatasetKind::Manifest) = (few_shot, spec.kind) {
+                return Err(self.invalid(
+                    key("setups"),
+                    format!("{} needs normal reference images, which {} datasets do not have; set this dataset's `setups` without it", k.label(), spec.kind.name()),
+                ));
+            }
         }
         Ok(())
     }

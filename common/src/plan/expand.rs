@@ -6,17 +6,18 @@
 //! (Np = 1000 and Np = 10000 both use block 0), and a prompt is always
 //! embedded in the same batch whatever the Np.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::clip_config::ClipConfig;
-use crate::dataset::{mvtec, DatasetError, ImageRecord};
+use crate::dataset::{DatasetError, ImageRecord};
 use crate::job::{Job, JobSpec, WordPair};
 
+use super::datasets::{canonical, draw_references, list_datasets_blocking, ListedDataset};
 use super::hash::content_hash;
-use super::spec::{AggregateSpec, ImageShardSpec, ModelRef, ShardSpec, TextShardSpec, TrialSpec};
+use super::spec::{AggregateSpec, ImageShardSpec, ModelRef, ReferenceDraw, ShardSpec, TextShardSpec, TrialDataset, TrialSpec};
 use super::types::{JobId, PlannedShard, ShardId};
 
 /// Shard sizes. Both are rounded up to whole encoder batches so batches
@@ -50,19 +51,30 @@ pub struct JobPlan {
 pub enum PlanError {
     #[error("job {}: `model.preset`: {message}", .job.display())]
     Preset { job: PathBuf, message: String },
-    #[error("job {}: cannot list the dataset: {source}", .job.display())]
-    Dataset { job: PathBuf, source: DatasetError },
-    #[error("job {}: dataset root {} has no test images", .job.display(), .root.display())]
-    NoImages { job: PathBuf, root: PathBuf },
+    #[error("job {}: cannot list dataset {dataset:?}: {source}", .job.display())]
+    Dataset { job: PathBuf, dataset: String, source: DatasetError },
+    #[error("job {}: dataset {dataset:?} at {root} has no images to evaluate", .job.display())]
+    NoImages { job: PathBuf, dataset: String, root: String },
+    #[error("job {}: dataset {dataset:?}, category {category:?}: {setup} needs {needed} normal reference images, the pool has {available}", .job.display())]
+    TooFewReferences { job: PathBuf, dataset: String, category: String, setup: String, needed: u32, available: usize },
+    #[error("cannot start a runtime to list the datasets: {message}")]
+    Runtime { message: String },
     #[error("plan option `{key}` must be at least 1")]
     Options { key: &'static str },
 }
 
+/// Lists the job's datasets through the store and plans it.
 pub fn plan(job: &Job) -> Result<JobPlan, PlanError> {
     plan_with(job, &PlanOptions::default())
 }
 
 pub fn plan_with(job: &Job, options: &PlanOptions) -> Result<JobPlan, PlanError> {
+    let datasets = list_datasets_blocking(job)?;
+    plan_listed(job, &datasets, options)
+}
+
+/// Plans a job whose datasets are already listed (pure: no I/O).
+pub fn plan_listed(job: &Job, datasets: &[ListedDataset], options: &PlanOptions) -> Result<JobPlan, PlanError> {
     if options.text_shard_pairs == 0 {
         return Err(PlanError::Options { key: "text_shard_pairs" });
     }
@@ -95,13 +107,11 @@ pub fn plan_with(job: &Job, options: &PlanOptions) -> Result<JobPlan, PlanError>
     };
 
     // Image shards: shared by every trial; corner views only when some grid
-    // point uses multi-crop.
-    let records = dataset_records(job)?;
+    // point uses multi-crop; few-shot references are image shards too.
     let image_batch = spec.model.image_batch_size as u64;
     let image_step = round_up(options.image_shard_images, image_batch) as usize;
-    let root = absolute(&job.dataset_root());
     let crops = spec.scoring.multi_crop.values();
-    let mut image_shards_of = |corners: bool, shards: &mut Vec<PlannedShard>| -> Vec<ShardId> {
+    let mut image_shards_of = |d: &ListedDataset, records: &[ImageRecord], corners: bool, shards: &mut Vec<PlannedShard>| -> Vec<ShardId> {
         records
             .chunks(image_step)
             .enumerate()
@@ -109,7 +119,7 @@ pub fn plan_with(job: &Job, options: &PlanOptions) -> Result<JobPlan, PlanError>
                 let s = ShardSpec::ImageEmbedding(ImageShardSpec {
                     model: model.clone(),
                     image_size: cfg.vision.image_size as u32,
-                    dataset_root: root.clone(),
+                    dataset_root: d.store_uri.clone(),
                     first_image: (k * image_step) as u64,
                     images: images.to_vec(),
                     batch_size: spec.model.image_batch_size,
@@ -119,8 +129,17 @@ pub fn plan_with(job: &Job, options: &PlanOptions) -> Result<JobPlan, PlanError>
             })
             .collect()
     };
-    let image_shards = image_shards_of(false, &mut shards);
-    let corner_shards = if crops.contains(&true) { image_shards_of(true, &mut shards) } else { Vec::new() };
+    let mut per_dataset = Vec::new();
+    for d in datasets {
+        let image_shards = image_shards_of(d, &d.listing.images, false, &mut shards);
+        let corner_shards = if crops.contains(&true) { image_shards_of(d, &d.listing.images, true, &mut shards) } else { Vec::new() };
+        let draws = reference_draws(job, d)?;
+        // Every reference any trial draws, in pool order, embedded once.
+        let drawn: BTreeSet<&str> = draws.values().flatten().flat_map(|r| r.paths.iter().map(String::as_str)).collect();
+        let pool: Vec<ImageRecord> = d.listing.references.iter().filter(|r| drawn.contains(r.path.as_str())).cloned().collect();
+        let reference_shards = image_shards_of(d, &pool, false, &mut shards);
+        per_dataset.push((d, image_shards, corner_shards, reference_shards, draws));
+    }
 
     // Text shards, then one trial per grid point × seed.
     let text_batch = spec.model.text_batch_size as u64;
@@ -155,6 +174,17 @@ pub fn plan_with(job: &Job, options: &PlanOptions) -> Result<JobPlan, PlanError>
                     push(s, &mut shards)
                 })
                 .collect();
+            let trial_datasets = per_dataset
+                .iter()
+                .map(|(d, image_shards, corner_shards, reference_shards, draws)| TrialDataset {
+                    name: d.name.clone(),
+                    setups: d.setups.clone(),
+                    image_shards: image_shards.clone(),
+                    corner_shards: if multi_crop { corner_shards.clone() } else { Vec::new() },
+                    reference_shards: reference_shards.clone(),
+                    references: draws.get(&seed).cloned().unwrap_or_default(),
+                })
+                .collect();
             let trial = ShardSpec::Trial(TrialSpec {
                 model: model.clone(),
                 config: config.clone(),
@@ -162,11 +192,9 @@ pub fn plan_with(job: &Job, options: &PlanOptions) -> Result<JobPlan, PlanError>
                 pairs: np,
                 words: w.clone(),
                 text_shards,
-                image_shards: image_shards.clone(),
-                corner_shards: if multi_crop { corner_shards.clone() } else { Vec::new() },
+                datasets: trial_datasets,
                 fnn: spec.training.fnn.clone(),
                 temperature: spec.scoring.temperature,
-                setups: spec.scoring.setups.clone(),
                 object_word: spec.scoring.object_word.clone(),
             });
             trials.push(trial);
@@ -176,8 +204,9 @@ pub fn plan_with(job: &Job, options: &PlanOptions) -> Result<JobPlan, PlanError>
     let trial_ids: Vec<ShardId> = trials.into_iter().map(|t| push(t, &mut shards)).collect();
     let aggregate = push(
         ShardSpec::Aggregate(AggregateSpec {
-            title: title(job, &cfg.name, &counts, &words, &crops),
+            title: title(job, &cfg.name, datasets, &counts, &words, &crops),
             trials: trial_ids,
+            datasets: datasets.iter().map(|d| crate::aggregate::DatasetColumn { name: d.name.clone(), kind: d.listing.kind }).collect(),
         }),
         &mut shards,
     );
@@ -201,7 +230,7 @@ pub fn config_label(np: u64, w: &WordPair) -> String {
     format!("Np={np} \"{}\"/\"{}\"", w.normal, w.anomaly)
 }
 
-fn title(job: &Job, preset: &str, counts: &[u64], words: &[WordPair], crops: &[bool]) -> String {
+fn title(job: &Job, preset: &str, datasets: &[ListedDataset], counts: &[u64], words: &[WordPair], crops: &[bool]) -> String {
     let spec = &job.spec;
     let random = if spec.model.weights.is_none() { " (random init)" } else { "" };
     let np = counts.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
@@ -215,25 +244,39 @@ fn title(job: &Job, preset: &str, counts: &[u64], words: &[WordPair], crops: &[b
         [true] => ", multi-crop",
         _ => ", multi-crop off/on",
     };
-    format!("{}: {preset}{random}, Np={np}, {w}{crop}, {} seeds", spec.name, spec.training.seeds.len())
+    let names = datasets.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ");
+    format!("{}: {names}; {preset}{random}, Np={np}, {w}{crop}, {} seeds", spec.name, spec.training.seeds.len())
 }
 
-fn dataset_records(job: &Job) -> Result<Vec<ImageRecord>, PlanError> {
-    let root = job.dataset_root();
-    let cats = &job.spec.dataset.categories;
-    let records = mvtec::read_test(&root, (!cats.is_empty()).then_some(&cats[..])).map_err(|source| {
-        PlanError::Dataset {
-            job: job.path.clone(),
-            source,
-        }
-    })?;
-    if records.is_empty() {
-        return Err(PlanError::NoImages {
-            job: job.path.clone(),
-            root,
-        });
+/// Few-shot references of every seed: seed → one draw per (k, category).
+fn reference_draws(job: &Job, d: &ListedDataset) -> Result<BTreeMap<u64, Vec<ReferenceDraw>>, PlanError> {
+    let mut draws: BTreeMap<u64, Vec<ReferenceDraw>> = BTreeMap::new();
+    let shots: Vec<u32> = d.setups.iter().filter_map(|s| s.shots()).collect();
+    if shots.is_empty() {
+        return Ok(draws);
     }
-    Ok(records)
+    let mut categories: Vec<&str> = d.listing.images.iter().map(|r| r.category.as_str()).collect();
+    categories.dedup();
+    for &seed in &job.spec.training.seeds {
+        for &k in &shots {
+            for &category in &categories {
+                let chosen = draw_references(&d.listing.references, seed, &d.name, category, k).map_err(|available| PlanError::TooFewReferences {
+                    job: job.path.clone(),
+                    dataset: d.name.clone(),
+                    category: category.to_string(),
+                    setup: format!("{k}-shot"),
+                    needed: k,
+                    available,
+                })?;
+                draws.entry(seed).or_default().push(ReferenceDraw {
+                    shots: k,
+                    category: category.to_string(),
+                    paths: chosen.iter().map(|r| r.path.clone()).collect(),
+                });
+            }
+        }
+    }
+    Ok(draws)
 }
 
 /// Hash of the spec with paths made absolute, so the same file planned from
@@ -243,13 +286,17 @@ fn job_id(job: &Job) -> JobId {
     struct Normalised<'a> {
         spec: &'a JobSpec,
         output: String,
-        dataset_root: String,
+        datasets: Vec<(Option<String>, Option<String>)>,
         weights: Option<String>,
     }
+    let location = |l: &crate::job::Location| match l.local() {
+        Some(p) => canonical(p),
+        None => l.to_uri(),
+    };
     let n = Normalised {
         spec: &job.spec,
         output: job.output_uri(),
-        dataset_root: absolute(&job.dataset_root()),
+        datasets: job.datasets().iter().map(|d| (d.root.as_ref().map(location), d.file.as_ref().map(location))).collect(),
         weights: weights_identity(job),
     };
     let json = serde_json::to_string(&n).expect("job specs are plain data and always serialise");
@@ -259,18 +306,9 @@ fn job_id(job: &Job) -> JobId {
 /// Local weights by canonical path, remote ones by URI.
 fn weights_identity(job: &Job) -> Option<String> {
     match job.weights_path() {
-        Some(local) => Some(absolute(&local)),
+        Some(local) => Some(canonical(&local)),
         None => job.weights_uri(),
     }
-}
-
-/// The canonical path when it exists (ids independent of the working
-/// directory), else the path as given.
-fn absolute(p: &Path) -> String {
-    std::fs::canonicalize(p)
-        .unwrap_or_else(|_| p.to_path_buf())
-        .to_string_lossy()
-        .into_owned()
 }
 
 fn round_up(n: u64, unit: u64) -> u64 {

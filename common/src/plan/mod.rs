@@ -1,6 +1,7 @@
 //! A job as a DAG of shards: the unit the coordinator schedules and a worker
 //! executes.
 //!
+//! - [`datasets`]: every dataset listed through the store; the few-shot draw.
 //! - [`expand`]: the planner (job → shards in topological order).
 //! - [`spec`]: what each shard computes (`ShardSpec`, hashed into its id).
 //! - [`hash`]: the stable content hash of ids.
@@ -12,11 +13,13 @@
 //! depends on, so a resubmitted job (or tonight's regeneration) finds
 //! committed manifests and recomputes nothing.
 
+pub mod datasets;
 pub mod expand;
 pub mod hash;
 pub mod spec;
 pub mod types;
 
-pub use expand::{config_label, plan, plan_with, JobPlan, PlanError, PlanOptions, MULTI_CROP_LABEL};
-pub use spec::{AggregateSpec, ImageShardSpec, ModelRef, ShardSpec, TextShardSpec, TrialSpec};
+pub use expand::{config_label, plan, plan_listed, plan_with, JobPlan, PlanError, PlanOptions, MULTI_CROP_LABEL};
+pub use datasets::{draw_references, list_datasets, list_datasets_blocking, ListedDataset};
+pub use spec::{AggregateSpec, ImageShardSpec, ModelRef, ReferenceDraw, ShardSpec, TextShardSpec, TrialDataset, TrialSpec};
 pub use types::{AttemptId, JobId, PlannedShard, ShardId, ShardKind};

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::ImageRecord;
 use crate::fnn_config::FnnConfig;
-use crate::job::{ObjectSetup, WordPair};
+use crate::job::{Setup, WordPair};
 
 use super::types::{ShardId, ShardKind};
 
@@ -51,7 +51,9 @@ pub struct TextShardSpec {
 pub struct ImageShardSpec {
     pub model: ModelRef,
     pub image_size: u32,
-    /// Absolute dataset root; image paths are relative to it.
+    /// The store the image paths are keys of: a canonical local directory
+    /// or a URL (an image path that is itself a URL or absolute path is read
+    /// as such).
     pub dataset_root: String,
     pub first_image: u64,
     pub images: Vec<ImageRecord>,
@@ -75,16 +77,41 @@ pub struct TrialSpec {
     pub words: WordPair,
     /// In pair order; together they cover at least `0 .. pairs`.
     pub text_shards: Vec<ShardId>,
+    /// Every dataset the trial's FNN is evaluated on, in job order.
+    pub datasets: Vec<TrialDataset>,
+    pub fnn: FnnConfig,
+    pub temperature: f64,
+    pub object_word: String,
+}
+
+/// One dataset of a trial: its image shards and what it is scored under.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialDataset {
+    /// The name metric rows carry.
+    pub name: String,
+    pub setups: Vec<Setup>,
     /// In dataset order.
     pub image_shards: Vec<ShardId>,
     /// Multi-crop: the corner-view shards, in dataset order (empty = the eval
     /// view only). Image scores are then the mean over the five views.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub corner_shards: Vec<ShardId>,
-    pub fnn: FnnConfig,
-    pub temperature: f64,
-    pub setups: Vec<ObjectSetup>,
-    pub object_word: String,
+    /// Few-shot: eval-view embeddings of every reference image drawn for
+    /// this trial (and others; shared).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reference_shards: Vec<ShardId>,
+    /// Few-shot: the references of each (k, category), drawn at plan time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<ReferenceDraw>,
+}
+
+/// The k normal reference images of one category under one trial seed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferenceDraw {
+    pub shots: u32,
+    pub category: String,
+    /// Image paths, as in the reference shards' rows.
+    pub paths: Vec<String>,
 }
 
 /// Mean ± std over a job's trials and the result tables.
@@ -92,6 +119,9 @@ pub struct TrialSpec {
 pub struct AggregateSpec {
     pub title: String,
     pub trials: Vec<ShardId>,
+    /// The job's datasets in order, for the tables' column groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub datasets: Vec<crate::aggregate::DatasetColumn>,
 }
 
 /// The executor input of one shard.
@@ -128,7 +158,16 @@ impl ShardSpec {
     pub fn deps(&self) -> Vec<ShardId> {
         match self {
             ShardSpec::TextEmbedding(_) | ShardSpec::ImageEmbedding(_) => Vec::new(),
-            ShardSpec::Trial(t) => t.text_shards.iter().chain(&t.image_shards).chain(&t.corner_shards).cloned().collect(),
+            ShardSpec::Trial(t) => {
+                let images = t.datasets.iter().flat_map(|d| d.image_shards.iter().chain(&d.corner_shards).chain(&d.reference_shards));
+                let mut deps: Vec<ShardId> = t.text_shards.iter().cloned().collect();
+                for id in images {
+                    if !deps.contains(id) {
+                        deps.push(id.clone());
+                    }
+                }
+                deps
+            }
             ShardSpec::Aggregate(a) => a.trials.clone(),
         }
     }

@@ -76,22 +76,54 @@ pub fn embed_image_views(
     Ok(concat_or_empty(&out, model.cfg.embed_dim))
 }
 
+/// [`embed_image_views`] for images already read into memory (through the
+/// object store): `(name, encoded bytes)`, the name used in errors.
+pub fn embed_image_bytes(
+    model: &ClipModel,
+    preprocess: &Preprocess,
+    images: &[(String, bytes::Bytes)],
+    view: View,
+    batch_size: usize,
+) -> Result<Tensor> {
+    let size = preprocess.image_size as i64;
+    let mut out = Vec::with_capacity(images.len().div_ceil(batch_size.max(1)));
+    for chunk in images.chunks(batch_size.max(1)) {
+        let pixels = decode_parallel(chunk, |(name, bytes)| preprocess.load_bytes_view(bytes, name, view))?;
+        let batch = Tensor::from_slice(&pixels)
+            .view([chunk.len() as i64, 3, size, size])
+            .to_device(model.vs.device());
+        let emb = tch::no_grad(|| model.clip.encode_image(&batch));
+        out.push(emb.to_kind(Kind::Float).to_device(tch::Device::Cpu));
+    }
+    Ok(concat_or_empty(&out, model.cfg.embed_dim))
+}
+
 /// Preprocesses a batch of files on scoped threads; the first failing file
 /// (in input order) is reported.
 fn preprocess_parallel(preprocess: &Preprocess, paths: &[impl AsRef<Path> + Sync], view: View) -> Result<Vec<f32>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(paths.len().max(1));
-    let per = paths.len().div_ceil(threads);
+    decode_parallel(paths, |p| preprocess.load_view(p.as_ref(), view))
+}
+
+/// Runs `load` over `items` on scoped threads, concatenating the pixels in
+/// input order; the first failing item (in input order) is reported.
+fn decode_parallel<T: Sync>(
+    items: &[T],
+    load: impl Fn(&T) -> std::result::Result<Vec<f32>, rwclip_inputs::preprocess::ImageLoadError> + Sync,
+) -> Result<Vec<f32>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len().max(1));
+    let per = items.len().div_ceil(threads);
+    let load = &load;
     let results: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = paths
+        let handles: Vec<_> = items
             .chunks(per.max(1))
-            .map(|part| s.spawn(move || part.iter().map(|p| preprocess.load_view(p.as_ref(), view)).collect::<Vec<_>>()))
+            .map(|part| s.spawn(move || part.iter().map(load).collect::<Vec<_>>()))
             .collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().expect("preprocessing thread panicked"))
             .collect()
     });
-    let mut pixels = Vec::with_capacity(results.len() * 3 * (preprocess.image_size as usize).pow(2));
+    let mut pixels = Vec::new();
     for r in results {
         pixels.extend_from_slice(&r?);
     }

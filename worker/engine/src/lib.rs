@@ -9,6 +9,7 @@ pub mod device;
 pub mod embed;
 pub mod error;
 pub mod fnn;
+pub mod image_reader;
 pub mod pipeline;
 pub mod progress;
 pub mod score;

@@ -10,7 +10,7 @@ use rwclip_inputs::synth;
 use rwclip_common::job::SynthOptions;
 
 use rwclip_common::artifacts::Store;
-use rwclip_common::dataset::source::{self, ListOptions, SourceKind};
+use rwclip_common::dataset::source::{self, ListOptions, DatasetKind};
 
 use crate::error::{usage, EngineError, Result};
 
@@ -76,12 +76,11 @@ pub fn run(cmd: DatasetCommand) -> Result<()> {
                 ..SynthOptions::default()
             }
             .to_spec();
-            let summary = match SourceKind::parse(&a.kind) {
-                Some(SourceKind::Mvtec) => synth::write(&a.out, &spec)?,
-                Some(SourceKind::Visa) => synth::write_visa(&a.out, &spec)?,
-                Some(SourceKind::SewerMl) => synth::write_sewer_ml(&a.out, &spec)?,
-                Some(SourceKind::Manifest) | None => return Err(usage(format!("--kind {:?}: synth writes mvtec, visa or sewer-ml", a.kind))),
+            let written = DatasetKind::parse(&a.kind).and_then(|kind| synth::write_kind(kind, &a.out, &spec));
+            let Some(written) = written else {
+                return Err(usage(format!("--kind {:?}: synth writes mvtec, visa or sewer-ml", a.kind)));
             };
+            let summary = written?;
             eprintln!("rwclip: wrote a synthetic {} dataset to {}: {summary:?}", a.kind, a.out.display());
             Ok(())
         }
@@ -90,11 +89,11 @@ pub fn run(cmd: DatasetCommand) -> Result<()> {
 }
 
 fn inspect(a: InspectArgs) -> Result<()> {
-    let kind = SourceKind::parse(&a.kind).ok_or_else(|| usage(format!("--kind {:?}: expected mvtec, visa, sewer-ml or manifest", a.kind)))?;
+    let kind = DatasetKind::parse(&a.kind).ok_or_else(|| usage(format!("--kind {:?}: expected mvtec, visa, sewer-ml or manifest", a.kind)))?;
     // A manifest is a file: its folder is the store its relative URIs are keys of.
     let (root, file) = match (kind, a.root.rsplit_once('/')) {
-        (SourceKind::Manifest, Some((folder, name))) if !folder.is_empty() && !folder.ends_with(':') => (folder.to_string(), Some(name.to_string())),
-        (SourceKind::Manifest, _) => (".".to_string(), Some(a.root.clone())),
+        (DatasetKind::Manifest, Some((folder, name))) if !folder.is_empty() && !folder.ends_with(':') => (folder.to_string(), Some(name.to_string())),
+        (DatasetKind::Manifest, _) => (".".to_string(), Some(a.root.clone())),
         _ => (a.root.clone(), None),
     };
     let store = Store::open(&root)?;

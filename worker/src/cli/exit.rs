@@ -33,7 +33,8 @@ fn engine(e: &EngineError) -> i32 {
         Dataset(_) | Image(_) | Weights(_) | Metrics(_) | Fnn(_) | Artifact(_) | Io { .. } | ScoresTable(_) => BAD_INPUT,
         InCategory { source, .. } => engine(source),
         Plan(PlanError::Preset { .. } | PlanError::Options { .. }) => USAGE,
-        Plan(PlanError::Dataset { .. } | PlanError::NoImages { .. }) => BAD_INPUT,
+        Plan(PlanError::Dataset { .. } | PlanError::NoImages { .. } | PlanError::TooFewReferences { .. }) => BAD_INPUT,
+        Plan(PlanError::Runtime { .. }) => INTERNAL,
         Store(_) => STORE,
         Tokenizer(_) | Torch(_) => INTERNAL,
     }

@@ -7,16 +7,19 @@ use rwclip_proto::v1::{SubmitJobRequest, SubmitJobResponse};
 use crate::error::Result;
 use crate::remote::{CoordinatorClient, RemoteError};
 
-/// The text to submit for a validated job: the dataset is synthesised first
-/// when the job asks for synthetic data and its root does not exist yet
-/// (the coordinator's planner lists the test images), and every path is
-/// made absolute so it means the same to the coordinator and the workers.
+/// The text to submit for a validated job: each dataset is synthesised
+/// first when the job asks for synthetic data and its root does not exist
+/// yet (the coordinator's planner lists it), and every path is made
+/// absolute so it means the same to the coordinator and the workers.
 pub fn prepare_submission(job: &Job) -> Result<String> {
-    let root = job.dataset_root();
-    if let Some(opts) = &job.spec.dataset.synth {
-        if !root.exists() {
-            synth::write(&root, &opts.to_spec())?;
-            eprintln!("rwclip: dataset: synthesised MVTec-layout data at {}", root.display());
+    for d in job.datasets() {
+        let (Some(opts), Some(root)) = (&d.spec.synth, d.local_root()) else { continue };
+        if root.exists() {
+            continue;
+        }
+        if let Some(written) = synth::write_kind(d.spec.kind, root, &opts.to_spec()) {
+            written?;
+            eprintln!("rwclip: dataset {:?}: synthesised {}-layout data at {}", d.name(), d.spec.kind.name(), root.display());
         }
     }
     Ok(job.to_submitted_toml()?)

@@ -40,8 +40,10 @@ pub fn per_category<'a>(
     Ok((out, m))
 }
 
-/// [`per_category`] as metric rows of one trial, plus the "mean" row.
+/// [`per_category`] as metric rows of one trial on one dataset, plus the
+/// "mean" row.
 pub fn trial_metrics(
+    dataset: &str,
     config: &str,
     seed: u64,
     score: &str,
@@ -50,13 +52,14 @@ pub fn trial_metrics(
 ) -> Result<Vec<MetricRow>> {
     let labels: Vec<u8> = records.iter().map(|r| r.label).collect();
     let (cats, mean) = per_category(records.iter().map(|r| r.category.as_str()), &labels, scores)?;
-    let mut rows: Vec<MetricRow> = cats.into_iter().map(|(c, m)| row(config, seed, &c, score, m)).collect();
-    rows.push(row(config, seed, MEAN_CATEGORY, score, mean));
+    let mut rows: Vec<MetricRow> = cats.into_iter().map(|(c, m)| row(dataset, config, seed, &c, score, m)).collect();
+    rows.push(row(dataset, config, seed, MEAN_CATEGORY, score, mean));
     Ok(rows)
 }
 
-fn row(config: &str, seed: u64, category: &str, score: &str, m: BinaryMetrics) -> MetricRow {
+fn row(dataset: &str, config: &str, seed: u64, category: &str, score: &str, m: BinaryMetrics) -> MetricRow {
     MetricRow {
+        dataset: dataset.to_string(),
         config: config.to_string(),
         seed,
         category: category.to_string(),

@@ -4,8 +4,6 @@
 //! image index × batch), so an embedding is computed in the same batch
 //! composition however the job was sharded: CPU output is bit-identical.
 
-use std::path::Path;
-
 use rwclip_common::artifacts::{ImageEmbeddingRow, TextEmbeddingRow};
 use rwclip_common::plan::{ImageShardSpec, ShardId, TextShardSpec};
 use rwclip_inputs::preprocess::{Corner, Preprocess, View};
@@ -16,7 +14,8 @@ use tch::Tensor;
 use super::context::ExecContext;
 use super::error::ShardError;
 use crate::blocking_store::BlockingStore;
-use crate::embed::{embed_image_views, embed_texts, rows_of};
+use crate::embed::{embed_image_bytes, embed_texts, rows_of};
+use crate::image_reader::{ImageReadError, ImageReader};
 use crate::error::EngineError;
 use crate::pipeline::prompt_rows;
 
@@ -105,29 +104,39 @@ pub fn image(
 ) -> Result<Vec<String>, ShardError> {
     let model = ctx.model(&s.model).map_err(ShardError::run(id))?;
     let preprocess = Preprocess::openai(s.image_size);
-    let root = Path::new(&s.dataset_root);
-    let paths: Vec<_> = s.images.iter().map(|r| root.join(&r.path)).collect();
+    let reader = ImageReader::open(&s.dataset_root).map_err(|e| ShardError::run(id)(e.into()))?;
     let views: Vec<(View, String)> = if s.corners {
         Corner::ALL.into_iter().map(|c| (View::Corner(c), part::corner_embeddings(c.label()))).collect()
     } else {
         vec![(View::Center, part::IMAGE_EMBEDDINGS.to_string())]
     };
-    let total = (paths.len() * views.len()) as u64;
+    let n = s.images.len();
+    let total = (n * views.len()) as u64;
+    let runs = aligned_runs(s.first_image, n, s.batch_size);
     let mut keys = Vec::new();
     for (v, (view, name)) in views.iter().enumerate() {
         let mut parts = Vec::new();
-        for run in aligned_runs(s.first_image, paths.len(), s.batch_size) {
-            let done = (v * paths.len() + run.end) as u64;
-            let emb = embed_image_views(&model, &preprocess, &paths[run], *view, s.batch_size, None).map_err(|e| match e {
-                // A file that does not decode fails the same way everywhere.
-                EngineError::Image(e) => ShardError::BadInput {
-                    shard: id.clone(),
-                    problem: e.to_string(),
-                },
-                other => ShardError::run(id)(other),
-            })?;
-            parts.push(emb);
-            progress(done, total);
+        for run in &runs {
+            // Read batch by batch so a shard's encoded images are never all
+            // in memory at once.
+            for start in (run.start..run.end).step_by(s.batch_size.max(1)) {
+                let end = (start + s.batch_size.max(1)).min(run.end);
+                let paths: Vec<String> = s.images[start..end].iter().map(|r| r.path.clone()).collect();
+                let images = reader.read_all(&paths).map_err(|e| match e {
+                    ImageReadError::Missing { .. } => ShardError::BadInput { shard: id.clone(), problem: e.to_string() },
+                    ImageReadError::Store { source, .. } => ShardError::run(id)(EngineError::Store(source)),
+                })?;
+                let emb = embed_image_bytes(&model, &preprocess, &images, *view, s.batch_size).map_err(|e| match e {
+                    // A file that does not decode fails the same way everywhere.
+                    EngineError::Image(e) => ShardError::BadInput {
+                        shard: id.clone(),
+                        problem: e.to_string(),
+                    },
+                    other => ShardError::run(id)(other),
+                })?;
+                parts.push(emb);
+                progress((v * n + end) as u64, total);
+            }
         }
         let emb = cat(parts);
         let rows: Vec<ImageEmbeddingRow> = s

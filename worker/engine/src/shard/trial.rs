@@ -4,7 +4,10 @@
 use bytes::Bytes;
 use rwclip_common::artifacts::{ImageEmbeddingRow, ScoreRow, TextEmbeddingRow};
 use rwclip_common::dataset::ImageRecord;
-use rwclip_common::plan::{ShardId, TrialSpec};
+use std::collections::{BTreeMap, HashMap};
+
+use rwclip_common::job::ObjectSetup;
+use rwclip_common::plan::{ShardId, TrialDataset, TrialSpec};
 use rwclip_inputs::preprocess::Corner;
 
 use rwclip_common::shard_store::part;
@@ -14,7 +17,7 @@ use super::error::ShardError;
 use super::read_dependency_part;
 use crate::blocking_store::BlockingStore;
 use crate::embed::tensor_of;
-use crate::fnn::Fnn;
+use crate::fnn::{l2_normalize_rows, Fnn};
 use crate::pipeline::guides::{objects_for, Guides};
 use crate::pipeline::summary::{trial_metrics, SCORE_CLIP, SCORE_COMBINED, SCORE_OURS};
 use crate::pipeline::with_intra_op_threads;
@@ -80,15 +83,101 @@ pub fn trial(
     let normal: Vec<Vec<f32>> = text.iter().step_by(2).map(|r| r.embedding.clone()).collect();
     let anomaly: Vec<Vec<f32>> = text.iter().skip(1).step_by(2).map(|r| r.embedding.clone()).collect();
 
-    let images = read_image_part(store, id, &s.image_shards, part::IMAGE_EMBEDDINGS)?;
+    let (fnn, _report) = with_intra_op_threads(1, || {
+        Fnn::train(&tensor_of(&normal, dim), &tensor_of(&anomaly, dim), &s.fnn, s.seed, ctx.device)
+    })
+    .map_err(|e| fail(e.into()))?;
+    progress(1, 3);
+
+    let evaluated: Vec<EvaluatedImages> = s.datasets.iter().map(|d| read_dataset(store, id, d, dim)).collect::<Result<_, _>>()?;
+    let mut categories: Vec<String> = evaluated.iter().flat_map(|e| e.records.iter().map(|r| r.category.clone())).collect();
+    categories.sort();
+    categories.dedup();
+    let objects: Vec<ObjectSetup> = s.datasets.iter().flat_map(|d| d.setups.iter().map(|x| x.object())).collect();
+    let model = ctx.model(&s.model).map_err(ShardError::run(id))?;
+    let tokenizer = ctx.tokenizer().map_err(ShardError::run(id))?;
+    let guides = Guides::embed(&model, &tokenizer, &s.words.normal, &s.words.anomaly, &objects_for(&objects, &s.object_word, &categories))
+        .map_err(ShardError::run(id))?;
+    progress(2, 3);
+
+    let mut parts = Vec::new();
+    let ckpt = format!("{prefix}{}", part::CHECKPOINT);
+    store
+        .put(&ckpt, Bytes::from(fnn.to_safetensors().map_err(|e| ShardError::run(id)(e.into()))?))
+        .map_err(|e| ShardError::run(id)(e.into()))?;
+    parts.push(ckpt);
+    let mut metrics = Vec::new();
+    // One scores part per setup, holding every dataset's rows.
+    let mut scores: BTreeMap<String, Vec<ScoreRow>> = BTreeMap::new();
+    for (d, e) in s.datasets.iter().zip(&evaluated) {
+        let per_view_fnn = e
+            .views
+            .iter()
+            .map(|v| Vec::<f64>::try_from(fnn.score(v).to_kind(tch::Kind::Double)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| ShardError::run(id)(err.into()))?;
+        let s_fnn = mean_over_views(&per_view_fnn);
+        for &setup in &d.setups {
+            let pr = mean_over_views(
+                &e.views
+                    .iter()
+                    .map(|v| guides.prompt_scores(setup.object(), &s.object_word, &e.records, v, s.temperature))
+                    .collect::<Vec<_>>(),
+            );
+            let mut combined: Vec<f64> = pr.iter().zip(&s_fnn).map(|(a, b)| a + b).collect();
+            if let Some(k) = setup.shots() {
+                let s_img = few_shot_scores(id, d, e, k)?;
+                combined.iter_mut().zip(&s_img).for_each(|(c, i)| *c += i);
+            }
+            scores.entry(setup.label()).or_default().extend(e.records.iter().enumerate().map(|(i, r)| ScoreRow {
+                dataset: d.name.clone(),
+                path: r.path.clone(),
+                category: r.category.clone(),
+                label: r.label,
+                seed: s.seed,
+                s_pr: pr[i],
+                s_fnn: s_fnn[i],
+                s_combined: combined[i],
+            }));
+            let config = config_name(s, &setup.label());
+            for (score, values) in [(SCORE_CLIP, &pr), (SCORE_OURS, &s_fnn), (SCORE_COMBINED, &combined)] {
+                metrics.extend(trial_metrics(&d.name, &config, s.seed, score, &e.records, values).map_err(ShardError::run(id))?);
+            }
+        }
+    }
+    for (label, rows) in scores {
+        let key = format!("{prefix}{}", part::scores(&label));
+        store.write_rows(&key, &rows).map_err(ShardError::run(id))?;
+        parts.push(key);
+    }
+    let key = format!("{prefix}{}", part::METRICS);
+    store.write_rows(&key, &metrics).map_err(ShardError::run(id))?;
+    parts.push(key);
+    progress(3, 3);
+    Ok(parts)
+}
+
+/// One dataset's test images as a trial scores them.
+struct EvaluatedImages {
+    records: Vec<ImageRecord>,
+    /// View 0 is the eval view; multi-crop adds the four corners.
+    views: Vec<tch::Tensor>,
+    /// Few-shot: reference path → eval-view embedding.
+    references: HashMap<String, Vec<f32>>,
+}
+
+fn read_dataset(store: &BlockingStore, id: &ShardId, d: &TrialDataset, dim: i64) -> Result<EvaluatedImages, ShardError> {
+    let bad = |problem: String| ShardError::BadInput { shard: id.clone(), problem };
+    let images = read_image_part(store, id, &d.image_shards, part::IMAGE_EMBEDDINGS)?;
     // Multi-crop: the four corner views of the same images, in the same order.
     let mut corner_views = Vec::new();
-    if !s.corner_shards.is_empty() {
+    if !d.corner_shards.is_empty() {
         for corner in Corner::ALL {
-            let rows = read_image_part(store, id, &s.corner_shards, &part::corner_embeddings(corner.label()))?;
+            let rows = read_image_part(store, id, &d.corner_shards, &part::corner_embeddings(corner.label()))?;
             if rows.len() != images.len() || rows.iter().zip(&images).any(|(a, b)| a.path != b.path) {
                 return Err(bad(format!(
-                    "corner view {} lists other images than the eval view ({} vs {} rows)",
+                    "dataset {:?}: corner view {} lists other images than the eval view ({} vs {} rows)",
+                    d.name,
                     corner.label(),
                     rows.len(),
                     images.len()
@@ -99,81 +188,57 @@ pub fn trial(
     }
     let mut records = Vec::with_capacity(images.len());
     for r in &images {
-        let label = r.label.ok_or_else(|| bad(format!("image {} has no label", r.path)))?;
-        records.push(ImageRecord {
-            path: r.path.clone(),
-            category: r.category.clone(),
-            label,
-            defect: r.defect.clone(),
-            mask: None,
-        });
+        let label = r.label.ok_or_else(|| bad(format!("dataset {:?}: image {} has no label", d.name, r.path)))?;
+        records.push(ImageRecord { path: r.path.clone(), category: r.category.clone(), label, defect: r.defect.clone(), mask: None });
     }
-    // View 0 is the eval view; multi-crop adds the corners.
-    let views: Vec<tch::Tensor> = std::iter::once(&images)
+    let views = std::iter::once(&images)
         .chain(&corner_views)
         .map(|rows| tensor_of(&rows.iter().map(|r| r.embedding.clone()).collect::<Vec<_>>(), dim))
         .collect();
-    progress(1, 3);
+    let references = read_image_part(store, id, &d.reference_shards, part::IMAGE_EMBEDDINGS)?
+        .into_iter()
+        .map(|r| (r.path, r.embedding))
+        .collect();
+    Ok(EvaluatedImages { records, views, references })
+}
 
-    let (fnn, _report) = with_intra_op_threads(1, || {
-        Fnn::train(&tensor_of(&normal, dim), &tensor_of(&anomaly, dim), &s.fnn, s.seed, ctx.device)
-    })
-    .map_err(|e| fail(e.into()))?;
-    progress(2, 3);
-    let per_view_fnn = views
-        .iter()
-        .map(|v| Vec::<f64>::try_from(fnn.score(v).to_kind(tch::Kind::Double)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ShardError::run(id)(e.into()))?;
-    let s_fnn = mean_over_views(&per_view_fnn);
-
-    let mut categories: Vec<String> = records.iter().map(|r| r.category.clone()).collect();
-    categories.dedup();
-    let model = ctx.model(&s.model).map_err(ShardError::run(id))?;
-    let tokenizer = ctx.tokenizer().map_err(ShardError::run(id))?;
-    let objects = objects_for(&s.setups, &s.object_word, &categories);
-    let guides = Guides::embed(&model, &tokenizer, &s.words.normal, &s.words.anomaly, &objects)
-        .map_err(ShardError::run(id))?;
-
-    let mut parts = Vec::new();
-    let ckpt = format!("{prefix}{}", part::CHECKPOINT);
-    store
-        .put(&ckpt, Bytes::from(fnn.to_safetensors().map_err(|e| ShardError::run(id)(e.into()))?))
-        .map_err(|e| ShardError::run(id)(e.into()))?;
-    parts.push(ckpt);
-    let mut metrics = Vec::new();
-    for &setup in &s.setups {
-        let pr = mean_over_views(
-            &views
-                .iter()
-                .map(|v| guides.prompt_scores(setup, &s.object_word, &records, v, s.temperature))
-                .collect::<Vec<_>>(),
-        );
-        let combined: Vec<f64> = pr.iter().zip(&s_fnn).map(|(a, b)| a + b).collect();
-        let rows: Vec<ScoreRow> = records
+/// s_img of every image, WinCLIP's vision-based score on image embeddings:
+/// the minimum over the k references of the image's category of
+/// (1 − cos(test, reference)) / 2, averaged over the test image's views
+/// (references are compared in their eval view).
+fn few_shot_scores(id: &ShardId, d: &TrialDataset, e: &EvaluatedImages, k: u32) -> Result<Vec<f64>, ShardError> {
+    let bad = |problem: String| ShardError::BadInput { shard: id.clone(), problem };
+    let mut out = vec![0.0; e.records.len()];
+    let mut by_category: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for (i, r) in e.records.iter().enumerate() {
+        by_category.entry(r.category.as_str()).or_default().push(i as i64);
+    }
+    for (category, idx) in by_category {
+        let draw = d
+            .references
             .iter()
-            .enumerate()
-            .map(|(i, r)| ScoreRow {
-                path: r.path.clone(),
-                category: r.category.clone(),
-                label: r.label,
-                seed: s.seed,
-                s_pr: pr[i],
-                s_fnn: s_fnn[i],
-                s_combined: combined[i],
+            .find(|x| x.shots == k && x.category == category)
+            .ok_or_else(|| bad(format!("dataset {:?}: no {k}-shot references drawn for category {category:?}", d.name)))?;
+        let rows: Vec<Vec<f32>> = draw
+            .paths
+            .iter()
+            .map(|p| e.references.get(p).cloned().ok_or_else(|| bad(format!("dataset {:?}: reference image {p} has no embedding", d.name))))
+            .collect::<Result<_, _>>()?;
+        let dim = rows[0].len() as i64;
+        let refs = l2_normalize_rows(&tensor_of(&rows, dim));
+        let select = tch::Tensor::from_slice(&idx);
+        let per_view: Vec<Vec<f64>> = e
+            .views
+            .iter()
+            .map(|v| {
+                let test = l2_normalize_rows(&v.index_select(0, &select));
+                let distance: tch::Tensor = test.matmul(&refs.tr()) * -0.5 + 0.5;
+                Vec::<f64>::try_from(distance.amin(1, false).to_kind(tch::Kind::Double)).expect("a [N] score vector")
             })
             .collect();
-        let key = format!("{prefix}{}", part::scores(setup.label()));
-        store.write_rows(&key, &rows).map_err(ShardError::run(id))?;
-        parts.push(key);
-        let config = config_name(s, setup.label());
-        for (score, values) in [(SCORE_CLIP, &pr), (SCORE_OURS, &s_fnn), (SCORE_COMBINED, &combined)] {
-            metrics.extend(trial_metrics(&config, s.seed, score, &records, values).map_err(ShardError::run(id))?);
+        for (k, &i) in idx.iter().enumerate() {
+            out[i as usize] = per_view.iter().map(|v| v[k]).sum::<f64>() / per_view.len() as f64;
         }
     }
-    let key = format!("{prefix}{}", part::METRICS);
-    store.write_rows(&key, &metrics).map_err(ShardError::run(id))?;
-    parts.push(key);
-    progress(3, 3);
-    Ok(parts)
+    Ok(out)
 }

@@ -1,0 +1,101 @@
+//! Image bytes read through the object store: a local dataset root and an
+//! `s3://` prefix are the same code. Reads run with bounded concurrency and
+//! retry transient store errors; a missing image is an error naming it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use rwclip_common::artifacts::{Store, StoreError};
+
+use crate::blocking_store::BlockingStore;
+
+/// Reads in flight at once: enough to hide S3 latency, few enough not to be
+/// throttled or to hold more than a batch or two of encoded images.
+pub const READ_CONCURRENCY: usize = 16;
+/// Attempts per image on transient errors (network, throttling).
+const ATTEMPTS: u32 = 4;
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageReadError {
+    /// Fails the same way on every worker.
+    #[error("image {uri} not found")]
+    Missing { uri: String },
+    #[error("reading image {uri}: {source}")]
+    Store { uri: String, source: StoreError },
+}
+
+/// Reads the images of a dataset: paths relative to the dataset's store,
+/// or themselves absolute paths or URLs (manifests may name either).
+pub struct ImageReader {
+    root: BlockingStore,
+    /// Stores of absolute image locations, by parent URI.
+    others: Mutex<HashMap<String, Store>>,
+}
+
+impl ImageReader {
+    pub fn open(root_uri: &str) -> Result<ImageReader, StoreError> {
+        Ok(ImageReader { root: BlockingStore::open(root_uri)?, others: Mutex::new(HashMap::new()) })
+    }
+
+    /// The store and key an image path names.
+    fn locate(&self, path: &str) -> Result<(Store, String), StoreError> {
+        if !path.contains("://") && !path.starts_with('/') {
+            return Ok((self.root.store().clone(), path.to_string()));
+        }
+        let (parent, name) = match path.rsplit_once('/') {
+            Some(("", name)) => ("/", name),
+            Some((parent, name)) => (parent, name),
+            None => (".", path),
+        };
+        let mut others = self.others.lock().expect("image store cache poisoned");
+        if let Some(store) = others.get(parent) {
+            return Ok((store.clone(), name.to_string()));
+        }
+        let store = Store::open(parent)?;
+        others.insert(parent.to_string(), store.clone());
+        Ok((store, name.to_string()))
+    }
+
+    /// The bytes of every path, in order; the first failure (in order) wins.
+    pub fn read_all(&self, paths: &[String]) -> Result<Vec<(String, Bytes)>, ImageReadError> {
+        let located: Vec<(String, Store, String)> = paths
+            .iter()
+            .map(|p| {
+                self.locate(p)
+                    .map(|(store, key)| (p.clone(), store, key))
+                    .map_err(|source| ImageReadError::Store { uri: p.clone(), source })
+            })
+            .collect::<Result<_, _>>()?;
+        self.root.block_on(async {
+            futures::stream::iter(located)
+                .map(|(path, store, key)| async move {
+                    let bytes = read_with_retries(&store, &key).await?;
+                    Ok::<_, ImageReadError>((path, bytes))
+                })
+                .buffered(READ_CONCURRENCY)
+                .try_collect()
+                .await
+        })
+    }
+}
+
+async fn read_with_retries(store: &Store, key: &str) -> Result<Bytes, ImageReadError> {
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match store.get(key).await {
+            Ok(bytes) => return Ok(bytes),
+            Err(StoreError::NotFound { .. }) => return Err(ImageReadError::Missing { uri: store.full_uri(key) }),
+            Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+                attempt += 1;
+            }
+            Err(source) => return Err(ImageReadError::Store { uri: store.full_uri(key), source }),
+        }
+    }
+}
