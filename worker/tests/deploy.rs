@@ -80,7 +80,15 @@ fn k8s_manifests_parse_and_are_namespace_less() {
         assert!(doc["metadata"].get("namespace").is_none(), "{key} pins a namespace");
         files.insert(key.split(':').next().expect("file name").to_string());
     }
-    assert!(all.len() >= 10, "{:?}", all.keys());
+    assert!(all.len() >= 9, "{:?}", all.keys());
+    // Everything lives on S3: no pod mounts a shared volume.
+    for (key, doc) in &all {
+        let volumes = &doc["spec"]["template"]["spec"]["volumes"];
+        for v in volumes.as_array().into_iter().flatten() {
+            assert!(v.get("persistentVolumeClaim").is_none(), "{key} mounts a volume claim: {v}");
+        }
+        assert_ne!(doc["kind"], "PersistentVolumeClaim", "{key}: datasets are read from S3, not a shared volume");
+    }
     // `kubectl apply -k deploy/k8s` applies every manifest in the folder.
     let kustomization = all
         .iter()
@@ -156,8 +164,11 @@ fn k8s_submit_job_waits_for_a_valid_job_file() {
     assert_flags_exist("submit", &a, "deploy/k8s/submit-job.yaml");
     let job_map = find(&all, "ConfigMap", "rwclip-job");
     let text = job_map["data"]["job.toml"].as_str().expect("job.toml in the rwclip-job ConfigMap");
-    Job::parse_with(text, Path::new("/etc/rwclip/job/job.toml"), PathChecks::Skip)
+    let job = Job::parse_with(text, Path::new("/etc/rwclip/job/job.toml"), PathChecks::Skip)
         .unwrap_or_else(|e| panic!("the example job in deploy/k8s/config.yaml is invalid: {e}"));
+    for d in job.datasets() {
+        assert_eq!(d.root.as_ref().and_then(|r| r.scheme()), Some("s3"), "{}: the k8s job's datasets are on S3", d.key);
+    }
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rwclip_inputs::synth::{self, SynthSpec};
 use rwclip_common::job::Job;
-use rwclip_common::plan::{plan_with, JobPlan, PlanOptions, PlannedShard, ShardKind, ShardSpec};
+use rwclip_common::plan::{plan_with, JobPlan, PlanOptions, PlannedShard, ShardKind, ShardSpec, TrialSpec};
 
 /// A small synthetic dataset: 2 categories × (2 good + 2 defect types × 1).
 fn dataset(dir: &Path) -> std::path::PathBuf {
@@ -222,17 +222,43 @@ fn multi_crop_adds_corner_shards_once_and_keeps_eval_view_ids() {
 fn paper_example_parses_and_plans() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/paper.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let root = dataset(dir.path());
+    let synth_spec = SynthSpec { train_good: 4, image_size: 64, ..Default::default() };
+    let trees = [("../data/mvtec_anomaly_detection", "mvtec"), ("../data/VisA_20220922", "visa"), ("../data/sewer-ml", "sewer")];
+    let mut text = text;
+    for (placeholder, name) in trees {
+        let root = dir.path().join(name);
+        match name {
+            "mvtec" => synth::write(&root, &synth_spec).unwrap(),
+            "visa" => synth::write_visa(&root, &synth_spec).unwrap(),
+            _ => synth::write_sewer_ml(&root, &synth_spec).unwrap(),
+        };
+        text = text.replace(placeholder, root.to_str().unwrap());
+    }
     let weights = dir.path().join("w.safetensors");
     std::fs::write(&weights, b"dummy").unwrap();
-    let text = text
-        .replace("../data/mvtec_anomaly_detection", root.to_str().unwrap())
-        .replace("../weights/ViT-B-16-plus-240-laion400m_e32.safetensors", weights.to_str().unwrap());
+    let text = text.replace("../weights/ViT-B-16-plus-240-laion400m_e32.safetensors", weights.to_str().unwrap());
     let job = Job::parse(&text, &dir.path().join("paper.toml")).unwrap();
     let p = rwclip_common::plan::plan(&job).unwrap();
-    assert_eq!(of_kind(&p, ShardKind::Trial).len(), 6 * 17 * 10);
-    let multi_crop = |s: &&PlannedShard| matches!(spec(s), ShardSpec::Trial(t) if !t.datasets[0].corner_shards.is_empty());
-    assert!(of_kind(&p, ShardKind::Trial).iter().all(multi_crop), "the paper scores with multi-crop");
+    // 6 Np × 17 word pairs × multi-crop off/on × 10 seeds; one FNN per trial
+    // is scored on all three datasets.
+    let trials: Vec<TrialSpec> = of_kind(&p, ShardKind::Trial).iter().map(|s| match spec(s) {
+        ShardSpec::Trial(t) => t,
+        other => panic!("{other:?}"),
+    }).collect();
+    assert_eq!(trials.len(), 6 * 17 * 2 * 10);
+    let names: Vec<&str> = trials[0].datasets.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["MVTec-AD", "VisA", "Sewer-ML"]);
+    assert_eq!(trials.iter().filter(|t| !t.datasets[0].corner_shards.is_empty()).count(), trials.len() / 2, "multi-crop off and on");
+    // MVTec-AD and VisA draw 1, 2 and 4 references per category and seed; Sewer-ML has none.
+    let setups = |d: &rwclip_common::plan::TrialDataset| d.setups.iter().map(|s| s.label()).collect::<Vec<_>>();
+    assert_eq!(setups(&trials[0].datasets[0]), ["object-unknown", "object-known", "1-shot", "2-shot", "4-shot"]);
+    assert_eq!(setups(&trials[0].datasets[2]), ["object-unknown", "object-known"]);
+    for d in &trials[0].datasets[..2] {
+        assert_eq!(d.references.len(), 3 * synth_spec.categories.len(), "{}", d.name);
+        assert!(d.references.iter().all(|r| r.paths.len() == r.shots as usize));
+        assert!(!d.reference_shards.is_empty());
+    }
+    assert!(trials[0].datasets[2].references.is_empty() && trials[0].datasets[2].reference_shards.is_empty());
     // Largest Np 50,000 in blocks of 2,048 pairs: 25 blocks per seed × word pair.
     assert_eq!(of_kind(&p, ShardKind::TextEmbedding).len(), 25 * 17 * 10);
     assert!(p.shards[0].model_key.as_deref().unwrap().starts_with("ViT-B-16-plus-240@"));

@@ -36,8 +36,9 @@ pub struct DatasetSpec {
     /// few-shot references, for one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setups: Option<Vec<Setup>>,
-    /// When present and a local `root` does not exist yet, a synthetic
-    /// dataset in the same layout is written there first (tests, the demo).
+    /// When present and `root` does not exist yet (a local directory) or
+    /// holds nothing (an `s3://` prefix), `rwclip submit` / `run` first write
+    /// a synthetic dataset of this layout there (tests, the demo, smoke runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synth: Option<SynthOptions>,
 }

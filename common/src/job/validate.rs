@@ -185,8 +185,8 @@ impl Job {
                     return Err(self.invalid(location_key, format!("has unsupported scheme `{scheme}://` (use a local path or s3://bucket/prefix)")));
                 }
             }
-            if spec.synth.is_some() && (manifest || d.local_root().is_none()) {
-                return Err(self.invalid(key("synth"), "needs a local `root` of kind mvtec, visa or sewer-ml to write to"));
+            if spec.synth.is_some() && manifest {
+                return Err(self.invalid(key("synth"), "needs a `root` of kind mvtec, visa or sewer-ml to write to"));
             }
             if check_paths && spec.synth.is_none() {
                 if let Some(local) = location.local() {

@@ -1,10 +1,15 @@
 //! Turning a job file into a submission and sending it.
 
-use rwclip_inputs::synth;
+use std::path::Path;
+
+use rwclip_common::dataset::source::DatasetKind;
+use rwclip_common::dataset::synth::SynthSpec;
 use rwclip_common::job::Job;
+use rwclip_engine::blocking_store::BlockingStore;
+use rwclip_inputs::synth;
 use rwclip_proto::v1::{SubmitJobRequest, SubmitJobResponse};
 
-use crate::error::Result;
+use crate::error::{usage, EngineError, Result};
 use crate::remote::{CoordinatorClient, RemoteError};
 
 /// The text to submit for a validated job: each dataset is synthesised
@@ -13,16 +18,66 @@ use crate::remote::{CoordinatorClient, RemoteError};
 /// absolute so it means the same to the coordinator and the workers.
 pub fn prepare_submission(job: &Job) -> Result<String> {
     for d in job.datasets() {
-        let (Some(opts), Some(root)) = (&d.spec.synth, d.local_root()) else { continue };
-        if root.exists() {
-            continue;
-        }
-        if let Some(written) = synth::write_kind(d.spec.kind, root, &opts.to_spec()) {
-            written?;
-            eprintln!("rwclip: dataset {:?}: synthesised {}-layout data at {}", d.name(), d.spec.kind.name(), root.display());
+        let (Some(opts), Some(root)) = (&d.spec.synth, &d.root) else { continue };
+        let spec = opts.to_spec();
+        match root.local() {
+            Some(local) if local.exists() => {}
+            Some(local) => {
+                synthesise(d.spec.kind, local, &spec)?;
+                eprintln!("rwclip: dataset {:?}: synthesised {}-layout data at {}", d.name(), d.spec.kind.name(), local.display());
+            }
+            None => {
+                if synthesise_into_store(d.spec.kind, &root.to_uri(), &spec)? {
+                    eprintln!("rwclip: dataset {:?}: synthesised {}-layout data at {}", d.name(), d.spec.kind.name(), root.to_uri());
+                }
+            }
         }
     }
     Ok(job.to_submitted_toml()?)
+}
+
+fn synthesise(kind: DatasetKind, root: &Path, spec: &SynthSpec) -> Result<()> {
+    match synth::write_kind(kind, root, spec) {
+        Some(written) => Ok(written.map(drop)?),
+        None => Err(usage(format!("a {} dataset cannot be synthesised", kind.name()))),
+    }
+}
+
+/// Synthesises into an empty store prefix (written locally, then uploaded
+/// through the store); `false` when the prefix already holds objects.
+fn synthesise_into_store(kind: DatasetKind, uri: &str, spec: &SynthSpec) -> Result<bool> {
+    let store = BlockingStore::open(uri)?;
+    if !store.block_on(store.store().list(""))?.is_empty() {
+        return Ok(false);
+    }
+    let staging = tempfile::tempdir().map_err(|e| EngineError::io("a temporary directory", e))?;
+    synthesise(kind, staging.path(), spec)?;
+    let mut files = Vec::new();
+    collect_files(staging.path(), staging.path(), &mut files)?;
+    for (key, path) in files {
+        let bytes = std::fs::read(&path).map_err(|e| EngineError::io(path.display(), e))?;
+        store.put(&key, bytes.into())?;
+    }
+    Ok(true)
+}
+
+/// Every file under `dir` as (`/`-separated key below `base`, path), sorted.
+fn collect_files(base: &Path, dir: &Path, out: &mut Vec<(String, std::path::PathBuf)>) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| EngineError::io(dir.display(), e))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| EngineError::io(dir.display(), e))?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            collect_files(base, &path, out)?;
+        } else {
+            let key = path.strip_prefix(base).expect("below base").iter().map(|c| c.to_string_lossy()).collect::<Vec<_>>().join("/");
+            out.push((key, path));
+        }
+    }
+    Ok(())
 }
 
 /// Submits job text; the coordinator validates and plans it (a bad job comes
