@@ -242,3 +242,46 @@ fn few_shot_scores(id: &ShardId, d: &TrialDataset, e: &EvaluatedImages, k: u32) 
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rwclip_common::plan::ReferenceDraw;
+
+    fn record(path: &str, category: &str) -> ImageRecord {
+        ImageRecord { path: path.into(), category: category.into(), label: 0, defect: "good".into(), mask: None }
+    }
+
+    #[test]
+    fn s_img_is_the_minimum_over_the_category_references_of_half_one_minus_cosine() {
+        let dataset = TrialDataset {
+            name: "d".into(),
+            setups: vec![],
+            image_shards: vec![],
+            corner_shards: vec![],
+            reference_shards: vec![],
+            references: vec![
+                ReferenceDraw { shots: 2, category: "a".into(), paths: vec!["ra1".into(), "ra2".into()] },
+                ReferenceDraw { shots: 2, category: "b".into(), paths: vec!["rb1".into(), "rb2".into()] },
+            ],
+        };
+        let references = [("ra1", [1.0, 0.0]), ("ra2", [0.0, 1.0]), ("rb1", [-1.0, 0.0]), ("rb2", [-1.0, 0.1])]
+            .into_iter()
+            .map(|(p, e)| (p.to_string(), e.to_vec()))
+            .collect();
+        // Unnormalised on purpose: cosine ignores length.
+        let test = [[2.0f32, 0.0], [1.0, 1.0], [0.0, 3.0]];
+        let images = EvaluatedImages {
+            records: vec![record("t0", "a"), record("t1", "a"), record("t2", "b")],
+            views: vec![tensor_of(&test.iter().map(|r| r.to_vec()).collect::<Vec<_>>(), 2)],
+            references,
+        };
+        let s = few_shot_scores(&ShardId("trial-x".into()), &dataset, &images, 2).unwrap();
+        let expected = [0.0, (1.0 - 0.5f64.sqrt()) / 2.0, (1.0 - 0.1 / 1.01f64.sqrt()) / 2.0];
+        for (got, want) in s.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-6, "{s:?} vs {expected:?}");
+        }
+        let missing = few_shot_scores(&ShardId("trial-x".into()), &dataset, &images, 4).unwrap_err().to_string();
+        assert!(missing.contains("no 4-shot references drawn for category \"a\""), "{missing}");
+    }
+}
