@@ -14,7 +14,7 @@ REQS := tools/python-requirements.txt
 VENV_STAMP := $(VENV)/.rwclip-requirements.txt
 # Bump the suffix whenever the package list below changes, so machines that
 # bootstrapped with an older list install the new packages too.
-SYSTEM_STAMP := $(HOME)/.cache/rwclip/.system-packages-v2
+SYSTEM_STAMP := $(HOME)/.cache/rwclip/.system-packages-v3
 CARGO ?= cargo
 REFERENCE_DIR := target/reference
 REFERENCE_SCRIPTS := $(wildcard tests/reference/*.py)
@@ -41,14 +41,18 @@ $(VENV_STAMP): $(REQS) | $(SYSTEM_STAMP)
 
 # System packages: nasm lets mozjpeg-sys build libjpeg-turbo's SIMD decoder
 # (same output, faster); python3-venv for the venv; slurm-wlm and munge for the
-# test that runs deploy/slurm/rwclip.sbatch on a real one-node Slurm cluster.
-# Installed only if missing.
+# test that runs deploy/slurm/rwclip.sbatch on a real one-node Slurm cluster;
+# docker.io, debootstrap and patchelf for the test that builds deploy/Dockerfile
+# on a debootstrapped Debian base and runs the image. Installed only if missing.
 $(SYSTEM_STAMP):
 	@set -e; missing=""; \
 	command -v nasm >/dev/null || missing="$$missing nasm"; \
 	$(HOST_PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	[ -x /usr/sbin/slurmctld ] || command -v slurmctld >/dev/null || missing="$$missing slurm-wlm"; \
 	[ -x /usr/sbin/munged ] || command -v munged >/dev/null || missing="$$missing munge"; \
+	[ -x /usr/sbin/dockerd ] || missing="$$missing docker.io"; \
+	[ -x /usr/sbin/debootstrap ] || missing="$$missing debootstrap"; \
+	command -v patchelf >/dev/null || missing="$$missing patchelf"; \
 	if [ -n "$$missing" ]; then \
 	  echo "bootstrap: apt-get install$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

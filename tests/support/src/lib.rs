@@ -3,11 +3,13 @@
 //! [`python`] runs the reference venv (pyarrow, scikit-learn, open_clip), and
 //! [`cluster`] runs the real `rwclip coordinator` and `rwclip worker` processes
 //! ([`process`]), watched with a blocking [`client`]; [`tiny_job`] is the job
-//! they run and [`store_snapshot`] what pyarrow reads back.
+//! they run and [`store_snapshot`] what pyarrow reads back; [`docker`]
+//! builds and runs the real container image on a local Docker engine.
 //! A missing tool fails the test with what to install, never a skip.
 
 pub mod client;
 pub mod cluster;
+pub mod docker;
 pub mod moto;
 pub mod process;
 pub mod python;
