@@ -171,3 +171,46 @@ fn device_names() {
     assert_eq!(parse_device_name("cpu"), Ok(DeviceName::Cpu));
     assert!(parse_device_name("cuda:x").is_err());
 }
+
+const HEAD: &str = "name = \"t\"\noutput = \"out\"\n[model]\npreset = \"rwclip-tiny\"\n";
+
+fn datasets(tables: &str) -> Result<Job, JobError> {
+    Job::parse_with(&format!("{HEAD}{tables}"), Path::new("/jobs/job.toml"), PathChecks::Skip)
+}
+
+#[test]
+fn datasets_are_a_list_with_names_and_kind_specific_keys() {
+    let job = datasets(
+        "[[datasets]]\nkind = \"mvtec\"\nroot = \"s3://b/mvtec\"\n\
+         [[datasets]]\nname = \"VisA 2022\"\nkind = \"visa\"\nroot = \"visa\"\ncategories = [\"candle\"]\n\
+         [[datasets]]\nkind = \"sewer-ml\"\nroot = \"/data/sewer\"\nimages = \"frames\"\nsetups = [\"unknown\"]\n\
+         [[datasets]]\nkind = \"manifest\"\nfile = \"lists/night.csv\"\n",
+    )
+    .unwrap();
+    let d = job.datasets();
+    let names: Vec<String> = d.iter().map(|d| d.name()).collect();
+    assert_eq!(names, ["MVTec-AD", "VisA 2022", "Sewer-ML", "night"]);
+    assert_eq!(d[0].root, Some(Location::parse("s3://b/mvtec")));
+    assert_eq!(d[1].local_root(), Some(Path::new("/jobs/visa")));
+    assert_eq!(d[3].store_uri_and_file(), ("/jobs/lists".to_string(), Some("night.csv".to_string())));
+    assert_eq!(d[0].store_uri_and_file(), ("s3://b/mvtec".to_string(), None));
+    // Submitted jobs keep URLs and make local paths absolute.
+    let back = Job::parse_submitted(&job.to_submitted_toml().unwrap(), PathChecks::Skip).unwrap();
+    assert_eq!(back.datasets()[3].file, Some(Location::parse("/jobs/lists/night.csv")));
+    assert_eq!(back.datasets()[0].root, Some(Location::parse("s3://b/mvtec")));
+
+    let err = |tables: &str| datasets(tables).unwrap_err().to_string();
+    let mvtec = "[[datasets]]\nkind = \"mvtec\"\nroot = \"a\"\n";
+    assert!(err(&format!("{mvtec}{mvtec}")).contains("`datasets[1].name` \"MVTec-AD\" is used by two datasets"));
+    assert!(err("[[datasets]]\nkind = \"manifest\"\nroot = \"a\"\n").contains("`datasets[0].file` is required"));
+    assert!(err("[[datasets]]\nkind = \"visa\"\n").contains("`datasets[0].root` is required"));
+    assert!(err("[[datasets]]\nkind = \"mvtec\"\nroot = \"a\"\nimages = \"x\"\n").contains("`datasets[0].images` is only for kind = \"sewer-ml\""));
+    assert!(err("[[datasets]]\nkind = \"visa\"\nroot = \"a\"\nsplit = \"val\"\n").contains("`datasets[0].split` is \"val\"; visa has the splits test, train"));
+    assert!(err("[[datasets]]\nkind = \"mvtec\"\nroot = \"gs://b/x\"\n").contains("`datasets[0].root` has unsupported scheme `gs://`"));
+    assert!(err("[[datasets]]\nkind = \"coco\"\nroot = \"a\"\n").contains("coco"));
+    assert!(err("").contains("`datasets` is missing"));
+    assert!(err(&format!("[dataset]\nkind = \"mvtec\"\nroot = \"a\"\n{mvtec}")).contains("cannot be combined with [dataset]"));
+    let few_shot_sewer = "[[datasets]]\nkind = \"sewer-ml\"\nroot = \"a\"\n[scoring]\nsetups = [\"unknown\", \"2-shot\"]\n";
+    assert!(err(few_shot_sewer).contains("`datasets[0].setups` 2-shot needs normal reference images"), "{}", err(few_shot_sewer));
+    assert!(err("[[datasets]]\nkind = \"mvtec\"\nroot = \"a\"\n[scoring]\nsetups = [\"3-shots\"]\n").contains("3-shots"));
+}
