@@ -8,6 +8,7 @@ pub mod aggregate;
 pub mod artifacts;
 pub mod clip_config;
 pub mod dataset;
+pub mod detector;
 pub mod failure;
 pub mod fnn_config;
 pub mod job;

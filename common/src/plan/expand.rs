@@ -142,14 +142,9 @@ pub fn plan_listed(job: &Job, datasets: &[ListedDataset], options: &PlanOptions)
     }
 
     // Text shards, then one trial per grid point × seed.
-    let text_batch = spec.model.text_batch_size as u64;
-    // 2 prompts per pair: a block of S pairs must hold whole batches.
-    let pair_unit = if text_batch % 2 == 0 { text_batch / 2 } else { text_batch };
     let counts = spec.prompts.pair_counts();
-    // A job whose largest Np is below the block size would otherwise encode
-    // a whole block of prompts it never reads.
     let largest_np = counts.iter().copied().max().unwrap_or(1);
-    let block = round_up(options.text_shard_pairs.min(largest_np), pair_unit);
+    let block = text_block_pairs(largest_np, spec.model.text_batch_size, options.text_shard_pairs);
     let words = spec.prompts.word_pairs();
     let single_point = counts.len() == 1 && words.len() == 1;
     let mut trials = Vec::new();
@@ -309,6 +304,16 @@ fn weights_identity(job: &Job) -> Option<String> {
         Some(local) => Some(canonical(&local)),
         None => job.weights_uri(),
     }
+}
+
+/// Pairs per text shard: `text_shard_pairs`, or the largest Np when that is
+/// smaller (a job would otherwise encode a whole block of prompts it never
+/// reads), rounded up so a block holds whole batches of 2 prompts per pair.
+/// `rwclip train` encodes the same blocks, so its embeddings are a sweep's.
+pub fn text_block_pairs(largest_np: u64, text_batch_size: usize, text_shard_pairs: u64) -> u64 {
+    let text_batch = text_batch_size as u64;
+    let pair_unit = if text_batch % 2 == 0 { text_batch / 2 } else { text_batch };
+    round_up(text_shard_pairs.min(largest_np), pair_unit)
 }
 
 fn round_up(n: u64, unit: u64) -> u64 {

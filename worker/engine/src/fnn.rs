@@ -135,7 +135,17 @@ impl Fnn {
 
     /// Serialises weights and batch-norm running statistics; see `checkpoint`.
     pub fn to_safetensors(&self) -> Result<Vec<u8>, FnnError> {
-        checkpoint::to_bytes(self)
+        checkpoint::to_bytes(self, None)
+    }
+
+    /// A detector: the checkpoint with `info` in its metadata.
+    pub fn to_detector(&self, info: &rwclip_common::detector::DetectorInfo) -> Result<Vec<u8>, FnnError> {
+        checkpoint::to_bytes(self, Some(info))
+    }
+
+    /// The detector metadata of a checkpoint (`None` when it has none).
+    pub fn detector_info(bytes: &[u8]) -> Result<Option<rwclip_common::detector::DetectorInfo>, FnnError> {
+        checkpoint::detector_info(bytes)
     }
 
     /// Restores an FNN written by `to_safetensors`; errors name the tensor or key at fault.

@@ -5,6 +5,7 @@
 
 pub mod blocking_store;
 pub mod clip;
+pub mod detector;
 pub mod device;
 pub mod embed;
 pub mod error;

@@ -5,6 +5,7 @@
 mod coordinator;
 pub mod exit;
 mod dataset;
+mod detector;
 mod embed;
 mod metrics;
 mod prompts;
@@ -46,6 +47,11 @@ pub enum Command {
     Worker(worker::WorkerArgs),
     /// Serve a coordinator (the same as the `rwclip-coordinator` binary).
     Coordinator(coordinator::CoordinatorArgs),
+    /// Train one detector (an FNN plus what scoring needs) without a sweep.
+    Train(detector::TrainArgs),
+    /// Detectors: export a sweep trial's checkpoint, show a detector's metadata.
+    #[command(subcommand)]
+    Detector(detector::DetectorCommand),
 }
 
 /// Model selection shared by the `embed` subcommands.
@@ -75,5 +81,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Submit(a) => submit::run(a),
         Command::Worker(a) => worker::run(a),
         Command::Coordinator(a) => coordinator::run(a),
+        Command::Train(a) => detector::train(a),
+        Command::Detector(c) => detector::run(c),
     }
 }

@@ -12,6 +12,8 @@ use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
+use rwclip_common::detector::DetectorInfo;
+
 use super::{Fnn, FnnConfig, FnnError};
 
 const METADATA_KEY: &str = "fnn";
@@ -20,6 +22,10 @@ const METADATA_KEY: &str = "fnn";
 struct Header {
     in_dim: i64,
     config: FnnConfig,
+    /// Present in detectors (trial checkpoints, `rwclip train`): what
+    /// scoring needs besides the weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    detector: Option<DetectorInfo>,
 }
 
 /// A tensor's name, shape and little-endian f32 bytes, ready for safetensors.
@@ -43,7 +49,7 @@ impl safetensors::View for &F32Bytes {
     }
 }
 
-pub(super) fn to_bytes(fnn: &Fnn) -> Result<Vec<u8>, FnnError> {
+pub(super) fn to_bytes(fnn: &Fnn, detector: Option<&DetectorInfo>) -> Result<Vec<u8>, FnnError> {
     let mut tensors = BTreeMap::new();
     for (name, t) in fnn.vs.variables() {
         let t = t.detach().to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
@@ -55,7 +61,7 @@ pub(super) fn to_bytes(fnn: &Fnn) -> Result<Vec<u8>, FnnError> {
         let shape = t.size().iter().map(|&d| d as usize).collect();
         tensors.insert(name, F32Bytes { shape, bytes });
     }
-    let header = Header { in_dim: fnn.in_dim, config: fnn.cfg.clone() };
+    let header = Header { in_dim: fnn.in_dim, config: fnn.cfg.clone(), detector: detector.cloned() };
     let header = serde_json::to_string(&header).map_err(|e| FnnError::CheckpointBadMetadata {
         key: METADATA_KEY,
         reason: e.to_string(),
@@ -65,7 +71,7 @@ pub(super) fn to_bytes(fnn: &Fnn) -> Result<Vec<u8>, FnnError> {
         .map_err(|e| FnnError::CheckpointFormat(e.to_string()))
 }
 
-pub(super) fn from_bytes(bytes: &[u8], device: Device) -> Result<Fnn, FnnError> {
+fn header(bytes: &[u8]) -> Result<Header, FnnError> {
     let (_, metadata) = SafeTensors::read_metadata(bytes)
         .map_err(|e| FnnError::CheckpointFormat(e.to_string()))?;
     let header = metadata
@@ -73,10 +79,19 @@ pub(super) fn from_bytes(bytes: &[u8], device: Device) -> Result<Fnn, FnnError> 
         .as_ref()
         .and_then(|m| m.get(METADATA_KEY))
         .ok_or(FnnError::CheckpointMissingMetadata { key: METADATA_KEY })?;
-    let header: Header = serde_json::from_str(header).map_err(|e| FnnError::CheckpointBadMetadata {
+    serde_json::from_str(header).map_err(|e| FnnError::CheckpointBadMetadata {
         key: METADATA_KEY,
         reason: e.to_string(),
-    })?;
+    })
+}
+
+/// The detector metadata of a checkpoint, `None` for a bare FNN checkpoint.
+pub(super) fn detector_info(bytes: &[u8]) -> Result<Option<DetectorInfo>, FnnError> {
+    Ok(header(bytes)?.detector)
+}
+
+pub(super) fn from_bytes(bytes: &[u8], device: Device) -> Result<Fnn, FnnError> {
+    let header = header(bytes)?;
     header.config.validate().map_err(|e| FnnError::CheckpointBadMetadata {
         key: METADATA_KEY,
         reason: e.to_string(),

@@ -18,6 +18,8 @@ pub struct ExecContext {
     models: Vec<(String, Rc<ClipModel>)>,
     capacity: usize,
     tokenizer: Option<Rc<ClipTokenizer>>,
+    /// Weights digests by model key (hashing a weights file once per worker).
+    digests: std::collections::HashMap<String, String>,
 }
 
 impl ExecContext {
@@ -28,6 +30,7 @@ impl ExecContext {
             models: Vec::new(),
             capacity: capacity.max(1),
             tokenizer: None,
+            digests: std::collections::HashMap::new(),
         }
     }
 
@@ -65,8 +68,34 @@ impl ExecContext {
         Ok(self.tokenizer.clone().expect("just set"))
     }
 
+    /// The digest detectors record of `m`'s weights (see
+    /// `rwclip_common::detector::weights_digest`).
+    pub fn weights_digest(&mut self, m: &ModelRef) -> Result<String> {
+        let key = m.key();
+        if let Some(d) = self.digests.get(&key) {
+            return Ok(d.clone());
+        }
+        let digest = weights_digest_of(m.weights.as_deref())?;
+        self.digests.insert(key, digest.clone());
+        Ok(digest)
+    }
+
     /// Keys of the loaded models, least recently used first.
     pub fn loaded(&self) -> Vec<&str> {
         self.models.iter().map(|(k, _)| k.as_str()).collect()
     }
+}
+
+/// The weights digest of a weights location (`None`: random init): the
+/// file's bytes read from a local path or through the store.
+pub fn weights_digest_of(weights: Option<&str>) -> Result<String> {
+    use rwclip_common::detector::{weights_digest, RANDOM_INIT_DIGEST};
+    let Some(uri) = weights else { return Ok(RANDOM_INIT_DIGEST.to_string()) };
+    let bytes = if uri.contains("://") {
+        let (store, name) = BlockingStore::open_file(uri)?;
+        store.get(&name)?.to_vec()
+    } else {
+        std::fs::read(uri).map_err(|e| EngineError::io(uri, e))?
+    };
+    Ok(weights_digest(&bytes))
 }

@@ -6,6 +6,7 @@ use rwclip_common::artifacts::{ImageEmbeddingRow, ScoreRow, TextEmbeddingRow};
 use rwclip_common::dataset::ImageRecord;
 use std::collections::{BTreeMap, HashMap};
 
+use rwclip_common::detector::{DetectorInfo, ScoreKind, DETECTOR_FORMAT};
 use rwclip_common::job::ObjectSetup;
 use rwclip_common::plan::{ShardId, TrialDataset, TrialSpec};
 use rwclip_inputs::preprocess::Corner;
@@ -101,9 +102,23 @@ pub fn trial(
     progress(2, 3);
 
     let mut parts = Vec::new();
+    // The checkpoint is a detector: everything scoring needs is in it.
+    let info = DetectorInfo {
+        format: DETECTOR_FORMAT,
+        clip_preset: s.model.preset.clone(),
+        clip_weights_digest: ctx.weights_digest(&s.model).map_err(ShardError::run(id))?,
+        normal_word: s.words.normal.clone(),
+        anomaly_word: s.words.anomaly.clone(),
+        object_word: s.object_word.clone(),
+        temperature: s.temperature,
+        score: ScoreKind::PrFnn,
+        multi_crop: s.datasets.iter().any(|d| !d.corner_shards.is_empty()),
+        seed: s.seed,
+        pairs: s.pairs,
+    };
     let ckpt = format!("{prefix}{}", part::CHECKPOINT);
     store
-        .put(&ckpt, Bytes::from(fnn.to_safetensors().map_err(|e| ShardError::run(id)(e.into()))?))
+        .put(&ckpt, Bytes::from(fnn.to_detector(&info).map_err(|e| ShardError::run(id)(e.into()))?))
         .map_err(|e| ShardError::run(id)(e.into()))?;
     parts.push(ckpt);
     let mut metrics = Vec::new();
