@@ -16,4 +16,5 @@ pub mod metrics;
 pub mod plan;
 pub mod prompts;
 pub mod scores_table;
+pub mod scoring;
 pub mod shard_store;

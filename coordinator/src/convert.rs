@@ -14,6 +14,7 @@ pub fn kind_to_proto(kind: ShardKind) -> pb::ShardKind {
         ShardKind::ImageEmbedding => pb::ShardKind::ImageEmbedding,
         ShardKind::Trial => pb::ShardKind::Trial,
         ShardKind::Aggregate => pb::ShardKind::Aggregate,
+        ShardKind::Score => pb::ShardKind::Score,
     }
 }
 
@@ -23,6 +24,7 @@ pub fn kind_from_proto(value: i32) -> Result<ShardKind, Status> {
         Ok(pb::ShardKind::ImageEmbedding) => Ok(ShardKind::ImageEmbedding),
         Ok(pb::ShardKind::Trial) => Ok(ShardKind::Trial),
         Ok(pb::ShardKind::Aggregate) => Ok(ShardKind::Aggregate),
+        Ok(pb::ShardKind::Score) => Ok(ShardKind::Score),
         _ => Err(Status::invalid_argument(format!("field `kind`: unknown shard kind {value}"))),
     }
 }

@@ -1,10 +1,12 @@
 //! The real job planner: a submitted job file (absolute paths, see
-//! `Job::to_submitted_toml`) validated and expanded into its shard DAG.
+//! `Job::to_submitted_toml`) validated and expanded into its shard DAG: a
+//! sweep, or a scoring job (`kind = "score"`).
 
 use std::sync::Arc;
 
 use rwclip_common::job::{Job, PathChecks};
 use rwclip_common::plan::plan;
+use rwclip_common::scoring::{declared_kind, plan_score, ScoreJob};
 
 use crate::scheduler::{PlannedJob, Planner};
 
@@ -12,6 +14,11 @@ use crate::scheduler::{PlannedJob, Planner};
 /// and plans it; the error names the key or file at fault.
 pub fn job_planner() -> Planner {
     Arc::new(|text: &str| {
+        if declared_kind(text).as_deref() == Some("score") {
+            let job = ScoreJob::parse_submitted(text, PathChecks::Check).map_err(|e| e.to_string())?;
+            let plan = plan_score(&job).map_err(|e| e.to_string())?;
+            return Ok(PlannedJob { id: plan.job, name: job.spec.name.clone(), output_uri: job.output_uri(), shards: plan.shards });
+        }
         let job = Job::parse_submitted(text, PathChecks::Check).map_err(|e| e.to_string())?;
         let plan = plan(&job).map_err(|e| e.to_string())?;
         Ok(PlannedJob {

@@ -203,7 +203,7 @@ fn aggregates_are_never_leased_but_run_by_the_coordinator() {
     assert_eq!(s.complete(&WorkerId::coordinator(), &local[0].attempt), ReportAck::Accepted);
     // All committed, but the job succeeds only once its results are published.
     assert_eq!(s.view(&j).unwrap().outcome, None);
-    let publish = s.take_publish_work();
+    let publish = s.take_publish_work(Instant::now());
     assert_eq!(publish.len(), 1);
     s.results_published(&j, Err("output unreachable".into()));
     assert!(matches!(s.view(&j).unwrap().outcome, Some(JobOutcome::Failed(r)) if r.contains("output unreachable")));

@@ -17,6 +17,10 @@ pub enum AggregateError {
     Shard(#[from] ShardStoreError),
     #[error("aggregate {aggregate}: the trials hold no metric rows")]
     NoMetrics { aggregate: ShardId },
+    #[error("summary {aggregate}: the score shards hold {found} rows, the input has {expected}")]
+    RowCount { aggregate: ShardId, expected: u64, found: u64 },
+    #[error("{what} does not read: {message}")]
+    Corrupt { what: String, message: String },
     #[error("cannot encode {what}: {source}")]
     Encode { what: String, source: ArtifactError },
     #[error(transparent)]

@@ -84,9 +84,14 @@ async fn committed_aggregate(store: &Store, aggregate: &ShardId) -> Result<Manif
 }
 
 /// Copies the committed aggregate's results.parquet/csv/md to `output` and
-/// writes the submitted job file next to them as job.toml.
-pub async fn publish_results(store: &Store, aggregate: &ShardId, output: &Store, job_toml: &str) -> Result<PublishedResults, AggregateError> {
+/// writes the submitted job file next to them as job.toml; a scoring job's
+/// summary publishes `scores/`, `top_k.csv` and `summary.json` instead
+/// (`wall_s`: the job's time so far, for its rate).
+pub async fn publish_results(store: &Store, aggregate: &ShardId, output: &Store, job_toml: &str, wall_s: f64) -> Result<PublishedResults, AggregateError> {
     let manifest = committed_aggregate(store, aggregate).await?;
+    if let Ok(ShardSpec::ScoreSummary(spec)) = serde_json::from_value::<ShardSpec>(manifest.spec.clone()) {
+        return crate::scoring::summary::publish_scores(store, &manifest, &spec, output, job_toml, wall_s).await;
+    }
     let mut markdown = String::new();
     for name in [part::RESULTS_PARQUET, part::RESULTS_CSV, part::RESULTS_MD] {
         let bytes = store.get(&shard_store::part_key(store, &manifest, name)?).await?;

@@ -40,6 +40,14 @@ pub fn optional_u64_column<R>(rows: &[R], get: impl Fn(&R) -> Option<u64>) -> Ar
     Arc::new(rows.iter().map(get).collect::<UInt64Array>())
 }
 
+pub fn optional_f64_column<R>(rows: &[R], get: impl Fn(&R) -> Option<f64>) -> ArrayRef {
+    Arc::new(rows.iter().map(get).collect::<Float64Array>())
+}
+
+pub fn optional_utf8_column<R>(rows: &[R], get: impl Fn(&R) -> Option<&str>) -> ArrayRef {
+    Arc::new(rows.iter().map(get).collect::<StringArray>())
+}
+
 pub fn f64_column<R>(rows: &[R], get: impl Fn(&R) -> f64) -> ArrayRef {
     Arc::new(Float64Array::from_iter_values(rows.iter().map(get)))
 }
@@ -152,6 +160,18 @@ impl<'a> BatchColumns<'a> {
             return Ok(vec![default.to_string(); self.num_rows()]);
         }
         Ok(self.utf8(column)?.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+    }
+
+    /// A nullable f64 column.
+    pub fn optional_f64(&self, column: &'static str) -> Result<Vec<Option<f64>>, ArtifactError> {
+        let values: &Float64Array = self.typed_nullable(column, ColumnType::OptionalF64, true)?;
+        Ok(values.iter().collect())
+    }
+
+    /// A nullable text column.
+    pub fn optional_utf8(&self, column: &'static str) -> Result<Vec<Option<String>>, ArtifactError> {
+        let values: &StringArray = self.typed_nullable(column, ColumnType::OptionalUtf8, true)?;
+        Ok(values.iter().map(|v| v.map(str::to_string)).collect())
     }
 
     /// The embedding column as one `Vec<f32>` per row.

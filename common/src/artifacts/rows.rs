@@ -5,8 +5,8 @@
 use arrow_array::ArrayRef;
 
 use super::columns::{
-    embedding_column, f64_column, optional_u64_column, optional_u8_column, u64_column, u8_column, utf8_column,
-    BatchColumns, ColumnCodec,
+    embedding_column, f64_column, optional_f64_column, optional_u64_column, optional_u8_column, optional_utf8_column, u64_column,
+    u8_column, utf8_column, BatchColumns, ColumnCodec,
 };
 use super::error::ArtifactError;
 use super::schema::ArtifactKind;
@@ -337,6 +337,42 @@ impl ColumnCodec for SummaryRow {
                 f1_max_std: f1_std.value(i),
                 n_seeds: n_seeds.value(i),
             })
+            .collect())
+    }
+}
+
+/// A detector's scores of one archive image; the scores are `None` and
+/// `error` says why when the image could not be scored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageScoreRow {
+    pub uri: String,
+    pub score: Option<f64>,
+    pub s_fnn: Option<f64>,
+    pub s_pr: Option<f64>,
+    pub error: Option<String>,
+}
+
+impl ColumnCodec for ImageScoreRow {
+    const KIND: ArtifactKind = ArtifactKind::ImageScores;
+
+    fn to_columns(rows: &[Self]) -> Columns {
+        Ok((
+            vec![
+                utf8_column(rows, |r| &r.uri),
+                optional_f64_column(rows, |r| r.score),
+                optional_f64_column(rows, |r| r.s_fnn),
+                optional_f64_column(rows, |r| r.s_pr),
+                optional_utf8_column(rows, |r| r.error.as_deref()),
+            ],
+            0,
+        ))
+    }
+
+    fn from_columns(c: &BatchColumns<'_>) -> Result<Vec<Self>, ArtifactError> {
+        let uri = c.utf8("uri")?;
+        let (score, s_fnn, s_pr, error) = (c.optional_f64("score")?, c.optional_f64("s_fnn")?, c.optional_f64("s_pr")?, c.optional_utf8("error")?);
+        Ok((0..c.num_rows())
+            .map(|i| ImageScoreRow { uri: uri.value(i).to_string(), score: score[i], s_fnn: s_fnn[i], s_pr: s_pr[i], error: error[i].clone() })
             .collect())
     }
 }

@@ -6,8 +6,7 @@
 //! (`rwclip.artifact`), the format version (`rwclip.format_version`) and a
 //! sentence about the artifact (`rwclip.description`); each column carries a
 //! `description` field metadata entry, so a pyarrow reader knows what a column
-//! means without this code. Only `OptionalLabel` and `OptionalU64` columns
-//! are nullable.
+//! means without this code. Only the `Optional…` columns are nullable.
 
 use std::sync::Arc;
 
@@ -38,7 +37,11 @@ pub enum ColumnType {
     /// A u64 that may be null (the seed of free-form text embeddings).
     OptionalU64,
     F64,
+    /// An f64 that may be null (the scores of an image that could not be read).
+    OptionalF64,
     Utf8,
+    /// Text that may be null (an error message, null when there was none).
+    OptionalUtf8,
     Embedding,
 }
 
@@ -58,7 +61,7 @@ const fn col(name: &'static str, column_type: ColumnType, description: &'static 
     }
 }
 
-use ColumnType::{Embedding, OptionalLabel, OptionalU64, Utf8, F64, U64, U8};
+use ColumnType::{Embedding, OptionalF64, OptionalLabel, OptionalU64, OptionalUtf8, Utf8, F64, U64, U8};
 
 const LABEL_PROMPT: &str = "0 = normal prompt, 1 = anomalous prompt";
 const LABEL_IMAGE: &str = "ground truth: 0 = normal image, 1 = anomalous image";
@@ -200,6 +203,14 @@ const SUMMARY: &[ColumnSpec] = &[
     ),
 ];
 
+const IMAGE_SCORES: &[ColumnSpec] = &[
+    col("uri", Utf8, "the image as the input names it (a manifest's uri, or the full URI below a scored folder or prefix)"),
+    col("score", OptionalF64, "the detector's score (its `score` kind: fnn, pr or pr+fnn); null when the image could not be scored"),
+    col("s_fnn", OptionalF64, "FNN anomaly score of the image embedding (paper s_FNN); null when the image could not be scored"),
+    col("s_pr", OptionalF64, "prompt-guided CLIP score (paper s_pr); null when the image could not be scored"),
+    col("error", OptionalUtf8, "why the image could not be scored (missing, unreadable, not an image); null when it was"),
+];
+
 /// The artifact kinds; `name()` is what the Parquet metadata records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArtifactKind {
@@ -209,16 +220,18 @@ pub enum ArtifactKind {
     Scores,
     Metrics,
     Summary,
+    ImageScores,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 6] = [
+    pub const ALL: [ArtifactKind; 7] = [
         ArtifactKind::Prompts,
         ArtifactKind::TextEmbeddings,
         ArtifactKind::ImageEmbeddings,
         ArtifactKind::Scores,
         ArtifactKind::Metrics,
         ArtifactKind::Summary,
+        ArtifactKind::ImageScores,
     ];
 
     pub fn name(self) -> &'static str {
@@ -229,6 +242,7 @@ impl ArtifactKind {
             ArtifactKind::Scores => "scores",
             ArtifactKind::Metrics => "metrics",
             ArtifactKind::Summary => "summary",
+            ArtifactKind::ImageScores => "image_scores",
         }
     }
 
@@ -240,6 +254,7 @@ impl ArtifactKind {
             ArtifactKind::Scores => "per-image anomaly scores of one seed",
             ArtifactKind::Metrics => "image-level metrics per category, seed and score kind",
             ArtifactKind::Summary => "metrics aggregated over seeds: mean and std per category and score kind",
+            ArtifactKind::ImageScores => "a detector's scores of archive images, one row per input image, in input order",
         }
     }
 
@@ -251,6 +266,7 @@ impl ArtifactKind {
             ArtifactKind::Scores => SCORES,
             ArtifactKind::Metrics => METRICS,
             ArtifactKind::Summary => SUMMARY,
+            ArtifactKind::ImageScores => IMAGE_SCORES,
         }
     }
 
@@ -280,7 +296,7 @@ impl ArtifactKind {
             .columns()
             .iter()
             .map(|c| {
-                let nullable = matches!(c.column_type, ColumnType::OptionalLabel | ColumnType::OptionalU64);
+                let nullable = c.column_type.is_nullable();
                 Field::new(c.name, c.column_type.data_type(embedding_dim), nullable)
                     .with_metadata(Metadata::from([(DESCRIPTION_KEY, c.description)]))
             })
@@ -297,12 +313,16 @@ impl ArtifactKind {
 }
 
 impl ColumnType {
+    pub fn is_nullable(self) -> bool {
+        matches!(self, ColumnType::OptionalLabel | ColumnType::OptionalU64 | ColumnType::OptionalF64 | ColumnType::OptionalUtf8)
+    }
+
     pub fn data_type(self, embedding_dim: usize) -> DataType {
         match self {
             ColumnType::U8 | ColumnType::OptionalLabel => DataType::UInt8,
             ColumnType::U64 | ColumnType::OptionalU64 => DataType::UInt64,
-            ColumnType::F64 => DataType::Float64,
-            ColumnType::Utf8 => DataType::Utf8,
+            ColumnType::F64 | ColumnType::OptionalF64 => DataType::Float64,
+            ColumnType::Utf8 | ColumnType::OptionalUtf8 => DataType::Utf8,
             // i32 is Arrow's list size type; CLIP widths are far below its range.
             ColumnType::Embedding => {
                 DataType::FixedSizeList(Arc::new(embedding_item_field()), embedding_dim as i32)

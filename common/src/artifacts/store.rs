@@ -193,6 +193,36 @@ impl Store {
             .map_err(|source| self.backend("get", key, source))
     }
 
+    /// The object at `key` chunk by chunk, as the backend delivers it: a
+    /// file of any size read without holding it.
+    pub async fn get_chunks(&self, key: &str) -> Result<futures::stream::BoxStream<'static, Result<Bytes, StoreError>>, StoreError> {
+        let path = self.path(key)?;
+        let result = self.inner.get(&path).await.map_err(|source| self.backend("get", key, source))?;
+        let uri = self.full_uri(key);
+        Ok(Box::pin(result.into_stream().map_err(move |source| StoreError::Backend { operation: "get", uri: uri.clone(), source: Box::new(source) })))
+    }
+
+    /// Bytes `range` of the object at `key`.
+    pub async fn get_range(&self, key: &str, range: std::ops::Range<u64>) -> Result<Bytes, StoreError> {
+        let path = self.path(key)?;
+        self.inner.get_range(&path, range).await.map_err(|source| self.backend("get", key, source))
+    }
+
+    /// Keys under `prefix` that sort after `offset`, page by page (S3 starts
+    /// listing there; other backends filter).
+    pub async fn for_each_key_after(&self, prefix: &str, offset: &str, mut f: impl FnMut(&str)) -> Result<(), StoreError> {
+        let full = if prefix.trim_matches('/').is_empty() { self.prefix.clone() } else { self.path(prefix)? };
+        let offset_path = self.path(offset)?;
+        let mut listed = self.inner.list_with_offset(Some(&full), &offset_path);
+        while let Some(meta) = listed.try_next().await.map_err(|source| self.backend("list", prefix, source))? {
+            if let Some(parts) = meta.location.prefix_match(&self.prefix) {
+                let key = parts.map(|p| p.as_ref().to_string()).collect::<Vec<_>>().join("/");
+                f(&key);
+            }
+        }
+        Ok(())
+    }
+
     pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
         let path = self.path(key)?;
         match self.inner.head(&path).await {

@@ -81,7 +81,7 @@ impl DatasetError {
 /// File extensions (lower-cased) read as images: MVTec uses PNG, VisA JPEG.
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp"];
 
-pub(crate) fn is_image_file(name: &str) -> bool {
+pub fn is_image_file(name: &str) -> bool {
     name.rsplit_once('.')
         .is_some_and(|(_, ext)| IMAGE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
 }

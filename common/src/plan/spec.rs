@@ -124,6 +124,29 @@ pub struct AggregateSpec {
     pub datasets: Vec<crate::aggregate::DatasetColumn>,
 }
 
+/// A detector's scores of one row range of an archive (see
+/// [`crate::scoring`]): every row gets a score or its error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreShardSpec {
+    pub model: ModelRef,
+    /// The detector file, and the digest of its bytes (a replaced detector
+    /// file is a different shard).
+    pub detector: String,
+    pub detector_digest: String,
+    pub input: crate::scoring::input::InputShard,
+    pub batch_size: usize,
+}
+
+/// `top_k.csv` and `summary.json` over every score shard of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreSummarySpec {
+    pub title: String,
+    /// In input order.
+    pub shards: Vec<ShardId>,
+    pub top_k: usize,
+    pub rows: u64,
+}
+
 /// The executor input of one shard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -132,6 +155,8 @@ pub enum ShardSpec {
     ImageEmbedding(ImageShardSpec),
     Trial(TrialSpec),
     Aggregate(AggregateSpec),
+    Score(ScoreShardSpec),
+    ScoreSummary(ScoreSummarySpec),
 }
 
 impl ShardSpec {
@@ -140,7 +165,8 @@ impl ShardSpec {
             ShardSpec::TextEmbedding(_) => ShardKind::TextEmbedding,
             ShardSpec::ImageEmbedding(_) => ShardKind::ImageEmbedding,
             ShardSpec::Trial(_) => ShardKind::Trial,
-            ShardSpec::Aggregate(_) => ShardKind::Aggregate,
+            ShardSpec::Aggregate(_) | ShardSpec::ScoreSummary(_) => ShardKind::Aggregate,
+            ShardSpec::Score(_) => ShardKind::Score,
         }
     }
 
@@ -150,14 +176,16 @@ impl ShardSpec {
             ShardSpec::TextEmbedding(s) => Some(&s.model),
             ShardSpec::ImageEmbedding(s) => Some(&s.model),
             ShardSpec::Trial(s) => Some(&s.model),
-            ShardSpec::Aggregate(_) => None,
+            ShardSpec::Score(s) => Some(&s.model),
+            ShardSpec::Aggregate(_) | ShardSpec::ScoreSummary(_) => None,
         }
     }
 
     /// Shards whose committed outputs this one reads.
     pub fn deps(&self) -> Vec<ShardId> {
         match self {
-            ShardSpec::TextEmbedding(_) | ShardSpec::ImageEmbedding(_) => Vec::new(),
+            ShardSpec::TextEmbedding(_) | ShardSpec::ImageEmbedding(_) | ShardSpec::Score(_) => Vec::new(),
+            ShardSpec::ScoreSummary(s) => s.shards.clone(),
             ShardSpec::Trial(t) => {
                 let images = t.datasets.iter().flat_map(|d| d.image_shards.iter().chain(&d.corner_shards).chain(&d.reference_shards));
                 let mut deps: Vec<ShardId> = t.text_shards.iter().cloned().collect();
@@ -188,7 +216,9 @@ impl ShardSpec {
             ShardKind::TextEmbedding => "text",
             ShardKind::ImageEmbedding => "image",
             ShardKind::Trial => "trial",
+            ShardKind::Aggregate if matches!(self, ShardSpec::ScoreSummary(_)) => "score-summary",
             ShardKind::Aggregate => "aggregate",
+            ShardKind::Score => "score",
         };
         ShardId(format!("{prefix}-{}", super::hash::content_hash(self.to_json().as_bytes())))
     }

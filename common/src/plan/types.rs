@@ -47,8 +47,11 @@ pub enum ShardKind {
     ImageEmbedding,
     /// FNN training and scoring of one config × seed.
     Trial,
-    /// Mean ± std over a job's trials.
+    /// Mean ± std over a job's trials, or a scoring job's summary: run by
+    /// the coordinator, which needs no libtorch.
     Aggregate,
+    /// A detector's scores of one row range of an archive.
+    Score,
 }
 
 /// A shard as the coordinator schedules it.

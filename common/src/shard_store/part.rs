@@ -16,6 +16,11 @@ pub const METRICS: &str = "metrics.parquet";
 pub const RESULTS_PARQUET: &str = "results.parquet";
 pub const RESULTS_CSV: &str = "results.csv";
 pub const RESULTS_MD: &str = "results.md";
+/// Score shards: one row per input image, in input order.
+pub const IMAGE_SCORES: &str = "image_scores.parquet";
+/// Scoring summaries, copied to the job's output with `scores/`.
+pub const TOP_K_CSV: &str = "top_k.csv";
+pub const SUMMARY_JSON: &str = "summary.json";
 /// The job file as submitted, next to the results in the job's output.
 pub const JOB_TOML: &str = "job.toml";
 

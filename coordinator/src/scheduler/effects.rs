@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use rwclip_common::aggregate::{self, run_aggregate, AggregateError, PublishedResults};
+use rwclip_common::scoring::summary::run_score_summary;
 use rwclip_common::artifacts::Store;
 use rwclip_common::failure::ShardFailure;
 use rwclip_common::plan::{AttemptId, JobId, ShardId, ShardSpec};
@@ -123,16 +124,16 @@ pub async fn run_local(store: Store, events: mpsc::WeakSender<SchedulerEvent>, w
 
 /// The aggregate of `work`, committed; failures classified for the scheduler.
 async fn aggregate_shard(store: &Store, work: &LocalWork) -> Result<Manifest, ShardFailure> {
-    let spec = match ShardSpec::from_json(&work.spec_json) {
-        Ok(ShardSpec::Aggregate(spec)) => spec,
-        Ok(other) => return Err(ShardFailure::internal(format!("shard {}: its spec is a {:?} shard, not an aggregate", work.shard, other.kind()))),
-        Err(e) => return Err(ShardFailure::internal(format!("shard {}: spec_json is not a shard spec: {e}", work.shard))),
-    };
-    let id = ShardSpec::Aggregate(spec.clone()).id();
+    let spec = ShardSpec::from_json(&work.spec_json).map_err(|e| ShardFailure::internal(format!("shard {}: spec_json is not a shard spec: {e}", work.shard)))?;
+    let id = spec.id();
     if id != work.shard {
         return Err(ShardFailure::internal(format!("shard {}: its spec hashes to {id}", work.shard)));
     }
-    run_aggregate(store, &spec, &work.attempt, COORDINATOR_NAME).await.map_err(aggregate_failure)
+    match spec {
+        ShardSpec::Aggregate(spec) => run_aggregate(store, &spec, &work.attempt, COORDINATOR_NAME).await.map_err(aggregate_failure),
+        ShardSpec::ScoreSummary(spec) => run_score_summary(store, &spec, &work.attempt, COORDINATOR_NAME).await.map_err(aggregate_failure),
+        other => Err(ShardFailure::internal(format!("shard {}: its spec is a {:?} shard, not one the coordinator runs", work.shard, other.kind()))),
+    }
 }
 
 /// How an aggregate's error is classified (the coordinator's counterpart of
@@ -168,5 +169,5 @@ async fn publish(store: &Store, work: &PublishWork, job_toml: Option<&str>) -> R
         None => persist::job_toml(store, &work.job).await.map_err(|e| e.to_string())?,
     };
     let output = Store::open(&work.output_uri).map_err(|e| e.to_string())?;
-    aggregate::publish_results(store, &work.aggregate, &output, &job_toml).await.map_err(|e| e.to_string())
+    aggregate::publish_results(store, &work.aggregate, &output, &job_toml, work.wall_s).await.map_err(|e| e.to_string())
 }

@@ -293,7 +293,7 @@ impl EventLoop {
         for work in self.scheduler.take_local_work(Instant::now()) {
             tokio::spawn(effects::run_local(self.store.clone(), self.events.clone(), work));
         }
-        for work in self.scheduler.take_publish_work() {
+        for work in self.scheduler.take_publish_work(Instant::now()) {
             let job_toml = self.job_tomls.get(&work.job).cloned();
             tokio::spawn(effects::publish_results(self.store.clone(), self.events.clone(), work, job_toml));
         }

@@ -34,11 +34,13 @@ pub struct LocalWork {
 }
 
 /// A job whose shards all committed and whose results must be published.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PublishWork {
     pub job: JobId,
     pub aggregate: ShardId,
     pub output_uri: String,
+    /// Since the job was submitted (to this coordinator incarnation).
+    pub wall_s: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -454,14 +456,15 @@ impl Scheduler {
 
     /// Jobs whose shards all committed and whose results are not published
     /// yet; marks them as being published.
-    pub fn take_publish_work(&mut self) -> Vec<PublishWork> {
+    pub fn take_publish_work(&mut self, now: Instant) -> Vec<PublishWork> {
         let mut work = Vec::new();
         for job in self.jobs.values_mut() {
             if job.outcome != Some(JobOutcome::Succeeded) || job.results != ResultsState::Pending {
                 continue;
             }
             let Some(aggregate) = job.shards.iter().find(|s| s.kind == ShardKind::Aggregate) else { continue };
-            work.push(PublishWork { job: job.id.clone(), aggregate: aggregate.id.clone(), output_uri: job.output_uri.clone() });
+            let wall_s = now.saturating_duration_since(job.submitted_at).as_secs_f64();
+            work.push(PublishWork { job: job.id.clone(), aggregate: aggregate.id.clone(), output_uri: job.output_uri.clone(), wall_s });
             job.results = ResultsState::Publishing;
         }
         work

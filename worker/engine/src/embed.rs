@@ -98,6 +98,18 @@ pub fn embed_image_bytes(
     Ok(concat_or_empty(&out, model.cfg.embed_dim))
 }
 
+/// Encodes `n` preprocessed images (`3 * size * size` values each, CHW, as
+/// `Preprocess` makes them): [n, embed_dim] f32 on the CPU, unnormalised.
+pub fn encode_pixels(model: &ClipModel, pixels: &[f32], n: usize, size: u32) -> Tensor {
+    if n == 0 {
+        return Tensor::zeros([0, model.cfg.embed_dim], (Kind::Float, tch::Device::Cpu));
+    }
+    let size = size as i64;
+    let batch = Tensor::from_slice(pixels).view([n as i64, 3, size, size]).to_device(model.vs.device());
+    let emb = tch::no_grad(|| model.clip.encode_image(&batch));
+    emb.to_kind(Kind::Float).to_device(tch::Device::Cpu)
+}
+
 /// Preprocesses a batch of files on scoped threads; the first failing file
 /// (in input order) is reported.
 fn preprocess_parallel(preprocess: &Preprocess, paths: &[impl AsRef<Path> + Sync], view: View) -> Result<Vec<f32>> {

@@ -60,6 +60,32 @@ impl ImageReader {
         Ok((store, name.to_string()))
     }
 
+    /// The bytes of every path, in order, each read on its own: a missing
+    /// or unreadable image is that item's error; a store that keeps failing
+    /// transiently (after retries) fails them all, to be retried later.
+    pub fn read_each(&self, paths: &[String]) -> Result<Vec<Result<Bytes, ImageReadError>>, ImageReadError> {
+        let located: Vec<Result<(Store, String), ImageReadError>> =
+            paths.iter().map(|p| self.locate(p).map_err(|source| ImageReadError::Store { uri: p.clone(), source })).collect();
+        let results: Vec<Result<Bytes, ImageReadError>> = self.root.block_on(async {
+            futures::stream::iter(located)
+                .map(|l| async move {
+                    let (store, key) = l?;
+                    read_with_retries(&store, &key).await
+                })
+                .buffered(READ_CONCURRENCY)
+                .collect()
+                .await
+        });
+        let mut out = Vec::with_capacity(results.len());
+        for r in results {
+            match r {
+                Err(ImageReadError::Store { uri, source }) if source.is_transient() => return Err(ImageReadError::Store { uri, source }),
+                other => out.push(other),
+            }
+        }
+        Ok(out)
+    }
+
     /// The bytes of every path, in order; the first failure (in order) wins.
     pub fn read_all(&self, paths: &[String]) -> Result<Vec<(String, Bytes)>, ImageReadError> {
         let located: Vec<(String, Store, String)> = paths

@@ -10,6 +10,7 @@ mod embed;
 mod metrics;
 mod prompts;
 mod run;
+mod score;
 mod submit;
 mod worker;
 
@@ -47,6 +48,8 @@ pub enum Command {
     Worker(worker::WorkerArgs),
     /// Serve a coordinator (the same as the `rwclip-coordinator` binary).
     Coordinator(coordinator::CoordinatorArgs),
+    /// Score an archive of images (a manifest, folder or s3:// prefix) with a detector.
+    Score(score::ScoreArgs),
     /// Train one detector (an FNN plus what scoring needs) without a sweep.
     Train(detector::TrainArgs),
     /// Detectors: export a sweep trial's checkpoint, show a detector's metadata.
@@ -81,6 +84,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Submit(a) => submit::run(a),
         Command::Worker(a) => worker::run(a),
         Command::Coordinator(a) => coordinator::run(a),
+        Command::Score(a) => score::run(a),
         Command::Train(a) => detector::train(a),
         Command::Detector(c) => detector::run(c),
     }

@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
-use rwclip_common::job::Job;
-
-use crate::client::{prepare_submission, runtime, LocalCluster, LocalRun, StageProgress};
+use crate::client::{runtime, LocalCluster, LocalRun, StageProgress, Submission};
 use crate::error::Result;
 use rwclip_common::aggregate::table1_per_grid_point;
 
@@ -21,22 +19,33 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
+    run_local(&Submission::load(&args.job)?, args.workers)
+}
+
+/// Runs a loaded job in local mode and prints its results.
+pub fn run_local(submission: &Submission, workers: u32) -> Result<()> {
     let started = Instant::now();
-    let job = Job::load(&args.job)?;
-    let job_toml = prepare_submission(&job)?;
-    if job.spec.model.weights.is_none() {
-        warn_random_init(&job.spec.model.preset);
+    let job_toml = submission.prepare()?;
+    if let Submission::Sweep(job) = submission {
+        if job.spec.model.weights.is_none() {
+            warn_random_init(&job.spec.model.preset);
+        }
     }
-    let output = job.output_uri();
+    let output = submission.output_uri();
     let run: LocalRun = runtime()?.block_on(async {
-        let mut cluster = LocalCluster::start(&output, args.workers as usize, &job.spec.model.device).await?;
+        let mut cluster = LocalCluster::start(&output, workers as usize, submission.device()).await?;
         let progress = StageProgress::new();
-        let run = cluster.run(job_toml, &progress).await;
+        let run = cluster.run(job_toml, matches!(submission, Submission::Sweep(_)), &progress).await;
         cluster.shutdown().await;
         run
     })?;
     eprintln!("rwclip: done in {:.1}s", started.elapsed().as_secs_f64());
 
+    if let Submission::Score(_) = submission {
+        println!("{}", run.results.results_markdown.trim_end());
+        println!("scores: {}/scores/*.parquet", run.results.results_uri.trim_end_matches('/'));
+        return Ok(());
+    }
     println!("{}\n", title(&run));
     println!("{}", table1_per_grid_point(&run.summary));
     // The coordinator's form of the output is absolute (the job was submitted so).

@@ -3,11 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use rwclip_common::job::Job;
 use crate::remote::client_tls_for;
 use rwclip_proto::v1::GetResultsRequest;
 
-use crate::client::{ensure_succeeded, prepare_submission, runtime, submit_job, watch_until_finished, StageProgress};
+use crate::client::{ensure_succeeded, runtime, submit_job, watch_until_finished, StageProgress, Submission};
 use crate::error::Result;
 use crate::remote::{connect, read_token, ConnectOptions, RemoteError};
 
@@ -51,14 +50,18 @@ impl ConnectArgs {
 }
 
 pub fn run(args: SubmitArgs) -> Result<()> {
-    let job = Job::load(&args.job)?;
-    let options = args.coordinator.connect_options()?;
-    let job_toml = prepare_submission(&job)?;
+    submit(&Submission::load(&args.job)?, &args.coordinator, args.wait)
+}
+
+/// Submits a loaded job; with `wait`, follows it and prints its results.
+pub fn submit(submission: &Submission, coordinator: &ConnectArgs, wait: bool) -> Result<()> {
+    let options = coordinator.connect_options()?;
+    let job_toml = submission.prepare()?;
     runtime()?.block_on(async {
         let mut client = connect(&options).await?;
         let submitted = submit_job(&mut client, job_toml).await?;
         println!("{}", submitted.job_id);
-        if !args.wait {
+        if !wait {
             return Ok(());
         }
         eprintln!(

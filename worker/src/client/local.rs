@@ -76,7 +76,8 @@ impl LocalCluster {
     /// Submits `job_toml`, shows progress until the job ends, and returns its
     /// results. Fails when the job fails, when every worker process has
     /// exited with work left, or on Ctrl-C.
-    pub async fn run(&mut self, job_toml: String, progress: &StageProgress) -> Result<LocalRun> {
+    /// `sweep`: read the summary rows of the results (scoring jobs have none).
+    pub async fn run(&mut self, job_toml: String, sweep: bool, progress: &StageProgress) -> Result<LocalRun> {
         let mut client = connect(&ConnectOptions { url: self.url.clone(), token: None, tls: None }).await?;
         let submitted = submit_job(&mut client, job_toml).await?;
         let job = submitted.job_id.clone();
@@ -125,7 +126,8 @@ impl LocalCluster {
         if results.results_uri.is_empty() {
             return Err(ClientError::NoResults { job }.into());
         }
-        let summary = read_summary_rows(&results.results_uri).await?;
+        // Scoring jobs publish scores/, top_k.csv and summary.json instead.
+        let summary = if sweep { read_summary_rows(&results.results_uri).await? } else { Vec::new() };
         Ok(LocalRun { submitted, status, results, summary })
     }
 

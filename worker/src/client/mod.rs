@@ -17,7 +17,7 @@ pub use local::{LocalCluster, LocalRun, LOCAL_IDLE_EXIT_SECS};
 pub use progress::StageProgress;
 pub use report::{ensure_succeeded, failure_report, read_summary_rows};
 pub use stage::stage_name;
-pub use submit::{prepare_submission, submit_job};
+pub use submit::{prepare_submission, submit_job, Submission};
 pub use watch::watch_until_finished;
 pub use worker_process::WorkerProcess;
 

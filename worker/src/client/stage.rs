@@ -9,6 +9,7 @@ pub fn stage_name(kind: i32) -> &'static str {
         Ok(ShardKind::ImageEmbedding) => "image",
         Ok(ShardKind::Trial) => "trial",
         Ok(ShardKind::Aggregate) => "aggregate",
+        Ok(ShardKind::Score) => "score",
         Ok(ShardKind::Unspecified) | Err(_) => "other",
     }
 }

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use rwclip_common::dataset::source::DatasetKind;
 use rwclip_common::dataset::synth::SynthSpec;
-use rwclip_common::job::Job;
+use rwclip_common::job::{Job, JobError, PathChecks};
+use rwclip_common::scoring::{declared_kind, ScoreJob};
 use rwclip_engine::blocking_store::BlockingStore;
 use rwclip_inputs::synth;
 use rwclip_proto::v1::{SubmitJobRequest, SubmitJobResponse};
@@ -78,6 +79,45 @@ fn collect_files(base: &Path, dir: &Path, out: &mut Vec<(String, std::path::Path
         }
     }
     Ok(())
+}
+
+/// A job file ready to send: a sweep or a scoring job (`kind = "score"`).
+pub enum Submission {
+    Sweep(Job),
+    Score(ScoreJob),
+}
+
+impl Submission {
+    /// Reads and validates the job file at `path`, whichever kind it is.
+    pub fn load(path: &Path) -> Result<Submission> {
+        let text = std::fs::read_to_string(path).map_err(|source| JobError::Read { path: path.to_path_buf(), source })?;
+        if declared_kind(&text).as_deref() == Some("score") {
+            return Ok(Submission::Score(ScoreJob::parse_with(&text, path, PathChecks::Check)?));
+        }
+        Ok(Submission::Sweep(Job::parse(&text, path)?))
+    }
+
+    /// The text sent to the coordinator (datasets synthesised first).
+    pub fn prepare(&self) -> Result<String> {
+        match self {
+            Submission::Sweep(job) => prepare_submission(job),
+            Submission::Score(job) => Ok(job.to_submitted_toml()?),
+        }
+    }
+
+    pub fn output_uri(&self) -> String {
+        match self {
+            Submission::Sweep(job) => job.output_uri(),
+            Submission::Score(job) => job.output_uri(),
+        }
+    }
+
+    pub fn device(&self) -> &str {
+        match self {
+            Submission::Sweep(job) => &job.spec.model.device,
+            Submission::Score(job) => &job.spec.model.device,
+        }
+    }
 }
 
 /// Submits job text; the coordinator validates and plans it (a bad job comes

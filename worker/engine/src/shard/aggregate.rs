@@ -4,7 +4,7 @@
 //! blocking store for the in-process plan runner.
 
 use rwclip_common::aggregate::{write_aggregate_parts, AggregateError};
-use rwclip_common::plan::{AggregateSpec, ShardId};
+use rwclip_common::plan::{AggregateSpec, ScoreSummarySpec, ShardId};
 use rwclip_common::shard_store::ShardStoreError;
 
 use super::error::ShardError;
@@ -13,6 +13,13 @@ use crate::blocking_store::BlockingStore;
 pub fn aggregate(id: &ShardId, s: &AggregateSpec, store: &BlockingStore, prefix: &str) -> Result<Vec<String>, ShardError> {
     store
         .block_on(write_aggregate_parts(store.store(), id, s, prefix))
+        .map_err(|e| shard_error(id, e))
+}
+
+/// A scoring job's summary, likewise computed by `rwclip_common::scoring`.
+pub fn score_summary(id: &ShardId, s: &ScoreSummarySpec, store: &BlockingStore, prefix: &str) -> Result<Vec<String>, ShardError> {
+    store
+        .block_on(rwclip_common::scoring::summary::write_summary_parts(store.store(), id, s, prefix))
         .map_err(|e| shard_error(id, e))
 }
 

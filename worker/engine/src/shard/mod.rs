@@ -9,6 +9,7 @@ mod context;
 mod embeddings;
 mod error;
 mod local;
+mod score;
 mod trial;
 
 pub use context::ExecContext;
@@ -43,6 +44,8 @@ pub fn execute(
         ShardSpec::ImageEmbedding(s) => embeddings::image(&id, s, ctx, store, &prefix, progress)?,
         ShardSpec::Trial(s) => trial::trial(&id, s, ctx, store, &prefix, progress)?,
         ShardSpec::Aggregate(s) => aggregate::aggregate(&id, s, store, &prefix)?,
+        ShardSpec::Score(s) => score::score(&id, s, ctx, store, &prefix, progress)?,
+        ShardSpec::ScoreSummary(s) => aggregate::score_summary(&id, s, store, &prefix)?,
     };
     let spec_json = serde_json::to_value(spec).expect("shard specs are plain data and always serialise");
     store

@@ -1,0 +1,343 @@
+//! A scoring job's input cut into row ranges without holding its rows.
+//!
+//! A CSV manifest is read once as a stream; every `rows_per_shard` records
+//! the byte offset is noted, so a shard is a byte range a worker fetches on
+//! its own. A folder or `s3://` prefix is listed once; a shard is a range of
+//! keys (after one key, up to another). Each range carries a digest of what
+//! it covers, so a changed archive gets new shard ids and an unchanged one
+//! is never scored twice.
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::artifacts::{Store, StoreError};
+use crate::dataset::is_image_file;
+use crate::plan::hash::fnv1a_128;
+
+/// The rows of one scoring shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum InputRange {
+    /// Records in bytes `start..end` of a CSV manifest (after its header);
+    /// `uri` is the column at `uri_column`, relative ones below `folder`.
+    Csv { folder: String, file: String, uri_column: usize, start: u64, end: u64, first_line: u64, digest: String },
+    /// Image keys of `root` sorting after `after` (from the first key when
+    /// `None`) up to and including `last`.
+    Keys { root: String, after: Option<String>, last: String, digest: String },
+}
+
+/// One shard's input: its range and where its rows start in the whole input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputShard {
+    pub range: InputRange,
+    pub first_row: u64,
+    pub rows: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{uri}: {source}")]
+    Store { uri: String, source: StoreError },
+    #[error("{file}: the header has no `uri` column (columns: {columns})")]
+    NoUriColumn { file: String, columns: String },
+    #[error("{file}: empty (no header line)")]
+    Empty { file: String },
+    #[error("{file}, line {line}: a quoted field is never closed")]
+    OpenQuote { file: String, line: u64 },
+    #[error("{input} has no images")]
+    NoImages { input: String },
+    #[error("{input} would plan more than {max} shards of {rows_per_shard} rows; raise `rows_per_shard`")]
+    TooManyShards { input: String, max: u64, rows_per_shard: u64 },
+}
+
+/// Splits a byte stream into CSV records: a record ends at a newline outside
+/// quotes. Feeding the same bytes in any chunking gives the same records.
+#[derive(Debug, Default)]
+pub struct RecordScanner {
+    in_quotes: bool,
+    /// Bytes since the last record end.
+    pending: u64,
+}
+
+impl RecordScanner {
+    /// Offsets (within `chunk`) just after each record end in `chunk`.
+    pub fn feed(&mut self, chunk: &[u8], mut on_end: impl FnMut(usize)) {
+        for (i, &b) in chunk.iter().enumerate() {
+            self.pending += 1;
+            match b {
+                b'"' => self.in_quotes = !self.in_quotes,
+                b'\n' if !self.in_quotes => {
+                    on_end(i + 1);
+                    self.pending = 0;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether bytes after the last newline form one more record.
+    pub fn has_tail(&self) -> bool {
+        self.pending > 0
+    }
+
+    pub fn in_quotes(&self) -> bool {
+        self.in_quotes
+    }
+}
+
+/// The fields of one record (no trailing newline): quotes removed, `""`
+/// unescaped, a trailing `\r` dropped.
+pub fn record_fields(record: &str) -> Vec<String> {
+    let record = record.strip_suffix('\n').unwrap_or(record);
+    let record = record.strip_suffix('\r').unwrap_or(record);
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = record.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut field)),
+            (c, _) => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
+/// Whether a record holds nothing (blank lines are not rows).
+pub fn is_blank(record: &str) -> bool {
+    record.trim().is_empty()
+}
+
+fn store_error(store: &Store, key: &str) -> impl FnOnce(StoreError) -> InputError {
+    let uri = store.full_uri(key);
+    move |source| InputError::Store { uri, source }
+}
+
+/// Cuts the CSV manifest `file` of `store` (the manifest's folder) into
+/// shards of `rows_per_shard` rows, streaming it once; `on_shard` gets each
+/// shard in order. Returns the number of rows.
+pub async fn split_csv(store: &Store, file: &str, rows_per_shard: u64, max_shards: u64, mut on_shard: impl FnMut(InputShard)) -> Result<u64, InputError> {
+    let uri = store.full_uri(file);
+    let mut chunks = store.get_chunks(file).await.map_err(store_error(store, file))?;
+    let mut scanner = RecordScanner::default();
+    // Header first, then data records; a record is only counted when it is
+    // not blank, so each record's bytes are kept until its end.
+    let mut record: Vec<u8> = Vec::new();
+    let mut offset: u64 = 0;
+    let mut header: Option<(usize, u64)> = None; // (uri column, data start)
+    let mut line: u64 = 0;
+    let mut rows: u64 = 0;
+    let mut shard = ShardBuilder::new(rows_per_shard);
+    let mut shards: u64 = 0;
+    let mut emit = |s: Option<InputShard>, shards: &mut u64| -> Result<(), InputError> {
+        if let Some(s) = s {
+            *shards += 1;
+            if *shards > max_shards {
+                return Err(InputError::TooManyShards { input: uri.clone(), max: max_shards, rows_per_shard });
+            }
+            on_shard(s);
+        }
+        Ok(())
+    };
+    let mut on_record = |bytes: &[u8], end: u64, line: u64, header: &mut Option<(usize, u64)>, rows: &mut u64, shard: &mut ShardBuilder, shards: &mut u64| -> Result<(), InputError> {
+        let text = String::from_utf8_lossy(bytes);
+        match header {
+            None => {
+                let columns = record_fields(text.trim_start_matches('\u{feff}'));
+                let uri_column = columns.iter().position(|c| c.trim() == "uri").ok_or_else(|| InputError::NoUriColumn { file: uri.clone(), columns: columns.join(", ") })?;
+                *header = Some((uri_column, end));
+                shard.start(end, line + 1);
+            }
+            Some((uri_column, _)) => {
+                if is_blank(&text) {
+                    shard.skip(bytes.len() as u64);
+                    return Ok(());
+                }
+                *rows += 1;
+                let done = shard.push(bytes);
+                emit(done.map(|(start, end, first_line, digest, n)| InputShard {
+                    range: InputRange::Csv { folder: store.uri().to_string(), file: file.to_string(), uri_column: *uri_column, start, end, first_line, digest },
+                    first_row: *rows - n,
+                    rows: n,
+                }), shards)?;
+            }
+        }
+        Ok(())
+    };
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|source| InputError::Store { uri: uri.clone(), source })?;
+        let mut from = 0;
+        let mut ends = Vec::new();
+        scanner.feed(&chunk, |end| ends.push(end));
+        for end in ends {
+            record.extend_from_slice(&chunk[from..end]);
+            line += 1;
+            on_record(&record, offset + end as u64, line, &mut header, &mut rows, &mut shard, &mut shards)?;
+            record.clear();
+            from = end;
+        }
+        record.extend_from_slice(&chunk[from..]);
+        offset += chunk.len() as u64;
+    }
+    if scanner.in_quotes() {
+        return Err(InputError::OpenQuote { file: store.full_uri(file), line: line + 1 });
+    }
+    if scanner.has_tail() {
+        line += 1;
+        on_record(&record.clone(), offset, line, &mut header, &mut rows, &mut shard, &mut shards)?;
+    }
+    let Some((uri_column, _)) = header else { return Err(InputError::Empty { file: store.full_uri(file) }) };
+    if let Some((start, end, first_line, digest, n)) = shard.finish() {
+        shards += 1;
+        if shards > max_shards {
+            return Err(InputError::TooManyShards { input: store.full_uri(file), max: max_shards, rows_per_shard });
+        }
+        on_shard(InputShard {
+            range: InputRange::Csv { folder: store.uri().to_string(), file: file.to_string(), uri_column, start, end, first_line, digest },
+            first_row: rows - n,
+            rows: n,
+        });
+    }
+    Ok(rows)
+}
+
+/// Accumulates one shard's byte range and digest.
+struct ShardBuilder {
+    per: u64,
+    start: u64,
+    end: u64,
+    first_line: u64,
+    next_line: u64,
+    rows: u64,
+    hash: u128,
+}
+
+impl ShardBuilder {
+    fn new(per: u64) -> ShardBuilder {
+        ShardBuilder { per, start: 0, end: 0, first_line: 0, next_line: 0, rows: 0, hash: 0 }
+    }
+
+    fn start(&mut self, at: u64, line: u64) {
+        self.start = at;
+        self.end = at;
+        self.first_line = line;
+        self.next_line = line;
+    }
+
+    fn skip(&mut self, len: u64) {
+        self.end += len;
+        self.next_line += 1;
+        if self.rows == 0 {
+            self.start = self.end;
+            self.first_line = self.next_line;
+        }
+    }
+
+    /// Adds a record; returns the finished shard when it is full.
+    fn push(&mut self, bytes: &[u8]) -> Option<(u64, u64, u64, String, u64)> {
+        self.end += bytes.len() as u64;
+        self.next_line += 1;
+        self.rows += 1;
+        // The digest covers the records themselves, folded into one running
+        // hash so memory stays flat.
+        self.hash = fnv1a_128(&[&self.hash.to_le_bytes()[..], bytes].concat());
+        if self.rows == self.per {
+            let done = self.finish();
+            return done;
+        }
+        None
+    }
+
+    fn finish(&mut self) -> Option<(u64, u64, u64, String, u64)> {
+        if self.rows == 0 {
+            return None;
+        }
+        let done = (self.start, self.end, self.first_line, format!("{:032x}", self.hash), self.rows);
+        self.start = self.end;
+        self.first_line = self.next_line;
+        self.rows = 0;
+        self.hash = 0;
+        Some(done)
+    }
+}
+
+/// Cuts the images below `store` (a folder or prefix) into shards of
+/// `rows_per_shard` keys, listing once. S3 lists in key order; a local
+/// folder is listed, then its keys sorted.
+pub async fn split_keys(store: &Store, rows_per_shard: u64, max_shards: u64, on_shard: impl FnMut(InputShard)) -> Result<u64, InputError> {
+    let mut cutter = KeyCutter { root: store.uri().to_string(), per: rows_per_shard, max_shards, rows: 0, shards: 0, in_shard: 0, after: None, last: String::new(), hash: 0, too_many: false, on_shard };
+    let list_error = |source| InputError::Store { uri: store.uri().to_string(), source };
+    if store.uri().starts_with("s3://") {
+        store.for_each_key("", |key| cutter.push(key)).await.map_err(list_error)?;
+    } else {
+        let mut keys = Vec::new();
+        store.for_each_key("", |key| keys.push(key.to_string())).await.map_err(list_error)?;
+        keys.sort();
+        keys.iter().for_each(|k| cutter.push(k));
+    }
+    cutter.finish();
+    if cutter.too_many {
+        return Err(InputError::TooManyShards { input: store.uri().to_string(), max: max_shards, rows_per_shard });
+    }
+    if cutter.rows == 0 {
+        return Err(InputError::NoImages { input: store.uri().to_string() });
+    }
+    Ok(cutter.rows)
+}
+
+struct KeyCutter<F: FnMut(InputShard)> {
+    root: String,
+    per: u64,
+    max_shards: u64,
+    rows: u64,
+    shards: u64,
+    in_shard: u64,
+    after: Option<String>,
+    last: String,
+    hash: u128,
+    too_many: bool,
+    on_shard: F,
+}
+
+impl<F: FnMut(InputShard)> KeyCutter<F> {
+    fn push(&mut self, key: &str) {
+        if !is_image_file(key) || self.too_many {
+            return;
+        }
+        self.rows += 1;
+        self.in_shard += 1;
+        self.hash = fnv1a_128(&[&self.hash.to_le_bytes()[..], key.as_bytes()].concat());
+        self.last = key.to_string();
+        if self.in_shard == self.per {
+            self.cut();
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.in_shard > 0 && !self.too_many {
+            self.cut();
+        }
+    }
+
+    fn cut(&mut self) {
+        self.shards += 1;
+        if self.shards > self.max_shards {
+            self.too_many = true;
+            return;
+        }
+        (self.on_shard)(InputShard {
+            range: InputRange::Keys { root: self.root.clone(), after: self.after.clone(), last: self.last.clone(), digest: format!("{:032x}", self.hash) },
+            first_row: self.rows - self.in_shard,
+            rows: self.in_shard,
+        });
+        self.after = Some(self.last.clone());
+        self.in_shard = 0;
+        self.hash = 0;
+    }
+}

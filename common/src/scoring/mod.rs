@@ -1,0 +1,17 @@
+//! Archive scoring: a detector applied to every image of a manifest or a
+//! folder, streamed in row-range shards, each unreadable image a recorded
+//! row rather than a failure.
+//!
+//! - [`job`]: the `kind = "score"` job file.
+//! - [`input`]: the input cut into row ranges without holding its rows.
+//! - [`plan`]: the shard DAG of a scoring job.
+//! - [`summary`]: `top_k.csv` and `summary.json` over every shard, and
+//!   publishing `scores/` to the output.
+
+pub mod input;
+pub mod job;
+pub mod plan;
+pub mod summary;
+
+pub use job::{declared_kind, ScoreJob, ScoreJobSpec, MAX_SCORE_SHARDS};
+pub use plan::{plan_score, read_detector_header, ScorePlanError};

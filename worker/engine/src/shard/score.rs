@@ -1,0 +1,198 @@
+//! A score shard: a detector applied to one row range of an archive. Every
+//! row gets its scores or its error (missing, unreadable, not an image);
+//! only the store failing over and over fails the shard.
+//!
+//! Batches start at absolute multiples of the batch size (the planner cuts
+//! shards on whole batches), so a row's batch — and its bits on a CPU —
+//! never depend on how many workers scored the archive.
+
+use bytes::Bytes;
+use rwclip_common::artifacts::ImageScoreRow;
+use rwclip_common::dataset::ImageRecord;
+use rwclip_common::job::ObjectSetup;
+use rwclip_common::plan::hash::content_hash;
+use rwclip_common::plan::{ScoreShardSpec, ShardId};
+use rwclip_common::scoring::input::{is_blank, record_fields, InputRange, RecordScanner};
+use rwclip_common::shard_store::part;
+use rwclip_inputs::preprocess::{Corner, Preprocess, View};
+
+use super::context::ExecContext;
+use super::error::ShardError;
+use crate::blocking_store::BlockingStore;
+use crate::embed::encode_pixels;
+use crate::error::EngineError;
+use crate::fnn::Fnn;
+use crate::image_reader::{ImageReadError, ImageReader};
+use crate::pipeline::guides::Guides;
+
+/// One input row: what the output calls it and where its bytes are (or
+/// why the row names no image).
+struct InputRow {
+    uri: String,
+    location: Result<String, String>,
+}
+
+/// The rows of `range`, in input order.
+fn read_rows(id: &ShardId, range: &InputRange, store_of: &dyn Fn(&str) -> Result<BlockingStore, EngineError>) -> Result<(String, Vec<InputRow>), ShardError> {
+    let run = |e: EngineError| ShardError::Run { shard: id.clone(), source: e };
+    match range {
+        InputRange::Csv { folder, file, uri_column, start, end, first_line, .. } => {
+            let store = store_of(folder).map_err(ShardError::run(id))?;
+            let bytes = store.block_on(store.store().get_range(file, *start..*end)).map_err(|e| run(e.into()))?;
+            let mut ends = Vec::new();
+            RecordScanner::default().feed(&bytes, |e| ends.push(e));
+            if ends.last().copied() != Some(bytes.len()) {
+                ends.push(bytes.len());
+            }
+            let mut rows = Vec::new();
+            let (mut from, mut line) = (0, *first_line);
+            for e in ends {
+                let text = String::from_utf8_lossy(&bytes[from..e]);
+                from = e;
+                let this_line = line;
+                line += 1;
+                if is_blank(&text) {
+                    continue;
+                }
+                let fields = record_fields(&text);
+                let row = match fields.get(*uri_column).map(|u| u.trim()).filter(|u| !u.is_empty()) {
+                    Some(uri) => InputRow { uri: uri.to_string(), location: Ok(uri.to_string()) },
+                    None => InputRow {
+                        uri: String::new(),
+                        location: Err(format!("{}/{file}, line {this_line}: no uri (column {} of {} fields)", folder, uri_column + 1, fields.len())),
+                    },
+                };
+                rows.push(row);
+            }
+            Ok((folder.clone(), rows))
+        }
+        InputRange::Keys { root, after, last, .. } => {
+            let store = store_of(root).map_err(ShardError::run(id))?;
+            let mut keys = Vec::new();
+            let collect = |k: &str| {
+                if k <= last.as_str() && after.as_deref().is_none_or(|a| k > a) && rwclip_common::dataset::is_image_file(k) {
+                    keys.push(k.to_string());
+                }
+            };
+            match after {
+                Some(a) => store.block_on(store.store().for_each_key_after("", a, collect)),
+                None => store.block_on(store.store().for_each_key("", collect)),
+            }
+            .map_err(|e| run(e.into()))?;
+            keys.sort();
+            let rows = keys.into_iter().map(|k| InputRow { uri: format!("{root}/{k}"), location: Ok(k) }).collect();
+            Ok((root.clone(), rows))
+        }
+    }
+}
+
+pub fn score(
+    id: &ShardId,
+    s: &ScoreShardSpec,
+    ctx: &mut ExecContext,
+    store: &BlockingStore,
+    prefix: &str,
+    progress: &dyn Fn(u64, u64),
+) -> Result<Vec<String>, ShardError> {
+    let bad = |problem: String| ShardError::BadInput { shard: id.clone(), problem };
+    let run = |e: EngineError| ShardError::Run { shard: id.clone(), source: e };
+    let (detector_store, name) = BlockingStore::open_file(&s.detector).map_err(|e| run(e.into()))?;
+    let bytes: Bytes = detector_store.get(&name).map_err(|e| run(e.into()))?;
+    if content_hash(&bytes) != s.detector_digest {
+        return Err(bad(format!("detector {} changed since the job was planned; submit the job again", s.detector)));
+    }
+    let info = Fnn::detector_info(&bytes)
+        .map_err(|e| bad(format!("detector {}: {e}", s.detector)))?
+        .ok_or_else(|| bad(format!("{} is an FNN checkpoint without detector metadata", s.detector)))?;
+    let digest = ctx.weights_digest(&s.model).map_err(ShardError::run(id))?;
+    let given = s.model.weights.clone().unwrap_or_else(|| "random init".to_string());
+    info.check_model(&s.detector, &s.model.preset, &digest, &given).map_err(|e| bad(e.to_string()))?;
+    let fnn = Fnn::from_safetensors(&bytes, ctx.device).map_err(|e| bad(format!("detector {}: {e}", s.detector)))?;
+    let model = ctx.model(&s.model).map_err(ShardError::run(id))?;
+    let tokenizer = ctx.tokenizer().map_err(ShardError::run(id))?;
+    let guides = Guides::embed(&model, &tokenizer, &info.normal_word, &info.anomaly_word, std::slice::from_ref(&info.object_word)).map_err(ShardError::run(id))?;
+
+    let (root, rows) = read_rows(id, &s.input.range, &|uri| BlockingStore::open(uri).map_err(EngineError::from))?;
+    if rows.len() as u64 != s.input.rows {
+        return Err(bad(format!("the input changed since the job was planned: {} rows where {} were planned; submit the job again", rows.len(), s.input.rows)));
+    }
+    let reader = ImageReader::open(&root).map_err(|e| run(e.into()))?;
+    let size = model.cfg.vision.image_size as u32;
+    let preprocess = Preprocess::openai(size);
+    let views: Vec<View> = if info.multi_crop { std::iter::once(View::Center).chain(Corner::ALL.into_iter().map(View::Corner)).collect() } else { vec![View::Center] };
+    let batch = s.batch_size.max(1);
+    let total = rows.len() as u64;
+    let mut out: Vec<ImageScoreRow> = Vec::with_capacity(rows.len());
+    for (b, chunk) in rows.chunks(batch).enumerate() {
+        // Bytes of every row that names an image; errors stay per row.
+        let wanted: Vec<String> = chunk.iter().filter_map(|r| r.location.as_ref().ok().cloned()).collect();
+        let mut fetched = reader.read_each(&wanted).map_err(|e| match e {
+            ImageReadError::Store { source, .. } => run(EngineError::Store(source)),
+            other => run(EngineError::Usage(other.to_string())),
+        })?
+        .into_iter();
+        let read: Vec<Result<Bytes, String>> = chunk
+            .iter()
+            .map(|r| match &r.location {
+                Ok(_) => fetched.next().expect("one result per wanted row").map_err(|e| e.to_string()),
+                Err(why) => Err(why.clone()),
+            })
+            .collect();
+        let decoded: Vec<Result<Vec<Vec<f32>>, String>> = decode_all(&preprocess, chunk, &read, &views);
+        let ok: Vec<usize> = (0..chunk.len()).filter(|&i| decoded[i].is_ok()).collect();
+        let mut s_fnn = vec![0.0; ok.len()];
+        let mut s_pr = vec![0.0; ok.len()];
+        if !ok.is_empty() {
+            let records: Vec<ImageRecord> = ok.iter().map(|_| ImageRecord { path: String::new(), category: String::new(), label: 0, defect: String::new(), mask: None }).collect();
+            for v in 0..views.len() {
+                let pixels: Vec<f32> = ok.iter().flat_map(|&i| decoded[i].as_ref().expect("ok rows decoded")[v].iter().copied()).collect();
+                let emb = encode_pixels(&model, &pixels, ok.len(), size);
+                let f = Vec::<f64>::try_from(fnn.score(&emb).to_kind(tch::Kind::Double)).map_err(|e| run(e.into()))?;
+                let p = guides.prompt_scores(ObjectSetup::Unknown, &info.object_word, &records, &emb, info.temperature);
+                for k in 0..ok.len() {
+                    s_fnn[k] += f[k] / views.len() as f64;
+                    s_pr[k] += p[k] / views.len() as f64;
+                }
+            }
+        }
+        let mut next = 0;
+        for (i, r) in chunk.iter().enumerate() {
+            out.push(match &decoded[i] {
+                Ok(_) => {
+                    let (f, p) = (s_fnn[next], s_pr[next]);
+                    next += 1;
+                    ImageScoreRow { uri: r.uri.clone(), score: Some(info.score.combine(p, f)), s_fnn: Some(f), s_pr: Some(p), error: None }
+                }
+                Err(why) => ImageScoreRow { uri: r.uri.clone(), score: None, s_fnn: None, s_pr: None, error: Some(why.clone()) },
+            });
+        }
+        progress(((b + 1) * batch).min(rows.len()) as u64, total);
+    }
+    let key = format!("{prefix}{}", part::IMAGE_SCORES);
+    store.write_rows(&key, &out).map_err(ShardError::run(id))?;
+    Ok(vec![key])
+}
+
+/// Every view of every readable row, decoded on all cores; a row's error is
+/// why it could not be read or decoded.
+fn decode_all(preprocess: &Preprocess, chunk: &[InputRow], read: &[Result<Bytes, String>], views: &[View]) -> Vec<Result<Vec<Vec<f32>>, String>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(chunk.len().max(1));
+    let per = chunk.len().div_ceil(threads).max(1);
+    let items: Vec<(usize, &Result<Bytes, String>)> = read.iter().enumerate().collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(per)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(i, r)| {
+                            let bytes = r.as_ref().map_err(Clone::clone)?;
+                            views.iter().map(|&v| preprocess.load_bytes_view(bytes, &chunk[*i].uri, v).map_err(|e| e.to_string())).collect()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("decoding thread panicked")).collect()
+    })
+}

@@ -1,0 +1,275 @@
+//! Archive scoring end to end: a detector trained by `rwclip train` (equal
+//! to a sweep trial's checkpoint), scoring manifests with hostile entries,
+//! 1 worker against 3, resuming, a SIGKILLed worker and a restarted
+//! coordinator, and a million-row manifest planned in bounded memory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use rwclip_inputs::synth::{self, SynthSpec};
+use rwclip_test_support::cluster::Cluster;
+use rwclip_test_support::process::run_with_deadline;
+use rwclip_test_support::python;
+
+const BIN: &str = env!("CARGO_BIN_EXE_rwclip");
+
+fn rwclip(dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(dir);
+    run_with_deadline(cmd, Duration::from_secs(600)).unwrap_or_else(|| panic!("rwclip {args:?} ran past 600 s"))
+}
+
+fn ok(dir: &Path, args: &[&str]) -> Output {
+    let out = rwclip(dir, args);
+    assert!(
+        out.status.success(),
+        "rwclip {args:?} exited {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A few real images (PNG and JPEG), a detector for random-init rwclip-tiny.
+fn archive(dir: &Path) -> Vec<String> {
+    let spec = SynthSpec { categories: vec!["weave".into(), "granite".into()], train_good: 0, test_good: 2, test_defective: 1, image_size: 64, ..SynthSpec::default() };
+    synth::write(&dir.join("data"), &spec).unwrap();
+    ok(dir, &["train", "--model", "rwclip-tiny", "--pairs", "256", "--seed", "1", "--device", "cpu", "--out", "detector.safetensors"]);
+    let mut images: Vec<String> = Vec::new();
+    for cat in ["weave", "granite"] {
+        let ext = if cat == "weave" { "png" } else { "jpg" };
+        for f in ["good/000", "good/001", "hole/000", "scratch/000"] {
+            images.push(format!("data/{cat}/test/{f}.{ext}"));
+        }
+    }
+    images
+}
+
+/// Every row of `out/scores/*.parquet` as pyarrow reads them, as a dataset.
+fn score_rows(out: &Path) -> Vec<serde_json::Value> {
+    let json = python::run(
+        "import sys, json, pyarrow.dataset as ds\n\
+         t = ds.dataset(sys.argv[1], format='parquet').to_table()\n\
+         print(json.dumps(t.to_pylist()))",
+        &[out.join("scores").to_str().unwrap()],
+    );
+    serde_json::from_str(&json).unwrap()
+}
+
+fn parts(out: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut p: Vec<(String, Vec<u8>)> = std::fs::read_dir(out.join("scores"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect();
+    p.sort();
+    p
+}
+
+#[test]
+fn a_detector_from_rwclip_train_is_the_sweep_trials_checkpoint_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = "name = \"t\"\noutput = \"out\"\n[model]\npreset = \"rwclip-tiny\"\ndevice = \"cpu\"\n\
+               [dataset]\nkind = \"mvtec\"\nroot = \"data\"\n[dataset.synth]\ncategories = [\"weave\"]\ntrain_good = 0\ntest_good = 2\ntest_defective = 1\nimage_size = 64\n\
+               [prompts]\npairs = 300\nnormal_word = \"a good\"\nanomaly_word = \"a broken\"\n[training]\nseeds = [3]\n[scoring]\nsetups = [\"unknown\"]\n";
+    std::fs::write(dir.path().join("job.toml"), job).unwrap();
+    ok(dir.path(), &["run", "job.toml", "--workers", "1"]);
+    ok(dir.path(), &["train", "--model", "rwclip-tiny", "--pairs", "300", "--seed", "3", "--normal", "a good", "--anomaly", "a broken", "--device", "cpu", "--out", "d.safetensors"]);
+    let mut checkpoints = Vec::new();
+    let mut stack = vec![dir.path().join("out/shards")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == "fnn.safetensors") {
+                checkpoints.push(p);
+            }
+        }
+    }
+    assert_eq!(checkpoints.len(), 1, "{checkpoints:?}");
+    assert!(std::fs::read(&checkpoints[0]).unwrap() == std::fs::read(dir.path().join("d.safetensors")).unwrap(), "rwclip train differs from the sweep trial");
+    let shown = String::from_utf8(ok(dir.path(), &["detector", "show", "d.safetensors"]).stdout).unwrap();
+    let info: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!((info["clip_preset"].as_str(), info["clip_weights_digest"].as_str(), info["score"].as_str()), (Some("rwclip-tiny"), Some("random-init"), Some("pr+fnn")));
+    assert_eq!((info["normal_word"].as_str(), info["seed"].as_u64(), info["pairs"].as_u64()), (Some("a good"), Some(3), Some(300)));
+
+    // A trial exported as a detector, with another score kind.
+    let trial = checkpoints[0].ancestors().nth(3).unwrap().file_name().unwrap().to_str().unwrap().to_string();
+    ok(dir.path(), &["detector", "export", "--store", "out", "--trial", &trial, "--score", "fnn", "--out", "exported.safetensors"]);
+    let shown = String::from_utf8(ok(dir.path(), &["detector", "show", "exported.safetensors"]).stdout).unwrap();
+    assert!(shown.contains("\"score\": \"fnn\""), "{shown}");
+}
+
+#[test]
+fn every_bad_entry_is_a_row_with_its_error_and_one_worker_equals_three() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let images = archive(d);
+    std::fs::create_dir_all(d.join("bad")).unwrap();
+    let png = std::fs::read(d.join(&images[0])).unwrap();
+    std::fs::write(d.join("bad/truncated.png"), &png[..png.len() / 3]).unwrap();
+    std::fs::write(d.join("bad/zero.png"), b"").unwrap();
+    std::fs::write(d.join("bad/notes.png"), b"not an image at all\n").unwrap();
+    let mut png_corrupt = png.clone();
+    for b in png_corrupt.iter_mut().skip(40).take(200) {
+        *b = 0x5a;
+    }
+    std::fs::write(d.join("bad/corrupt.png"), &png_corrupt).unwrap();
+    let mut manifest = String::from("\u{feff}site,uri\r\n");
+    for (i, img) in images.iter().enumerate() {
+        manifest.push_str(&format!("{i},{img}\r\n"));
+    }
+    for bad in ["bad/truncated.png", "bad/zero.png", "bad/notes.png", "bad/corrupt.png", "bad/missing.png"] {
+        manifest.push_str(&format!("x,\"{bad}\"\r\n"));
+    }
+    std::fs::write(d.join("archive.csv"), &manifest).unwrap();
+
+    let score = |out: &str, workers: &str| {
+        ok(d, &["score", "--detector", "detector.safetensors", "--input", "archive.csv", "--out", out, "--device", "cpu", "--workers", workers, "--rows-per-shard", "4", "--batch-size", "4", "--top-k", "3"])
+    };
+    score("one", "1");
+    let rows = score_rows(&d.join("one"));
+    let uris: Vec<&str> = rows.iter().map(|r| r["uri"].as_str().unwrap()).collect();
+    let mut expected: Vec<&str> = images.iter().map(String::as_str).collect();
+    expected.extend(["bad/truncated.png", "bad/zero.png", "bad/notes.png", "bad/corrupt.png", "bad/missing.png"]);
+    assert_eq!(uris, expected, "every input row exactly once, in input order");
+    for r in &rows[..images.len()] {
+        assert!(r["error"].is_null() && r["score"].as_f64().is_some_and(f64::is_finite), "{r}");
+        let (score, s_pr, s_fnn) = (r["score"].as_f64().unwrap(), r["s_pr"].as_f64().unwrap(), r["s_fnn"].as_f64().unwrap());
+        assert!((score - (s_pr + s_fnn)).abs() < 1e-12, "pr+fnn detector: {r}");
+    }
+    let error = |i: usize| rows[images.len() + i]["error"].as_str().unwrap_or_else(|| panic!("{}", rows[images.len() + i])).to_string();
+    assert!(error(0).contains("bad/truncated.png"), "{}", error(0));
+    assert!(error(1).contains("bad/zero.png") && error(1).contains("empty"), "{}", error(1));
+    assert!(error(2).contains("bad/notes.png") && error(2).contains("cannot decode"), "{}", error(2));
+    assert!(error(3).contains("bad/corrupt.png"), "{}", error(3));
+    assert!(error(4).contains("missing.png") && error(4).contains("not found"), "{}", error(4));
+    for r in &rows[images.len()..] {
+        assert!(r["score"].is_null() && r["s_fnn"].is_null() && r["s_pr"].is_null(), "{r}");
+    }
+
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("one/summary.json")).unwrap()).unwrap();
+    assert_eq!((summary["rows"].as_u64(), summary["scored"].as_u64(), summary["failed"].as_u64()), (Some(13), Some(8), Some(5)), "{summary}");
+    assert!(summary["score_quantiles"]["p50"].as_f64().is_some() && summary["images_per_s"].as_f64().is_some_and(|r| r > 0.0), "{summary}");
+    let top = std::fs::read_to_string(d.join("one/top_k.csv")).unwrap();
+    let lines: Vec<&str> = top.lines().collect();
+    assert_eq!(lines.len(), 4, "{top}");
+    let mut best: Vec<f64> = rows.iter().filter_map(|r| r["score"].as_f64()).collect();
+    best.sort_by(|a, b| b.total_cmp(a));
+    // (serde_json reads pyarrow's floats to within an ulp; the bytes are compared below.)
+    let listed: Vec<f64> = lines[1..].iter().map(|l| l.split(',').nth(2).unwrap().parse().unwrap()).collect();
+    assert!(listed.iter().zip(&best[..3]).all(|(a, b)| (a - b).abs() < 1e-12), "{listed:?} vs {:?}", &best[..3]);
+
+    // Three workers: the same bytes, part for part.
+    score("three", "3");
+    assert_eq!(parts(&d.join("one")), parts(&d.join("three")));
+    assert_eq!(std::fs::read(d.join("one/top_k.csv")).unwrap(), std::fs::read(d.join("three/top_k.csv")).unwrap());
+
+    // Rerunning computes nothing and ends with the same output.
+    let again = score("one", "2");
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("5 shards, 5 already committed"), "{stderr}");
+    assert_eq!(score_rows(&d.join("one")), rows);
+}
+
+#[test]
+fn a_detector_for_other_clip_weights_is_refused_naming_both_digests() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let images = archive(d);
+    std::fs::write(d.join("m.csv"), format!("uri\n{}\n", images[0])).unwrap();
+    let weights = PathBuf::from(env!("RWCLIP_REFERENCE_DIR")).join("clip_tiny/weights.safetensors");
+    assert!(weights.exists(), "{} missing: run `make reference`", weights.display());
+    let out = rwclip(d, &["score", "--detector", "detector.safetensors", "--input", "m.csv", "--out", "o", "--device", "cpu", "--workers", "1", "--weights", weights.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "a bad-input failure");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Both digests: the detector's (random init) and the given file's.
+    let given = stderr.split("have digest ").nth(1).map(|r| r.chars().take_while(char::is_ascii_hexdigit).count());
+    assert!(stderr.contains("digest random-init") && given == Some(32), "{stderr}");
+    assert!(stderr.contains("weights.safetensors"), "{stderr}");
+}
+
+/// Resident-set high-water mark of a process, in MiB.
+fn peak_rss_mib(pid: i32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb / 1024.0
+}
+
+fn score_job(d: &Path, name: &str, input: &str, rows_per_shard: u64) -> PathBuf {
+    let text = format!(
+        "kind = \"score\"\nname = \"{name}\"\noutput = \"{out}\"\ndetector = \"{det}\"\ninput = \"{input}\"\nrows_per_shard = {rows_per_shard}\ntop_k = 5\n[model]\ndevice = \"cpu\"\nimage_batch_size = 4\n",
+        out = d.join(format!("{name}-out")).display(),
+        det = d.join("detector.safetensors").display(),
+        input = d.join(input).display(),
+    );
+    let path = d.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_killed_worker_and_a_restarted_coordinator_end_with_every_row_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let images = archive(d);
+    let rows = 400;
+    let manifest: String = std::iter::once("uri\n".to_string()).chain((0..rows).map(|i| format!("{}\n", images[i % images.len()]))).collect();
+    std::fs::write(d.join("big.csv"), manifest).unwrap();
+    let job = score_job(d, "chaos", "big.csv", 8);
+    let store = d.join("store");
+    let mut cluster = Cluster::start(Path::new(BIN), store.to_str().unwrap(), &[]);
+    let victim = cluster.add_worker();
+    let id = cluster.submit(&job);
+    cluster.wait_for(&id, Duration::from_secs(120), "a shard running", |s| s.shards_running >= 1 && s.shards_committed >= 2);
+    cluster.kill_worker(victim);
+    cluster.kill_coordinator();
+    cluster.start_coordinator();
+    cluster.add_worker();
+    cluster.add_worker();
+    let status = cluster.wait_succeeded(&id, Duration::from_secs(300));
+    assert_eq!(status.shards_failed, 0);
+    let out = d.join("chaos-out");
+    let got = score_rows(&out);
+    assert_eq!(got.len(), rows, "every row exactly once");
+    for (i, r) in got.iter().enumerate() {
+        assert_eq!(r["uri"].as_str(), Some(images[i % images.len()].as_str()), "row {i}");
+        assert!(r["score"].as_f64().is_some(), "row {i}: {r}");
+    }
+    // Equal rows for equal images, wherever their shard ran.
+    for (i, r) in got.iter().enumerate().skip(images.len()) {
+        assert_eq!(r["score"], got[i % images.len()]["score"], "row {i}");
+    }
+}
+
+#[test]
+fn a_million_row_manifest_is_planned_in_bounded_coordinator_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let images = archive(d);
+    let rows = 1_000_000;
+    let mut manifest = String::with_capacity(rows * 40);
+    manifest.push_str("uri,frame\n");
+    for i in 0..rows {
+        manifest.push_str(&images[i % images.len()]);
+        manifest.push_str(&format!(",{i}\n"));
+    }
+    std::fs::write(d.join("million.csv"), manifest).unwrap();
+    let job = score_job(d, "million", "million.csv", 1000);
+    let mut cluster = Cluster::start(Path::new(BIN), d.join("store").to_str().unwrap(), &[]);
+    let pid = cluster.coordinator.as_ref().unwrap().pid();
+    let idle = peak_rss_mib(pid);
+    let start = Instant::now();
+    let id = cluster.submit(&job);
+    let planned = start.elapsed();
+    let status = cluster.client().get_job(&id).unwrap();
+    assert_eq!(status.shards_total, 1001, "1,000 shards of 1,000 rows and the summary");
+    cluster.add_worker();
+    cluster.wait_for(&id, Duration::from_secs(300), "the first shards scored", |s| s.shards_committed >= 2);
+    let peak = peak_rss_mib(pid);
+    eprintln!("coordinator: idle {idle:.1} MiB, peak {peak:.1} MiB after planning 1,000,000 rows in {planned:?}");
+    assert!(peak < idle + 64.0, "the coordinator grew from {idle:.1} to {peak:.1} MiB planning 1M rows");
+}
