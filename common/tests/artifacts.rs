@@ -9,7 +9,7 @@ use rwclip_common::artifacts::schema::{
 };
 use rwclip_common::artifacts::{
     from_parquet, read_parquet, to_parquet, write_parquet, ArtifactError, ArtifactKind,
-    ImageEmbeddingRow, MetricRow, ParquetRow, PromptRow, ScoreRow, Store, StoreError, SummaryRow,
+    ImageEmbeddingRow, ImageScoreRow, MetricRow, ParquetRow, PromptRow, ScoreRow, Store, StoreError, SummaryRow,
     TextEmbeddingRow,
 };
 use serde_json::{json, Value};
@@ -129,6 +129,13 @@ fn summary_rows() -> Vec<SummaryRow> {
     }]
 }
 
+fn image_score_rows() -> Vec<ImageScoreRow> {
+    vec![
+        ImageScoreRow { uri: "s3://archive/2026/frame-000.jpg".into(), score: Some(0.75), s_fnn: Some(0.5), s_pr: Some(0.25), error: None },
+        ImageScoreRow { uri: "frames/broken.jpg".into(), score: None, s_fnn: None, s_pr: None, error: Some("cannot decode image frames/broken.jpg: unexpected end of file".into()) },
+    ]
+}
+
 /// What pyarrow's `to_pylist()` should give for each artifact.
 fn expected_pylist(kind: ArtifactKind) -> Value {
     match kind {
@@ -161,6 +168,10 @@ fn expected_pylist(kind: ArtifactKind) -> Value {
                        "auroc": r.auroc, "aupr": r.aupr, "average_precision": r.average_precision,
                        "f1_max": r.f1_max})
             })
+            .collect(),
+        ArtifactKind::ImageScores => image_score_rows()
+            .iter()
+            .map(|r| json!({"uri": r.uri, "score": r.score, "s_fnn": r.s_fnn, "s_pr": r.s_pr, "error": r.error}))
             .collect(),
         ArtifactKind::Summary => summary_rows()
             .iter()
@@ -210,8 +221,8 @@ fn pyarrow_type(column_type: ColumnType) -> &'static str {
     match column_type {
         ColumnType::U8 | ColumnType::OptionalLabel => "uint8",
         ColumnType::U64 | ColumnType::OptionalU64 => "uint64",
-        ColumnType::F64 => "double",
-        ColumnType::Utf8 => "string",
+        ColumnType::F64 | ColumnType::OptionalF64 => "double",
+        ColumnType::Utf8 | ColumnType::OptionalUtf8 => "string",
         ColumnType::Embedding => "fixed_size_list<item: float not null>",
     }
 }
@@ -227,6 +238,7 @@ async fn every_artifact_round_trips_and_pyarrow_reads_it_with_descriptions() {
         round_trip(&store, &score_rows()).await,
         round_trip(&store, &metric_rows()).await,
         round_trip(&store, &summary_rows()).await,
+        round_trip(&store, &image_score_rows()).await,
     ];
     let paths: Vec<String> = keys
         .iter()
@@ -261,7 +273,7 @@ async fn every_artifact_round_trips_and_pyarrow_reads_it_with_descriptions() {
                 "{path} column {}",
                 spec.name
             );
-            let nullable = matches!(spec.column_type, ColumnType::OptionalLabel | ColumnType::OptionalU64);
+            let nullable = spec.column_type.is_nullable();
             assert_eq!(field["nullable"], nullable, "{path} column {}", spec.name);
             let ty = field["type"].as_str().unwrap();
             assert!(

@@ -168,6 +168,17 @@ fn every_bad_entry_is_a_row_with_its_error_and_one_worker_equals_three() {
     assert_eq!(parts(&d.join("one")), parts(&d.join("three")));
     assert_eq!(std::fs::read(d.join("one/top_k.csv")).unwrap(), std::fs::read(d.join("three/top_k.csv")).unwrap());
 
+    // The same rows as a Parquet manifest (written by pyarrow): the same parts.
+    let uris: Vec<String> = expected.iter().map(|u| u.to_string()).collect();
+    python::run(
+        "import sys, json, pyarrow as pa, pyarrow.parquet as pq\n\
+         uris = json.loads(sys.argv[2])\n\
+         pq.write_table(pa.table({'uri': uris, 'site': list(range(len(uris)))}), sys.argv[1], row_group_size=3)",
+        &[d.join("archive.parquet").to_str().unwrap(), &serde_json::to_string(&uris).unwrap()],
+    );
+    ok(d, &["score", "--detector", "detector.safetensors", "--input", "archive.parquet", "--out", "pq", "--device", "cpu", "--workers", "2", "--rows-per-shard", "4", "--batch-size", "4", "--top-k", "3"]);
+    assert_eq!(parts(&d.join("one")), parts(&d.join("pq")));
+
     // Rerunning computes nothing and ends with the same output.
     let again = score("one", "2");
     let stderr = String::from_utf8_lossy(&again.stderr);
@@ -272,4 +283,62 @@ fn a_million_row_manifest_is_planned_in_bounded_coordinator_memory() {
     let peak = peak_rss_mib(pid);
     eprintln!("coordinator: idle {idle:.1} MiB, peak {peak:.1} MiB after planning 1,000,000 rows in {planned:?}");
     assert!(peak < idle + 64.0, "the coordinator grew from {idle:.1} to {peak:.1} MiB planning 1M rows");
+}
+
+#[test]
+fn a_folder_and_an_s3_prefix_are_scored_image_by_image_in_key_order() {
+    use rwclip_test_support::moto::MotoServer;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let images = archive(d);
+    // A folder of frames, with a non-image file that is not an input.
+    let frames = d.join("frames");
+    for (i, img) in images.iter().enumerate() {
+        let ext = img.rsplit('.').next().unwrap();
+        let sub = frames.join(format!("day-{}", i % 3));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::copy(d.join(img), sub.join(format!("f{i:03}.{ext}"))).unwrap();
+    }
+    std::fs::write(frames.join("README.txt"), b"not a frame").unwrap();
+    ok(d, &["score", "--detector", "detector.safetensors", "--input", "frames", "--out", "from-folder", "--device", "cpu", "--workers", "2", "--rows-per-shard", "3", "--batch-size", "3"]);
+    let local = score_rows(&d.join("from-folder"));
+    assert_eq!(local.len(), images.len());
+    let keys: Vec<String> = local.iter().map(|r| r["uri"].as_str().unwrap().rsplit("frames/").next().unwrap().to_string()).collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted, "rows in key order");
+
+    // The same frames under an s3:// prefix, scored into S3.
+    let server = MotoServer::start();
+    server.create_bucket("archive");
+    let mut cmd = Command::new(python::python());
+    cmd.arg("-c")
+        .arg("import sys, os, boto3\ns3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\nfor root, _, files in os.walk(sys.argv[2]):\n    for f in files:\n        p = os.path.join(root, f)\n        s3.upload_file(p, 'archive', 'frames/' + os.path.relpath(p, sys.argv[2]))")
+        .arg(server.endpoint())
+        .arg(&frames);
+    assert!(cmd.status().unwrap().success());
+    let mut cmd = Command::new(BIN);
+    cmd.args(["score", "--detector", "detector.safetensors", "--input", "s3://archive/frames", "--out", "s3://archive/scores", "--device", "cpu", "--workers", "2", "--rows-per-shard", "3", "--batch-size", "3"]).current_dir(d);
+    for (k, v) in server.env() {
+        cmd.env(k, v);
+    }
+    let out = run_with_deadline(cmd, Duration::from_secs(300)).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = python::run(
+        "import sys, json, boto3, io, pyarrow.parquet as pq\n\
+         s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+         keys = sorted(o['Key'] for o in s3.list_objects_v2(Bucket='archive', Prefix='scores/scores/')['Contents'])\n\
+         rows = []\n\
+         for k in keys: rows += pq.read_table(io.BytesIO(s3.get_object(Bucket='archive', Key=k)['Body'].read())).to_pylist()\n\
+         print(json.dumps(rows))",
+        &[&server.endpoint()],
+    );
+    let remote: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(remote.len(), local.len());
+    for (r, l) in remote.iter().zip(&local) {
+        let key = |v: &serde_json::Value| v["uri"].as_str().unwrap().rsplit("frames/").next().unwrap().to_string();
+        assert_eq!(key(r), key(l));
+        assert!(r["uri"].as_str().unwrap().starts_with("s3://archive/frames/"), "{r}");
+        assert_eq!(r["score"], l["score"], "{r} vs {l}");
+    }
 }

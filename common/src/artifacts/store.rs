@@ -202,6 +202,12 @@ impl Store {
         Ok(Box::pin(result.into_stream().map_err(move |source| StoreError::Backend { operation: "get", uri: uri.clone(), source: Box::new(source) })))
     }
 
+    /// The size in bytes of the object at `key`.
+    pub async fn size(&self, key: &str) -> Result<u64, StoreError> {
+        let path = self.path(key)?;
+        Ok(self.inner.head(&path).await.map_err(|source| self.backend("head", key, source))?.size)
+    }
+
     /// Bytes `range` of the object at `key`.
     pub async fn get_range(&self, key: &str, range: std::ops::Range<u64>) -> Result<Bytes, StoreError> {
         let path = self.path(key)?;

@@ -98,7 +98,7 @@ fn read_parquet_manifest(file: &str, bytes: &[u8]) -> Result<Vec<ManifestRow>, D
 }
 
 /// A string or integer cell as text; `None` for a null or another type.
-fn cell(array: &ArrayRef, i: usize) -> Option<String> {
+pub(crate) fn cell(array: &ArrayRef, i: usize) -> Option<String> {
     if array.is_null(i) {
         return None;
     }

@@ -7,6 +7,7 @@
 //! it covers, so a changed archive gets new shard ids and an unchanged one
 //! is never scored twice.
 
+use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,8 @@ pub enum InputRange {
     /// Records in bytes `start..end` of a CSV manifest (after its header);
     /// `uri` is the column at `uri_column`, relative ones below `folder`.
     Csv { folder: String, file: String, uri_column: usize, start: u64, end: u64, first_line: u64, digest: String },
+    /// Rows `start .. start + rows` of a Parquet manifest's `uri` column.
+    Parquet { folder: String, file: String, start: u64, rows: u64, digest: String },
     /// Image keys of `root` sorting after `after` (from the first key when
     /// `None`) up to and including `last`.
     Keys { root: String, after: Option<String>, last: String, digest: String },
@@ -44,6 +47,8 @@ pub enum InputError {
     Empty { file: String },
     #[error("{file}, line {line}: a quoted field is never closed")]
     OpenQuote { file: String, line: u64 },
+    #[error("{file}: {problem}")]
+    Parquet { file: String, problem: String },
     #[error("{input} has no images")]
     NoImages { input: String },
     #[error("{input} would plan more than {max} shards of {rows_per_shard} rows; raise `rows_per_shard`")]
@@ -265,6 +270,65 @@ impl ShardBuilder {
         self.hash = 0;
         Some(done)
     }
+}
+
+/// Cuts the Parquet manifest `file` of `store` into shards of
+/// `rows_per_shard` rows reading only its footer (row counts); the digest
+/// covers the footer and the file size.
+pub async fn split_parquet(store: &Store, file: &str, rows_per_shard: u64, max_shards: u64, mut on_shard: impl FnMut(InputShard)) -> Result<u64, InputError> {
+    let uri = store.full_uri(file);
+    let bad = |problem: String| InputError::Parquet { file: uri.clone(), problem };
+    let size = store.size(file).await.map_err(store_error(store, file))?;
+    if size < 12 {
+        return Err(bad("is too short to be Parquet".to_string()));
+    }
+    let tail = store.get_range(file, size - 8..size).await.map_err(store_error(store, file))?;
+    if &tail[4..] != b"PAR1" {
+        return Err(bad("does not end in PAR1 (not a Parquet file)".to_string()));
+    }
+    let len = u64::from(u32::from_le_bytes(tail[..4].try_into().expect("4 bytes")));
+    if len + 8 > size {
+        return Err(bad(format!("its footer claims {len} bytes, the file has {size}")));
+    }
+    let footer = store.get_range(file, size - 8 - len..size - 8).await.map_err(store_error(store, file))?;
+    let metadata = parquet::file::metadata::ParquetMetaDataReader::decode_metadata(&footer).map_err(|e| bad(format!("its footer does not decode: {e}")))?;
+    let schema = metadata.file_metadata().schema_descr();
+    if !(0..schema.num_columns()).any(|i| schema.column(i).name() == "uri") {
+        let columns: Vec<String> = (0..schema.num_columns()).map(|i| schema.column(i).name().to_string()).collect();
+        return Err(InputError::NoUriColumn { file: uri.clone(), columns: columns.join(", ") });
+    }
+    let total = metadata.file_metadata().num_rows().max(0) as u64;
+    let digest = format!("{:032x}-{size}", fnv1a_128(&footer));
+    let shards = total.div_ceil(rows_per_shard);
+    if shards > max_shards {
+        return Err(InputError::TooManyShards { input: uri, max: max_shards, rows_per_shard });
+    }
+    for k in 0..shards {
+        let start = k * rows_per_shard;
+        let rows = rows_per_shard.min(total - start);
+        on_shard(InputShard { range: InputRange::Parquet { folder: store.uri().to_string(), file: file.to_string(), start, rows, digest: digest.clone() }, first_row: start, rows });
+    }
+    Ok(total)
+}
+
+/// The `uri` of rows `start .. start + rows` of a Parquet manifest (`None`
+/// for a null or empty cell).
+pub fn parquet_uris(file: &str, bytes: Bytes, start: u64, rows: u64) -> Result<Vec<Option<String>>, InputError> {
+    use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
+    use parquet::arrow::ProjectionMask;
+    let bad = |problem: String| InputError::Parquet { file: file.to_string(), problem };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| bad(format!("is not a readable Parquet file: {e}")))?;
+    let column = (0..builder.parquet_schema().num_columns()).find(|&i| builder.parquet_schema().column(i).name() == "uri").ok_or_else(|| bad("has no `uri` column".to_string()))?;
+    let mask = ProjectionMask::leaves(builder.parquet_schema(), [column]);
+    let selection = RowSelection::from(vec![RowSelector::skip(start as usize), RowSelector::select(rows as usize)]);
+    let reader = builder.with_projection(mask).with_row_selection(selection).build().map_err(|e| bad(e.to_string()))?;
+    let mut out = Vec::with_capacity(rows as usize);
+    for batch in reader {
+        let batch = batch.map_err(|e| bad(format!("cannot be decoded: {e}")))?;
+        let uri = batch.column_by_name("uri").ok_or_else(|| bad("has no `uri` column".to_string()))?;
+        out.extend((0..batch.num_rows()).map(|i| crate::dataset::manifest::cell(uri, i).filter(|u| !u.is_empty())));
+    }
+    Ok(out)
 }
 
 /// Cuts the images below `store` (a folder or prefix) into shards of

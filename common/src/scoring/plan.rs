@@ -11,7 +11,7 @@ use crate::job::Location;
 use crate::plan::hash::content_hash;
 use crate::plan::{JobId, ModelRef, PlannedShard, ScoreShardSpec, ScoreSummarySpec, ShardId, ShardSpec};
 
-use super::input::{split_csv, split_keys, InputError, InputShard};
+use super::input::{split_csv, split_keys, split_parquet, InputError, InputShard};
 use super::job::{ScoreJob, MAX_SCORE_SHARDS};
 
 #[derive(Debug, thiserror::Error)]
@@ -72,10 +72,14 @@ pub async fn plan_score_async(job: &ScoreJob) -> Result<ScorePlan, ScorePlanErro
     let input = job.input();
     let mut inputs: Vec<InputShard> = Vec::new();
     let input_error = |source| ScorePlanError::Input { job: name.clone(), source };
-    let is_csv = input.to_uri().to_ascii_lowercase().ends_with(".csv");
-    let rows = if is_csv {
+    let lower = input.to_uri().to_ascii_lowercase();
+    let rows = if lower.ends_with(".csv") || lower.ends_with(".parquet") {
         let (store, file) = open_parent(&input.to_uri()).map_err(|e| input_error(InputError::Store { uri: input.to_uri(), source: e }))?;
-        split_csv(&store, &file, per, MAX_SCORE_SHARDS, |s| inputs.push(s)).await.map_err(input_error)?
+        if lower.ends_with(".csv") {
+            split_csv(&store, &file, per, MAX_SCORE_SHARDS, |s| inputs.push(s)).await.map_err(input_error)?
+        } else {
+            split_parquet(&store, &file, per, MAX_SCORE_SHARDS, |s| inputs.push(s)).await.map_err(input_error)?
+        }
     } else {
         if let Location::Local(p) = &input {
             if !p.is_dir() {

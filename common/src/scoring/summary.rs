@@ -49,6 +49,21 @@ async fn score_manifests(store: &Store, summary: &ShardId, spec: &ScoreSummarySp
     Ok(out)
 }
 
+/// The kind of a row's error, for the counts in `summary.json`.
+fn error_kind(error: &str) -> &'static str {
+    if error.contains("not found") {
+        "missing"
+    } else if error.contains("is empty") {
+        "empty"
+    } else if error.contains("cannot decode") {
+        "undecodable"
+    } else if error.contains("no uri") {
+        "no uri"
+    } else {
+        "unreadable"
+    }
+}
+
 /// Quantile `q` of sorted values (linear interpolation, numpy's default).
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
@@ -78,8 +93,7 @@ pub async fn write_summary_parts(store: &Store, id: &ShardId, spec: &ScoreSummar
                 }
                 None => {
                     failed += 1;
-                    let kind = r.error.as_deref().unwrap_or("").split(':').next().unwrap_or("").to_string();
-                    *errors.entry(kind).or_default() += 1;
+                    *errors.entry(error_kind(r.error.as_deref().unwrap_or("")).to_string()).or_default() += 1;
                 }
             }
         }

@@ -12,7 +12,7 @@ use rwclip_common::dataset::ImageRecord;
 use rwclip_common::job::ObjectSetup;
 use rwclip_common::plan::hash::content_hash;
 use rwclip_common::plan::{ScoreShardSpec, ShardId};
-use rwclip_common::scoring::input::{is_blank, record_fields, InputRange, RecordScanner};
+use rwclip_common::scoring::input::{is_blank, parquet_uris, record_fields, InputRange, RecordScanner};
 use rwclip_common::shard_store::part;
 use rwclip_inputs::preprocess::{Corner, Preprocess, View};
 
@@ -64,6 +64,22 @@ fn read_rows(id: &ShardId, range: &InputRange, store_of: &dyn Fn(&str) -> Result
                 };
                 rows.push(row);
             }
+            Ok((folder.clone(), rows))
+        }
+        InputRange::Parquet { folder, file, start, rows, .. } => {
+            let store = store_of(folder).map_err(ShardError::run(id))?;
+            // The whole manifest file: Parquet row groups do not fall on
+            // shard boundaries (the coordinator read only its footer).
+            let bytes = store.get(file).map_err(|e| run(e.into()))?;
+            let uris = parquet_uris(&format!("{folder}/{file}"), bytes, *start, *rows).map_err(|e| ShardError::BadInput { shard: id.clone(), problem: e.to_string() })?;
+            let rows = uris
+                .into_iter()
+                .enumerate()
+                .map(|(i, u)| match u {
+                    Some(uri) => InputRow { uri: uri.clone(), location: Ok(uri) },
+                    None => InputRow { uri: String::new(), location: Err(format!("{folder}/{file}, row {}: no uri", *start + i as u64 + 1)) },
+                })
+                .collect();
             Ok((folder.clone(), rows))
         }
         InputRange::Keys { root, after, last, .. } => {
