@@ -151,6 +151,12 @@ fn every_bad_entry_is_a_row_with_its_error_and_one_worker_equals_three() {
         assert!(r["score"].is_null() && r["s_fnn"].is_null() && r["s_pr"].is_null(), "{r}");
     }
 
+    // DuckDB reads the parts as one table, as users query them.
+    let counted = python::run(
+        "import sys, duckdb\nprint(duckdb.sql(f\"select count(*), count(error), count(score) from read_parquet('{sys.argv[1]}/scores/*.parquet')\").fetchall()[0])",
+        &[d.join("one").to_str().unwrap()],
+    );
+    assert_eq!(counted.trim(), "(13, 5, 8)");
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("one/summary.json")).unwrap()).unwrap();
     assert_eq!((summary["rows"].as_u64(), summary["scored"].as_u64(), summary["failed"].as_u64()), (Some(13), Some(8), Some(5)), "{summary}");
     assert!(summary["score_quantiles"]["p50"].as_f64().is_some() && summary["images_per_s"].as_f64().is_some_and(|r| r > 0.0), "{summary}");

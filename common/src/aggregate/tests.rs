@@ -190,7 +190,7 @@ async fn the_aggregate_shard_summarises_committed_trials_once_and_publishes() {
     assert!(store.list(&format!("shards/{id}/attempts/c2")).await.unwrap().is_empty());
 
     let output = Store::open(dir.path().join("out").to_str().unwrap()).unwrap();
-    let published = publish_results(&store, &id, &output, "name = \"t\"\n").await.unwrap();
+    let published = publish_results(&store, &id, &output, "name = \"t\"\n", 1.0).await.unwrap();
     assert!(published.markdown.contains("| 0-shot, object unknown | Ours | 70.0±10.0 |"), "{}", published.markdown);
     assert_eq!(output.list("").await.unwrap(), [JOB_TOML, RESULTS_CSV, RESULTS_MD, RESULTS_PARQUET]);
     let csv = String::from_utf8(output.get(RESULTS_CSV).await.unwrap().to_vec()).unwrap();
