@@ -48,7 +48,7 @@ fn part<'a>(m: &'a Manifest, name: &str) -> &'a str {
 fn multi_crop_scores_are_the_mean_over_five_views() {
     let dir = tempfile::tempdir().unwrap();
     let job = job(dir.path());
-    let plan = plan_with(&job, &PlanOptions { text_shard_pairs: 8, image_shard_images: 100 }).unwrap();
+    let plan = plan_with(&job, &PlanOptions { text_shard_pairs: 8, image_shard_images: 100, ..PlanOptions::default() }).unwrap();
     let store = BlockingStore::open(dir.path().join("out").to_str().unwrap()).unwrap();
     run_plan_locally(&plan, &store, &mut ExecContext::new(tch::Device::Cpu, 1)).unwrap();
 

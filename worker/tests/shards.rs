@@ -51,6 +51,7 @@ fn run(dir: &Path, plan: &JobPlan, out: &str) -> (BlockingStore, Vec<(String, Ve
 const SMALL: PlanOptions = PlanOptions {
     text_shard_pairs: 4,
     image_shard_images: 4,
+    max_shards: rwclip_common::plan::MAX_PLAN_SHARDS,
 };
 
 #[test]
@@ -75,7 +76,7 @@ fn results_do_not_depend_on_shard_sizes_or_order() {
     dataset(dir.path());
     let job = job(dir.path());
     let small = plan_with(&job, &SMALL).unwrap();
-    let large = plan_with(&job, &PlanOptions { text_shard_pairs: 12, image_shard_images: 100 }).unwrap();
+    let large = plan_with(&job, &PlanOptions { text_shard_pairs: 12, image_shard_images: 100, ..PlanOptions::default() }).unwrap();
     assert_ne!(small.shards.len(), large.shards.len());
     let (_, a, _) = run(dir.path(), &small, "a");
     let (_, b, _) = run(dir.path(), &large, "b");

@@ -111,3 +111,25 @@ fn submit_rejects_a_bad_job_file_before_connecting() {
     assert!(e.contains("bad.toml") && e.contains("temprature"), "{e}");
     assert!(!work.path().join("data").exists(), "the dataset was synthesised for a rejected job");
 }
+
+#[test]
+fn a_billion_prompt_pairs_are_refused_at_once_naming_the_key_and_the_coordinator_carries_on() {
+    let work = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(bin(), work.path().join("store").to_str().unwrap(), &[]);
+    let output = work.path().join("out");
+    let mut huge = TinyJob::small("huge", output.to_str().unwrap(), &work.path().join("data"));
+    huge.pairs = vec![1_000_000_000];
+    let job = huge.write(work.path());
+    let started = std::time::Instant::now();
+    let out = submit(&cluster, &job, &[]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let e = text(&out.stderr);
+    assert!(e.contains("lower `prompts.pairs`") && e.contains("would plan 976567 shards (976564 text"), "{e}");
+    assert!(took < Duration::from_secs(10), "refusing took {took:?}");
+    // The coordinator still plans and runs a normal job.
+    let job = TinyJob::small("after", output.to_str().unwrap(), &work.path().join("data")).write(work.path());
+    cluster.add_worker();
+    let id = cluster.submit(&job);
+    cluster.wait_succeeded(&id, Duration::from_secs(240));
+}

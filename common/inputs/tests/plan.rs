@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rwclip_inputs::synth::{self, SynthSpec};
 use rwclip_common::job::Job;
-use rwclip_common::plan::{plan_with, JobPlan, PlanOptions, PlannedShard, ShardKind, ShardSpec, TrialSpec};
+use rwclip_common::plan::{plan_with, JobPlan, PlanOptions, PlannedShard, ShardKind, ShardSpec, TrialSpec, MAX_PLAN_SHARDS};
 
 /// A small synthetic dataset: 2 categories × (2 good + 2 defect types × 1).
 fn dataset(dir: &Path) -> std::path::PathBuf {
@@ -35,6 +35,7 @@ fn job(dir: &Path, prompts: &str, fnn: &str) -> Job {
 const OPTS: PlanOptions = PlanOptions {
     text_shard_pairs: 8,
     image_shard_images: 3,
+    max_shards: MAX_PLAN_SHARDS,
 };
 
 fn of_kind(plan: &JobPlan, kind: ShardKind) -> Vec<&PlannedShard> {

@@ -27,13 +27,20 @@ use super::types::{JobId, PlannedShard, ShardId};
 pub struct PlanOptions {
     pub text_shard_pairs: u64,
     pub image_shard_images: u64,
+    /// The most shards one job may plan; a larger job is refused before
+    /// anything is built, naming the key that makes it large.
+    pub max_shards: u64,
 }
+
+/// [`PlanOptions::max_shards`] by default: what a coordinator holds per job.
+pub const MAX_PLAN_SHARDS: u64 = 200_000;
 
 impl Default for PlanOptions {
     fn default() -> Self {
         PlanOptions {
             text_shard_pairs: 2048,
             image_shard_images: 256,
+            max_shards: MAX_PLAN_SHARDS,
         }
     }
 }
@@ -57,6 +64,8 @@ pub enum PlanError {
     NoImages { job: PathBuf, dataset: String, root: String },
     #[error("job {}: dataset {dataset:?}, category {category:?}: {setup} needs {needed} normal reference images, the pool has {available}", .job.display())]
     TooFewReferences { job: PathBuf, dataset: String, category: String, setup: String, needed: u32, available: usize },
+    #[error("job {}: would plan {count} shards ({text} text, {images} image, {trials} trial), more than the limit of {max}; lower `{key}`", .job.display())]
+    TooManyShards { job: PathBuf, count: u64, text: u64, images: u64, trials: u64, max: u64, key: &'static str },
     #[error("cannot start a runtime to list the datasets: {message}")]
     Runtime { message: String },
     #[error("plan option `{key}` must be at least 1")]
@@ -69,12 +78,45 @@ pub fn plan(job: &Job) -> Result<JobPlan, PlanError> {
 }
 
 pub fn plan_with(job: &Job, options: &PlanOptions) -> Result<JobPlan, PlanError> {
+    // Refused before the datasets are listed when the prompt grid alone is too large.
+    check_size(job, &[], options)?;
     let datasets = list_datasets_blocking(job)?;
     plan_listed(job, &datasets, options)
 }
 
+/// Counts the shards `job` would plan, by arithmetic, and refuses it when
+/// they exceed `options.max_shards`, so a job file asking for a billion
+/// prompt pairs never makes the coordinator build a billion shards.
+fn check_size(job: &Job, datasets: &[ListedDataset], options: &PlanOptions) -> Result<(), PlanError> {
+    let spec = &job.spec;
+    let counts = spec.prompts.pair_counts();
+    let largest_np = counts.iter().copied().max().unwrap_or(1);
+    let block = text_block_pairs(largest_np, spec.model.text_batch_size, options.text_shard_pairs.max(1));
+    let seeds = spec.training.seeds.len() as u64;
+    let words = spec.prompts.word_pairs().len() as u64;
+    let crops = spec.scoring.multi_crop.values();
+    let text = seeds.saturating_mul(words).saturating_mul(largest_np.div_ceil(block.max(1)));
+    let trials = (counts.len() as u64).saturating_mul(words).saturating_mul(crops.len() as u64).saturating_mul(seeds);
+    let step = round_up(options.image_shard_images.max(1), spec.model.image_batch_size as u64);
+    let views = if crops.contains(&true) { 2 } else { 1 };
+    let images: u64 = datasets.iter().map(|d| (d.listing.images.len() as u64).div_ceil(step) * views + (d.listing.references.len() as u64).div_ceil(step)).sum();
+    let count = text.saturating_add(trials).saturating_add(images).saturating_add(1);
+    if count <= options.max_shards {
+        return Ok(());
+    }
+    let key = if text >= trials && text >= images {
+        "prompts.pairs"
+    } else if trials >= images {
+        "training.seeds"
+    } else {
+        "datasets"
+    };
+    Err(PlanError::TooManyShards { job: job.path.clone(), count, text, images, trials, max: options.max_shards, key })
+}
+
 /// Plans a job whose datasets are already listed (pure: no I/O).
 pub fn plan_listed(job: &Job, datasets: &[ListedDataset], options: &PlanOptions) -> Result<JobPlan, PlanError> {
+    check_size(job, datasets, options)?;
     if options.text_shard_pairs == 0 {
         return Err(PlanError::Options { key: "text_shard_pairs" });
     }
