@@ -56,6 +56,17 @@ impl Location {
     }
 }
 
+/// A file's URI or path split into the store of its folder and its key
+/// there: `s3://b/p/f.csv` → (`s3://b/p`, `f.csv`), `/data/f.csv` →
+/// (`/data`, `f.csv`), `/f` → (`/`, `f`), `f.csv` → (`.`, `f.csv`).
+pub fn split_file_uri(uri: &str) -> (String, String) {
+    match uri.rsplit_once('/') {
+        Some(("", name)) => ("/".to_string(), name.to_string()),
+        Some((parent, name)) if !parent.ends_with(':') && !parent.ends_with('/') => (parent.to_string(), name.to_string()),
+        _ => (".".to_string(), uri.to_string()),
+    }
+}
+
 /// `p` joined to `base` when relative (and `.`/`..` folded out); an
 /// absolute path unchanged.
 pub fn resolve_path(base: &Path, p: &Path) -> PathBuf {
@@ -89,6 +100,14 @@ fn normalize_lexically(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_uris_split_into_their_folder_and_name() {
+        assert_eq!(split_file_uri("s3://b/p/f.csv"), ("s3://b/p".to_string(), "f.csv".to_string()));
+        assert_eq!(split_file_uri("/data/f.csv"), ("/data".to_string(), "f.csv".to_string()));
+        assert_eq!(split_file_uri("/f"), ("/".to_string(), "f".to_string()));
+        assert_eq!(split_file_uri("f.csv"), (".".to_string(), "f.csv".to_string()));
+    }
 
     #[test]
     fn urls_pass_through_and_relative_paths_resolve_lexically() {

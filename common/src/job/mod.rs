@@ -22,7 +22,7 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-pub use location::Location;
+pub use location::{split_file_uri, Location};
 pub use schema::*;
 
 /// Why a job file was rejected. Every variant names the file and the key.
@@ -222,14 +222,8 @@ impl JobDataset<'_> {
     pub fn store_uri_and_file(&self) -> (String, Option<String>) {
         match (&self.root, &self.file) {
             (_, Some(file)) => {
-                let uri = file.to_uri();
-                match uri.rsplit_once('/') {
-                    Some((folder, name)) if !folder.is_empty() && !folder.ends_with(':') && !folder.ends_with('/') => {
-                        (folder.to_string(), Some(name.to_string()))
-                    }
-                    Some(("", name)) => ("/".to_string(), Some(name.to_string())),
-                    _ => (".".to_string(), Some(uri)),
-                }
+                let (folder, name) = split_file_uri(&file.to_uri());
+                (folder, Some(name))
             }
             (Some(root), None) => (root.to_uri(), None),
             (None, None) => (".".to_string(), None),

@@ -48,12 +48,8 @@ pub fn read_detector_header(bytes: &[u8]) -> Result<DetectorInfo, String> {
 }
 
 fn open_parent(uri: &str) -> Result<(Store, String), StoreError> {
-    let (parent, name) = match uri.rsplit_once('/') {
-        Some(("", name)) => ("/", name),
-        Some((parent, name)) if !parent.ends_with(':') && !parent.ends_with('/') => (parent, name),
-        _ => (".", uri),
-    };
-    Ok((Store::open(parent)?, name.to_string()))
+    let (parent, name) = crate::job::split_file_uri(uri);
+    Ok((Store::open(&parent)?, name))
 }
 
 /// Plans `job`: reads the detector's header and streams the input once.

@@ -28,13 +28,7 @@ impl BlockingStore {
     /// Splits a file URI (`dir/f.parquet`, `s3://bucket/prefix/f.parquet`)
     /// into the store of its parent and the file's key.
     pub fn open_file(uri: &str) -> Result<(BlockingStore, String), StoreError> {
-        let (parent, name) = match uri.rsplit_once('/') {
-            Some((parent, name)) if !parent.is_empty() && !parent.ends_with(':') && !parent.ends_with("//") => {
-                (parent.to_string(), name.to_string())
-            }
-            Some(("", name)) => ("/".to_string(), name.to_string()),
-            _ => (".".to_string(), uri.to_string()),
-        };
+        let (parent, name) = rwclip_common::job::split_file_uri(uri);
         Ok((BlockingStore::open(&parent)?, name))
     }
 

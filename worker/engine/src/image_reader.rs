@@ -46,18 +46,14 @@ impl ImageReader {
         if !path.contains("://") && !path.starts_with('/') {
             return Ok((self.root.store().clone(), path.to_string()));
         }
-        let (parent, name) = match path.rsplit_once('/') {
-            Some(("", name)) => ("/", name),
-            Some((parent, name)) => (parent, name),
-            None => (".", path),
-        };
+        let (parent, name) = rwclip_common::job::split_file_uri(path);
         let mut others = self.others.lock().expect("image store cache poisoned");
-        if let Some(store) = others.get(parent) {
-            return Ok((store.clone(), name.to_string()));
+        if let Some(store) = others.get(&parent) {
+            return Ok((store.clone(), name));
         }
-        let store = Store::open(parent)?;
-        others.insert(parent.to_string(), store.clone());
-        Ok((store, name.to_string()))
+        let store = Store::open(&parent)?;
+        others.insert(parent, store.clone());
+        Ok((store, name))
     }
 
     /// The bytes of every path, in order, each read on its own: a missing

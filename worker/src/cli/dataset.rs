@@ -91,9 +91,11 @@ pub fn run(cmd: DatasetCommand) -> Result<()> {
 fn inspect(a: InspectArgs) -> Result<()> {
     let kind = DatasetKind::parse(&a.kind).ok_or_else(|| usage(format!("--kind {:?}: expected mvtec, visa, sewer-ml or manifest", a.kind)))?;
     // A manifest is a file: its folder is the store its relative URIs are keys of.
-    let (root, file) = match (kind, a.root.rsplit_once('/')) {
-        (DatasetKind::Manifest, Some((folder, name))) if !folder.is_empty() && !folder.ends_with(':') => (folder.to_string(), Some(name.to_string())),
-        (DatasetKind::Manifest, _) => (".".to_string(), Some(a.root.clone())),
+    let (root, file) = match kind {
+        DatasetKind::Manifest => {
+            let (folder, name) = rwclip_common::job::split_file_uri(&a.root);
+            (folder, Some(name))
+        }
         _ => (a.root.clone(), None),
     };
     let store = Store::open(&root)?;
