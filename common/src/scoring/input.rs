@@ -127,89 +127,122 @@ fn store_error(store: &Store, key: &str) -> impl FnOnce(StoreError) -> InputErro
 /// Cuts the CSV manifest `file` of `store` (the manifest's folder) into
 /// shards of `rows_per_shard` rows, streaming it once; `on_shard` gets each
 /// shard in order. Returns the number of rows.
-pub async fn split_csv(store: &Store, file: &str, rows_per_shard: u64, max_shards: u64, mut on_shard: impl FnMut(InputShard)) -> Result<u64, InputError> {
-    let uri = store.full_uri(file);
+pub async fn split_csv(store: &Store, file: &str, rows_per_shard: u64, max_shards: u64, on_shard: impl FnMut(InputShard)) -> Result<u64, InputError> {
     let mut chunks = store.get_chunks(file).await.map_err(store_error(store, file))?;
-    let mut scanner = RecordScanner::default();
-    // Header first, then data records; a record is only counted when it is
-    // not blank, so each record's bytes are kept until its end.
-    let mut record: Vec<u8> = Vec::new();
-    let mut offset: u64 = 0;
-    let mut header: Option<(usize, u64)> = None; // (uri column, data start)
-    let mut line: u64 = 0;
-    let mut rows: u64 = 0;
-    let mut shard = ShardBuilder::new(rows_per_shard);
-    let mut shards: u64 = 0;
-    let mut emit = |s: Option<InputShard>, shards: &mut u64| -> Result<(), InputError> {
-        if let Some(s) = s {
-            *shards += 1;
-            if *shards > max_shards {
-                return Err(InputError::TooManyShards { input: uri.clone(), max: max_shards, rows_per_shard });
-            }
-            on_shard(s);
-        }
-        Ok(())
-    };
-    let mut on_record = |bytes: &[u8], end: u64, line: u64, header: &mut Option<(usize, u64)>, rows: &mut u64, shard: &mut ShardBuilder, shards: &mut u64| -> Result<(), InputError> {
-        let text = String::from_utf8_lossy(bytes);
-        match header {
-            None => {
-                let columns = record_fields(text.trim_start_matches('\u{feff}'));
-                let uri_column = columns.iter().position(|c| c.trim() == "uri").ok_or_else(|| InputError::NoUriColumn { file: uri.clone(), columns: columns.join(", ") })?;
-                *header = Some((uri_column, end));
-                shard.start(end, line + 1);
-            }
-            Some((uri_column, _)) => {
-                if is_blank(&text) {
-                    shard.skip(bytes.len() as u64);
-                    return Ok(());
-                }
-                *rows += 1;
-                let done = shard.push(bytes);
-                emit(done.map(|(start, end, first_line, digest, n)| InputShard {
-                    range: InputRange::Csv { folder: store.uri().to_string(), file: file.to_string(), uri_column: *uri_column, start, end, first_line, digest },
-                    first_row: *rows - n,
-                    rows: n,
-                }), shards)?;
-            }
-        }
-        Ok(())
+    let mut splitter = CsvSplitter {
+        folder: store.uri().to_string(),
+        file: file.to_string(),
+        uri: store.full_uri(file),
+        max_shards,
+        scanner: RecordScanner::default(),
+        record: Vec::new(),
+        offset: 0,
+        line: 0,
+        uri_column: None,
+        rows: 0,
+        shards: 0,
+        shard: ShardBuilder::new(rows_per_shard),
+        on_shard,
     };
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|source| InputError::Store { uri: uri.clone(), source })?;
-        let mut from = 0;
+        splitter.feed(&chunk.map_err(|source| InputError::Store { uri: store.full_uri(file), source })?)?;
+    }
+    splitter.finish()
+}
+
+/// The state of one pass over a CSV manifest: the record being read, the
+/// header's `uri` column once known, and the shard being filled.
+struct CsvSplitter<F: FnMut(InputShard)> {
+    folder: String,
+    file: String,
+    uri: String,
+    max_shards: u64,
+    scanner: RecordScanner,
+    /// Bytes of the record not ended yet (it may span chunks).
+    record: Vec<u8>,
+    /// Bytes of the file before the current chunk.
+    offset: u64,
+    line: u64,
+    uri_column: Option<usize>,
+    rows: u64,
+    shards: u64,
+    shard: ShardBuilder,
+    on_shard: F,
+}
+
+impl<F: FnMut(InputShard)> CsvSplitter<F> {
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), InputError> {
         let mut ends = Vec::new();
-        scanner.feed(&chunk, |end| ends.push(end));
+        self.scanner.feed(chunk, |end| ends.push(end));
+        let mut from = 0;
         for end in ends {
-            record.extend_from_slice(&chunk[from..end]);
-            line += 1;
-            on_record(&record, offset + end as u64, line, &mut header, &mut rows, &mut shard, &mut shards)?;
-            record.clear();
+            self.record.extend_from_slice(&chunk[from..end]);
+            let record = std::mem::take(&mut self.record);
+            self.on_record(&record, self.offset + end as u64)?;
             from = end;
         }
-        record.extend_from_slice(&chunk[from..]);
-        offset += chunk.len() as u64;
+        self.record.extend_from_slice(&chunk[from..]);
+        self.offset += chunk.len() as u64;
+        Ok(())
     }
-    if scanner.in_quotes() {
-        return Err(InputError::OpenQuote { file: store.full_uri(file), line: line + 1 });
-    }
-    if scanner.has_tail() {
-        line += 1;
-        on_record(&record.clone(), offset, line, &mut header, &mut rows, &mut shard, &mut shards)?;
-    }
-    let Some((uri_column, _)) = header else { return Err(InputError::Empty { file: store.full_uri(file) }) };
-    if let Some((start, end, first_line, digest, n)) = shard.finish() {
-        shards += 1;
-        if shards > max_shards {
-            return Err(InputError::TooManyShards { input: store.full_uri(file), max: max_shards, rows_per_shard });
+
+    fn on_record(&mut self, bytes: &[u8], end: u64) -> Result<(), InputError> {
+        self.line += 1;
+        let text = String::from_utf8_lossy(bytes);
+        let Some(uri_column) = self.uri_column else {
+            let columns = record_fields(text.trim_start_matches('\u{feff}'));
+            let column = columns.iter().position(|c| c.trim() == "uri").ok_or_else(|| InputError::NoUriColumn { file: self.uri.clone(), columns: columns.join(", ") })?;
+            self.uri_column = Some(column);
+            self.shard.start(end, self.line + 1);
+            return Ok(());
+        };
+        if is_blank(&text) {
+            self.shard.skip(bytes.len() as u64);
+            return Ok(());
         }
-        on_shard(InputShard {
-            range: InputRange::Csv { folder: store.uri().to_string(), file: file.to_string(), uri_column, start, end, first_line, digest },
-            first_row: rows - n,
-            rows: n,
-        });
+        self.rows += 1;
+        if let Some(done) = self.shard.push(bytes) {
+            self.emit(uri_column, done)?;
+        }
+        Ok(())
     }
-    Ok(rows)
+
+    fn emit(&mut self, uri_column: usize, FilledRange { start, end, first_line, digest, rows }: FilledRange) -> Result<(), InputError> {
+        self.shards += 1;
+        if self.shards > self.max_shards {
+            return Err(InputError::TooManyShards { input: self.uri.clone(), max: self.max_shards, rows_per_shard: self.shard.per });
+        }
+        (self.on_shard)(InputShard {
+            range: InputRange::Csv { folder: self.folder.clone(), file: self.file.clone(), uri_column, start, end, first_line, digest },
+            first_row: self.rows - rows,
+            rows,
+        });
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<u64, InputError> {
+        if self.scanner.in_quotes() {
+            return Err(InputError::OpenQuote { file: self.uri.clone(), line: self.line + 1 });
+        }
+        if self.scanner.has_tail() {
+            let record = std::mem::take(&mut self.record);
+            self.on_record(&record, self.offset)?;
+        }
+        let Some(uri_column) = self.uri_column else { return Err(InputError::Empty { file: self.uri.clone() }) };
+        if let Some(done) = self.shard.finish() {
+            self.emit(uri_column, done)?;
+        }
+        Ok(self.rows)
+    }
+}
+
+/// A full shard's byte range, first line, digest and row count.
+struct FilledRange {
+    start: u64,
+    end: u64,
+    first_line: u64,
+    digest: String,
+    rows: u64,
 }
 
 /// Accumulates one shard's byte range and digest.
@@ -245,7 +278,7 @@ impl ShardBuilder {
     }
 
     /// Adds a record; returns the finished shard when it is full.
-    fn push(&mut self, bytes: &[u8]) -> Option<(u64, u64, u64, String, u64)> {
+    fn push(&mut self, bytes: &[u8]) -> Option<FilledRange> {
         self.end += bytes.len() as u64;
         self.next_line += 1;
         self.rows += 1;
@@ -253,17 +286,16 @@ impl ShardBuilder {
         // hash so memory stays flat.
         self.hash = fnv1a_128(&[&self.hash.to_le_bytes()[..], bytes].concat());
         if self.rows == self.per {
-            let done = self.finish();
-            return done;
+            return self.finish();
         }
         None
     }
 
-    fn finish(&mut self) -> Option<(u64, u64, u64, String, u64)> {
+    fn finish(&mut self) -> Option<FilledRange> {
         if self.rows == 0 {
             return None;
         }
-        let done = (self.start, self.end, self.first_line, format!("{:032x}", self.hash), self.rows);
+        let done = FilledRange { start: self.start, end: self.end, first_line: self.first_line, digest: format!("{:032x}", self.hash), rows: self.rows };
         self.start = self.end;
         self.first_line = self.next_line;
         self.rows = 0;
@@ -403,5 +435,66 @@ impl<F: FnMut(InputShard)> KeyCutter<F> {
         self.after = Some(self.last.clone());
         self.in_shard = 0;
         self.hash = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Splits `bytes` fed in chunks of `chunk` bytes.
+    fn split(bytes: &[u8], chunk: usize, per: u64) -> Result<(u64, Vec<InputShard>), InputError> {
+        let mut shards = Vec::new();
+        let mut s = CsvSplitter {
+            folder: "/m".into(),
+            file: "m.csv".into(),
+            uri: "/m/m.csv".into(),
+            max_shards: 100,
+            scanner: RecordScanner::default(),
+            record: Vec::new(),
+            offset: 0,
+            line: 0,
+            uri_column: None,
+            rows: 0,
+            shards: 0,
+            shard: ShardBuilder::new(per),
+            on_shard: |x| shards.push(x),
+        };
+        for c in bytes.chunks(chunk) {
+            s.feed(c)?;
+        }
+        let rows = s.finish()?;
+        Ok((rows, shards))
+    }
+
+    const CSV: &str = "\u{feff}site,uri\r\n1,a.png\r\n\r\n2,\"b,1.png\"\r\n3,\"multi\nline.png\"\r\n4,d.png\r\n5,e.png";
+
+    #[test]
+    fn shards_are_the_same_however_the_bytes_arrive() {
+        let (rows, one) = split(CSV.as_bytes(), CSV.len(), 2).unwrap();
+        assert_eq!(rows, 5);
+        for chunk in [1, 2, 3, 7] {
+            assert_eq!(split(CSV.as_bytes(), chunk, 2).unwrap().1, one, "chunks of {chunk}");
+        }
+        assert_eq!(one.iter().map(|s| (s.first_row, s.rows)).collect::<Vec<_>>(), [(0, 2), (2, 2), (4, 1)]);
+        // Each range holds exactly its records: the worker's split of it.
+        for s in &one {
+            let InputRange::Csv { start, end, uri_column, .. } = &s.range else { panic!() };
+            let text = &CSV.as_bytes()[*start as usize..*end as usize];
+            let mut ends = Vec::new();
+            RecordScanner::default().feed(text, |e| ends.push(e));
+            let records = String::from_utf8_lossy(text);
+            let uris: Vec<String> = records.split("\r\n").filter(|r| !is_blank(r)).map(|r| record_fields(r)[*uri_column].clone()).collect();
+            assert_eq!(uris.len() as u64, s.rows, "{records:?}");
+        }
+    }
+
+    #[test]
+    fn a_header_without_uri_an_open_quote_and_too_many_shards_are_errors() {
+        assert!(matches!(split(b"path,label\na,1\n", 4, 2), Err(InputError::NoUriColumn { .. })));
+        assert!(matches!(split(b"uri\n\"a.png\n", 4, 2), Err(InputError::OpenQuote { .. })));
+        assert!(matches!(split(b"", 4, 2), Err(InputError::Empty { .. })));
+        let many: String = std::iter::once("uri\n".to_string()).chain((0..300).map(|i| format!("{i}.png\n"))).collect();
+        assert!(matches!(split(many.as_bytes(), 64, 2), Err(InputError::TooManyShards { max: 100, .. })));
     }
 }
