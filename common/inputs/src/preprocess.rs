@@ -127,6 +127,15 @@ impl Preprocess {
         Ok(self.transform_decoded(&mut decoded, view))
     }
 
+    /// Every view in `views` of one encoded image, decoded once (multi-crop's
+    /// five views cost one decode). Each view is what
+    /// [`Preprocess::load_bytes_view`] gives.
+    pub fn load_bytes_views(&self, bytes: &[u8], name: &str, views: &[View]) -> Result<Vec<Vec<f32>>, ImageLoadError> {
+        let decoded = decode::decode(bytes, name)?;
+        // A view may premultiply alpha in place: each starts from the decode.
+        Ok(views.iter().map(|&v| self.transform_decoded(&mut decoded.clone(), v)).collect())
+    }
+
     /// Transforms an RGB image already in memory into `3 * S * S` values (CHW).
     ///
     /// A zero-sized image (which the loaders reject as [`ImageLoadError::Empty`])

@@ -76,26 +76,42 @@ pub fn embed_image_views(
     Ok(concat_or_empty(&out, model.cfg.embed_dim))
 }
 
-/// [`embed_image_views`] for images already read into memory (through the
-/// object store): `(name, encoded bytes)`, the name used in errors.
-pub fn embed_image_bytes(
+/// Encodes images already read into memory (through the object store),
+/// `(name, encoded bytes)` with the name used in errors: several views of
+/// every image, each image decoded once; one [N, embed_dim] tensor per view,
+/// in `views` order, each encoded in the same batches.
+pub fn embed_image_bytes_views(
     model: &ClipModel,
     preprocess: &Preprocess,
     images: &[(String, bytes::Bytes)],
-    view: View,
+    views: &[View],
     batch_size: usize,
-) -> Result<Tensor> {
-    let size = preprocess.image_size as i64;
-    let mut out = Vec::with_capacity(images.len().div_ceil(batch_size.max(1)));
+) -> Result<Vec<Tensor>> {
+    let mut out: Vec<Vec<Tensor>> = views.iter().map(|_| Vec::new()).collect();
     for chunk in images.chunks(batch_size.max(1)) {
-        let pixels = decode_parallel(chunk, |(name, bytes)| preprocess.load_bytes_view(bytes, name, view))?;
-        let batch = Tensor::from_slice(&pixels)
-            .view([chunk.len() as i64, 3, size, size])
-            .to_device(model.vs.device());
-        let emb = tch::no_grad(|| model.clip.encode_image(&batch));
-        out.push(emb.to_kind(Kind::Float).to_device(tch::Device::Cpu));
+        let decoded = decode_views_parallel(chunk, |(name, bytes)| preprocess.load_bytes_views(bytes, name, views))?;
+        for (v, parts) in out.iter_mut().enumerate() {
+            let pixels: Vec<f32> = decoded.iter().flat_map(|d| d[v].iter().copied()).collect();
+            parts.push(encode_pixels(model, &pixels, chunk.len(), preprocess.image_size));
+        }
     }
-    Ok(concat_or_empty(&out, model.cfg.embed_dim))
+    Ok(out.into_iter().map(|parts| concat_or_empty(&parts, model.cfg.embed_dim)).collect())
+}
+
+/// Runs `load` (every view of one item) over `items` on scoped threads, in
+/// input order; the first failing item (in input order) is reported.
+fn decode_views_parallel<T: Sync>(
+    items: &[T],
+    load: impl Fn(&T) -> std::result::Result<Vec<Vec<f32>>, rwclip_inputs::preprocess::ImageLoadError> + Sync,
+) -> Result<Vec<Vec<Vec<f32>>>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len().max(1));
+    let per = items.len().div_ceil(threads).max(1);
+    let load = &load;
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = items.chunks(per).map(|part| s.spawn(move || part.iter().map(load).collect::<Vec<_>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("preprocessing thread panicked")).collect()
+    });
+    results.into_iter().map(|r| r.map_err(Into::into)).collect()
 }
 
 /// Encodes `n` preprocessed images (`3 * size * size` values each, CHW, as

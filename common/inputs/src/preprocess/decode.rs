@@ -38,6 +38,7 @@ impl Layout {
 }
 
 /// A decoded image: `width * height * layout.channels()` bytes, row-major.
+#[derive(Clone)]
 pub(super) struct Decoded {
     pub pixels: Vec<u8>,
     pub width: u32,

@@ -14,7 +14,7 @@ use tch::Tensor;
 use super::context::ExecContext;
 use super::error::ShardError;
 use crate::blocking_store::BlockingStore;
-use crate::embed::{embed_image_bytes, embed_texts, rows_of};
+use crate::embed::{embed_image_bytes_views, embed_texts, rows_of};
 use crate::image_reader::{ImageReadError, ImageReader};
 use crate::error::EngineError;
 use crate::pipeline::prompt_rows;
@@ -111,33 +111,35 @@ pub fn image(
         vec![(View::Center, part::IMAGE_EMBEDDINGS.to_string())]
     };
     let n = s.images.len();
-    let total = (n * views.len()) as u64;
+    let view_list: Vec<View> = views.iter().map(|(v, _)| *v).collect();
     let runs = aligned_runs(s.first_image, n, s.batch_size);
-    let mut keys = Vec::new();
-    for (v, (view, name)) in views.iter().enumerate() {
-        let mut parts = Vec::new();
-        for run in &runs {
-            // Read batch by batch so a shard's encoded images are never all
-            // in memory at once.
-            for start in (run.start..run.end).step_by(s.batch_size.max(1)) {
-                let end = (start + s.batch_size.max(1)).min(run.end);
-                let paths: Vec<String> = s.images[start..end].iter().map(|r| r.path.clone()).collect();
-                let images = reader.read_all(&paths).map_err(|e| match e {
-                    ImageReadError::Missing { .. } => ShardError::BadInput { shard: id.clone(), problem: e.to_string() },
-                    ImageReadError::Store { source, .. } => ShardError::run(id)(EngineError::Store(source)),
-                })?;
-                let emb = embed_image_bytes(&model, &preprocess, &images, *view, s.batch_size).map_err(|e| match e {
-                    // A file that does not decode fails the same way everywhere.
-                    EngineError::Image(e) => ShardError::BadInput {
-                        shard: id.clone(),
-                        problem: e.to_string(),
-                    },
-                    other => ShardError::run(id)(other),
-                })?;
+    // Each batch is read and decoded once for all its views (multi-crop's
+    // corners come from one decode).
+    let mut per_view: Vec<Vec<Tensor>> = views.iter().map(|_| Vec::new()).collect();
+    for run in &runs {
+        for start in (run.start..run.end).step_by(s.batch_size.max(1)) {
+            let end = (start + s.batch_size.max(1)).min(run.end);
+            let paths: Vec<String> = s.images[start..end].iter().map(|r| r.path.clone()).collect();
+            let images = reader.read_all(&paths).map_err(|e| match e {
+                ImageReadError::Missing { .. } => ShardError::BadInput { shard: id.clone(), problem: e.to_string() },
+                ImageReadError::Store { source, .. } => ShardError::run(id)(EngineError::Store(source)),
+            })?;
+            let embs = embed_image_bytes_views(&model, &preprocess, &images, &view_list, s.batch_size).map_err(|e| match e {
+                // A file that does not decode fails the same way everywhere.
+                EngineError::Image(e) => ShardError::BadInput {
+                    shard: id.clone(),
+                    problem: e.to_string(),
+                },
+                other => ShardError::run(id)(other),
+            })?;
+            for (parts, emb) in per_view.iter_mut().zip(embs) {
                 parts.push(emb);
-                progress((v * n + end) as u64, total);
             }
+            progress(end as u64, n as u64);
         }
+    }
+    let mut keys = Vec::new();
+    for ((_, name), parts) in views.iter().zip(per_view) {
         let emb = cat(parts);
         let rows: Vec<ImageEmbeddingRow> = s
             .images

@@ -189,8 +189,8 @@ pub fn score(
     Ok(vec![key])
 }
 
-/// Every view of every readable row, decoded on all cores; a row's error is
-/// why it could not be read or decoded.
+/// Every view of every readable row, each row decoded once, on all cores;
+/// a row's error is why it could not be read or decoded.
 fn decode_all(preprocess: &Preprocess, chunk: &[InputRow], read: &[Result<Bytes, String>], views: &[View]) -> Vec<Result<Vec<Vec<f32>>, String>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(chunk.len().max(1));
     let per = chunk.len().div_ceil(threads).max(1);
@@ -203,7 +203,7 @@ fn decode_all(preprocess: &Preprocess, chunk: &[InputRow], read: &[Result<Bytes,
                     part.iter()
                         .map(|(i, r)| {
                             let bytes = r.as_ref().map_err(Clone::clone)?;
-                            views.iter().map(|&v| preprocess.load_bytes_view(bytes, &chunk[*i].uri, v).map_err(|e| e.to_string())).collect()
+                            preprocess.load_bytes_views(bytes, &chunk[*i].uri, views).map_err(|e| e.to_string())
                         })
                         .collect::<Vec<_>>()
                 })
