@@ -133,3 +133,43 @@ fn a_billion_prompt_pairs_are_refused_at_once_naming_the_key_and_the_coordinator
     let id = cluster.submit(&job);
     cluster.wait_succeeded(&id, Duration::from_secs(240));
 }
+
+#[test]
+fn status_watch_and_results_report_a_submitted_job() {
+    let work = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(bin(), work.path().join("store").to_str().unwrap(), &[]);
+    let output = work.path().join("out");
+    let job = TinyJob::small("commands", output.to_str().unwrap(), &work.path().join("data")).write(work.path());
+    let id = cluster.submit(&job);
+    let url = cluster.url();
+    let token = cluster.token_file.to_str().unwrap().to_string();
+    let run = |cluster: &Cluster, args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--coordinator", &url, "--token-file", &token]);
+        cluster.cli(&all, CLI_TIMEOUT)
+    };
+    // Before any worker: running, nothing committed, every stage listed.
+    let out = run(&cluster, &["status", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.starts_with(&format!("job {id} (commands): running, 0/")), "{s}");
+    for stage in ["text", "image", "trial", "aggregate"] {
+        assert!(s.lines().any(|l| l.trim_start().starts_with(stage) && l.contains("committed")), "{stage} missing:\n{s}");
+    }
+    // watch follows it to the end once a worker runs it.
+    cluster.add_worker();
+    let out = run(&cluster, &["watch", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("succeeded"), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("rwclip: progress: "), "{}", text(&out.stderr));
+
+    let md = text(&run(&cluster, &["results", &id]).stdout);
+    assert_eq!(md.trim_end(), std::fs::read_to_string(output.join("results.md")).unwrap().trim_end());
+    let csv = text(&run(&cluster, &["results", &id, "--format", "csv"]).stdout);
+    assert_eq!(csv, std::fs::read_to_string(output.join("results.csv")).unwrap());
+    let json: serde_json::Value = serde_json::from_str(&text(&run(&cluster, &["results", &id, "--format", "json"]).stdout)).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), csv.lines().count() - 1, "one JSON row per results.csv row");
+    // An unknown job is an error naming it.
+    let out = run(&cluster, &["status", "job-unknown"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("job-unknown"), "{}", text(&out.stderr));
+}

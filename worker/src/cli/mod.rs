@@ -7,6 +7,7 @@ pub mod exit;
 mod dataset;
 mod detector;
 mod embed;
+mod job_commands;
 mod metrics;
 mod prompts;
 mod run;
@@ -44,6 +45,12 @@ pub enum Command {
     Run(run::RunArgs),
     /// Submit a job file to a coordinator; prints the job id.
     Submit(submit::SubmitArgs),
+    /// A submitted job's state, per-stage progress and failures.
+    Status(job_commands::JobArgs),
+    /// Follow a job's per-stage progress until it ends (exit codes as `submit --wait`).
+    Watch(job_commands::JobArgs),
+    /// A finished job's results: results.md, results.csv or the summary rows as JSON.
+    Results(job_commands::ResultsArgs),
     /// Pull shards from a coordinator and run them on this machine.
     Worker(worker::WorkerArgs),
     /// Serve a coordinator (the same as the `rwclip-coordinator` binary).
@@ -82,6 +89,9 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Dataset(c) => dataset::run(c),
         Command::Run(a) => run::run(a),
         Command::Submit(a) => submit::run(a),
+        Command::Status(a) => job_commands::status(a),
+        Command::Watch(a) => job_commands::watch(a),
+        Command::Results(a) => job_commands::results(a),
         Command::Worker(a) => worker::run(a),
         Command::Coordinator(a) => coordinator::run(a),
         Command::Score(a) => score::run(a),
