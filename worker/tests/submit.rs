@@ -169,6 +169,21 @@ fn status_watch_and_results_report_a_submitted_job() {
     assert_eq!(csv, std::fs::read_to_string(output.join("results.csv")).unwrap());
     let json: serde_json::Value = serde_json::from_str(&text(&run(&cluster, &["results", &id, "--format", "json"]).stdout)).unwrap();
     assert_eq!(json.as_array().unwrap().len(), csv.lines().count() - 1, "one JSON row per results.csv row");
+    // jobs lists it; a second job is cancelled before any worker takes it.
+    let listed = text(&run(&cluster, &["jobs"]).stdout);
+    assert!(listed.lines().any(|l| l.starts_with(&id) && l.contains("succeeded") && l.ends_with("commands")), "{listed}");
+    cluster.kill_all_workers();
+    // Other seeds: shards no worker has computed (content addressing would
+    // otherwise find them committed).
+    let mut other = TinyJob::small("to-cancel", work.path().join("out2").to_str().unwrap(), &work.path().join("data"));
+    other.seeds = vec![5, 6];
+    let other = other.write(work.path());
+    let other_id = cluster.submit(&other);
+    let out = run(&cluster, &["cancel", &other_id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with(&format!("job {other_id} (to-cancel): cancelled")), "{}", text(&out.stdout));
+    let listed = text(&run(&cluster, &["jobs"]).stdout);
+    assert!(listed.lines().any(|l| l.starts_with(&other_id) && l.contains("cancelled")), "{listed}");
     // An unknown job is an error naming it.
     let out = run(&cluster, &["status", "job-unknown"]);
     assert!(!out.status.success() && text(&out.stderr).contains("job-unknown"), "{}", text(&out.stderr));

@@ -1,12 +1,12 @@
-//! `rwclip status JOB`, `rwclip watch JOB`, `rwclip results JOB`: a
-//! submitted job, asked about through the same coordinator connection as
-//! `rwclip submit` (token, TLS).
+//! `rwclip jobs`, `rwclip status JOB`, `rwclip watch JOB`, `rwclip cancel
+//! JOB`, `rwclip results JOB`: submitted jobs, asked about through the same
+//! coordinator connection as `rwclip submit` (token, TLS).
 
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use rwclip_common::artifacts::Store;
 use rwclip_common::shard_store::part;
-use rwclip_proto::v1::{GetJobRequest, GetResultsRequest, JobState, JobStatus};
+use rwclip_proto::v1::{CancelJobRequest, GetJobRequest, GetResultsRequest, JobState, JobStatus, ListJobsRequest};
 
 use super::submit::ConnectArgs;
 use crate::client::{ensure_succeeded, failure_report, read_summary_rows, runtime, stage_name, watch_until_finished, StageProgress};
@@ -71,6 +71,31 @@ pub fn status_text(s: &JobStatus) -> String {
         out.push_str(&format!("  {}\n", failure_report(s)));
     }
     out
+}
+
+/// One line per job the coordinator knows: id, state, progress, name.
+pub fn jobs(a: ConnectArgs) -> Result<()> {
+    let options = a.connect_options()?;
+    runtime()?.block_on(async {
+        let mut client = connect(&options).await?;
+        let jobs = client.list_jobs(ListJobsRequest {}).await.map_err(RemoteError::rpc("ListJobs"))?.into_inner().jobs;
+        println!("{:<40} {:<10} {:>15}  name", "job", "state", "committed");
+        for j in jobs {
+            println!("{:<40} {:<10} {:>15}  {}", j.job_id, state_name(j.state), format!("{}/{}", j.shards_committed, j.shards_total), j.name);
+        }
+        Ok(())
+    })
+}
+
+/// Cancels a running job (its shards are leased no more) and prints its status.
+pub fn cancel(a: JobArgs) -> Result<()> {
+    let options = a.coordinator.connect_options()?;
+    runtime()?.block_on(async {
+        let mut client = connect(&options).await?;
+        let s = client.cancel_job(CancelJobRequest { job_id: a.job.clone() }).await.map_err(RemoteError::rpc("CancelJob"))?.into_inner();
+        print!("{}", status_text(&s));
+        Ok(())
+    })
 }
 
 pub fn status(a: JobArgs) -> Result<()> {

@@ -45,6 +45,10 @@ pub enum Command {
     Run(run::RunArgs),
     /// Submit a job file to a coordinator; prints the job id.
     Submit(submit::SubmitArgs),
+    /// The jobs a coordinator knows, one line each.
+    Jobs(submit::ConnectArgs),
+    /// Cancel a running job.
+    Cancel(job_commands::JobArgs),
     /// A submitted job's state, per-stage progress and failures.
     Status(job_commands::JobArgs),
     /// Follow a job's per-stage progress until it ends (exit codes as `submit --wait`).
@@ -89,6 +93,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Dataset(c) => dataset::run(c),
         Command::Run(a) => run::run(a),
         Command::Submit(a) => submit::run(a),
+        Command::Jobs(a) => job_commands::jobs(a),
+        Command::Cancel(a) => job_commands::cancel(a),
         Command::Status(a) => job_commands::status(a),
         Command::Watch(a) => job_commands::watch(a),
         Command::Results(a) => job_commands::results(a),
