@@ -118,14 +118,7 @@ pub async fn plan_score_async(job: &ScoreJob) -> Result<ScorePlan, ScorePlanErro
 /// [`plan_score_async`] from synchronous code (the coordinator plans on a
 /// blocking thread).
 pub fn plan_score(job: &ScoreJob) -> Result<ScorePlan, ScorePlanError> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => handle.block_on(plan_score_async(job)),
-        Err(_) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| ScorePlanError::Runtime { message: e.to_string() })?
-            .block_on(plan_score_async(job)),
-    }
+    crate::plan::datasets::block_on_here(plan_score_async(job)).map_err(|message| ScorePlanError::Runtime { message })?
 }
 
 fn job_id(job: &ScoreJob, summary: &ShardId) -> JobId {

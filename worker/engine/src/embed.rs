@@ -104,14 +104,19 @@ fn decode_views_parallel<T: Sync>(
     items: &[T],
     load: impl Fn(&T) -> std::result::Result<Vec<Vec<f32>>, rwclip_inputs::preprocess::ImageLoadError> + Sync,
 ) -> Result<Vec<Vec<Vec<f32>>>> {
+    parallel_map(items, load).into_iter().map(|r| r.map_err(Into::into)).collect()
+}
+
+/// `f` over `items` on scoped threads (one contiguous part per core), the
+/// results in input order.
+pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len().max(1));
     let per = items.len().div_ceil(threads).max(1);
-    let load = &load;
-    let results: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = items.chunks(per).map(|part| s.spawn(move || part.iter().map(load).collect::<Vec<_>>())).collect();
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items.chunks(per).map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<_>>())).collect();
         handles.into_iter().flat_map(|h| h.join().expect("preprocessing thread panicked")).collect()
-    });
-    results.into_iter().map(|r| r.map_err(Into::into)).collect()
+    })
 }
 
 /// Encodes `n` preprocessed images (`3 * size * size` values each, CHW, as
@@ -138,21 +143,8 @@ fn decode_parallel<T: Sync>(
     items: &[T],
     load: impl Fn(&T) -> std::result::Result<Vec<f32>, rwclip_inputs::preprocess::ImageLoadError> + Sync,
 ) -> Result<Vec<f32>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len().max(1));
-    let per = items.len().div_ceil(threads);
-    let load = &load;
-    let results: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(per.max(1))
-            .map(|part| s.spawn(move || part.iter().map(load).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("preprocessing thread panicked"))
-            .collect()
-    });
     let mut pixels = Vec::new();
-    for r in results {
+    for r in parallel_map(items, load) {
         pixels.extend_from_slice(&r?);
     }
     Ok(pixels)

@@ -20,7 +20,7 @@ pub enum ShardError {
 }
 
 impl ShardError {
-    pub(crate) fn run(shard: &ShardId) -> impl FnOnce(EngineError) -> ShardError + '_ {
+    pub(crate) fn run(shard: &ShardId) -> impl Fn(EngineError) -> ShardError + '_ {
         move |source| ShardError::Run { shard: shard.clone(), source }
     }
 

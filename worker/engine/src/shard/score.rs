@@ -19,7 +19,7 @@ use rwclip_inputs::preprocess::{Corner, Preprocess, View};
 use super::context::ExecContext;
 use super::error::ShardError;
 use crate::blocking_store::BlockingStore;
-use crate::embed::encode_pixels;
+use crate::embed::{encode_pixels, parallel_map};
 use crate::error::EngineError;
 use crate::fnn::Fnn;
 use crate::image_reader::{ImageReadError, ImageReader};
@@ -34,7 +34,7 @@ struct InputRow {
 
 /// The rows of `range`, in input order.
 fn read_rows(id: &ShardId, range: &InputRange, store_of: &dyn Fn(&str) -> Result<BlockingStore, EngineError>) -> Result<(String, Vec<InputRow>), ShardError> {
-    let run = |e: EngineError| ShardError::Run { shard: id.clone(), source: e };
+    let run = ShardError::run(id);
     match range {
         InputRange::Csv { folder, file, uri_column, start, end, first_line, .. } => {
             let store = store_of(folder).map_err(ShardError::run(id))?;
@@ -111,7 +111,7 @@ pub fn score(
     progress: &dyn Fn(u64, u64),
 ) -> Result<Vec<String>, ShardError> {
     let bad = |problem: String| ShardError::BadInput { shard: id.clone(), problem };
-    let run = |e: EngineError| ShardError::Run { shard: id.clone(), source: e };
+    let run = ShardError::run(id);
     let (detector_store, name) = BlockingStore::open_file(&s.detector).map_err(|e| run(e.into()))?;
     let bytes: Bytes = detector_store.get(&name).map_err(|e| run(e.into()))?;
     if content_hash(&bytes) != s.detector_digest {
@@ -192,23 +192,9 @@ pub fn score(
 /// Every view of every readable row, each row decoded once, on all cores;
 /// a row's error is why it could not be read or decoded.
 fn decode_all(preprocess: &Preprocess, chunk: &[InputRow], read: &[Result<Bytes, String>], views: &[View]) -> Vec<Result<Vec<Vec<f32>>, String>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(chunk.len().max(1));
-    let per = chunk.len().div_ceil(threads).max(1);
-    let items: Vec<(usize, &Result<Bytes, String>)> = read.iter().enumerate().collect();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(per)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(i, r)| {
-                            let bytes = r.as_ref().map_err(Clone::clone)?;
-                            preprocess.load_bytes_views(bytes, &chunk[*i].uri, views).map_err(|e| e.to_string())
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("decoding thread panicked")).collect()
+    let items: Vec<(&InputRow, &Result<Bytes, String>)> = chunk.iter().zip(read).collect();
+    parallel_map(&items, |(row, r)| {
+        let bytes = r.as_ref().map_err(Clone::clone)?;
+        preprocess.load_bytes_views(bytes, &row.uri, views).map_err(|e| e.to_string())
     })
 }
