@@ -6,7 +6,7 @@ use rwclip_common::shard_store::Manifest;
 use rwclip_proto::v1 as pb;
 use tonic::Status;
 
-use crate::scheduler::{JobOutcome, JobView, LeaseGrant, WorkerRegistration, ReportAck, SchedulerError, WorkerId};
+use crate::scheduler::{JobOutcome, JobView, LeaseGrant, WorkerRegistration, ReportAck, SchedulerError, WorkerId, WorkerView};
 
 pub fn kind_to_proto(kind: ShardKind) -> pb::ShardKind {
     match kind {
@@ -146,6 +146,18 @@ pub fn lease(grant: LeaseGrant) -> pb::Lease {
         spec_json: grant.spec_json,
         dep_manifest_keys: grant.dep_manifest_keys,
         model_key: grant.model_key,
+    }
+}
+
+pub fn worker_status(w: &WorkerView) -> pb::WorkerStatus {
+    pb::WorkerStatus {
+        worker_id: w.id.0.clone(),
+        name: w.name.clone(),
+        device: w.device.clone(),
+        capacity: w.capacity as u32,
+        shards: w.shards.iter().map(|s| s.0.clone()).collect(),
+        last_heartbeat_ms_ago: w.since_heartbeat.as_millis() as u64,
+        loaded_models: w.loaded_models.clone(),
     }
 }
 

@@ -12,6 +12,10 @@ use tonic::{Request, Response, Status};
 use crate::convert;
 use crate::scheduler::{Planner, SchedulerError, SchedulerEvent, SchedulerHandle};
 
+/// Shards one LeaseShard or CompleteShards call may carry: a worker's
+/// request never makes the loop do unbounded work in one event.
+pub const MAX_SHARDS_PER_CALL: usize = 256;
+
 pub struct CoordinatorService {
     scheduler: SchedulerHandle,
     /// Told to workers at registration, so the store is configured once.
@@ -127,9 +131,16 @@ impl Coordinator for CoordinatorService {
     }
 
     async fn lease_shard(&self, r: Request<pb::LeaseShardRequest>) -> Result<Response<pb::LeaseShardResponse>, Status> {
-        let worker = convert::worker_id(&r.into_inner().worker_id)?;
-        let grant = self.scheduler.ask(|reply| SchedulerEvent::LeaseRequested { worker, reply }).await?;
-        Ok(Response::new(pb::LeaseShardResponse { lease: grant.map(convert::lease) }))
+        let r = r.into_inner();
+        let worker = convert::worker_id(&r.worker_id)?;
+        let max = (r.max_shards as usize).clamp(1, MAX_SHARDS_PER_CALL);
+        let grants = self.scheduler.ask(|reply| SchedulerEvent::LeaseRequested { worker, max, reply }).await?;
+        Ok(Response::new(pb::LeaseShardResponse { leases: grants.into_iter().map(convert::lease).collect() }))
+    }
+
+    async fn list_workers(&self, _: Request<pb::ListWorkersRequest>) -> Result<Response<pb::ListWorkersResponse>, Status> {
+        let workers = self.scheduler.ask(|reply| SchedulerEvent::ListWorkers { reply }).await?;
+        Ok(Response::new(pb::ListWorkersResponse { workers: workers.iter().map(convert::worker_status).collect() }))
     }
 
     async fn report_progress(&self, r: Request<pb::ReportProgressRequest>) -> Result<Response<pb::ReportAck>, Status> {
@@ -154,6 +165,34 @@ impl Coordinator for CoordinatorService {
             .ask(|reply| SchedulerEvent::ShardCompleted { worker, attempt, manifest, reply })
             .await?;
         Ok(Response::new(convert::ack(ack)))
+    }
+
+    /// Each completion is checked as `complete_shard` checks one; the first
+    /// error fails the call, and a retry finds the accepted ones stale
+    /// (acknowledged, ignored), so nothing counts twice.
+    async fn complete_shards(&self, r: Request<pb::CompleteShardsRequest>) -> Result<Response<pb::CompleteShardsResponse>, Status> {
+        let r = r.into_inner();
+        let worker = convert::worker_id(&r.worker_id)?;
+        if r.completions.len() > MAX_SHARDS_PER_CALL {
+            return Err(Status::invalid_argument(format!(
+                "field `completions`: {} completions in one call, at most {MAX_SHARDS_PER_CALL}",
+                r.completions.len()
+            )));
+        }
+        let mut pending = Vec::with_capacity(r.completions.len());
+        for c in r.completions {
+            let attempt = convert::attempt_id("completions.attempt_id", &c.attempt_id)?;
+            let manifest = convert::manifest(&c.manifest_json)?;
+            let (reply, rx) = tokio::sync::oneshot::channel();
+            self.scheduler.send(SchedulerEvent::ShardCompleted { worker: worker.clone(), attempt, manifest, reply }).await?;
+            pending.push(rx);
+        }
+        let mut acks = Vec::with_capacity(pending.len());
+        for rx in pending {
+            let ack = rx.await.map_err(|_| SchedulerError::Stopped)??;
+            acks.push(convert::ack(ack));
+        }
+        Ok(Response::new(pb::CompleteShardsResponse { acks }))
     }
 
     async fn fail_shard(&self, r: Request<pb::FailShardRequest>) -> Result<Response<pb::ReportAck>, Status> {

@@ -305,3 +305,44 @@ async fn an_http_store_is_refused_at_startup() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_worker_leases_and_completes_several_shards_per_call_and_is_listed_with_them() {
+    within(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let coordinator = start(&dir, None).await;
+        let mut client = connect(&coordinator, None).await;
+        let submitted = submit(&mut client, "independent wide 5").await;
+        let mut worker = FakeWorker::register_with_capacity(connect(&coordinator, None).await, &dir, "wide", 4).await;
+
+        let leases = worker.lease_many(10).await;
+        assert_eq!(leases.len(), 4, "a call asking for 10 gets the worker's capacity of 4");
+        let listed = client.list_workers(pb::ListWorkersRequest {}).await.expect("list workers").into_inner().workers;
+        assert_eq!(listed.len(), 1);
+        let w = &listed[0];
+        assert_eq!((w.name.as_str(), w.device.as_str(), w.capacity), ("wide", "cpu", 4));
+        let mut held = w.shards.clone();
+        held.sort();
+        let mut leased: Vec<String> = leases.iter().map(|l| l.shard_id.clone()).collect();
+        leased.sort();
+        assert_eq!(held, leased, "ListWorkers names the shards the worker holds");
+        assert!(w.last_heartbeat_ms_ago < 10_000);
+
+        // One CompleteShards: four acks, all accepted; a repeat is ignored, not counted.
+        let acks = worker.complete_many(&leases).await.expect("complete shards");
+        assert_eq!(acks.len(), 4);
+        assert!(acks.iter().all(|a| a.accepted), "{acks:?}");
+        let again = worker.complete_many(&leases[..1]).await.expect("a repeat is answered");
+        assert!(!again[0].accepted, "a repeated completion is acknowledged as stale");
+
+        let last = worker.lease_many(10).await;
+        assert_eq!(last.len(), 1, "one shard was left");
+        assert!(worker.complete_many(&last).await.expect("complete").iter().all(|a| a.accepted));
+        assert!(worker.lease_many(10).await.is_empty());
+        assert_eq!(job_state(&mut client, &submitted.job_id).await.state, pb::JobState::Succeeded as i32);
+        let listed = client.list_workers(pb::ListWorkersRequest {}).await.expect("list workers").into_inner().workers;
+        assert!(listed[0].shards.is_empty(), "nothing held once all completed");
+        stop(coordinator).await;
+    })
+    .await;
+}

@@ -225,3 +225,34 @@ fn handed_back_attempts_are_not_counted() {
     let view = s.view(&j).unwrap();
     assert_eq!(view.failures[0].attempts, 1, "only the fatal attempt counted");
 }
+
+#[test]
+fn one_lease_call_fills_the_free_capacity_and_no_more() {
+    let t0 = Instant::now();
+    let mut s = Scheduler::new(timing(), "t".into(), t0);
+    job(&mut s, (0..5).map(|i| shard(&format!("s{i}"), &[], None)).collect(), t0);
+    let w = s
+        .register(
+            WorkerRegistration {
+                protocol_version: rwclip_proto::PROTOCOL_VERSION,
+                name: "big".into(),
+                device: "cpu".into(),
+                capacity: 3,
+                loaded_models: vec![],
+            },
+            t0,
+        )
+        .expect("registration");
+    let first = s.lease_many(&w, 10, t0).unwrap();
+    let shards: Vec<&str> = first.iter().map(|g| g.shard.0.as_str()).collect();
+    assert_eq!(shards, ["s0", "s1", "s2"], "capacity 3 bounds a call asking for 10, in queue order");
+    assert!(s.lease_many(&w, 10, t0).unwrap().is_empty(), "no room left");
+    s.complete(&w, &first[1].attempt);
+    let next = s.lease_many(&w, 10, t0).unwrap();
+    assert_eq!(next.iter().map(|g| g.shard.0.as_str()).collect::<Vec<_>>(), ["s3"], "one slot freed, one shard");
+    let views = s.worker_views(t0);
+    assert_eq!(views.len(), 1);
+    let held: Vec<&str> = views[0].shards.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(held, ["s0", "s2", "s3"], "the workers view lists the shards held");
+    assert_eq!((views[0].name.as_str(), views[0].capacity), ("big", 3));
+}

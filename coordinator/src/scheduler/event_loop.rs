@@ -36,6 +36,11 @@ impl SchedulerHandle {
         rx.await.map_err(|_| SchedulerError::Stopped)?
     }
 
+    /// Sends an event whose reply the caller awaits itself (several in flight at once).
+    pub async fn send(&self, event: SchedulerEvent) -> Result<(), SchedulerError> {
+        self.tx.send(event).await.map_err(|_| SchedulerError::Stopped)
+    }
+
     /// The timing settings, fixed at start (so handlers need no round-trip).
     pub fn timing(&self) -> &Timing {
         &self.timing
@@ -135,8 +140,11 @@ impl EventLoop {
             SchedulerEvent::Heartbeat { worker, running, loaded_models, reply } => {
                 let _ = reply.send(s.heartbeat(&worker, &running, loaded_models, now));
             }
-            SchedulerEvent::LeaseRequested { worker, reply } => {
-                let _ = reply.send(s.lease(&worker, now));
+            SchedulerEvent::LeaseRequested { worker, max, reply } => {
+                let _ = reply.send(s.lease_many(&worker, max, now));
+            }
+            SchedulerEvent::ListWorkers { reply } => {
+                let _ = reply.send(Ok(s.worker_views(now)));
             }
             SchedulerEvent::Progress { worker, attempt, done, total, reply } => {
                 let _ = reply.send(Ok(s.progress(&worker, &attempt, done, total)));

@@ -11,7 +11,7 @@ use rwclip_common::shard_store::Manifest;
 use tokio::sync::{mpsc, oneshot};
 
 use super::state::{LeaseGrant, ReportAck};
-use super::view::JobView;
+use super::view::{JobView, WorkerView};
 use super::workers::{WorkerRegistration, WorkerId};
 use super::{PlannedJob, SchedulerError};
 
@@ -39,7 +39,8 @@ pub enum SchedulerEvent {
     GetResults { job: JobId, reply: Reply<(JobView, CommittedShards)> },
     WorkerRegistered { registration: WorkerRegistration, reply: Reply<WorkerId> },
     Heartbeat { worker: WorkerId, running: Vec<AttemptId>, loaded_models: Vec<String>, reply: Reply<Vec<AttemptId>> },
-    LeaseRequested { worker: WorkerId, reply: Reply<Option<LeaseGrant>> },
+    LeaseRequested { worker: WorkerId, max: usize, reply: Reply<Vec<LeaseGrant>> },
+    ListWorkers { reply: Reply<Vec<WorkerView>> },
     Progress { worker: WorkerId, attempt: AttemptId, done: u64, total: u64, reply: Reply<ReportAck> },
     ShardCompleted { worker: WorkerId, attempt: AttemptId, manifest: Manifest, reply: Reply<ReportAck> },
     ShardFailed { worker: WorkerId, attempt: AttemptId, failure: ShardFailure, reply: Reply<ReportAck> },

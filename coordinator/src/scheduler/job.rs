@@ -51,6 +51,39 @@ pub enum ResultsState {
     Failed(String),
 }
 
+/// Shards per phase of one shard kind, kept as phases change so that a
+/// job's progress costs nothing to read however many shards it has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhaseTally {
+    pub total: usize,
+    pub waiting: usize,
+    pub ready: usize,
+    pub running: usize,
+    pub committed: usize,
+    pub failed: usize,
+}
+
+impl PhaseTally {
+    fn slot(&mut self, phase: &ShardPhase) -> &mut usize {
+        match phase {
+            ShardPhase::Waiting { .. } => &mut self.waiting,
+            ShardPhase::Ready => &mut self.ready,
+            ShardPhase::Running { .. } => &mut self.running,
+            ShardPhase::Committed => &mut self.committed,
+            ShardPhase::Failed => &mut self.failed,
+        }
+    }
+
+    fn add(&mut self, other: &PhaseTally) {
+        self.total += other.total;
+        self.waiting += other.waiting;
+        self.ready += other.ready;
+        self.running += other.running;
+        self.committed += other.committed;
+        self.failed += other.failed;
+    }
+}
+
 #[derive(Debug)]
 pub struct ScheduledJob {
     pub id: JobId,
@@ -64,6 +97,12 @@ pub struct ScheduledJob {
     pub dependents: Vec<Vec<usize>>,
     pub outcome: Option<JobOutcome>,
     pub submitted_at: tokio::time::Instant,
+    /// Per shard kind present in the plan, in pipeline order.
+    tallies: std::collections::BTreeMap<ShardKind, PhaseTally>,
+    /// Shards that failed for good.
+    failed: std::collections::BTreeSet<usize>,
+    /// Shard id to its index in `shards`.
+    index: HashMap<ShardId, usize>,
 }
 
 impl ScheduledJob {
@@ -97,7 +136,7 @@ impl ScheduledJob {
             }
         }
         check_acyclic(&id, &shards, &index, &dependents)?;
-        let state = shards
+        let state: Vec<ShardState> = shards
             .iter()
             .map(|shard| {
                 let phase = if committed.contains(&shard.id) {
@@ -125,6 +164,12 @@ impl ScheduledJob {
         } else {
             ResultsState::NotNeeded
         };
+        let mut tallies = std::collections::BTreeMap::<ShardKind, PhaseTally>::new();
+        for (shard, s) in shards.iter().zip(&state) {
+            let tally = tallies.entry(shard.kind).or_default();
+            tally.total += 1;
+            *tally.slot(&s.phase) += 1;
+        }
         Ok(ScheduledJob {
             id,
             name: String::new(),
@@ -135,7 +180,42 @@ impl ScheduledJob {
             dependents,
             outcome: None,
             submitted_at: now,
+            tallies,
+            failed: std::collections::BTreeSet::new(),
+            index,
         })
+    }
+
+    /// The one way a shard's phase changes, keeping the tallies.
+    fn set_phase(&mut self, i: usize, phase: ShardPhase) {
+        let tally = self.tallies.get_mut(&self.shards[i].kind).expect("every kind is tallied");
+        *tally.slot(&self.state[i].phase) -= 1;
+        *tally.slot(&phase) += 1;
+        if phase == ShardPhase::Failed {
+            self.failed.insert(i);
+        } else {
+            self.failed.remove(&i);
+        }
+        self.state[i].phase = phase;
+    }
+
+    /// Per shard kind, in pipeline order.
+    pub fn tallies(&self) -> &std::collections::BTreeMap<ShardKind, PhaseTally> {
+        &self.tallies
+    }
+
+    /// Every kind together.
+    pub fn tally(&self) -> PhaseTally {
+        let mut all = PhaseTally::default();
+        for t in self.tallies.values() {
+            all.add(t);
+        }
+        all
+    }
+
+    /// Indices of the shards that failed for good, in plan order.
+    pub fn failed_shards(&self) -> impl Iterator<Item = usize> + '_ {
+        self.failed.iter().copied()
     }
 
     /// The outcome clients see: a job whose shards all committed is still
@@ -148,21 +228,17 @@ impl ScheduledJob {
         }
     }
 
-    pub fn count(&self, pred: impl Fn(&ShardPhase) -> bool) -> usize {
-        self.state.iter().filter(|s| pred(&s.phase)).count()
-    }
-
     /// Shard `i` runs as `attempt`.
     pub fn start(&mut self, i: usize, attempt: AttemptId) {
+        self.set_phase(i, ShardPhase::Running { attempt: attempt.clone() });
         let state = &mut self.state[i];
-        state.phase = ShardPhase::Running { attempt: attempt.clone() };
         state.attempt_history.push(attempt);
         state.progress = (0, 0);
     }
 
     /// Shard `i` lost its lease through no fault of its own: ready again.
     pub fn requeue(&mut self, i: usize) {
-        self.state[i].phase = ShardPhase::Ready;
+        self.set_phase(i, ShardPhase::Ready);
     }
 
     /// Shard `i`'s attempt failed; returns true when it is ready to run again.
@@ -175,13 +251,13 @@ impl ScheduledJob {
         }
         match verdict(failure, state.attempts, max_attempts) {
             Verdict::Retry | Verdict::Requeue => {
-                state.phase = ShardPhase::Ready;
+                self.set_phase(i, ShardPhase::Ready);
                 true
             }
             Verdict::Fail(reason) => {
-                state.phase = ShardPhase::Failed;
                 state.last_reason = Some(reason);
                 state.last_class = Some(failure.class);
+                self.set_phase(i, ShardPhase::Failed);
                 self.settle();
                 false
             }
@@ -190,18 +266,19 @@ impl ScheduledJob {
 
     /// The index of shard `id`.
     pub fn index_of(&self, id: &ShardId) -> Option<usize> {
-        self.shards.iter().position(|s| &s.id == id)
+        self.index.get(id).copied()
     }
 
     /// Marks shard `i` committed; returns dependents that became ready.
     pub fn commit(&mut self, i: usize) -> Vec<usize> {
-        self.state[i].phase = ShardPhase::Committed;
+        self.set_phase(i, ShardPhase::Committed);
         let mut ready = Vec::new();
-        for &d in &self.dependents[i] {
+        for k in 0..self.dependents[i].len() {
+            let d = self.dependents[i][k];
             if let ShardPhase::Waiting { missing } = &mut self.state[d].phase {
                 *missing -= 1;
                 if *missing == 0 {
-                    self.state[d].phase = ShardPhase::Ready;
+                    self.set_phase(d, ShardPhase::Ready);
                     ready.push(d);
                 }
             }
@@ -216,24 +293,20 @@ impl ScheduledJob {
         if self.state[i].phase != ShardPhase::Committed {
             return false;
         }
-        for &d in &self.dependents[i] {
+        for k in 0..self.dependents[i].len() {
+            let d = self.dependents[i][k];
             match &mut self.state[d].phase {
                 ShardPhase::Waiting { missing } => *missing += 1,
-                phase @ ShardPhase::Ready => *phase = ShardPhase::Waiting { missing: 1 },
+                ShardPhase::Ready => self.set_phase(d, ShardPhase::Waiting { missing: 1 }),
                 _ => {}
             }
         }
         let missing = self.shards[i]
             .deps
             .iter()
-            .filter(|dep| {
-                self.shards
-                    .iter()
-                    .position(|s| &s.id == *dep)
-                    .is_some_and(|j| self.state[j].phase != ShardPhase::Committed)
-            })
+            .filter(|dep| self.index_of(dep).is_some_and(|j| self.state[j].phase != ShardPhase::Committed))
             .count();
-        self.state[i].phase = if missing == 0 { ShardPhase::Ready } else { ShardPhase::Waiting { missing } };
+        self.set_phase(i, if missing == 0 { ShardPhase::Ready } else { ShardPhase::Waiting { missing } });
         missing == 0
     }
 
@@ -243,16 +316,16 @@ impl ScheduledJob {
         if self.outcome.is_some() {
             return false;
         }
-        let committed = self.count(|p| *p == ShardPhase::Committed);
+        let tally = self.tally();
+        let committed = tally.committed;
         if committed == self.shards.len() {
             self.outcome = Some(JobOutcome::Succeeded);
             return true;
         }
-        let active = self.count(|p| matches!(p, ShardPhase::Ready | ShardPhase::Running { .. }));
-        if active > 0 {
+        if tally.ready + tally.running > 0 {
             return false;
         }
-        let failed = self.count(|p| *p == ShardPhase::Failed);
+        let failed = tally.failed;
         let blocked = self.shards.len() - committed - failed;
         self.outcome = Some(JobOutcome::Failed(format!(
             "{failed} shard(s) failed; {blocked} shard(s) blocked behind them"

@@ -24,7 +24,7 @@ pub use events::{CommittedShards, SchedulerEvent, SubmitOutcome};
 pub use job::{JobOutcome, ResultsState, ShardPhase};
 pub use persist::{load_jobs, persist_job, persist_outcome, StoredJob};
 pub use state::{LeaseGrant, LocalWork, PublishWork, ReportAck, Scheduler, Timing};
-pub use view::{JobView, ShardFailureReport, StageView};
+pub use view::{JobView, ShardFailureReport, StageView, WorkerView};
 pub use workers::{WorkerRegistration, WorkerId};
 
 use rwclip_common::plan::{JobId, PlannedShard};

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::job::{ScheduledJob, JobOutcome, ResultsState, ShardPhase};
 use super::leases::{Lease, LeaseBook, LeaseState};
-use super::view::JobView;
+use super::view::{JobView, WorkerView};
 use super::workers::{WorkerRegistration, WorkerId, WorkerRegistry};
 use super::{PlannedJob, SchedulerError};
 
@@ -75,8 +75,11 @@ pub struct Scheduler {
     jobs: BTreeMap<JobId, ScheduledJob>,
     workers: WorkerRegistry,
     leases: LeaseBook,
-    /// Runnable shards in submission order; entries go stale lazily.
+    /// Runnable worker shards in submission order; entries go stale lazily.
     ready: VecDeque<(JobId, usize)>,
+    /// Runnable aggregates, the coordinator's own work, apart so that
+    /// finding them after every event does not walk the worker queue.
+    local_ready: VecDeque<(JobId, usize)>,
     /// Distinguishes ids issued by this incarnation from a restarted one's.
     boot: String,
     next_seq: u64,
@@ -92,6 +95,7 @@ impl Scheduler {
             workers: WorkerRegistry::default(),
             leases: LeaseBook::default(),
             ready: VecDeque::new(),
+            local_ready: VecDeque::new(),
             boot,
             next_seq: 0,
             last_worker_seen: now,
@@ -121,13 +125,12 @@ impl Scheduler {
     pub fn add_job(&mut self, id: JobId, shards: Vec<PlannedShard>, committed: &HashSet<ShardId>, now: Instant) -> Result<JobView, SchedulerError> {
         if !self.jobs.contains_key(&id) {
             let mut job = ScheduledJob::new(id.clone(), shards, committed, now)?;
-            for (i, s) in job.state.iter().enumerate() {
-                if s.phase == ShardPhase::Ready {
-                    self.ready.push_back((id.clone(), i));
-                }
-            }
+            let ready: Vec<usize> = (0..job.state.len()).filter(|&i| job.state[i].phase == ShardPhase::Ready).collect();
             job.settle();
             self.jobs.insert(id.clone(), job);
+            for i in ready {
+                self.enqueue(id.clone(), i);
+            }
             self.changed.insert(id.clone());
         }
         self.view(&id)
@@ -227,15 +230,38 @@ impl Scheduler {
     /// Picks a runnable shard for the worker, preferring one whose model the
     /// worker holds and leaving shards to idle workers that hold theirs.
     pub fn lease(&mut self, id: &WorkerId, now: Instant) -> Result<Option<LeaseGrant>, SchedulerError> {
-        if !self.workers.get(id).ok_or_else(|| unknown_worker(id))?.has_room() {
-            return Ok(None);
+        Ok(self.lease_many(id, 1, now)?.pop())
+    }
+
+    /// Up to `max` shards for the worker (never more than its free capacity),
+    /// each picked as [`Scheduler::lease`] picks one.
+    pub fn lease_many(&mut self, id: &WorkerId, max: usize, now: Instant) -> Result<Vec<LeaseGrant>, SchedulerError> {
+        let worker = self.workers.get(id).ok_or_else(|| unknown_worker(id))?;
+        let room = worker.capacity.saturating_sub(worker.running.len()).min(max);
+        let mut grants = Vec::with_capacity(room);
+        while grants.len() < room {
+            let Some((job, i)) = self.pick_for(id) else { break };
+            let attempt = AttemptId(self.next_id("a"));
+            if let Some(w) = self.workers.get_mut(id) {
+                w.running.insert(attempt.clone());
+            }
+            grants.push(self.grant(job, i, attempt, id.clone(), now));
         }
-        self.drop_stale_ready();
-        let worker = self.workers.get(id).expect("checked above");
+        Ok(grants)
+    }
+
+    /// Removes and returns the ready entry `worker` should run next. Stale
+    /// entries at the front are dropped here and skipped elsewhere (the
+    /// tick drops the rest), so a lease costs the distance to the entry
+    /// taken, not the length of the queue.
+    fn pick_for(&mut self, id: &WorkerId) -> Option<(JobId, usize)> {
+        while self.ready.front().is_some_and(|e| !self.is_ready(e)) {
+            self.ready.pop_front();
+        }
+        let worker = self.workers.get(id)?;
         let shard = |(job, i): &(JobId, usize)| &self.jobs[job].shards[*i];
-        // Aggregates are the coordinator's own work (see `take_local_work`).
-        let leasable = |entry: &(JobId, usize)| shard(entry).kind != ShardKind::Aggregate;
-        let pick = self
+        let leasable = |e: &(JobId, usize)| self.is_ready(e);
+        let pos = self
             .ready
             .iter()
             .position(|e| leasable(e) && worker.holds(shard(e).model_key.as_deref()))
@@ -243,13 +269,22 @@ impl Scheduler {
                 self.ready
                     .iter()
                     .position(|e| leasable(e) && !self.workers.idle_other_holds(id, shard(e).model_key.as_deref()))
-            });
-        let Some((job, i)) = pick.and_then(|pos| self.ready.remove(pos)) else { return Ok(None) };
-        let attempt = AttemptId(self.next_id("a"));
-        if let Some(w) = self.workers.get_mut(id) {
-            w.running.insert(attempt.clone());
+            })?;
+        self.ready.remove(pos)
+    }
+
+    /// Queues a shard that became runnable: aggregates for the coordinator,
+    /// everything else for workers.
+    fn enqueue(&mut self, job: JobId, i: usize) {
+        if self.jobs.get(&job).is_some_and(|j| j.shards[i].kind == ShardKind::Aggregate) {
+            self.local_ready.push_back((job, i));
+        } else {
+            self.ready.push_back((job, i));
         }
-        Ok(Some(self.grant(job, i, attempt, id.clone(), now)))
+    }
+
+    fn is_ready(&self, (job, i): &(JobId, usize)) -> bool {
+        self.jobs.get(job).is_some_and(|j| j.outcome.is_none() && j.state[*i].phase == ShardPhase::Ready)
     }
 
     /// The one grant path: shard `i` of `job` runs as `attempt`, held by `holder`.
@@ -273,11 +308,8 @@ impl Scheduler {
 
     /// Forgets ready entries whose job finished or whose shard moved on.
     fn drop_stale_ready(&mut self) {
-        self.ready.retain(|(job, i)| {
-            self.jobs
-                .get(job)
-                .is_some_and(|j| j.outcome.is_none() && j.state[*i].phase == ShardPhase::Ready)
-        });
+        let ready = std::mem::take(&mut self.ready);
+        self.ready = ready.into_iter().filter(|e| self.is_ready(e)).collect();
     }
 
     /// The shard a report is about, if `attempt` is `worker`'s current lease.
@@ -316,10 +348,11 @@ impl Scheduler {
         }
         let lease = self.release(attempt);
         let job = self.jobs.get_mut(&lease.job).expect("leases point at known jobs");
-        for ready in job.commit(lease.shard) {
-            self.ready.push_back((lease.job.clone(), ready));
-        }
+        let ready = job.commit(lease.shard);
         job.settle();
+        for i in ready {
+            self.enqueue(lease.job.clone(), i);
+        }
         self.changed.insert(lease.job);
         ReportAck::Accepted
     }
@@ -331,7 +364,7 @@ impl Scheduler {
         let lease = self.release(attempt);
         let job = self.jobs.get_mut(&lease.job).expect("leases point at known jobs");
         if job.fail(lease.shard, failure, self.timing.max_attempts) {
-            self.ready.push_back((lease.job.clone(), lease.shard));
+            self.enqueue(lease.job.clone(), lease.shard);
         }
         self.changed.insert(lease.job);
         ReportAck::Accepted
@@ -349,11 +382,10 @@ impl Scheduler {
             let state = &mut job.state[r];
             state.attempts = state.attempts.saturating_sub(1);
         }
-        for id in lost {
-            let Some(i) = job.index_of(id) else { continue };
-            if job.uncommit(i) {
-                self.ready.push_back((job_id.clone(), i));
-            }
+        let indices: Vec<usize> = lost.iter().filter_map(|id| job.index_of(id)).collect();
+        let again: Vec<usize> = indices.into_iter().filter(|&i| job.uncommit(i)).collect();
+        for i in again {
+            self.enqueue(job_id.clone(), i);
         }
         self.changed.insert(job_id.clone());
     }
@@ -382,6 +414,7 @@ impl Scheduler {
     /// Expires silent workers (their shards re-queued, uncounted) and fails
     /// jobs that have had no worker for longer than the grace period.
     pub fn tick(&mut self, now: Instant) {
+        self.drop_stale_ready();
         for worker in self.workers.expire(now, self.timing.lease_timeout) {
             for attempt in worker.running {
                 self.requeue(&attempt);
@@ -400,7 +433,7 @@ impl Scheduler {
                 .zip(&job.state)
                 .any(|(shard, s)| shard.kind != ShardKind::Aggregate && s.phase != ShardPhase::Committed);
             if job.outcome.is_none() && needs_workers && now.duration_since(since) > grace {
-                let pending = job.shards.len() - job.count(|p| *p == ShardPhase::Committed);
+                let pending = job.shards.len() - job.tally().committed;
                 job.outcome = Some(JobOutcome::Failed(format!(
                     "no worker registered for {grace:?}; {pending} shard(s) never ran"
                 )));
@@ -411,6 +444,27 @@ impl Scheduler {
 
     pub fn view(&self, id: &JobId) -> Result<JobView, SchedulerError> {
         self.jobs.get(id).map(JobView::of).ok_or_else(|| unknown_job(id))
+    }
+
+    /// Every registered worker, with the shards its attempts are running.
+    pub fn worker_views(&self, now: Instant) -> Vec<WorkerView> {
+        self.workers
+            .iter()
+            .map(|(id, w)| WorkerView {
+                id: id.clone(),
+                name: w.name.clone(),
+                device: w.device.clone(),
+                capacity: w.capacity,
+                shards: w
+                    .running
+                    .iter()
+                    .filter_map(|a| self.leases.get(a))
+                    .map(|l| self.jobs[&l.job].shards[l.shard].id.clone())
+                    .collect(),
+                since_heartbeat: now.duration_since(w.last_seen),
+                loaded_models: { let mut m: Vec<String> = w.loaded_models.iter().cloned().collect(); m.sort(); m },
+            })
+            .collect()
     }
 
     pub fn views(&self) -> Vec<JobView> {
@@ -434,16 +488,13 @@ impl Scheduler {
     pub fn remove_job(&mut self, id: &JobId) {
         self.abandon_leases(id);
         self.ready.retain(|(job, _)| job != id);
+        self.local_ready.retain(|(job, _)| job != id);
         self.jobs.remove(id);
     }
 
     /// Ready aggregate shards, now leased to the coordinator itself.
     pub fn take_local_work(&mut self, now: Instant) -> Vec<LocalWork> {
-        self.drop_stale_ready();
-        let (local, rest): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.ready)
-            .into_iter()
-            .partition(|(job, i)| self.jobs[job].shards[*i].kind == ShardKind::Aggregate);
-        self.ready = rest;
+        let local: Vec<(JobId, usize)> = std::mem::take(&mut self.local_ready).into_iter().filter(|e| self.is_ready(e)).collect();
         let mut work = Vec::new();
         for (job, i) in local {
             let attempt = AttemptId(self.next_id("c"));
@@ -506,7 +557,7 @@ impl Scheduler {
         }
         if let Some(job) = self.jobs.get_mut(&lease.job) {
             job.requeue(lease.shard);
-            self.ready.push_back((lease.job.clone(), lease.shard));
+            self.enqueue(lease.job.clone(), lease.shard);
             self.changed.insert(lease.job);
         }
     }

@@ -4,7 +4,21 @@ use rwclip_common::aggregate::PublishedResults;
 use rwclip_common::failure::FailureClass;
 use rwclip_common::plan::{JobId, ShardId, ShardKind};
 
-use super::job::{ScheduledJob, JobOutcome, ResultsState, ShardPhase};
+use super::workers::WorkerId;
+use super::job::{ScheduledJob, JobOutcome, ResultsState};
+
+/// What clients see of a registered worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerView {
+    pub id: WorkerId,
+    pub name: String,
+    pub device: String,
+    pub capacity: usize,
+    /// Shards of the attempts it holds.
+    pub shards: Vec<ShardId>,
+    pub since_heartbeat: std::time::Duration,
+    pub loaded_models: Vec<String>,
+}
 
 /// One shard kind's progress within a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,45 +60,33 @@ pub struct JobView {
 impl JobView {
     pub fn of(job: &ScheduledJob) -> JobView {
         let failures = job
-            .state
-            .iter()
-            .zip(&job.shards)
-            .filter(|(s, _)| s.phase == ShardPhase::Failed)
-            .map(|(s, shard)| ShardFailureReport {
-                shard: shard.id.clone(),
-                kind: shard.kind,
-                attempts: s.attempts,
-                last_reason: s.last_reason.clone().unwrap_or_default(),
-                class: s.last_class,
+            .failed_shards()
+            .map(|i| {
+                let (s, shard) = (&job.state[i], &job.shards[i]);
+                ShardFailureReport {
+                    shard: shard.id.clone(),
+                    kind: shard.kind,
+                    attempts: s.attempts,
+                    last_reason: s.last_reason.clone().unwrap_or_default(),
+                    class: s.last_class,
+                }
             })
             .collect();
-        let mut stages: Vec<StageView> = Vec::new();
-        for (shard, s) in job.shards.iter().zip(&job.state) {
-            let stage = match stages.iter_mut().position(|st| st.kind == shard.kind) {
-                Some(k) => &mut stages[k],
-                None => {
-                    stages.push(StageView { kind: shard.kind, total: 0, committed: 0, running: 0, failed: 0 });
-                    stages.last_mut().expect("just pushed")
-                }
-            };
-            stage.total += 1;
-            match s.phase {
-                ShardPhase::Committed => stage.committed += 1,
-                ShardPhase::Running { .. } => stage.running += 1,
-                ShardPhase::Failed => stage.failed += 1,
-                ShardPhase::Waiting { .. } | ShardPhase::Ready => {}
-            }
-        }
         // ShardKind's order is the pipeline's: embeddings, trials, aggregate.
-        stages.sort_by_key(|st| st.kind);
+        let stages: Vec<StageView> = job
+            .tallies()
+            .iter()
+            .map(|(&kind, t)| StageView { kind, total: t.total, committed: t.committed, running: t.running, failed: t.failed })
+            .collect();
+        let tally = job.tally();
         JobView {
             id: job.id.clone(),
             name: job.name.clone(),
             output_uri: job.output_uri.clone(),
             outcome: job.visible_outcome(),
             total: job.shards.len(),
-            committed: job.count(|p| *p == ShardPhase::Committed),
-            running: job.count(|p| matches!(p, ShardPhase::Running { .. })),
+            committed: tally.committed,
+            running: tally.running,
             failures,
             stages,
             results: match &job.results {

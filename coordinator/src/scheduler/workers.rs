@@ -29,6 +29,8 @@ pub struct WorkerRegistration {
 
 #[derive(Debug)]
 pub struct Worker {
+    pub name: String,
+    pub device: String,
     pub capacity: usize,
     pub loaded_models: HashSet<String>,
     pub last_seen: Instant,
@@ -58,6 +60,8 @@ impl WorkerRegistry {
         self.workers.insert(
             id,
             Worker {
+                name: registration.name,
+                device: registration.device,
                 capacity: registration.capacity as usize,
                 loaded_models: registration.loaded_models.into_iter().collect(),
                 last_seen: now,
@@ -73,6 +77,10 @@ impl WorkerRegistry {
 
     pub fn get_mut(&mut self, id: &WorkerId) -> Option<&mut Worker> {
         self.workers.get_mut(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&WorkerId, &Worker)> {
+        self.workers.iter()
     }
 
     pub fn is_empty(&self) -> bool {

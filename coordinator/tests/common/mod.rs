@@ -108,9 +108,13 @@ pub struct FakeWorker {
 
 impl FakeWorker {
     pub async fn register(client: Client, store_dir: &tempfile::TempDir, name: &str) -> FakeWorker {
+        FakeWorker::register_with_capacity(client, store_dir, name, 1).await
+    }
+
+    pub async fn register_with_capacity(client: Client, store_dir: &tempfile::TempDir, name: &str, capacity: u32) -> FakeWorker {
         let mut client = client;
         let id = client
-            .register_worker(registration(name, PROTOCOL_VERSION))
+            .register_worker(pb::RegisterWorkerRequest { capacity, ..registration(name, PROTOCOL_VERSION) })
             .await
             .expect("registration accepted")
             .into_inner()
@@ -129,12 +133,39 @@ impl FakeWorker {
     }
 
     pub async fn lease(&mut self) -> Option<pb::Lease> {
-        let request = pb::LeaseShardRequest { worker_id: self.id.clone() };
-        self.client.lease_shard(request).await.expect("lease call").into_inner().lease
+        let request = pb::LeaseShardRequest { worker_id: self.id.clone(), max_shards: 1 };
+        self.client.lease_shard(request).await.expect("lease call").into_inner().leases.pop()
+    }
+
+    pub async fn lease_many(&mut self, max: u32) -> Vec<pb::Lease> {
+        let request = pb::LeaseShardRequest { worker_id: self.id.clone(), max_shards: max };
+        self.client.lease_shard(request).await.expect("lease call").into_inner().leases
+    }
+
+    /// Commits every shard's manifest and reports them in one CompleteShards.
+    pub async fn complete_many(&mut self, leases: &[pb::Lease]) -> Result<Vec<pb::ReportAck>, Status> {
+        let mut completions = Vec::new();
+        for lease in leases {
+            let json = self.commit(lease).await;
+            completions.push(pb::ShardCompletion { attempt_id: lease.attempt_id.clone(), manifest_json: json });
+        }
+        let request = pb::CompleteShardsRequest { worker_id: self.id.clone(), completions };
+        Ok(self.client.complete_shards(request).await?.into_inner().acks)
     }
 
     /// Commits the shard's manifest (first writer wins) and reports it.
     pub async fn complete(&mut self, lease: &pb::Lease) -> pb::ReportAck {
+        let json = self.commit(lease).await;
+        let request = pb::CompleteShardRequest {
+            worker_id: self.id.clone(),
+            attempt_id: lease.attempt_id.clone(),
+            manifest_json: json,
+        };
+        self.client.complete_shard(request).await.expect("complete call").into_inner()
+    }
+
+    /// Puts the shard's manifest if none is there; returns it as JSON.
+    async fn commit(&mut self, lease: &pb::Lease) -> String {
         let shard = ShardId(lease.shard_id.clone());
         let manifest = Manifest {
             version: MANIFEST_VERSION,
@@ -150,12 +181,7 @@ impl FakeWorker {
             .put_if_absent(&manifest_key(&shard), Bytes::from(json.clone()))
             .await
             .expect("manifest put");
-        let request = pb::CompleteShardRequest {
-            worker_id: self.id.clone(),
-            attempt_id: lease.attempt_id.clone(),
-            manifest_json: json,
-        };
-        self.client.complete_shard(request).await.expect("complete call").into_inner()
+        json
     }
 
     pub async fn fail(&mut self, lease: &pb::Lease, class: pb::FailureClass, reason: &str) -> pb::ReportAck {

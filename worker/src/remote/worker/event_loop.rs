@@ -12,7 +12,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::{sleep_until, Instant};
 
 use super::link::Link;
-use super::reports::{Outbox, Report};
+use super::reports::{batch_len, send_front, Outbox, Report};
 use super::session::{disposition, register, Disposition, Identity, Session};
 use super::signals::Signals;
 use super::slots::{Outcome, SlotConfig, SlotEvent, Slots, Task};
@@ -294,26 +294,29 @@ impl Worker {
         let (Some((client, registration)), Some(slots)) = (self.link.registered(), self.slots.as_ref()) else {
             return Ok(());
         };
-        let request = pb::LeaseShardRequest { worker_id: registration.worker_id.clone() };
+        // Every free slot is filled in one round trip.
+        let free = self.options.capacity.saturating_sub(self.running.len()).max(1);
+        let request = pb::LeaseShardRequest { worker_id: registration.worker_id.clone(), max_shards: free as u32 };
         let generation = registration.generation;
         match client.lease_shard(request).await {
-            Ok(response) => match response.into_inner().lease {
-                Some(lease) => {
+            Ok(response) => {
+                let leases = response.into_inner().leases;
+                if leases.is_empty() {
+                    self.next_lease = Instant::now() + self.lease_backoff;
+                    self.lease_backoff = (self.lease_backoff * 2).min(LEASE_POLL_MAX);
+                    return Ok(());
+                }
+                for lease in leases {
                     slots.submit(Task { attempt: AttemptId(lease.attempt_id.clone()), spec_json: lease.spec_json });
                     self.log(&format!("running shard {} (attempt {})", lease.shard_id, lease.attempt_id));
                     self.running.insert(AttemptId(lease.attempt_id), Attempt { generation, shard: lease.shard_id, abandoned: false });
-                    let now = Instant::now();
-                    self.idle_since = now;
-                    self.lease_backoff = LEASE_POLL_MIN;
-                    self.next_lease = now;
-                    Ok(())
                 }
-                None => {
-                    self.next_lease = Instant::now() + self.lease_backoff;
-                    self.lease_backoff = (self.lease_backoff * 2).min(LEASE_POLL_MAX);
-                    Ok(())
-                }
-            },
+                let now = Instant::now();
+                self.idle_since = now;
+                self.lease_backoff = LEASE_POLL_MIN;
+                self.next_lease = now;
+                Ok(())
+            }
             Err(status) => {
                 self.next_lease = Instant::now() + self.lease_backoff;
                 self.on_rpc_error(RemoteError::rpc("LeaseShard")(status))
@@ -381,17 +384,29 @@ impl Worker {
 
     /// Sends queued reports in order; stops at the first that cannot be sent.
     async fn flush(&mut self) -> Result<()> {
-        while let (Some(report), Some((client, registration))) = (self.outbox.front(), self.link.registered()) {
-            match report.send(client, &registration.worker_id).await {
-                Ok(None) => self.outbox.pop(),
-                Ok(Some(note)) => {
-                    self.warn(&format!("the coordinator ignored the report of attempt {}: {note}", report.attempt()));
-                    self.outbox.pop();
+        while !self.outbox.is_empty() {
+            let Some((client, registration)) = self.link.registered() else { break };
+            let worker_id = registration.worker_id.clone();
+            let reports = self.outbox.front_run();
+            let sent = batch_len(reports);
+            match send_front(reports, client, &worker_id).await {
+                Ok(notes) => {
+                    let ignored: Vec<String> = self
+                        .outbox
+                        .front_run()
+                        .iter()
+                        .zip(&notes)
+                        .filter_map(|(report, note)| note.as_ref().map(|n| format!("the coordinator ignored the report of attempt {}: {n}", report.attempt())))
+                        .collect();
+                    for line in ignored {
+                        self.warn(&line);
+                    }
+                    self.outbox.pop(sent);
                 }
                 Err(e) => {
                     let retry_later = e.is_transient() || matches!(&e, RemoteError::Rpc { status, .. } if status.code() == tonic::Code::NotFound);
                     if !retry_later {
-                        self.outbox.pop();
+                        self.outbox.pop(sent);
                     }
                     return self.on_rpc_error(e);
                 }
@@ -441,7 +456,7 @@ impl Worker {
         let mut handed = 0;
         for attempt in &still_running {
             let report = Report::Fail { attempt: attempt.clone(), failure: ShardFailure::handed_back(reason.clone()) };
-            match report.send(client, &registration.worker_id).await {
+            match send_front(std::slice::from_ref(&report), client, &registration.worker_id).await {
                 Ok(_) => handed += 1,
                 Err(e) => tracing::warn!(worker = %self.options.name, "handing back attempt {attempt}: {e}"),
             }

@@ -24,19 +24,18 @@ impl Report {
         }
     }
 
-    /// Sends the report; `Ok(Some(note))` when the coordinator ignored it
-    /// (a stale attempt), which is not an error.
-    pub async fn send(&self, client: &mut CoordinatorClient, worker_id: &str) -> Result<Option<String>, RemoteError> {
-        let ack = match self {
-            Report::Complete { attempt, manifest_json } => client
-                .complete_shard(pb::CompleteShardRequest {
-                    worker_id: worker_id.to_string(),
-                    attempt_id: attempt.0.clone(),
-                    manifest_json: manifest_json.clone(),
-                })
-                .await
-                .map_err(RemoteError::rpc("CompleteShard"))?,
-            Report::Fail { attempt, failure } => client
+}
+
+/// Sends reports from the front of the queue in one round trip: the run of
+/// completions there (at most `MAX_COMPLETIONS_PER_CALL`) as one
+/// CompleteShards, or a failure alone. Returns, per report sent, the note
+/// of a coordinator that ignored it (a stale attempt), which is not an error.
+pub async fn send_front(reports: &[Report], client: &mut CoordinatorClient, worker_id: &str) -> Result<Vec<Option<String>>, RemoteError> {
+    let note = |ack: pb::ReportAck| (!ack.accepted).then_some(ack.note);
+    match reports.first() {
+        None => Ok(Vec::new()),
+        Some(Report::Fail { attempt, failure }) => {
+            let ack = client
                 .fail_shard(pb::FailShardRequest {
                     worker_id: worker_id.to_string(),
                     attempt_id: attempt.0.clone(),
@@ -45,12 +44,44 @@ impl Report {
                     missing_dependencies: failure.missing_dependencies.iter().map(|d| d.0.clone()).collect(),
                 })
                 .await
-                .map_err(RemoteError::rpc("FailShard"))?,
+                .map_err(RemoteError::rpc("FailShard"))?;
+            Ok(vec![note(ack.into_inner())])
         }
-        .into_inner();
-        Ok((!ack.accepted).then_some(ack.note))
+        Some(Report::Complete { .. }) => {
+            let completions: Vec<pb::ShardCompletion> = reports[..batch_len(reports)]
+                .iter()
+                .filter_map(|r| match r {
+                    Report::Complete { attempt, manifest_json } => Some(pb::ShardCompletion { attempt_id: attempt.0.clone(), manifest_json: manifest_json.clone() }),
+                    Report::Fail { .. } => None,
+                })
+                .collect();
+            let sent = completions.len();
+            let acks = client
+                .complete_shards(pb::CompleteShardsRequest { worker_id: worker_id.to_string(), completions })
+                .await
+                .map_err(RemoteError::rpc("CompleteShards"))?
+                .into_inner()
+                .acks;
+            if acks.len() != sent {
+                let status = tonic::Status::internal(format!("{} acks for {sent} completions", acks.len()));
+                return Err(RemoteError::Rpc { rpc: "CompleteShards", status });
+            }
+            Ok(acks.into_iter().map(note).collect())
+        }
     }
 }
+
+/// How many reports from the front [`send_front`] sends in one call.
+pub fn batch_len(reports: &[Report]) -> usize {
+    match reports.first() {
+        None => 0,
+        Some(Report::Fail { .. }) => 1,
+        Some(Report::Complete { .. }) => reports.iter().take(MAX_COMPLETIONS_PER_CALL).take_while(|r| matches!(r, Report::Complete { .. })).count(),
+    }
+}
+
+/// Completions one CompleteShards call carries (the coordinator's bound).
+pub const MAX_COMPLETIONS_PER_CALL: usize = 256;
 
 /// Reports in the order the attempts finished.
 #[derive(Debug, Default)]
@@ -63,12 +94,13 @@ impl Outbox {
         self.queue.push_back(report);
     }
 
-    pub fn front(&self) -> Option<&Report> {
-        self.queue.front()
+    /// The queue's front, contiguous, for [`send_front`].
+    pub fn front_run(&mut self) -> &[Report] {
+        self.queue.make_contiguous()
     }
 
-    pub fn pop(&mut self) {
-        self.queue.pop_front();
+    pub fn pop(&mut self, n: usize) {
+        self.queue.drain(..n.min(self.queue.len()));
     }
 
     pub fn is_empty(&self) -> bool {
