@@ -123,6 +123,21 @@ fn tiny_text_embeddings_do_not_depend_on_batch_companions() {
 }
 
 #[test]
+fn length_sorted_windowed_text_batches_match_open_clip() {
+    // The sweep's text path: prompts ordered by token count within windows,
+    // batches cut from that order, rows scattered back to prompt order.
+    let dir = reference_dir("clip_tiny");
+    let reference = reference(&dir);
+    let model = load("rwclip-tiny", &dir.join("weights.safetensors"));
+    let prompts: Vec<String> = serde_json::from_str(&std::fs::read_to_string(dir.join("prompts.json")).unwrap()).unwrap();
+    let tokenizer = rwclip_inputs::tokenizer::ClipTokenizer::new().unwrap();
+    for (first, batch, window) in [(0, 3, 8), (5, 2, 16), (0, 4, 0)] {
+        let text = rwclip_engine::embed::embed_prompt_range(&model, &tokenizer, &prompts, first, batch, window).unwrap();
+        assert_parity(&format!("rwclip-tiny text, first {first} batch {batch} window {window}"), &text, &reference.text_embeddings);
+    }
+}
+
+#[test]
 fn tiny_forward_is_deterministic() {
     let dir = reference_dir("clip_tiny");
     let reference = reference(&dir);

@@ -130,3 +130,73 @@ fn corrupt_image_is_a_permanent_error_naming_the_file() {
     assert!(err.to_string().contains(victim.as_str()), "{err}");
     assert!(!store.exists(&rwclip_common::shard_store::manifest_key(&image.id)).unwrap(), "nothing committed");
 }
+
+/// Text embeddings of every committed text shard of `plan`, by (pair, label).
+fn text_embeddings(store: &BlockingStore, plan: &JobPlan, seed: u64) -> Vec<(u64, u8, Vec<f32>)> {
+    use rwclip_common::artifacts::TextEmbeddingRow;
+    let mut rows = Vec::new();
+    for s in plan.shards.iter().filter(|s| s.kind == ShardKind::TextEmbedding) {
+        let ShardSpec::TextEmbedding(t) = ShardSpec::from_json(&s.spec_json).unwrap() else { unreachable!() };
+        if t.seed != seed {
+            continue;
+        }
+        let manifest: Manifest = serde_json::from_slice(&store.get(&rwclip_common::shard_store::manifest_key(&s.id)).unwrap()).unwrap();
+        let key = manifest.parts.iter().find(|p| p.ends_with("text_embeddings.parquet")).unwrap();
+        for r in store.read_rows::<TextEmbeddingRow>(key).unwrap() {
+            rows.push((r.pair_id, r.label.unwrap(), r.embedding));
+        }
+    }
+    rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    rows
+}
+
+#[test]
+fn length_sorted_text_batches_are_bit_identical_across_text_shard_sizes_and_match_prompt_order() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    // 40 pairs with batches of 4 prompts: sort windows of 32 prompts (16
+    // pairs), more than one window, so shards hold whole windows.
+    let text = "name = \"t\"\noutput = \"out\"\n[model]\npreset = \"rwclip-tiny\"\ndevice = \"cpu\"\n\
+                text_batch_size = 4\nimage_batch_size = 2\n[dataset]\nkind = \"mvtec\"\nroot = \"data\"\n\
+                [prompts]\npairs = [40]\n[training]\nseeds = [0]\n[training.fnn]\nhidden = [8]\nepochs = 1\npairs_per_batch = 4\n";
+    let job = Job::parse(text, &dir.path().join("job.toml")).unwrap();
+    let narrow = plan_with(&job, &PlanOptions { text_shard_pairs: 4, ..SMALL }).unwrap();
+    let wide = plan_with(&job, &PlanOptions { text_shard_pairs: 1000, ..SMALL }).unwrap();
+    let count = |p: &JobPlan| p.shards.iter().filter(|s| s.kind == ShardKind::TextEmbedding).count();
+    assert_eq!((count(&narrow), count(&wide)), (3, 1), "16-pair shards vs one 48-pair shard");
+    let (a_store, a, _) = run(dir.path(), &narrow, "a");
+    let (b_store, b, _) = run(dir.path(), &wide, "b");
+    assert_eq!(a, b, "results depend on the text shard size");
+    let a_rows = text_embeddings(&a_store, &narrow, 0);
+    let b_rows = text_embeddings(&b_store, &wide, 0);
+    assert_eq!(a_rows.len(), 96);
+    assert_eq!(a_rows, b_rows, "text embeddings differ between shardings");
+
+    // The same prompts in prompt-order batches (sort_window 0): the same
+    // numbers up to float rounding of a different batch composition.
+    let mut legacy = narrow.clone();
+    for s in legacy.shards.iter_mut().filter(|s| s.kind == ShardKind::TextEmbedding) {
+        let ShardSpec::TextEmbedding(mut t) = ShardSpec::from_json(&s.spec_json).unwrap() else { unreachable!() };
+        assert_eq!(t.sort_window, 32);
+        t.sort_window = 0;
+        let spec = ShardSpec::TextEmbedding(t);
+        s.id = spec.id();
+        s.spec_json = spec.to_json();
+    }
+    let store = BlockingStore::open(dir.path().join("legacy").to_str().unwrap()).unwrap();
+    let mut c = ctx();
+    for s in legacy.shards.iter().filter(|s| s.kind == ShardKind::TextEmbedding) {
+        execute(&ShardSpec::from_json(&s.spec_json).unwrap(), &mut c, &store, &AttemptId("l".into()), "w", &|_, _| {}).unwrap();
+    }
+    let legacy_rows = text_embeddings(&store, &legacy, 0);
+    assert_eq!(legacy_rows.len(), a_rows.len());
+    let worst = a_rows
+        .iter()
+        .zip(&legacy_rows)
+        .flat_map(|(x, y)| {
+            assert_eq!((x.0, x.1), (y.0, y.1));
+            x.2.iter().zip(&y.2).map(|(p, q)| (p - q).abs())
+        })
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-4, "sorted batches moved an embedding value by {worst}");
+}

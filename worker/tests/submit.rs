@@ -172,6 +172,16 @@ fn status_watch_and_results_report_a_submitted_job() {
     // jobs lists it; a second job is cancelled before any worker takes it.
     let listed = text(&run(&cluster, &["jobs"]).stdout);
     assert!(listed.lines().any(|l| l.starts_with(&id) && l.contains("succeeded") && l.ends_with("commands")), "{listed}");
+    // workers lists the one worker, idle: its device, capacity, no shards held.
+    let out = run(&cluster, &["workers"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "a header and one worker:\n{listed}");
+    assert!(lines[0].starts_with("worker") && lines[0].contains("capacity") && lines[0].contains("heartbeat"), "{listed}");
+    let fields: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!((fields[1], fields[2], fields[3], fields[5]), ("cpu", "1", "0", "-"), "device, capacity, held, shards:\n{listed}");
+    assert!(fields[4].parse::<f64>().unwrap() < 30.0, "a recent heartbeat:\n{listed}");
     cluster.kill_all_workers();
     // Other seeds: shards no worker has computed (content addressing would
     // otherwise find them committed).

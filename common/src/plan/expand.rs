@@ -207,6 +207,7 @@ pub fn plan_listed(job: &Job, datasets: &[ListedDataset], options: &PlanOptions)
                         first_pair: k * block,
                         pairs: block,
                         batch_size: spec.model.text_batch_size,
+                        sort_window: text_sort_window(spec.model.text_batch_size),
                     });
                     push(s, &mut shards)
                 })
@@ -348,14 +349,31 @@ fn weights_identity(job: &Job) -> Option<String> {
     }
 }
 
-/// Pairs per text shard: `text_shard_pairs`, or the largest Np when that is
-/// smaller (a job would otherwise encode a whole block of prompts it never
-/// reads), rounded up so a block holds whole batches of 2 prompts per pair.
+/// Batches per text sort window: prompts are ordered by length within a
+/// window before batching, so the more batches a window holds the less
+/// padding a batch carries (8 × 256 prompts take well under a second).
+pub const TEXT_SORT_BATCHES: usize = 8;
+
+/// Prompts per text sort window for a text batch size.
+pub fn text_sort_window(text_batch_size: usize) -> usize {
+    TEXT_SORT_BATCHES * text_batch_size.max(1)
+}
+
+/// Pairs per text shard. Up to one sort window of pairs, the whole (batch-
+/// rounded) largest Np in one shard; beyond, `text_shard_pairs` rounded up
+/// to whole windows, so every shard holds whole windows at absolute
+/// positions and the prompts' batches do not depend on `text_shard_pairs`.
+/// A shard never encodes a whole block of prompts the job never reads.
 /// `rwclip train` encodes the same blocks, so its embeddings are a sweep's.
 pub fn text_block_pairs(largest_np: u64, text_batch_size: usize, text_shard_pairs: u64) -> u64 {
     let text_batch = text_batch_size as u64;
     let pair_unit = if text_batch % 2 == 0 { text_batch / 2 } else { text_batch };
-    round_up(text_shard_pairs.min(largest_np), pair_unit)
+    let window_pairs = round_up(text_sort_window(text_batch_size) as u64 / 2, pair_unit);
+    let np = round_up(largest_np, pair_unit);
+    if np <= window_pairs {
+        return np;
+    }
+    round_up(text_shard_pairs.min(largest_np), window_pairs)
 }
 
 fn round_up(n: u64, unit: u64) -> u64 {

@@ -19,7 +19,7 @@ pub mod hash;
 pub mod spec;
 pub mod types;
 
-pub use expand::{config_label, plan, plan_listed, plan_with, text_block_pairs, MAX_PLAN_SHARDS, JobPlan, PlanError, PlanOptions, MULTI_CROP_LABEL};
+pub use expand::{config_label, plan, plan_listed, plan_with, text_block_pairs, text_sort_window, MAX_PLAN_SHARDS, TEXT_SORT_BATCHES, JobPlan, PlanError, PlanOptions, MULTI_CROP_LABEL};
 pub use datasets::{draw_references, list_datasets, list_datasets_blocking, ListedDataset};
 pub use spec::{AggregateSpec, ImageShardSpec, ModelRef, ReferenceDraw, ScoreShardSpec, ScoreSummarySpec, ShardSpec, TextShardSpec, TrialDataset, TrialSpec};
 pub use types::{AttemptId, JobId, PlannedShard, ShardId, ShardKind};

@@ -29,9 +29,11 @@ impl ModelRef {
 }
 
 /// CLIP text embeddings of prompt pairs `first_pair .. first_pair + pairs`
-/// of one seed and word pair. Batches of `batch_size` prompts start at
-/// absolute multiples of `batch_size`, so a prompt's embedding does not
-/// depend on how a job was cut into shards.
+/// of one seed and word pair. Prompts are encoded in windows of
+/// `sort_window` prompts at absolute multiples of it (clipped to the
+/// shard), ordered by token count within a window and cut into batches of
+/// `batch_size`; a prompt's embedding does not depend on how a job was cut
+/// into shards (see `text_block_pairs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TextShardSpec {
     pub model: ModelRef,
@@ -42,6 +44,10 @@ pub struct TextShardSpec {
     pub first_pair: u64,
     pub pairs: u64,
     pub batch_size: usize,
+    /// 0 in specs planned before windows: batches in prompt order at
+    /// absolute multiples of `batch_size`.
+    #[serde(default)]
+    pub sort_window: usize,
 }
 
 /// CLIP image embeddings of `images` (entries `first_image ..` of the

@@ -5,10 +5,10 @@
 use rwclip_common::detector::{DetectorInfo, ScoreKind, DETECTOR_FORMAT};
 use rwclip_common::fnn_config::FnnConfig;
 use rwclip_common::job::WordPair;
-use rwclip_common::plan::{text_block_pairs, ModelRef, PlanOptions};
+use rwclip_common::plan::{text_block_pairs, text_sort_window, ModelRef, PlanOptions};
 use rwclip_common::prompts::PromptGenerator;
 
-use crate::embed::{embed_texts, rows_of, tensor_of};
+use crate::embed::{embed_prompt_range, rows_of, tensor_of};
 use crate::error::{EngineError, Result};
 use crate::fnn::Fnn;
 use crate::pipeline::{use_default_threads, with_intra_op_threads};
@@ -54,7 +54,14 @@ pub fn train_detector(spec: &TrainSpec, ctx: &mut ExecContext) -> Result<Vec<u8>
     let model = ctx.model(&spec.model)?;
     let tokenizer = ctx.tokenizer()?;
     use_default_threads();
-    let rows = rows_of(&embed_texts(&model, &tokenizer, &texts, spec.text_batch_size, None)?);
+    // One text shard's range at a time, so the sort windows are a sweep's.
+    let block_texts = 2 * block as usize;
+    let window = text_sort_window(spec.text_batch_size);
+    let mut rows = Vec::with_capacity(texts.len());
+    for (k, range) in texts.chunks(block_texts).enumerate() {
+        let first = (k * block_texts) as u64;
+        rows.extend(rows_of(&embed_prompt_range(&model, &tokenizer, range, first, spec.text_batch_size, window)?));
+    }
     let np = spec.pairs as usize;
     let normal: Vec<Vec<f32>> = rows.iter().step_by(2).take(np).cloned().collect();
     let anomaly: Vec<Vec<f32>> = rows.iter().skip(1).step_by(2).take(np).cloned().collect();

@@ -39,6 +39,80 @@ pub fn embed_texts(
     Ok(concat_or_empty(&out, model.cfg.embed_dim))
 }
 
+/// Encodes the prompts of one aligned range (a text shard's, which starts
+/// at absolute prompt index `first`) as sweeps do: in windows of `window`
+/// prompts at absolute multiples of `window`, clipped to the range. Within
+/// a window the prompts are ordered by token count (ties by position)
+/// before being cut into batches of `batch_size`, so a batch's longest
+/// prompt — where the causal tower stops — is close to its shortest, and
+/// almost only real tokens are computed. Batch composition is a function of
+/// the range and the window alone, so CPU output is bit-identical however
+/// a job is sharded. `window == 0` keeps every batch in input order at
+/// absolute multiples of `batch_size` (shards planned before windows).
+/// [N, embed_dim] f32 on the CPU, in input order.
+pub fn embed_prompt_range(
+    model: &ClipModel,
+    tokenizer: &ClipTokenizer,
+    texts: &[String],
+    first: u64,
+    batch_size: usize,
+    window: usize,
+) -> Result<Tensor> {
+    let batch = batch_size.max(1);
+    if window == 0 {
+        let mut parts = Vec::new();
+        for run in aligned_runs(first, texts.len(), batch) {
+            parts.push(embed_texts(model, tokenizer, &texts[run], batch, None)?);
+        }
+        return Ok(concat_or_empty(&parts, model.cfg.embed_dim));
+    }
+    let ctx = model.cfg.text.context_length as usize;
+    let ids = tokenizer.tokenize_batch(texts, ctx)?;
+    let lengths: Vec<usize> = ids.chunks(ctx).map(token_count).collect();
+    let device = model.vs.device();
+    let out = Tensor::zeros([texts.len() as i64, model.cfg.embed_dim], (Kind::Float, tch::Device::Cpu));
+    for run in aligned_runs(first, texts.len(), window) {
+        let mut order: Vec<usize> = run.collect();
+        order.sort_by_key(|&i| (lengths[i], i));
+        for rows in order.chunks(batch) {
+            let flat: Vec<i64> = rows.iter().flat_map(|&i| ids[i * ctx..(i + 1) * ctx].iter().copied()).collect();
+            let tokens = Tensor::from_slice(&flat).view([rows.len() as i64, ctx as i64]).to_device(device);
+            let emb = tch::no_grad(|| model.clip.encode_text(&tokens)).to_kind(Kind::Float).to_device(tch::Device::Cpu);
+            let index = Tensor::from_slice(&rows.iter().map(|&i| i as i64).collect::<Vec<_>>());
+            let _ = out.shallow_clone().index_copy_(0, &index, &emb);
+        }
+    }
+    Ok(out)
+}
+
+/// Positions up to and including the end-of-text token (the row's highest
+/// id, as the text tower's pooling finds it).
+fn token_count(row: &[i64]) -> usize {
+    let mut best = 0;
+    for (i, &id) in row.iter().enumerate() {
+        if id > row[best] {
+            best = i;
+        }
+    }
+    best + 1
+}
+
+/// Splits `0..n` items starting at absolute index `first` into runs whose
+/// boundaries fall on absolute multiples of `unit`.
+pub fn aligned_runs(first: u64, n: usize, unit: usize) -> Vec<std::ops::Range<usize>> {
+    let unit = unit.max(1) as u64;
+    let mut runs = Vec::new();
+    let mut start = 0usize;
+    while start < n {
+        let absolute = first + start as u64;
+        let to_boundary = (unit - absolute % unit) as usize;
+        let end = (start + to_boundary).min(n);
+        runs.push(start..end);
+        start = end;
+    }
+    runs
+}
+
 /// Decodes, preprocesses and encodes image files: [N, embed_dim] f32 on the
 /// CPU, unnormalised. Decoding runs on all cores while libtorch computes.
 pub fn embed_image_files(
@@ -148,6 +222,25 @@ fn decode_parallel<T: Sync>(
         pixels.extend_from_slice(&r?);
     }
     Ok(pixels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{aligned_runs, token_count};
+
+    #[test]
+    fn runs_break_at_absolute_multiples() {
+        assert_eq!(aligned_runs(0, 10, 4), vec![0..4, 4..8, 8..10]);
+        assert_eq!(aligned_runs(6, 10, 4), vec![0..2, 2..6, 6..10]);
+        assert_eq!(aligned_runs(6, 1, 4), vec![0..1]);
+        assert_eq!(aligned_runs(3, 0, 4), Vec::<std::ops::Range<usize>>::new());
+    }
+
+    #[test]
+    fn token_count_ends_at_the_end_of_text_token() {
+        assert_eq!(token_count(&[49406, 320, 1125, 49407, 0, 0]), 4);
+        assert_eq!(token_count(&[49406, 49407, 0]), 2);
+    }
 }
 
 fn concat_or_empty(parts: &[Tensor], dim: i64) -> Tensor {

@@ -1,12 +1,13 @@
 //! `rwclip jobs`, `rwclip status JOB`, `rwclip watch JOB`, `rwclip cancel
-//! JOB`, `rwclip results JOB`: submitted jobs, asked about through the same
-//! coordinator connection as `rwclip submit` (token, TLS).
+//! JOB`, `rwclip results JOB`, `rwclip workers`: submitted jobs and the
+//! workers running them, asked about through the same coordinator
+//! connection as `rwclip submit` (token, TLS).
 
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use rwclip_common::artifacts::Store;
 use rwclip_common::shard_store::part;
-use rwclip_proto::v1::{CancelJobRequest, GetJobRequest, GetResultsRequest, JobState, JobStatus, ListJobsRequest};
+use rwclip_proto::v1::{CancelJobRequest, GetJobRequest, GetResultsRequest, JobState, JobStatus, ListJobsRequest, ListWorkersRequest, WorkerStatus};
 
 use super::submit::ConnectArgs;
 use crate::client::{ensure_succeeded, failure_report, read_summary_rows, runtime, stage_name, watch_until_finished, StageProgress};
@@ -83,6 +84,36 @@ pub fn jobs(a: ConnectArgs) -> Result<()> {
         for j in jobs {
             println!("{:<40} {:<10} {:>15}  {}", j.job_id, state_name(j.state), format!("{}/{}", j.shards_committed, j.shards_total), j.name);
         }
+        Ok(())
+    })
+}
+
+/// The registered workers as `rwclip workers` prints them: name, device,
+/// capacity, shards held and seconds since the last heartbeat.
+pub fn workers_text(workers: &[WorkerStatus]) -> String {
+    let mut out = format!("{:<24} {:<10} {:>8} {:>6} {:>14}  shards\n", "worker", "device", "capacity", "held", "heartbeat (s)");
+    for w in workers {
+        let shards = if w.shards.is_empty() { "-".to_string() } else { w.shards.join(", ") };
+        out.push_str(&format!(
+            "{:<24} {:<10} {:>8} {:>6} {:>14.1}  {}\n",
+            w.name,
+            w.device,
+            w.capacity,
+            w.shards.len(),
+            w.last_heartbeat_ms_ago as f64 / 1000.0,
+            shards
+        ));
+    }
+    out
+}
+
+/// One line per registered worker.
+pub fn workers(a: ConnectArgs) -> Result<()> {
+    let options = a.connect_options()?;
+    runtime()?.block_on(async {
+        let mut client = connect(&options).await?;
+        let workers = client.list_workers(ListWorkersRequest {}).await.map_err(RemoteError::rpc("ListWorkers"))?.into_inner().workers;
+        print!("{}", workers_text(&workers));
         Ok(())
     })
 }

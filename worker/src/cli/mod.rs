@@ -49,6 +49,8 @@ pub enum Command {
     Jobs(submit::ConnectArgs),
     /// Cancel a running job.
     Cancel(job_commands::JobArgs),
+    /// The workers a coordinator has registered: device, capacity, shards held, last heartbeat.
+    Workers(submit::ConnectArgs),
     /// A submitted job's state, per-stage progress and failures.
     Status(job_commands::JobArgs),
     /// Follow a job's per-stage progress until it ends (exit codes as `submit --wait`).
@@ -95,6 +97,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Submit(a) => submit::run(a),
         Command::Jobs(a) => job_commands::jobs(a),
         Command::Cancel(a) => job_commands::cancel(a),
+        Command::Workers(a) => job_commands::workers(a),
         Command::Status(a) => job_commands::status(a),
         Command::Watch(a) => job_commands::watch(a),
         Command::Results(a) => job_commands::results(a),

@@ -14,28 +14,11 @@ use tch::Tensor;
 use super::context::ExecContext;
 use super::error::ShardError;
 use crate::blocking_store::BlockingStore;
-use crate::embed::{embed_image_bytes_views, embed_texts, rows_of};
+use crate::embed::{aligned_runs, embed_image_bytes_views, embed_prompt_range, rows_of};
 use crate::image_reader::{ImageReadError, ImageReader};
 use crate::error::EngineError;
 use crate::pipeline::prompt_rows;
 
-
-/// Splits `0..n` items starting at absolute index `first` into runs whose
-/// boundaries fall on absolute multiples of `batch`; each run is then cut
-/// into whole batches by the encoder.
-fn aligned_runs(first: u64, n: usize, batch: usize) -> Vec<std::ops::Range<usize>> {
-    let batch = batch.max(1);
-    let head = ((batch as u64 - first % batch as u64) % batch as u64) as usize;
-    let head = head.min(n);
-    let mut runs = Vec::new();
-    if head > 0 {
-        runs.push(0..head);
-    }
-    if head < n {
-        runs.push(head..n);
-    }
-    runs
-}
 
 fn cat(parts: Vec<Tensor>) -> Tensor {
     Tensor::cat(&parts, 0)
@@ -70,13 +53,8 @@ pub fn text(
     let model = ctx.model(&s.model).map_err(ShardError::run(id))?;
     let tokenizer = ctx.tokenizer().map_err(ShardError::run(id))?;
     let total = texts.len() as u64;
-    let mut parts = Vec::new();
-    for run in aligned_runs(2 * s.first_pair, texts.len(), s.batch_size) {
-        let done = run.end as u64;
-        parts.push(embed_texts(&model, &tokenizer, &texts[run], s.batch_size, None).map_err(ShardError::run(id))?);
-        progress(done, total);
-    }
-    let emb = cat(parts);
+    let emb = embed_prompt_range(&model, &tokenizer, &texts, 2 * s.first_pair, s.batch_size, s.sort_window).map_err(ShardError::run(id))?;
+    progress(total, total);
     let rows: Vec<TextEmbeddingRow> = texts
         .iter()
         .zip(rows_of(&emb))
@@ -158,16 +136,4 @@ pub fn image(
         keys.push(key);
     }
     Ok(keys)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::aligned_runs;
-
-    #[test]
-    fn runs_break_at_absolute_batch_multiples() {
-        assert_eq!(aligned_runs(0, 10, 4), vec![0..10]);
-        assert_eq!(aligned_runs(6, 10, 4), vec![0..2, 2..10]);
-        assert_eq!(aligned_runs(6, 1, 4), vec![0..1]);
-    }
 }
