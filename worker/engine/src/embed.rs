@@ -150,26 +150,23 @@ pub fn embed_image_views(
     Ok(concat_or_empty(&out, model.cfg.embed_dim))
 }
 
-/// Encodes images already read into memory (through the object store),
-/// `(name, encoded bytes)` with the name used in errors: several views of
-/// every image, each image decoded once; one [N, embed_dim] tensor per view,
-/// in `views` order, each encoded in the same batches.
-pub fn embed_image_bytes_views(
-    model: &ClipModel,
-    preprocess: &Preprocess,
-    images: &[(String, bytes::Bytes)],
-    views: &[View],
-    batch_size: usize,
-) -> Result<Vec<Tensor>> {
-    let mut out: Vec<Vec<Tensor>> = views.iter().map(|_| Vec::new()).collect();
-    for chunk in images.chunks(batch_size.max(1)) {
-        let decoded = decode_views_parallel(chunk, |(name, bytes)| preprocess.load_bytes_views(bytes, name, views))?;
-        for (v, parts) in out.iter_mut().enumerate() {
+/// Decodes images already read into memory (through the object store),
+/// `(name, encoded bytes)` with the name used in errors, into every view of
+/// each, each image decoded once, on all cores: per image, one CHW pixel
+/// vector per view in `views` order.
+pub fn decode_image_views(preprocess: &Preprocess, images: &[(String, bytes::Bytes)], views: &[View]) -> Result<Vec<Vec<Vec<f32>>>> {
+    decode_views_parallel(images, |(name, bytes)| preprocess.load_bytes_views(bytes, name, views))
+}
+
+/// Encodes decoded views ([`decode_image_views`]): one [N, embed_dim]
+/// tensor per view, each in one batch of the N images.
+pub fn encode_image_views(model: &ClipModel, decoded: &[Vec<Vec<f32>>], views: usize, size: u32) -> Vec<Tensor> {
+    (0..views)
+        .map(|v| {
             let pixels: Vec<f32> = decoded.iter().flat_map(|d| d[v].iter().copied()).collect();
-            parts.push(encode_pixels(model, &pixels, chunk.len(), preprocess.image_size));
-        }
-    }
-    Ok(out.into_iter().map(|parts| concat_or_empty(&parts, model.cfg.embed_dim)).collect())
+            encode_pixels(model, &pixels, decoded.len(), size)
+        })
+        .collect()
 }
 
 /// Runs `load` (every view of one item) over `items` on scoped threads, in

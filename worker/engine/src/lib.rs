@@ -11,6 +11,7 @@ pub mod embed;
 pub mod error;
 pub mod fnn;
 pub mod image_reader;
+pub mod overlap;
 pub mod pipeline;
 pub mod progress;
 pub mod score;

@@ -14,7 +14,8 @@ use tch::Tensor;
 use super::context::ExecContext;
 use super::error::ShardError;
 use crate::blocking_store::BlockingStore;
-use crate::embed::{aligned_runs, embed_image_bytes_views, embed_prompt_range, rows_of};
+use crate::embed::{aligned_runs, decode_image_views, embed_prompt_range, encode_image_views, rows_of};
+use crate::overlap::{overlapped, PREFETCH_DEPTH};
 use crate::image_reader::{ImageReadError, ImageReader};
 use crate::error::EngineError;
 use crate::pipeline::prompt_rows;
@@ -90,32 +91,32 @@ pub fn image(
     };
     let n = s.images.len();
     let view_list: Vec<View> = views.iter().map(|(v, _)| *v).collect();
-    let runs = aligned_runs(s.first_image, n, s.batch_size);
-    // Each batch is read and decoded once for all its views (multi-crop's
-    // corners come from one decode).
+    // Batches at absolute multiples of the batch size; each is read and
+    // decoded once for all its views (multi-crop's corners come from one
+    // decode), the next ones while the model encodes this one.
+    let batches: Vec<std::ops::Range<usize>> = aligned_runs(s.first_image, n, s.batch_size);
+    let size = preprocess.image_size;
+    let prepare = |b: usize| -> Result<Vec<Vec<Vec<f32>>>, ShardError> {
+        let paths: Vec<String> = s.images[batches[b].clone()].iter().map(|r| r.path.clone()).collect();
+        let images = reader.read_all(&paths).map_err(|e| match e {
+            ImageReadError::Missing { .. } => ShardError::BadInput { shard: id.clone(), problem: e.to_string() },
+            ImageReadError::Store { source, .. } => ShardError::run(id)(EngineError::Store(source)),
+        })?;
+        decode_image_views(&preprocess, &images, &view_list).map_err(|e| match e {
+            // A file that does not decode fails the same way everywhere.
+            EngineError::Image(e) => ShardError::BadInput { shard: id.clone(), problem: e.to_string() },
+            other => ShardError::run(id)(other),
+        })
+    };
     let mut per_view: Vec<Vec<Tensor>> = views.iter().map(|_| Vec::new()).collect();
-    for run in &runs {
-        for start in (run.start..run.end).step_by(s.batch_size.max(1)) {
-            let end = (start + s.batch_size.max(1)).min(run.end);
-            let paths: Vec<String> = s.images[start..end].iter().map(|r| r.path.clone()).collect();
-            let images = reader.read_all(&paths).map_err(|e| match e {
-                ImageReadError::Missing { .. } => ShardError::BadInput { shard: id.clone(), problem: e.to_string() },
-                ImageReadError::Store { source, .. } => ShardError::run(id)(EngineError::Store(source)),
-            })?;
-            let embs = embed_image_bytes_views(&model, &preprocess, &images, &view_list, s.batch_size).map_err(|e| match e {
-                // A file that does not decode fails the same way everywhere.
-                EngineError::Image(e) => ShardError::BadInput {
-                    shard: id.clone(),
-                    problem: e.to_string(),
-                },
-                other => ShardError::run(id)(other),
-            })?;
-            for (parts, emb) in per_view.iter_mut().zip(embs) {
-                parts.push(emb);
-            }
-            progress(end as u64, n as u64);
+    overlapped(batches.len(), PREFETCH_DEPTH, prepare, |b, decoded| {
+        let decoded = decoded?;
+        for (parts, emb) in per_view.iter_mut().zip(encode_image_views(&model, &decoded, view_list.len(), size)) {
+            parts.push(emb);
         }
-    }
+        progress(batches[b].end as u64, n as u64);
+        Ok::<(), ShardError>(())
+    })?;
     let mut keys = Vec::new();
     for ((_, name), parts) in views.iter().zip(per_view) {
         let emb = cat(parts);

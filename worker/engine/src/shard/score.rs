@@ -19,6 +19,7 @@ use rwclip_inputs::preprocess::{Corner, Preprocess, View};
 use super::context::ExecContext;
 use super::error::ShardError;
 use crate::blocking_store::BlockingStore;
+use crate::overlap::{overlapped, PREFETCH_DEPTH};
 use crate::embed::{encode_pixels, parallel_map};
 use crate::error::EngineError;
 use crate::fnn::Fnn;
@@ -139,14 +140,19 @@ pub fn score(
     let batch = s.batch_size.max(1);
     let total = rows.len() as u64;
     let mut out: Vec<ImageScoreRow> = Vec::with_capacity(rows.len());
-    for (b, chunk) in rows.chunks(batch).enumerate() {
+    let chunks: Vec<&[InputRow]> = rows.chunks(batch).collect();
+    // Reads and decoding of the next batches overlap the model on this one.
+    let prepare = |b: usize| -> Result<Vec<Result<Vec<Vec<f32>>, String>>, ShardError> {
+        let chunk = chunks[b];
         // Bytes of every row that names an image; errors stay per row.
         let wanted: Vec<String> = chunk.iter().filter_map(|r| r.location.as_ref().ok().cloned()).collect();
-        let mut fetched = reader.read_each(&wanted).map_err(|e| match e {
-            ImageReadError::Store { source, .. } => run(EngineError::Store(source)),
-            other => run(EngineError::Usage(other.to_string())),
-        })?
-        .into_iter();
+        let mut fetched = reader
+            .read_each(&wanted)
+            .map_err(|e| match e {
+                ImageReadError::Store { source, .. } => run(EngineError::Store(source)),
+                other => run(EngineError::Usage(other.to_string())),
+            })?
+            .into_iter();
         let read: Vec<Result<Bytes, String>> = chunk
             .iter()
             .map(|r| match &r.location {
@@ -154,7 +160,11 @@ pub fn score(
                 Err(why) => Err(why.clone()),
             })
             .collect();
-        let decoded: Vec<Result<Vec<Vec<f32>>, String>> = decode_all(&preprocess, chunk, &read, &views);
+        Ok(decode_all(&preprocess, chunk, &read, &views))
+    };
+    overlapped(chunks.len(), PREFETCH_DEPTH, prepare, |b, decoded| {
+        let chunk = chunks[b];
+        let decoded = decoded?;
         let ok: Vec<usize> = (0..chunk.len()).filter(|&i| decoded[i].is_ok()).collect();
         let mut s_fnn = vec![0.0; ok.len()];
         let mut s_pr = vec![0.0; ok.len()];
@@ -183,7 +193,8 @@ pub fn score(
             });
         }
         progress(((b + 1) * batch).min(rows.len()) as u64, total);
-    }
+        Ok::<(), ShardError>(())
+    })?;
     let key = format!("{prefix}{}", part::IMAGE_SCORES);
     store.write_rows(&key, &out).map_err(ShardError::run(id))?;
     Ok(vec![key])
