@@ -137,6 +137,37 @@ fn length_sorted_windowed_text_batches_match_open_clip() {
     }
 }
 
+/// Row-wise cosine similarity of two [N, D] tensors, the smallest.
+fn min_cosine(a: &Tensor, b: &Tensor) -> f64 {
+    let a = a.to_kind(tch::Kind::Double);
+    let b = b.to_kind(tch::Kind::Double);
+    let cos = (&a * &b).sum_dim_intlist(-1, false, tch::Kind::Double) / (a.norm_scalaropt_dim(2, [-1], false) * b.norm_scalaropt_dim(2, [-1], false));
+    cos.min().double_value(&[])
+}
+
+#[test]
+fn bf16_and_fp16_embeddings_stay_within_cosine_0_999_of_fp32_on_cpu() {
+    use rwclip_common::plan::Precision;
+    for (preset, dir) in [("rwclip-tiny", "clip_tiny"), ("ViT-B-16-plus-240", "clip_b16plus")] {
+        let dir = reference_dir(dir);
+        let reference = reference(&dir);
+        let fp32 = load(preset, &dir.join("weights.safetensors"));
+        let text32 = fp32.clip.encode_text(&reference.tokens);
+        let image32 = fp32.clip.encode_image(&reference.pixels);
+        for precision in [Precision::Bf16, Precision::Fp16] {
+            let low = load(preset, &dir.join("weights.safetensors")).with_precision(precision);
+            let text = low.clip.encode_text(&reference.tokens);
+            let image = low.clip.encode_image(&reference.pixels);
+            assert_eq!((text.kind(), image.kind()), (tch::Kind::Float, tch::Kind::Float), "embeddings leave as f32");
+            let (t, i) = (min_cosine(&text, &text32), min_cosine(&image, &image32));
+            eprintln!("{preset} {}: min cosine to fp32 text {t:.6}, image {i:.6}", precision.label());
+            assert!(t >= 0.999 && i >= 0.999, "{preset} {}: text {t}, image {i}", precision.label());
+            // Not fp32 in disguise: the low precision changed the bits.
+            assert!(!text.equal(&text32), "{preset} {} text equals fp32 exactly", precision.label());
+        }
+    }
+}
+
 #[test]
 fn tiny_forward_is_deterministic() {
     let dir = reference_dir("clip_tiny");

@@ -31,10 +31,10 @@ fn s3_weights_load_the_same_model_as_the_local_file_and_a_missing_key_is_named()
     BlockingStore::open("s3://weights/models").unwrap().put("tiny.safetensors", Bytes::from(bytes)).unwrap();
 
     let mut ctx = ExecContext::new(tch::Device::Cpu, 2);
-    let remote = ModelRef { preset: "rwclip-tiny".into(), weights: Some("s3://weights/models/tiny.safetensors".into()) };
+    let remote = ModelRef::new("rwclip-tiny", Some("s3://weights/models/tiny.safetensors".into()));
     let from_s3 = ctx.model(&remote).unwrap();
     let from_file = ctx
-        .model(&ModelRef { preset: "rwclip-tiny".into(), weights: Some(local.to_string_lossy().into_owned()) })
+        .model(&ModelRef::new("rwclip-tiny", Some(local.to_string_lossy().into_owned())))
         .unwrap();
     let vars = |m: &rwclip_engine::clip::ClipModel| {
         let mut v: Vec<_> = m.vs.variables().into_iter().collect();
@@ -48,7 +48,7 @@ fn s3_weights_load_the_same_model_as_the_local_file_and_a_missing_key_is_named()
     }
     assert_eq!(ctx.loaded().len(), 2, "both kept in the model cache");
 
-    let missing = ModelRef { preset: "rwclip-tiny".into(), weights: Some("s3://weights/models/nope.safetensors".into()) };
+    let missing = ModelRef::new("rwclip-tiny", Some("s3://weights/models/nope.safetensors".into()));
     let err = ctx.model(&missing).err().expect("a missing object is an error").to_string();
     assert!(err.contains("nope.safetensors"), "{err}");
 }

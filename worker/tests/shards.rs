@@ -200,3 +200,32 @@ fn length_sorted_text_batches_are_bit_identical_across_text_shard_sizes_and_matc
         .fold(0f32, f32::max);
     assert!(worst < 1e-4, "sorted batches moved an embedding value by {worst}");
 }
+
+#[test]
+fn a_bf16_job_plans_its_own_shards_and_runs_with_embeddings_near_fp32() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    let fp32 = plan_with(&job(dir.path()), &SMALL).unwrap();
+    let bf16_text = "name = \"t\"\noutput = \"out\"\n[model]\npreset = \"rwclip-tiny\"\ndevice = \"cpu\"\nprecision = \"bf16\"\n\
+                text_batch_size = 4\nimage_batch_size = 2\n[dataset]\nkind = \"mvtec\"\nroot = \"data\"\n\
+                [prompts]\npairs = [6, 12]\n[training]\nseeds = [0, 1]\n[training.fnn]\nhidden = [8]\nepochs = 1\npairs_per_batch = 4\n";
+    let bf16 = plan_with(&Job::parse(bf16_text, &dir.path().join("job.toml")).unwrap(), &SMALL).unwrap();
+    assert_eq!(fp32.shards.len(), bf16.shards.len());
+    for (a, b) in fp32.shards.iter().zip(&bf16.shards) {
+        assert_ne!(a.id, b.id, "a bf16 shard must not reuse an fp32 one's output");
+        if let Some(key) = &b.model_key {
+            assert!(key.ends_with("#bf16"), "{key}");
+        }
+    }
+    let (a_store, _, _) = run(dir.path(), &fp32, "a");
+    let (b_store, _, _) = run(dir.path(), &bf16, "b");
+    let (x, y) = (text_embeddings(&a_store, &fp32, 0), text_embeddings(&b_store, &bf16, 0));
+    assert_eq!(x.len(), y.len());
+    for (p, q) in x.iter().zip(&y) {
+        let dot: f64 = p.2.iter().zip(&q.2).map(|(a, b)| (*a as f64) * (*b as f64)).sum();
+        let norm = |v: &[f32]| v.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
+        let cos = dot / (norm(&p.2) * norm(&q.2));
+        assert!(cos >= 0.999, "pair {} label {}: cosine {cos}", p.0, p.1);
+        assert_ne!(p.2, q.2, "bf16 computed exactly fp32's numbers");
+    }
+}

@@ -54,6 +54,9 @@ pub struct ModelSpec {
     /// Images per image-tower forward pass.
     #[serde(default = "default_image_batch")]
     pub image_batch_size: usize,
+    /// `fp32` (default), `bf16` or `fp16`: what CLIP's towers compute in.
+    #[serde(default)]
+    pub precision: crate::plan::Precision,
 }
 
 /// Overrides for `rwclip dataset synth`'s defaults.

@@ -128,10 +128,7 @@ pub fn plan_listed(job: &Job, datasets: &[ListedDataset], options: &PlanOptions)
         job: job.path.clone(),
         message: e.to_string(),
     })?;
-    let model = ModelRef {
-        preset: spec.model.preset.clone(),
-        weights: weights_identity(job),
-    };
+    let model = ModelRef { precision: spec.model.precision, ..ModelRef::new(spec.model.preset.clone(), weights_identity(job)) };
     let mut shards = Vec::new();
     let mut seen = BTreeSet::new();
     let mut push = |s: ShardSpec, shards: &mut Vec<PlannedShard>| -> ShardId {

@@ -13,18 +13,69 @@ use crate::job::{Setup, WordPair};
 
 use super::types::{ShardId, ShardKind};
 
-/// A CLIP model: architecture preset and weights identity.
+/// A CLIP model: architecture preset, weights identity and the precision
+/// its towers compute in.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ModelRef {
     pub preset: String,
     /// Absolute weights path or URI; `None` is random init.
     pub weights: Option<String>,
+    /// Omitted from the JSON at fp32, so fp32 shard ids are the same as
+    /// before precisions existed.
+    #[serde(default, skip_serializing_if = "Precision::is_fp32")]
+    pub precision: Precision,
 }
 
 impl ModelRef {
+    pub fn new(preset: impl Into<String>, weights: Option<String>) -> ModelRef {
+        ModelRef { preset: preset.into(), weights, precision: Precision::Fp32 }
+    }
+
     /// The key workers cache loaded models under (`PlannedShard::model_key`).
     pub fn key(&self) -> String {
-        format!("{}@{}", self.preset, self.weights.as_deref().unwrap_or("random-init"))
+        let base = format!("{}@{}", self.preset, self.weights.as_deref().unwrap_or("random-init"));
+        match self.precision {
+            Precision::Fp32 => base,
+            p => format!("{base}#{}", p.label()),
+        }
+    }
+}
+
+/// What CLIP's towers compute in. Embeddings always leave the model as f32;
+/// bf16 and fp16 trade their last digits for speed and memory on GPUs
+/// (cosine to fp32 >= 0.999, tested).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    Fp32,
+    Bf16,
+    Fp16,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Precision, String> {
+        match s {
+            "fp32" => Ok(Precision::Fp32),
+            "bf16" => Ok(Precision::Bf16),
+            "fp16" => Ok(Precision::Fp16),
+            other => Err(format!("unknown precision {other:?} (fp32, bf16 or fp16)")),
+        }
+    }
+}
+
+impl Precision {
+    pub fn is_fp32(&self) -> bool {
+        *self == Precision::Fp32
+    }
+
+    pub fn label(&self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+            Precision::Fp16 => "fp16",
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::plan::Precision;
 use serde::{Deserialize, Serialize};
 
 use crate::job::{parse_device_name, JobError, Location, PathChecks};
@@ -42,11 +43,14 @@ pub struct ScoreModelSpec {
     pub device: String,
     #[serde(default = "default_image_batch")]
     pub image_batch_size: usize,
+    /// `fp32` (default), `bf16` or `fp16`: what CLIP's image tower computes in.
+    #[serde(default, skip_serializing_if = "Precision::is_fp32")]
+    pub precision: Precision,
 }
 
 impl Default for ScoreModelSpec {
     fn default() -> Self {
-        ScoreModelSpec { weights: None, device: default_device(), image_batch_size: default_image_batch() }
+        ScoreModelSpec { weights: None, device: default_device(), image_batch_size: default_image_batch(), precision: Precision::Fp32 }
     }
 }
 
@@ -103,6 +107,10 @@ impl ScoreJob {
     }
     pub fn weights(&self) -> Option<Location> {
         self.spec.model.weights.as_deref().map(|w| self.location(w))
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.spec.model.precision
     }
 
     fn validate(&self, checks: PathChecks) -> Result<(), JobError> {

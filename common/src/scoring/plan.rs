@@ -61,7 +61,7 @@ pub async fn plan_score_async(job: &ScoreJob) -> Result<ScorePlan, ScorePlanErro
     let bytes = store.get(&file).await.map_err(|e| detector_error(e.to_string()))?;
     let info = read_detector_header(&bytes).map_err(detector_error)?;
     let detector_digest = content_hash(&bytes);
-    let model = ModelRef { preset: info.clip_preset.clone(), weights: job.weights().map(|w| w.to_uri()) };
+    let model = ModelRef { precision: job.precision(), ..ModelRef::new(info.clip_preset.clone(), job.weights().map(|w| w.to_uri())) };
     let batch = job.spec.model.image_batch_size as u64;
     // Shards hold whole batches, so a row's batch never depends on sharding.
     let per = job.spec.rows_per_shard.div_ceil(batch) * batch;

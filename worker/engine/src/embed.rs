@@ -197,7 +197,7 @@ pub fn encode_pixels(model: &ClipModel, pixels: &[f32], n: usize, size: u32) -> 
         return Tensor::zeros([0, model.cfg.embed_dim], (Kind::Float, tch::Device::Cpu));
     }
     let size = size as i64;
-    let batch = Tensor::from_slice(pixels).view([n as i64, 3, size, size]).to_device(model.vs.device());
+    let batch = Tensor::from_slice(pixels).view([n as i64, 3, size, size]);
     let emb = tch::no_grad(|| model.clip.encode_image(&batch));
     emb.to_kind(Kind::Float).to_device(tch::Device::Cpu)
 }

@@ -117,7 +117,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         eprintln!("rwclip: no --weights: training on a randomly initialised {} (its detector only matches random init)", a.model);
     }
     let spec = TrainSpec {
-        model: ModelRef { preset: a.model.clone(), weights },
+        model: ModelRef::new(a.model.clone(), weights),
         pairs: a.pairs,
         seed: a.seed,
         words: WordPair { normal: a.normal, anomaly: a.anomaly },

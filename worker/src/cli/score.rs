@@ -39,6 +39,9 @@ pub struct ScoreArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// fp32, bf16 or fp16: what CLIP's image tower computes in.
+    #[arg(long, default_value = "fp32")]
+    pub precision: rwclip_common::plan::Precision,
     /// Local worker processes (local mode; the default).
     #[arg(long, conflicts_with = "url")]
     pub workers: Option<u32>,
@@ -62,7 +65,7 @@ pub fn run(a: ScoreArgs) -> Result<()> {
         input: a.input,
         top_k: a.top_k,
         rows_per_shard: a.rows_per_shard,
-        model: ScoreModelSpec { weights: a.weights, device: a.device, image_batch_size: a.batch_size },
+        model: ScoreModelSpec { weights: a.weights, device: a.device, image_batch_size: a.batch_size, precision: a.precision },
     };
     let text = toml::to_string(&spec).map_err(|e| usage(format!("cannot build the scoring job: {e}")))?;
     let job = ScoreJob::parse_with(&text, Path::new("rwclip-score.toml"), PathChecks::Check)?;

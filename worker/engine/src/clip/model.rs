@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use rwclip_common::clip_config::ClipConfig;
+use rwclip_common::plan::Precision;
 use tch::{nn, Device, Tensor};
 
 use super::text::TextTransformer;
@@ -21,6 +22,8 @@ pub struct Clip {
     text: TextTransformer,
     logit_scale: Tensor,
     device: Device,
+    /// What the parameters are held and computed in (Float unless set).
+    kind: tch::Kind,
 }
 
 impl Clip {
@@ -32,6 +35,7 @@ impl Clip {
             text: TextTransformer::new(p.clone(), cfg),
             logit_scale: p.var("logit_scale", &[], nn::Init::Const(init_logit_scale)),
             device: p.device(),
+            kind: tch::Kind::Float,
         }
     }
 
@@ -40,19 +44,30 @@ impl Clip {
     /// Panics on malformed tokens (wrong rank, ids outside the vocabulary):
     /// they can only come from a bug, not from user data.
     pub fn encode_text(&self, tokens: &Tensor) -> Tensor {
-        tch::no_grad(|| self.text.forward(&tokens.to_device(self.device)))
+        tch::no_grad(|| self.text.forward(&tokens.to_device(self.device)).to_kind(tch::Kind::Float))
     }
 
     /// `pixels`: [N, 3, S, S] f32, already resized and normalised with the
     /// OpenAI mean/std -> [N, embed_dim] f32 on the model's device, unnormalised.
     /// Panics when S differs from the configured image size.
     pub fn encode_image(&self, pixels: &Tensor) -> Tensor {
-        tch::no_grad(|| self.visual.forward(&pixels.to_device(self.device)))
+        tch::no_grad(|| self.visual.forward(&self.on_device(pixels)).to_kind(tch::Kind::Float))
+    }
+
+    /// Pixels on the model's device in its precision. From the CPU to CUDA
+    /// the copy goes through pinned memory without blocking the host, which
+    /// goes on preparing the next batch.
+    fn on_device(&self, pixels: &Tensor) -> Tensor {
+        if self.device.is_cuda() && pixels.device() == Device::Cpu {
+            pixels.pin_memory(self.device).to_device_(self.device, self.kind, true, false)
+        } else {
+            pixels.to_device(self.device).to_kind(self.kind)
+        }
     }
 
     /// CLIP's learned softmax temperature, `exp(logit_scale)` (100 for OpenAI weights).
     pub fn logit_scale(&self) -> f64 {
-        self.logit_scale.exp().double_value(&[])
+        self.logit_scale.to_kind(tch::Kind::Double).exp().double_value(&[])
     }
 }
 
@@ -114,6 +129,20 @@ impl ClipModel {
         let model = ClipModel::build(cfg, device);
         load_strict(&model.vs, safetensors_bytes, origin)?;
         Ok(model)
+    }
+
+    /// Holds and computes the towers in `precision` (weights converted once,
+    /// after loading); inputs are converted on the way in and embeddings
+    /// leave as f32 whatever the precision.
+    pub fn with_precision(mut self, precision: Precision) -> ClipModel {
+        let kind = match precision {
+            Precision::Fp32 => return self,
+            Precision::Bf16 => tch::Kind::BFloat16,
+            Precision::Fp16 => tch::Kind::Half,
+        };
+        self.vs.set_kind(kind);
+        self.clip.kind = kind;
+        self
     }
 
     fn build(cfg: &ClipConfig, device: Device) -> ClipModel {

@@ -52,7 +52,8 @@ impl ExecContext {
                     ClipModel::load_named_bytes(&cfg, &bytes, uri, self.device)?
                 }
                 local => ClipModel::load(&cfg, local.map(Path::new), self.device)?,
-            };
+            }
+            .with_precision(m.precision);
             if self.models.len() == self.capacity {
                 self.models.remove(0);
             }
