@@ -14,7 +14,7 @@ REQS := tools/python-requirements.txt
 VENV_STAMP := $(VENV)/.rwclip-requirements.txt
 # Bump the suffix whenever the package list below changes, so machines that
 # bootstrapped with an older list install the new packages too.
-SYSTEM_STAMP := $(HOME)/.cache/rwclip/.system-packages-v3
+SYSTEM_STAMP := $(HOME)/.cache/rwclip/.system-packages-v4
 CARGO ?= cargo
 REFERENCE_DIR := target/reference
 REFERENCE_SCRIPTS := $(wildcard tests/reference/*.py)
@@ -43,7 +43,8 @@ $(VENV_STAMP): $(REQS) | $(SYSTEM_STAMP)
 # (same output, faster); python3-venv for the venv; slurm-wlm and munge for the
 # test that runs deploy/slurm/rwclip.sbatch on a real one-node Slurm cluster;
 # docker.io, debootstrap and patchelf for the test that builds deploy/Dockerfile
-# on a debootstrapped Debian base and runs the image. Installed only if missing.
+# on a debootstrapped Debian base and runs the image; chromium for the dashboard's
+# headless-browser test; GNU time for `make bench`'s peak RSS. Installed only if missing.
 $(SYSTEM_STAMP):
 	@set -e; missing=""; \
 	command -v nasm >/dev/null || missing="$$missing nasm"; \
@@ -53,6 +54,8 @@ $(SYSTEM_STAMP):
 	[ -x /usr/sbin/dockerd ] || missing="$$missing docker.io"; \
 	[ -x /usr/sbin/debootstrap ] || missing="$$missing debootstrap"; \
 	command -v patchelf >/dev/null || missing="$$missing patchelf"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -x /usr/bin/time ] || missing="$$missing time"; \
 	if [ -n "$$missing" ]; then \
 	  echo "bootstrap: apt-get install$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -87,9 +90,14 @@ clean-reference:
 test: build reference
 	$(CARGO) test --release --workspace
 
-# rwclip against open_clip on the same inputs, reported as ratios.
+# rwclip against open_clip / PyTorch on the same inputs, reported as ratios;
+# then scale (worker RSS, planning 10M rows) and coordinator round trips.
 bench: build
+	$(CARGO) build --release -p rwclip-coordinator --bin rwclip-coordinator
 	$(CARGO) bench -p rwclip-worker --bench speed
+	$(CARGO) bench -p rwclip-worker --bench pipeline
+	$(CARGO) bench -p rwclip-worker --bench scale
+	$(CARGO) bench -p rwclip-coordinator --bench lease_roundtrip
 
 demo: build
 	./target/release/rwclip run jobs/demo.toml

@@ -39,6 +39,10 @@ pub struct CoordinatorArgs {
     /// PEM CA certificate: require client certificates signed by it (mutual TLS).
     #[arg(long, requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Also serve HTTP here: the dashboard at /, its JSON at /api/..., Prometheus
+    /// metrics at /metrics, /healthz (the token guards all but /healthz).
+    #[arg(long)]
+    pub http_bind: Option<SocketAddr>,
 }
 
 fn seconds(flag: &str, value: f64) -> Result<Duration, CoordinatorError> {
@@ -63,6 +67,7 @@ impl CoordinatorArgs {
         config.heartbeat_interval = seconds("heartbeat-interval", self.heartbeat_interval)?;
         config.lease_timeout = seconds("lease-timeout", self.lease_timeout)?;
         config.worker_grace = seconds("worker-grace", self.worker_grace)?;
+        config.http_bind = self.http_bind;
         config.tls = match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.clone(), key: key.clone(), client_ca: self.tls_client_ca.clone() }),
             (None, None) => None,
@@ -80,6 +85,9 @@ pub async fn serve(args: CoordinatorArgs) -> Result<(), CoordinatorError> {
     // A plain line, not a log event: scripts (deploy/slurm/rwclip.sbatch)
     // and supervisors wait for it and read the address from it.
     eprintln!("rwclip-coordinator listening on {}", handle.addr);
+    if let Some(http) = handle.http_addr {
+        eprintln!("rwclip-coordinator dashboard at {}", crate::http::dashboard_url(http));
+    }
     shutdown_signal().await?;
     tracing::info!("shutting down");
     handle.shutdown().await

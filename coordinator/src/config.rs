@@ -27,6 +27,9 @@ pub struct CoordinatorConfig {
     pub tick: Duration,
     /// Serve gRPC over TLS (mutual TLS when a client CA is given).
     pub tls: Option<TlsFiles>,
+    /// Where the HTTP side (dashboard, `/api`, `/metrics`, `/healthz`)
+    /// listens; `None` serves none.
+    pub http_bind: Option<SocketAddr>,
 }
 
 /// PEM files of the server's TLS identity.
@@ -51,6 +54,7 @@ impl CoordinatorConfig {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             tick: Duration::from_millis(500),
             tls: None,
+            http_bind: None,
         }
     }
 
@@ -82,6 +86,9 @@ impl CoordinatorConfig {
         }
         if self.token.is_none() && !self.bind.ip().is_loopback() {
             return Err(CoordinatorError::TokenRequired { bind: self.bind });
+        }
+        if let Some(http) = self.http_bind.filter(|a| self.token.is_none() && !a.ip().is_loopback()) {
+            return Err(CoordinatorError::TokenRequired { bind: http });
         }
         Ok(())
     }

@@ -13,6 +13,8 @@ use tonic::transport::server::TcpIncoming;
 use crate::auth::BearerAuth;
 use crate::config::CoordinatorConfig;
 use crate::error::CoordinatorError;
+use crate::http::{spawn_http, HttpState};
+use crate::metrics::RpcMetrics;
 use crate::scheduler::{load_jobs, spawn_scheduler, Planner, Scheduler, Timing};
 use crate::service::CoordinatorService;
 
@@ -20,7 +22,10 @@ use crate::service::CoordinatorService;
 pub struct CoordinatorHandle {
     /// The bound address (the real port when the config asked for port 0).
     pub addr: SocketAddr,
+    /// Where the HTTP side listens, when it was asked for.
+    pub http_addr: Option<SocketAddr>,
     stop: oneshot::Sender<()>,
+    http_stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     ticker: JoinHandle<()>,
 }
@@ -30,6 +35,9 @@ impl CoordinatorHandle {
     /// a restart needs).
     pub async fn shutdown(self) -> Result<(), CoordinatorError> {
         let _ = self.stop.send(());
+        if let Some(http) = self.http_stop {
+            let _ = http.send(());
+        }
         self.ticker.abort();
         match self.server.await {
             Ok(result) => result.map_err(CoordinatorError::Server),
@@ -97,8 +105,22 @@ pub async fn start_coordinator(config: CoordinatorConfig, planner: Planner) -> R
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<CoordinatorServer<CoordinatorService>>().await;
+    let rpc = std::sync::Arc::new(RpcMetrics::default());
+    let (http_addr, http_stop) = match config.http_bind {
+        None => (None, None),
+        Some(bind) => {
+            let listener = tokio::net::TcpListener::bind(bind).await.map_err(|source| CoordinatorError::Bind { bind, source })?;
+            let addr = listener.local_addr().map_err(|source| CoordinatorError::Bind { bind, source })?;
+            let state = HttpState { scheduler: handle.clone(), rpc: rpc.clone(), token: config.token.as_deref().map(|t| t.trim().into()) };
+            let (stop, stopped) = oneshot::channel::<()>();
+            spawn_http(listener, state, async {
+                let _ = stopped.await;
+            });
+            (Some(addr), Some(stop))
+        }
+    };
     let auth = BearerAuth::new(config.token.as_deref());
-    let service = CoordinatorServer::with_interceptor(CoordinatorService::new(handle, config.store_uri.clone(), planner), move |r| auth.check(r));
+    let service = CoordinatorServer::with_interceptor(CoordinatorService::new(handle, config.store_uri.clone(), planner, rpc), move |r| auth.check(r));
 
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &config.tls {
@@ -117,5 +139,5 @@ pub async fn start_coordinator(config: CoordinatorConfig, planner: Planner) -> R
                 let _ = stopped.await;
             }),
     );
-    Ok(CoordinatorHandle { addr, stop, server, ticker })
+    Ok(CoordinatorHandle { addr, http_addr, stop, http_stop, server, ticker })
 }

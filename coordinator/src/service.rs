@@ -10,6 +10,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use crate::convert;
+use crate::metrics::RpcMetrics;
 use crate::scheduler::{Planner, SchedulerError, SchedulerEvent, SchedulerHandle};
 
 /// Shards one LeaseShard or CompleteShards call may carry: a worker's
@@ -21,11 +22,12 @@ pub struct CoordinatorService {
     /// Told to workers at registration, so the store is configured once.
     store_uri: String,
     planner: Planner,
+    rpc: std::sync::Arc<RpcMetrics>,
 }
 
 impl CoordinatorService {
-    pub fn new(scheduler: SchedulerHandle, store_uri: String, planner: Planner) -> CoordinatorService {
-        CoordinatorService { scheduler, store_uri, planner }
+    pub fn new(scheduler: SchedulerHandle, store_uri: String, planner: Planner, rpc: std::sync::Arc<RpcMetrics>) -> CoordinatorService {
+        CoordinatorService { scheduler, store_uri, planner, rpc }
     }
 }
 
@@ -134,7 +136,9 @@ impl Coordinator for CoordinatorService {
         let r = r.into_inner();
         let worker = convert::worker_id(&r.worker_id)?;
         let max = (r.max_shards as usize).clamp(1, MAX_SHARDS_PER_CALL);
+        let started = std::time::Instant::now();
         let grants = self.scheduler.ask(|reply| SchedulerEvent::LeaseRequested { worker, max, reply }).await?;
+        self.rpc.lease.observe(started.elapsed());
         Ok(Response::new(pb::LeaseShardResponse { leases: grants.into_iter().map(convert::lease).collect() }))
     }
 
@@ -160,10 +164,12 @@ impl Coordinator for CoordinatorService {
         let worker = convert::worker_id(&r.worker_id)?;
         let attempt = convert::attempt_id("attempt_id", &r.attempt_id)?;
         let manifest = convert::manifest(&r.manifest_json)?;
+        let started = std::time::Instant::now();
         let ack = self
             .scheduler
             .ask(|reply| SchedulerEvent::ShardCompleted { worker, attempt, manifest, reply })
             .await?;
+        self.rpc.complete.observe(started.elapsed());
         Ok(Response::new(convert::ack(ack)))
     }
 
@@ -179,6 +185,7 @@ impl Coordinator for CoordinatorService {
                 r.completions.len()
             )));
         }
+        let started = std::time::Instant::now();
         let mut pending = Vec::with_capacity(r.completions.len());
         for c in r.completions {
             let attempt = convert::attempt_id("completions.attempt_id", &c.attempt_id)?;
@@ -192,6 +199,7 @@ impl Coordinator for CoordinatorService {
             let ack = rx.await.map_err(|_| SchedulerError::Stopped)??;
             acks.push(convert::ack(ack));
         }
+        self.rpc.complete.observe(started.elapsed());
         Ok(Response::new(pb::CompleteShardsResponse { acks }))
     }
 

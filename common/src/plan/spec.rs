@@ -216,7 +216,25 @@ pub enum ShardSpec {
     ScoreSummary(ScoreSummarySpec),
 }
 
+/// What a shard's work counts in, for throughput metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ShardItems {
+    pub prompts: u64,
+    pub images: u64,
+}
+
 impl ShardSpec {
+    /// Prompts encoded and images encoded or scored by this shard (an image
+    /// shard's views count once per image).
+    pub fn items(&self) -> ShardItems {
+        match self {
+            ShardSpec::TextEmbedding(s) => ShardItems { prompts: 2 * s.pairs, images: 0 },
+            ShardSpec::ImageEmbedding(s) => ShardItems { prompts: 0, images: s.images.len() as u64 },
+            ShardSpec::Score(s) => ShardItems { prompts: 0, images: s.input.rows },
+            ShardSpec::Trial(_) | ShardSpec::Aggregate(_) | ShardSpec::ScoreSummary(_) => ShardItems::default(),
+        }
+    }
+
     pub fn kind(&self) -> ShardKind {
         match self {
             ShardSpec::TextEmbedding(_) => ShardKind::TextEmbedding,

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::effects::{self, spawn_record_writer, RecordWrite};
-use super::events::{Reply, SchedulerEvent, SubmitOutcome};
+use super::events::{MetricsSnapshot, Reply, SchedulerEvent, SubmitOutcome};
 use super::job::JobOutcome;
 use super::state::{ReportAck, Scheduler, Timing};
 use super::view::JobView;
@@ -146,6 +146,9 @@ impl EventLoop {
             SchedulerEvent::ListWorkers { reply } => {
                 let _ = reply.send(Ok(s.worker_views(now)));
             }
+            SchedulerEvent::Metrics { reply } => {
+                let _ = reply.send(Ok(MetricsSnapshot { jobs: s.views(), workers: s.worker_views(now), counters: s.counters() }));
+            }
             SchedulerEvent::Progress { worker, attempt, done, total, reply } => {
                 let _ = reply.send(Ok(s.progress(&worker, &attempt, done, total)));
             }
@@ -170,7 +173,12 @@ impl EventLoop {
                     }
                 }
             }
-            SchedulerEvent::ResultsPublished { job, result } => s.results_published(&job, result),
+            SchedulerEvent::ResultsPublished { job, result } => {
+                if result.is_err() {
+                    s.store_error();
+                }
+                s.results_published(&job, result)
+            }
         }
     }
 
@@ -202,6 +210,9 @@ impl EventLoop {
     fn submission_recorded(&mut self, planned: PlannedJob, job_toml: String, committed: Result<std::collections::HashSet<ShardId>, String>, now: Instant) {
         let id = planned.id.clone();
         let waiting = self.submitting.remove(&id).unwrap_or_default();
+        if committed.is_err() {
+            self.scheduler.store_error();
+        }
         let result = committed.map_err(SchedulerError::Store).and_then(|committed| {
             let finished = self.scheduler.view(&id).is_ok_and(|v| v.outcome.is_some());
             if finished {
@@ -258,6 +269,7 @@ impl EventLoop {
             }
             Err(e) => {
                 self.scheduler.set_verifying(attempt, false);
+                self.scheduler.store_error();
                 return Err(SchedulerError::Store(e));
             }
         };

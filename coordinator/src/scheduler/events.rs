@@ -10,7 +10,7 @@ use rwclip_common::plan::{AttemptId, JobId, ShardId, ShardKind};
 use rwclip_common::shard_store::Manifest;
 use tokio::sync::{mpsc, oneshot};
 
-use super::state::{LeaseGrant, ReportAck};
+use super::state::{Counters, LeaseGrant, ReportAck};
 use super::view::{JobView, WorkerView};
 use super::workers::{WorkerRegistration, WorkerId};
 use super::{PlannedJob, SchedulerError};
@@ -27,6 +27,14 @@ pub struct SubmitOutcome {
 /// Committed shards of a job, with their kinds and manifest keys.
 pub type CommittedShards = Vec<(ShardId, ShardKind, String)>;
 
+/// Everything `/metrics` reports from the scheduler, taken at one instant.
+#[derive(Debug, Clone)]
+pub struct MetricsSnapshot {
+    pub jobs: Vec<JobView>,
+    pub workers: Vec<WorkerView>,
+    pub counters: Counters,
+}
+
 #[derive(Debug)]
 pub enum SchedulerEvent {
     /// Planned outside the loop (planning lists the dataset).
@@ -41,6 +49,7 @@ pub enum SchedulerEvent {
     Heartbeat { worker: WorkerId, running: Vec<AttemptId>, loaded_models: Vec<String>, reply: Reply<Vec<AttemptId>> },
     LeaseRequested { worker: WorkerId, max: usize, reply: Reply<Vec<LeaseGrant>> },
     ListWorkers { reply: Reply<Vec<WorkerView>> },
+    Metrics { reply: Reply<MetricsSnapshot> },
     Progress { worker: WorkerId, attempt: AttemptId, done: u64, total: u64, reply: Reply<ReportAck> },
     ShardCompleted { worker: WorkerId, attempt: AttemptId, manifest: Manifest, reply: Reply<ReportAck> },
     ShardFailed { worker: WorkerId, attempt: AttemptId, failure: ShardFailure, reply: Reply<ReportAck> },

@@ -20,10 +20,10 @@ mod view;
 mod workers;
 
 pub use event_loop::{spawn_scheduler, SchedulerHandle};
-pub use events::{CommittedShards, SchedulerEvent, SubmitOutcome};
+pub use events::{CommittedShards, MetricsSnapshot, SchedulerEvent, SubmitOutcome};
 pub use job::{JobOutcome, ResultsState, ShardPhase};
 pub use persist::{load_jobs, persist_job, persist_outcome, StoredJob};
-pub use state::{LeaseGrant, LocalWork, PublishWork, ReportAck, Scheduler, Timing};
+pub use state::{Counters, LeaseGrant, LocalWork, PublishWork, ReportAck, Scheduler, Timing};
 pub use view::{JobView, ShardFailureReport, StageView, WorkerView};
 pub use workers::{WorkerRegistration, WorkerId};
 

@@ -62,6 +62,17 @@ pub struct LeaseGrant {
     pub model_key: Option<String>,
 }
 
+/// Running totals since this coordinator started, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Prompts encoded by committed text shards.
+    pub prompts: u64,
+    /// Images encoded or scored by committed shards.
+    pub images: u64,
+    /// Store operations the loop's effects reported failed.
+    pub store_errors: u64,
+}
+
 /// Whether a worker's report changed anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReportAck {
@@ -85,6 +96,7 @@ pub struct Scheduler {
     next_seq: u64,
     last_worker_seen: Instant,
     changed: BTreeSet<JobId>,
+    counters: Counters,
 }
 
 impl Scheduler {
@@ -100,6 +112,7 @@ impl Scheduler {
             next_seq: 0,
             last_worker_seen: now,
             changed: BTreeSet::new(),
+            counters: Counters::default(),
         }
     }
 
@@ -348,6 +361,14 @@ impl Scheduler {
         }
         let lease = self.release(attempt);
         let job = self.jobs.get_mut(&lease.job).expect("leases point at known jobs");
+        let shard = &job.shards[lease.shard];
+        if matches!(shard.kind, ShardKind::TextEmbedding | ShardKind::ImageEmbedding | ShardKind::Score) {
+            if let Ok(spec) = rwclip_common::plan::ShardSpec::from_json(&shard.spec_json) {
+                let items = spec.items();
+                self.counters.prompts += items.prompts;
+                self.counters.images += items.images;
+            }
+        }
         let ready = job.commit(lease.shard);
         job.settle();
         for i in ready {
@@ -444,6 +465,15 @@ impl Scheduler {
 
     pub fn view(&self, id: &JobId) -> Result<JobView, SchedulerError> {
         self.jobs.get(id).map(JobView::of).ok_or_else(|| unknown_job(id))
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// A store operation beside the loop failed.
+    pub fn store_error(&mut self) {
+        self.counters.store_errors += 1;
     }
 
     /// Every registered worker, with the shards its attempts are running.

@@ -27,6 +27,8 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub store: String,
     pub port: u16,
+    /// The coordinator's HTTP side (`--http-bind`).
+    pub http_port: u16,
     pub token: String,
     pub token_file: PathBuf,
     env: Vec<(String, String)>,
@@ -52,6 +54,7 @@ impl Cluster {
             dir,
             store: store.to_string(),
             port: free_port(),
+            http_port: free_port(),
             token,
             token_file,
             env: env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
@@ -67,6 +70,11 @@ impl Cluster {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `host:port` of the coordinator's HTTP side (dashboard, /api, /metrics).
+    pub fn http_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.http_port)
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -89,10 +97,13 @@ impl Cluster {
     pub fn start_coordinator(&mut self) {
         assert!(self.coordinator.is_none(), "a coordinator is already running");
         let bind = format!("127.0.0.1:{}", self.port);
+        let http = self.http_addr();
         let cmd = self.command(&[
             "coordinator",
             "--bind",
             &bind,
+            "--http-bind",
+            &http,
             "--store",
             &self.store.clone(),
             "--token-file",

@@ -7,9 +7,11 @@
 //! builds and runs the real container image on a local Docker engine.
 //! A missing tool fails the test with what to install, never a skip.
 
+pub mod browser;
 pub mod client;
 pub mod cluster;
 pub mod docker;
+pub mod http;
 pub mod moto;
 pub mod process;
 pub mod python;

@@ -57,9 +57,10 @@ impl LocalCluster {
             return Err(ClientError::NoWorkers(workers).into());
         }
         let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let coordinator = start_coordinator(CoordinatorConfig::new(bind, store_uri), job_planner())
-            .await
-            .map_err(ClientError::from)?;
+        let mut config = CoordinatorConfig::new(bind, store_uri);
+        // The dashboard too, on loopback like the rest of a local run.
+        config.http_bind = Some(bind);
+        let coordinator = start_coordinator(config, job_planner()).await.map_err(ClientError::from)?;
         let url = format!("http://{}", coordinator.addr);
         let exe = std::env::current_exe()
             .map_err(|source| ClientError::SpawnWorker { exe: "the current executable".to_string(), source })?;
@@ -87,6 +88,9 @@ impl LocalCluster {
             submitted.shards_already_committed,
             self.workers.len()
         ));
+        if let Some(http) = self.coordinator.as_ref().and_then(|c| c.http_addr) {
+            progress.println(&format!("rwclip: dashboard at {}", rwclip_coordinator::http::dashboard_url(http)));
+        }
 
         let status = {
             let mut on_status = |s: &JobStatus| progress.update(s);
