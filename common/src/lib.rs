@@ -14,6 +14,7 @@ pub mod fnn_config;
 pub mod job;
 pub mod metrics;
 pub mod plan;
+pub mod plots;
 pub mod prompts;
 pub mod scores_table;
 pub mod scoring;

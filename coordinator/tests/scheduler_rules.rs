@@ -256,3 +256,19 @@ fn one_lease_call_fills_the_free_capacity_and_no_more() {
     assert_eq!(held, ["s0", "s2", "s3"], "the workers view lists the shards held");
     assert_eq!((views[0].name.as_str(), views[0].capacity), ("big", 3));
 }
+
+#[test]
+fn a_silent_holder_of_the_model_does_not_hold_its_shards_back() {
+    let t0 = Instant::now();
+    let mut s = Scheduler::new(timing(), "t".into(), t0);
+    job(&mut s, vec![shard("vit-b", &[], Some("B"))], t0);
+    let holder = worker(&mut s, "holder", &["B"], t0);
+    let fresh = worker(&mut s, "fresh", &[], t0);
+    assert_eq!(s.lease(&fresh, t0).unwrap(), None, "left to the idle holder that just registered");
+    // The holder went away without a word (an idle exit); 4 s later the
+    // shard goes to the worker that is asking, long before the holder's
+    // 30 s lease timeout.
+    let later = t0 + Duration::from_secs(4);
+    assert_eq!(s.lease(&fresh, later).unwrap().expect("leased").shard.0, "vit-b");
+    let _ = holder;
+}

@@ -114,19 +114,26 @@ fn main() {
         let m = d.join(format!("manifest-{rows}.csv"));
         manifest(&m, rows, &images);
         let job = score_job(d, &format!("rss-{rows}"), &m, &detector);
+        // Submitted first: a worker started before would idle out while
+        // `submit` checks a long manifest.
+        let t = Instant::now();
+        let submit = Command::new(RWCLIP).args(["submit", job.to_str().unwrap(), "--coordinator", &url]).output().expect("submit");
+        assert!(submit.status.success(), "submitting {rows} rows failed: {}", String::from_utf8_lossy(&submit.stderr));
+        let id = String::from_utf8_lossy(&submit.stdout).trim().to_string();
+        let rss_file = d.join(format!("rss-{rows}.txt"));
         let worker = Command::new("/usr/bin/time")
-            .args(["-f", "%M", RWCLIP, "worker", "--coordinator", &url, "--device", "cpu", "--exit-when-idle", "15"])
+            .args(["-o", rss_file.to_str().unwrap(), "-f", "%M", RWCLIP, "worker", "--coordinator", &url, "--device", "cpu", "--exit-when-idle", "5"])
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .expect("start a worker under /usr/bin/time (apt install time)");
-        let t = Instant::now();
-        let submit = Command::new(RWCLIP).args(["submit", job.to_str().unwrap(), "--coordinator", &url, "--wait"]).output().expect("submit");
+        let watch = Command::new(RWCLIP).args(["watch", &id, "--coordinator", &url]).output().expect("watch");
         let wall = t.elapsed().as_secs_f64();
-        assert!(submit.status.success(), "scoring {rows} rows failed: {}", String::from_utf8_lossy(&submit.stderr));
-        let out = worker.wait_with_output().expect("worker exits when idle");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let kib: u64 = stderr.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("no RSS from time: {stderr}"));
+        assert!(watch.status.success(), "scoring {rows} rows failed: {}", String::from_utf8_lossy(&watch.stderr));
+        let status = worker.wait_with_output().expect("the worker exits when idle").status;
+        assert!(status.success(), "the worker failed: {status}");
+        let text = std::fs::read_to_string(&rss_file).expect("time's report");
+        let kib: u64 = text.trim().lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("no RSS from time: {text}"));
         println!("| worker scoring a manifest | {rows} | {wall:.1} | {:.0} |", kib as f64 / 1024.0);
     }
     for rows in rows_env("RWCLIP_BENCH_PLAN_ROWS", "10000000") {

@@ -168,6 +168,16 @@ fn the_dashboard_shows_a_job_progressing_live_then_its_results_in_headless_chrom
     assert!(dom.contains("id=\"job-state\">succeeded"), "{dom}");
     assert!(dom.contains("<table class=\"results\">"), "no results table: {dom}");
     assert!(dom.contains("AUROC"), "{dom}");
+    // The job's figures are shown: each <img> loaded its SVG.
+    let figures = dom.matches(&format!("src=\"/api/jobs/{id}/figures/")).count();
+    assert!(figures >= 3, "the ROC, PR and histogram figures: {figures} images\n{dom}");
+    assert_eq!(dom.matches("data-loaded=\"1\"").count(), figures, "every figure loaded: {dom}");
+    let auth = format!("Bearer {}", cluster.token);
+    let roc = http::get(&cluster.http_addr(), &format!("/api/jobs/{id}/figures/roc-mvtec-ad.svg"), &[("Authorization", &auth)]);
+    assert_eq!((roc.status, roc.header("content-type")), (200, Some("image/svg+xml")));
+    assert!(roc.body.contains("<svg"));
+    assert_eq!(http::get(&cluster.http_addr(), &format!("/api/jobs/{id}/figures/roc-mvtec-ad.svg"), &[]).status, 401);
+    assert_eq!(http::get(&cluster.http_addr(), &format!("/api/jobs/{id}/figures/..%2Fjob.toml"), &[("Authorization", &auth)]).status, 404, "only published figures");
     assert!(dom.contains("local-worker") || dom.contains("-worker"), "the worker is listed: {dom}");
     let shot = artifacts().join("dashboard.png");
     let _ = std::fs::remove_file(&shot);

@@ -179,4 +179,32 @@ fn the_paper_job_shape_produces_every_table_over_three_datasets() {
         assert!(csv.lines().any(|l| l.starts_with(&format!("\"{name}\",\"object-unknown Np=32"))), "{name} missing from results.csv");
     }
     assert!(csv.lines().any(|l| l.starts_with("\"VisA\",\"2-shot Np=64 ")), "{csv}");
+
+    // Figures next to results.md: Fig. 4 (Np swept), ROC / PR curves and
+    // score histograms per dataset, PNG and SVG, and the self-contained report.
+    let out = dir.path().join("out");
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    for stem in ["fig4-mvtec-ad", "fig4-visa", "fig4-sewer-ml", "roc-mvtec-ad", "pr-visa", "scores-sewer-ml"] {
+        let svg = std::fs::read_to_string(out.join(format!("{stem}.svg"))).unwrap_or_else(|e| panic!("{stem}.svg: {e}"));
+        assert!(svg.contains("<svg") && svg.matches("<text").count() > 5, "{stem}.svg has no labels");
+        let png = std::fs::read(out.join(format!("{stem}.png"))).unwrap();
+        let pixels = rwclip_inputs::preprocess::Preprocess::openai(224)
+            .load_bytes_views(&png, stem, &[rwclip_inputs::preprocess::View::Center])
+            .unwrap_or_else(|e| panic!("{stem}.png does not decode: {e}"))
+            .remove(0);
+        let mean = pixels.iter().sum::<f32>() / pixels.len() as f32;
+        let var = pixels.iter().map(|p| (p - mean).powi(2)).sum::<f32>() / pixels.len() as f32;
+        assert!(var > 1e-3, "{stem}.png is blank");
+        std::fs::write(artifacts.join(format!("paper-shape-{stem}.png")), &png).unwrap();
+    }
+    assert!(svg_bands(&std::fs::read_to_string(out.join("fig4-mvtec-ad.svg")).unwrap()) >= 2, "a band per word pair and score");
+    let html = std::fs::read_to_string(out.join("results.html")).unwrap();
+    assert!(html.starts_with("<!doctype html>") && html.contains("<table>") && html.matches("<svg").count() >= 9, "results.html lacks tables or figures");
+    assert!(!html.contains(" src=") && !html.contains("<link"), "results.html must not load anything");
 }
+
+fn svg_bands(svg: &str) -> usize {
+    svg.matches("<polygon").count()
+}
+

@@ -21,6 +21,8 @@ pub enum AggregateError {
     RowCount { aggregate: ShardId, expected: u64, found: u64 },
     #[error("{what} does not read: {message}")]
     Corrupt { what: String, message: String },
+    #[error("aggregate {aggregate}: cannot draw {figure}: {message}")]
+    Plot { aggregate: ShardId, figure: String, message: String },
     #[error("cannot encode {what}: {source}")]
     Encode { what: String, source: ArtifactError },
     #[error(transparent)]

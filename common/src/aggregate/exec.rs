@@ -5,7 +5,8 @@
 
 use bytes::Bytes;
 
-use crate::artifacts::{MetricRow, ParquetRow, Store, SummaryRow};
+use crate::artifacts::{MetricRow, ParquetRow, ScoreRow, Store, SummaryRow};
+use crate::plots;
 use crate::plan::{AggregateSpec, AttemptId, ShardId, ShardKind, ShardSpec};
 use crate::shard_store::{self, attempt_prefix, manifest_key, part, Manifest};
 
@@ -34,17 +35,53 @@ pub async fn read_trial_metrics(store: &Store, aggregate: &ShardId, spec: &Aggre
     Ok(unique_trial_rows(&rows))
 }
 
+/// The per-image scores (0-shot, object unknown) of every seed of the first
+/// trial's grid point, which the ROC/PR curves and histograms show, and
+/// that point's name.
+async fn figure_scores(store: &Store, spec: &AggregateSpec) -> Result<(String, Vec<ScoreRow>), AggregateError> {
+    let setup = crate::job::Setup::Zero(crate::job::ObjectSetup::Unknown).label();
+    let name = part::scores(&setup);
+    let mut point = None;
+    let mut rows = Vec::new();
+    for trial in &spec.trials {
+        let Some(manifest) = shard_store::committed(store, trial).await? else { continue };
+        let Ok(ShardSpec::Trial(t)) = serde_json::from_value::<ShardSpec>(manifest.spec.clone()) else { continue };
+        if point.get_or_insert_with(|| t.config.clone()) != &t.config {
+            continue;
+        }
+        if manifest.parts.iter().any(|p| p.rsplit('/').next() == Some(name.as_str())) {
+            rows.extend(shard_store::read_part::<ScoreRow>(store, &manifest, &name).await?);
+        }
+    }
+    Ok((point.unwrap_or_default(), rows))
+}
+
 /// Computes the aggregate and writes its parts under `prefix`; returns the
-/// part keys (metrics.parquet, results.parquet, results.csv, results.md).
+/// part keys (metrics.parquet, results.parquet, results.csv, results.md,
+/// every figure as .svg and .png, results.html).
 pub async fn write_aggregate_parts(store: &Store, id: &ShardId, spec: &AggregateSpec, prefix: &str) -> Result<Vec<String>, AggregateError> {
     let metrics = read_trial_metrics(store, id, spec).await?;
     let summary = summarise(&metrics);
-    let files = [
-        (part::METRICS, encode("the per-seed metric rows", &metrics)?),
-        (part::RESULTS_PARQUET, encode("the summary rows", &summary)?),
-        (part::RESULTS_CSV, Bytes::from(csv(&summary))),
-        (part::RESULTS_MD, Bytes::from(markdown(&spec.title, &spec.datasets, &summary))),
+    let md = markdown(&spec.title, &spec.datasets, &summary);
+    let plot = |figure: &str| {
+        let figure = figure.to_string();
+        move |message: String| AggregateError::Plot { aggregate: id.clone(), figure, message }
+    };
+    let mut figures = plots::np_figures(&summary).map_err(plot("Fig. 4"))?;
+    let (point, scores) = figure_scores(store, spec).await?;
+    figures.extend(plots::score_figures(&scores, &point).map_err(plot("the score curves"))?);
+    let html = plots::results_html(&spec.title, &md, &figures);
+    let mut files: Vec<(String, Bytes)> = vec![
+        (part::METRICS.to_string(), encode("the per-seed metric rows", &metrics)?),
+        (part::RESULTS_PARQUET.to_string(), encode("the summary rows", &summary)?),
+        (part::RESULTS_CSV.to_string(), Bytes::from(csv(&summary))),
+        (part::RESULTS_MD.to_string(), Bytes::from(md)),
     ];
+    for f in figures {
+        files.push((format!("{}.svg", f.name), Bytes::from(f.svg)));
+        files.push((format!("{}.png", f.name), Bytes::from(f.png)));
+    }
+    files.push((part::RESULTS_HTML.to_string(), Bytes::from(html)));
     let mut parts = Vec::with_capacity(files.len());
     for (name, bytes) in files {
         let key = format!("{prefix}{name}");
@@ -74,6 +111,8 @@ pub struct PublishedResults {
     pub uri: String,
     /// results.md's text.
     pub markdown: String,
+    /// The figures published next to it, as SVG file names.
+    pub plots: Vec<String>,
 }
 
 async fn committed_aggregate(store: &Store, aggregate: &ShardId) -> Result<Manifest, AggregateError> {
@@ -100,8 +139,19 @@ pub async fn publish_results(store: &Store, aggregate: &ShardId, output: &Store,
         }
         output.put(name, bytes).await?;
     }
+    // Figures and the report, when the aggregate drew them.
+    let mut plots = Vec::new();
+    for key in &manifest.parts {
+        let name = key.rsplit('/').next().unwrap_or(key);
+        if name.ends_with(".svg") || name.ends_with(".png") || name == part::RESULTS_HTML {
+            output.put(name, store.get(key).await?).await?;
+            if name.ends_with(".svg") {
+                plots.push(name.to_string());
+            }
+        }
+    }
     output.put(part::JOB_TOML, Bytes::from(job_toml.to_string())).await?;
-    Ok(PublishedResults { uri: output.uri().to_string(), markdown })
+    Ok(PublishedResults { uri: output.uri().to_string(), markdown, plots })
 }
 
 /// The summary rows of a committed aggregate (results.parquet).

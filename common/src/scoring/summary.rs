@@ -127,7 +127,22 @@ pub async fn write_summary_parts(store: &Store, id: &ShardId, spec: &ScoreSummar
         "top_k": top.len(),
         "shards": spec.shards.len(),
     });
-    let files = [(part::TOP_K_CSV, Bytes::from(csv)), (part::SUMMARY_JSON, Bytes::from(serde_json::to_string_pretty(&summary).expect("json")))];
+    let pretty = serde_json::to_string_pretty(&summary).expect("json");
+    let mut files = vec![(part::TOP_K_CSV.to_string(), Bytes::from(csv)), (part::SUMMARY_JSON.to_string(), Bytes::from(pretty.clone()))];
+    // Sampled evenly from the sorted scores: a bounded histogram input
+    // however long the archive.
+    let step = sorted.len().div_ceil(100_000).max(1);
+    let sample: Vec<f64> = sorted.iter().step_by(step).copied().collect();
+    if !sample.is_empty() {
+        let figure = crate::plots::distribution_figure(&sample).map_err(|message| AggregateError::Plot { aggregate: id.clone(), figure: "the score distribution".to_string(), message })?;
+        let markdown = format!("# {}
+
+{} images scored, {} failed.
+", spec.title, rows - failed, failed);
+        files.push((part::RESULTS_HTML.to_string(), Bytes::from(crate::plots::results_html(&spec.title, &markdown, std::slice::from_ref(&figure)))));
+        files.push((format!("{}.svg", figure.name), Bytes::from(figure.svg)));
+        files.push((format!("{}.png", figure.name), Bytes::from(figure.png)));
+    }
     let mut keys = Vec::new();
     for (name, bytes) in files {
         let key = format!("{prefix}{name}");
@@ -166,6 +181,16 @@ pub async fn publish_scores(store: &Store, summary: &Manifest, spec: &ScoreSumma
     json["images_per_s"] = serde_json::json!(if wall_s > 0.0 { json["rows"].as_f64().unwrap_or(0.0) / wall_s } else { 0.0 });
     let pretty = serde_json::to_string_pretty(&json).expect("json");
     output.put(part::SUMMARY_JSON, Bytes::from(pretty.clone())).await?;
+    let mut plots = Vec::new();
+    for key in &summary.parts {
+        let name = key.rsplit('/').next().unwrap_or(key);
+        if name.ends_with(".svg") || name.ends_with(".png") || name == part::RESULTS_HTML {
+            output.put(name, store.get(key).await?).await?;
+            if name.ends_with(".svg") {
+                plots.push(name.to_string());
+            }
+        }
+    }
     output.put(part::JOB_TOML, Bytes::from(job_toml.to_string())).await?;
-    Ok(PublishedResults { uri: output.uri().to_string(), markdown: format!("# {}\n\n```json\n{pretty}\n```\n", spec.title) })
+    Ok(PublishedResults { uri: output.uri().to_string(), markdown: format!("# {}\n\n```json\n{pretty}\n```\n", spec.title), plots })
 }

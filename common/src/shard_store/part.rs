@@ -16,6 +16,9 @@ pub const METRICS: &str = "metrics.parquet";
 pub const RESULTS_PARQUET: &str = "results.parquet";
 pub const RESULTS_CSV: &str = "results.csv";
 pub const RESULTS_MD: &str = "results.md";
+/// Aggregates: the tables and figures in one self-contained page. Figures
+/// are parts too: `<figure>.svg` and `<figure>.png` (see `plots`).
+pub const RESULTS_HTML: &str = "results.html";
 /// Score shards: one row per input image, in input order.
 pub const IMAGE_SCORES: &str = "image_scores.parquet";
 /// Scoring summaries, copied to the job's output with `scores/`.

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use rwclip_common::artifacts::Store;
 use rwclip_common::plan::{JobId, ShardKind};
 use serde_json::{json, Value};
 
@@ -53,7 +54,7 @@ pub fn job_json(v: &JobView, detail: bool) -> Value {
             }))
             .collect();
         out["results"] = match &v.results {
-            Some(r) => json!({ "uri": r.uri, "markdown": r.markdown }),
+            Some(r) => json!({ "uri": r.uri, "markdown": r.markdown, "plots": r.plots }),
             None => Value::Null,
         };
     }
@@ -94,6 +95,30 @@ pub async fn job(State(state): State<HttpState>, headers: HeaderMap, Path(id): P
     match state.scheduler.ask(|reply| SchedulerEvent::GetJob { job, reply }).await {
         Ok(view) => Json(job_json(&view, true)).into_response(),
         Err(e) => error(e),
+    }
+}
+
+/// A figure a finished job published (only those its results list), read
+/// from the job's output location.
+pub async fn figure(State(state): State<HttpState>, headers: HeaderMap, Path((id, name)): Path<(String, String)>) -> Response {
+    if !authorized(&state, &headers) {
+        return refused(false);
+    }
+    let job = JobId(id);
+    let view = match state.scheduler.ask(|reply| SchedulerEvent::GetJob { job, reply }).await {
+        Ok(view) => view,
+        Err(e) => return error(e),
+    };
+    let Some(results) = view.results.as_ref().filter(|r| r.plots.contains(&name)) else {
+        return (StatusCode::NOT_FOUND, Json(json!({ "error": format!("job {} published no figure {name:?}", view.id) }))).into_response();
+    };
+    let bytes = match Store::open(&results.uri) {
+        Ok(store) => store.get(&name).await,
+        Err(e) => Err(e),
+    };
+    match bytes {
+        Ok(bytes) => ([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], bytes).into_response(),
+        Err(e) => (StatusCode::BAD_GATEWAY, Json(json!({ "error": e.to_string() }))).into_response(),
     }
 }
 

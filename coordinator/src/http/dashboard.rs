@@ -38,7 +38,7 @@ th{background:#f3f3f3}tr.job{cursor:pointer}tr.job:hover,tr.selected{background:
 <ol id="seen" hidden></ol>
 <script>
 "use strict";
-let selected = null;
+let selected = null, shown = "";
 const text = s => String(s).replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;","\"":"&quot;"}[c]));
 const cell = s => text(s).replace(/\*\*(.+?)\*\*/g, "<b>$1</b>");
 const bar = (done, total) => `<span class="bar"><span style="width:${total ? 100 * done / total : 0}%"></span></span>${done}/${total}`;
@@ -86,8 +86,17 @@ async function refresh() {
       j.stages.map(s => `<tr><td>${s.kind}</td><td>${bar(s.committed, s.total)}</td><td>${s.running}</td><td>${s.failed}</td></tr>`).join("") + "</tbody></table>";
     if (j.failures.length) html += "<h2>Failed shards</h2><table id=\"failures\"><thead><tr><th>shard</th><th>stage</th><th>attempts</th><th>class</th><th>reason</th></tr></thead><tbody>" +
       j.failures.map(f => `<tr><td>${text(f.shard)}</td><td>${f.kind}</td><td>${f.attempts}</td><td>${text(f.class || "")}</td><td>${text(f.reason)}</td></tr>`).join("") + "</tbody></table>";
-    if (j.results) html += `<h2>Results</h2><p>${text(j.results.uri)}</p><div id="results">${markdown(j.results.markdown)}</div>`;
-    document.getElementById("detail").innerHTML = html;
+    if (j.results) {
+      html += `<h2>Results</h2><p>${text(j.results.uri)}</p><div id="results">${markdown(j.results.markdown)}</div>`;
+      html += "<div id=\"figures\">" + j.results.plots.map(p =>
+        `<figure><img alt="${text(p)}" src="/api/jobs/${encodeURIComponent(j.id)}/figures/${encodeURIComponent(p)}" onload="this.dataset.loaded=1" style="max-width:100%"></figure>`).join("") + "</div>";
+    }
+    // Redrawn only when something changed, so figures load once.
+    const key = JSON.stringify([j.id, j.state, j.stages, j.failures.length]);
+    if (key !== shown) {
+      document.getElementById("detail").innerHTML = html;
+      shown = key;
+    }
   }
   // Each distinct view of the selected job, in order: what this page has
   // watched happen without a reload (tests read it too).

@@ -36,6 +36,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/metrics", get(prometheus::metrics))
         .route("/api/jobs", get(api::jobs))
         .route("/api/jobs/{id}", get(api::job))
+        .route("/api/jobs/{id}/figures/{name}", get(api::figure))
         .route("/api/workers", get(api::workers))
         .with_state(state)
 }

@@ -36,6 +36,8 @@ struct OutcomeRecord {
     results_uri: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     results_markdown: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    results_plots: Vec<String>,
 }
 
 fn corrupt(store: &Store, key: &str, reason: impl ToString) -> CoordinatorError {
@@ -64,6 +66,7 @@ pub async fn persist_outcome(store: &Store, job: &JobId, outcome: &JobOutcome, r
         reason,
         results_uri: results.map(|r| r.uri.clone()),
         results_markdown: results.map(|r| r.markdown.clone()),
+        results_plots: results.map(|r| r.plots.clone()).unwrap_or_default(),
     };
     let json = serde_json::to_vec_pretty(&record).map_err(|e| corrupt(store, &key(job, "outcome.json"), e))?;
     store.put(&key(job, "outcome.json"), Bytes::from(json)).await?;
@@ -130,7 +133,7 @@ fn outcome(store: &Store, key: &str, bytes: &[u8]) -> Result<(JobOutcome, Option
         other => return Err(corrupt(store, key, format!("unknown state {other:?}"))),
     };
     let results = match (r.results_uri, r.results_markdown) {
-        (Some(uri), markdown) => Some(PublishedResults { uri, markdown: markdown.unwrap_or_default() }),
+        (Some(uri), markdown) => Some(PublishedResults { uri, markdown: markdown.unwrap_or_default(), plots: r.results_plots }),
         (None, _) => None,
     };
     Ok((outcome, results))

@@ -22,6 +22,10 @@ use super::view::{JobView, WorkerView};
 use super::workers::{WorkerRegistration, WorkerId, WorkerRegistry};
 use super::{PlannedJob, SchedulerError};
 
+/// How recently a worker holding a shard's model must have asked for work
+/// for the shard to be left to it (idle workers ask every second or so).
+const HOLDER_RECENT: Duration = Duration::from_secs(3);
+
 /// A shard the coordinator runs itself (never leased to a worker).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalWork {
@@ -249,11 +253,13 @@ impl Scheduler {
     /// Up to `max` shards for the worker (never more than its free capacity),
     /// each picked as [`Scheduler::lease`] picks one.
     pub fn lease_many(&mut self, id: &WorkerId, max: usize, now: Instant) -> Result<Vec<LeaseGrant>, SchedulerError> {
-        let worker = self.workers.get(id).ok_or_else(|| unknown_worker(id))?;
+        let worker = self.workers.get_mut(id).ok_or_else(|| unknown_worker(id))?;
+        // Asking for work is as good a sign of life as a heartbeat.
+        worker.last_seen = now;
         let room = worker.capacity.saturating_sub(worker.running.len()).min(max);
         let mut grants = Vec::with_capacity(room);
         while grants.len() < room {
-            let Some((job, i)) = self.pick_for(id) else { break };
+            let Some((job, i)) = self.pick_for(id, now) else { break };
             let attempt = AttemptId(self.next_id("a"));
             if let Some(w) = self.workers.get_mut(id) {
                 w.running.insert(attempt.clone());
@@ -267,7 +273,7 @@ impl Scheduler {
     /// entries at the front are dropped here and skipped elsewhere (the
     /// tick drops the rest), so a lease costs the distance to the entry
     /// taken, not the length of the queue.
-    fn pick_for(&mut self, id: &WorkerId) -> Option<(JobId, usize)> {
+    fn pick_for(&mut self, id: &WorkerId, now: Instant) -> Option<(JobId, usize)> {
         while self.ready.front().is_some_and(|e| !self.is_ready(e)) {
             self.ready.pop_front();
         }
@@ -281,7 +287,7 @@ impl Scheduler {
             .or_else(|| {
                 self.ready
                     .iter()
-                    .position(|e| leasable(e) && !self.workers.idle_other_holds(id, shard(e).model_key.as_deref()))
+                    .position(|e| leasable(e) && !self.workers.idle_other_holds(id, shard(e).model_key.as_deref(), now, HOLDER_RECENT))
             })?;
         self.ready.remove(pos)
     }

@@ -87,13 +87,15 @@ impl WorkerRegistry {
         self.workers.is_empty()
     }
 
-    /// Whether a worker other than `except` has room and holds `model_key`
-    /// (a shard of that model is better left to it).
-    pub fn idle_other_holds(&self, except: &WorkerId, model_key: Option<&str>) -> bool {
+    /// Whether a worker other than `except` has room, holds `model_key` and
+    /// asked for work within `recent` (a shard of that model is better left
+    /// to it). An idle worker asks every second or so; one that went away
+    /// without a word must not hold shards back until its lease expires.
+    pub fn idle_other_holds(&self, except: &WorkerId, model_key: Option<&str>, now: Instant, recent: std::time::Duration) -> bool {
         let Some(key) = model_key else { return false };
         self.workers
             .iter()
-            .any(|(id, w)| id != except && w.has_room() && w.loaded_models.contains(key))
+            .any(|(id, w)| id != except && w.has_room() && w.loaded_models.contains(key) && now.duration_since(w.last_seen) <= recent)
     }
 
     /// Removes workers silent for longer than `timeout`; returns them.
