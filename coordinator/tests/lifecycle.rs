@@ -129,7 +129,7 @@ async fn the_coordinator_aggregates_trials_itself_and_publishes_results_to_the_o
         assert!(md.contains("| 0-shot, object unknown | CLIP + ours | 80.0±10.0 |"), "{md}");
 
         let output = Store::open(&out_uri).expect("output store");
-        assert_eq!(output.list("").await.expect("list"), ["job.toml", RESULTS_CSV, RESULTS_MD, RESULTS_PARQUET]);
+        assert_eq!(output.list("").await.expect("list"), ["job.toml", RESULTS_CSV, "results.html", RESULTS_MD, RESULTS_PARQUET]);
         let job_toml = output.get("job.toml").await.expect("job.toml");
         assert_eq!(&job_toml[..], format!("aggregate {out_uri} 2").as_bytes());
         let summary = SummaryRow::from_parquet(&output.get(RESULTS_PARQUET).await.expect("parquet")).expect("decodes");

@@ -348,3 +348,27 @@ fn a_folder_and_an_s3_prefix_are_scored_image_by_image_in_key_order() {
         assert_eq!(r["score"], l["score"], "{r} vs {l}");
     }
 }
+
+#[test]
+fn a_workers_memory_stays_flat_while_it_streams_a_ten_times_longer_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let images = archive(d);
+    let mut cluster = Cluster::start(Path::new(BIN), d.join("store").to_str().unwrap(), &[]);
+    let mut peaks = Vec::new();
+    for rows in [1_500usize, 15_000] {
+        let manifest: String = std::iter::once("uri\n".to_string()).chain((0..rows).map(|i| format!("{}\n", images[i % images.len()]))).collect();
+        std::fs::write(d.join(format!("m{rows}.csv")), manifest).unwrap();
+        let job = score_job(d, &format!("stream-{rows}"), &format!("m{rows}.csv"), 500);
+        // A fresh worker per run: its high-water mark is this run's alone.
+        let worker = cluster.add_worker();
+        let id = cluster.submit(&job);
+        let status = cluster.wait_succeeded(&id, Duration::from_secs(300));
+        assert_eq!(status.shards_failed, 0);
+        peaks.push(peak_rss_mib(cluster.workers[worker].pid()));
+        cluster.kill_worker(worker);
+        assert_eq!(score_rows(&d.join(format!("stream-{rows}-out"))).len(), rows);
+    }
+    eprintln!("worker peak RSS: {:.1} MiB for 1,500 rows, {:.1} MiB for 15,000", peaks[0], peaks[1]);
+    assert!(peaks[1] <= peaks[0] * 1.1 + 16.0, "the worker grew from {:.1} to {:.1} MiB with 10x the rows", peaks[0], peaks[1]);
+}

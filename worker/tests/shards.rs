@@ -67,7 +67,12 @@ fn second_local_run_recomputes_nothing() {
     assert_eq!(second.reused.len(), plan.shards.len());
     assert_eq!(first.aggregate, second.aggregate);
     let names: Vec<_> = results(&store, &first.aggregate).into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["metrics.parquet", "results.parquet", "results.csv", "results.md"]);
+    assert_eq!(names[..4], ["metrics.parquet", "results.parquet", "results.csv", "results.md"]);
+    // Then the figures (this job sweeps Np over one dataset), then the report.
+    assert_eq!(
+        names[4..],
+        ["fig4-mvtec-ad.svg", "fig4-mvtec-ad.png", "roc-mvtec-ad.svg", "roc-mvtec-ad.png", "pr-mvtec-ad.svg", "pr-mvtec-ad.png", "scores-mvtec-ad.svg", "scores-mvtec-ad.png", "results.html"]
+    );
 }
 
 #[test]

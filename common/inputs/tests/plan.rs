@@ -73,13 +73,14 @@ fn np_values_of_one_seed_share_their_prefix_text_shards() {
         Some(ShardSpec::Trial(t)) => t.text_shards.clone(),
         _ => panic!("no trial Np={np} seed={seed}"),
     };
-    // 8-pair blocks: Np=5 uses block 0, Np=20 blocks 0..3.
+    // Blocks of whole sort windows (8 batches of 4 prompts = 16 pairs; the
+    // 8 pairs asked for round up): Np=5 uses block 0, Np=20 blocks 0..2.
     assert_eq!(text_of(5, 0).len(), 1);
-    assert_eq!(text_of(20, 0).len(), 3);
+    assert_eq!(text_of(20, 0).len(), 2);
     assert_eq!(text_of(5, 0)[0], text_of(20, 0)[0]);
     assert_ne!(text_of(5, 0)[0], text_of(5, 1)[0], "seeds draw different prompts");
-    // 2 seeds × 3 blocks, shared by both Np.
-    assert_eq!(of_kind(&p, ShardKind::TextEmbedding).len(), 6);
+    // 2 seeds × 2 blocks, shared by both Np.
+    assert_eq!(of_kind(&p, ShardKind::TextEmbedding).len(), 4);
 }
 
 #[test]
@@ -139,17 +140,19 @@ fn ranges_cover_pairs_and_images_exactly() {
         images.extend(i.images);
     }
     assert_eq!(images, listing);
-    // Text shards of one seed: contiguous aligned blocks covering 0..20.
+    // Text shards of one seed: contiguous aligned blocks of whole sort
+    // windows (16 pairs) covering 0..20.
     for seed in [0, 1] {
         let mut next = 0;
         for s in of_kind(&p, ShardKind::TextEmbedding) {
             let ShardSpec::TextEmbedding(t) = spec(s) else { unreachable!() };
             if t.seed == seed {
-                assert_eq!((t.first_pair, t.pairs), (next, 8));
-                next += 8;
+                assert_eq!((t.first_pair, t.pairs), (next, 16));
+                assert_eq!(t.sort_window, 32);
+                next += 16;
             }
         }
-        assert_eq!(next, 24, "blocks cover Np = 20 with whole blocks");
+        assert_eq!(next, 32, "blocks cover Np = 20 with whole blocks");
     }
 }
 

@@ -177,7 +177,8 @@ async fn the_aggregate_shard_summarises_committed_trials_once_and_publishes() {
     let spec = AggregateSpec { title: "t".into(), trials, datasets: Vec::new() };
     let manifest = run_aggregate(&store, &spec, &AttemptId("c1".into()), "coordinator").await.unwrap();
     let names: Vec<&str> = manifest.parts.iter().map(|p| p.rsplit('/').next().unwrap()).collect();
-    assert_eq!(names, [METRICS_PART, RESULTS_PARQUET, RESULTS_CSV, RESULTS_MD]);
+    // No figure: one grid point and no per-image scores; the report still.
+    assert_eq!(names, [METRICS_PART, RESULTS_PARQUET, RESULTS_CSV, RESULTS_MD, "results.html"]);
     let id = ShardSpec::Aggregate(spec.clone()).id();
     let summary = read_summary(&store, &id).await.unwrap();
     assert_eq!(summary.len(), 1);
@@ -192,7 +193,8 @@ async fn the_aggregate_shard_summarises_committed_trials_once_and_publishes() {
     let output = Store::open(dir.path().join("out").to_str().unwrap()).unwrap();
     let published = publish_results(&store, &id, &output, "name = \"t\"\n", 1.0).await.unwrap();
     assert!(published.markdown.contains("| 0-shot, object unknown | Ours | 70.0±10.0 |"), "{}", published.markdown);
-    assert_eq!(output.list("").await.unwrap(), [JOB_TOML, RESULTS_CSV, RESULTS_MD, RESULTS_PARQUET]);
+    assert_eq!(output.list("").await.unwrap(), [JOB_TOML, RESULTS_CSV, "results.html", RESULTS_MD, RESULTS_PARQUET]);
+    assert!(published.plots.is_empty(), "no figure to list");
     let csv = String::from_utf8(output.get(RESULTS_CSV).await.unwrap().to_vec()).unwrap();
     assert!(csv.lines().nth(1).unwrap().starts_with("\"MVTec-AD\",\"object-unknown\",\"mean\",\"ours\",0.7"), "{csv}");
 }
