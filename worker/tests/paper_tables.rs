@@ -29,6 +29,9 @@ const JOB: &str = r#"
 name = "paper-shape"
 output = "out"
 
+[plots]
+sentences = "sentences.txt"
+
 [model]
 preset = "rwclip-tiny"
 device = "cpu"
@@ -103,6 +106,7 @@ fn cells(row: &str) -> Vec<&str> {
 fn the_paper_job_shape_produces_every_table_over_three_datasets() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("job.toml"), JOB).unwrap();
+    std::fs::write(dir.path().join("sentences.txt"), "a photo of a scratched metal plate\n\na perfectly clean surface\n").unwrap();
     rwclip(dir.path(), &["run", "job.toml", "--workers", "2"]);
 
     // What each synthesised tree holds, as `rwclip dataset inspect` reports it.
@@ -185,7 +189,7 @@ fn the_paper_job_shape_produces_every_table_over_three_datasets() {
     let out = dir.path().join("out");
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
-    for stem in ["fig4-mvtec-ad", "fig4-visa", "fig4-sewer-ml", "roc-mvtec-ad", "pr-visa", "scores-sewer-ml"] {
+    for stem in ["fig4-mvtec-ad", "fig4-visa", "fig4-sewer-ml", "roc-mvtec-ad", "pr-visa", "scores-sewer-ml", "fig3-text-embeddings", "fig5-fnn-layers"] {
         let svg = std::fs::read_to_string(out.join(format!("{stem}.svg"))).unwrap_or_else(|e| panic!("{stem}.svg: {e}"));
         assert!(svg.contains("<svg") && svg.matches("<text").count() > 5, "{stem}.svg has no labels");
         let png = std::fs::read(out.join(format!("{stem}.png"))).unwrap();
@@ -199,6 +203,11 @@ fn the_paper_job_shape_produces_every_table_over_three_datasets() {
         std::fs::write(artifacts.join(format!("paper-shape-{stem}.png")), &png).unwrap();
     }
     assert!(svg_bands(&std::fs::read_to_string(out.join("fig4-mvtec-ad.svg")).unwrap()) >= 2, "a band per word pair and score");
+    // The user's sentences land on every map of Fig. 5 (the CLIP embedding
+    // and the FNN's hidden layer), labelled.
+    let fig5 = std::fs::read_to_string(out.join("fig5-fnn-layers.svg")).unwrap();
+    assert_eq!(fig5.matches("a photo of a scratched metal pl").count(), 2, "one label per map");
+    assert!(fig5.contains("FNN hidden layer 1") && fig5.contains("CLIP text embedding"), "panels named");
     let html = std::fs::read_to_string(out.join("results.html")).unwrap();
     assert!(html.starts_with("<!doctype html>") && html.contains("<table>") && html.matches("<svg").count() >= 9, "results.html lacks tables or figures");
     assert!(!html.contains(" src=") && !html.contains("<link"), "results.html must not load anything");

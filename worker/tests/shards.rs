@@ -71,7 +71,10 @@ fn second_local_run_recomputes_nothing() {
     // Then the figures (this job sweeps Np over one dataset), then the report.
     assert_eq!(
         names[4..],
-        ["fig4-mvtec-ad.svg", "fig4-mvtec-ad.png", "roc-mvtec-ad.svg", "roc-mvtec-ad.png", "pr-mvtec-ad.svg", "pr-mvtec-ad.png", "scores-mvtec-ad.svg", "scores-mvtec-ad.png", "results.html"]
+        [
+            "fig4-mvtec-ad.svg", "fig4-mvtec-ad.png", "roc-mvtec-ad.svg", "roc-mvtec-ad.png", "pr-mvtec-ad.svg", "pr-mvtec-ad.png", "scores-mvtec-ad.svg", "scores-mvtec-ad.png",
+            "fig3-text-embeddings.svg", "fig3-text-embeddings.png", "fig5-fnn-layers.svg", "fig5-fnn-layers.png", "results.html"
+        ]
     );
 }
 

@@ -38,22 +38,29 @@ pub async fn read_trial_metrics(store: &Store, aggregate: &ShardId, spec: &Aggre
 /// The per-image scores (0-shot, object unknown) of every seed of the first
 /// trial's grid point, which the ROC/PR curves and histograms show, and
 /// that point's name.
-async fn figure_scores(store: &Store, spec: &AggregateSpec) -> Result<(String, Vec<ScoreRow>), AggregateError> {
+/// and the layer maps (Fig. 3, Fig. 5) of the trial that drew them.
+async fn figure_inputs(store: &Store, spec: &AggregateSpec) -> Result<(String, Vec<ScoreRow>, Option<plots::LayerMaps>), AggregateError> {
     let setup = crate::job::Setup::Zero(crate::job::ObjectSetup::Unknown).label();
     let name = part::scores(&setup);
+    let has = |m: &Manifest, part: &str| m.parts.iter().any(|p| p.rsplit('/').next() == Some(part));
     let mut point = None;
     let mut rows = Vec::new();
+    let mut maps = None;
     for trial in &spec.trials {
         let Some(manifest) = shard_store::committed(store, trial).await? else { continue };
         let Ok(ShardSpec::Trial(t)) = serde_json::from_value::<ShardSpec>(manifest.spec.clone()) else { continue };
+        if maps.is_none() && has(&manifest, part::LAYER_MAPS) {
+            let bytes = store.get(&shard_store::part_key(store, &manifest, part::LAYER_MAPS)?).await?;
+            maps = Some(serde_json::from_slice(&bytes).map_err(|e| AggregateError::Corrupt { what: format!("{} of trial {trial}", part::LAYER_MAPS), message: e.to_string() })?);
+        }
         if point.get_or_insert_with(|| t.config.clone()) != &t.config {
             continue;
         }
-        if manifest.parts.iter().any(|p| p.rsplit('/').next() == Some(name.as_str())) {
+        if has(&manifest, &name) {
             rows.extend(shard_store::read_part::<ScoreRow>(store, &manifest, &name).await?);
         }
     }
-    Ok((point.unwrap_or_default(), rows))
+    Ok((point.unwrap_or_default(), rows, maps))
 }
 
 /// Computes the aggregate and writes its parts under `prefix`; returns the
@@ -68,8 +75,11 @@ pub async fn write_aggregate_parts(store: &Store, id: &ShardId, spec: &Aggregate
         move |message: String| AggregateError::Plot { aggregate: id.clone(), figure, message }
     };
     let mut figures = plots::np_figures(&summary).map_err(plot("Fig. 4"))?;
-    let (point, scores) = figure_scores(store, spec).await?;
+    let (point, scores, maps) = figure_inputs(store, spec).await?;
     figures.extend(plots::score_figures(&scores, &point).map_err(plot("the score curves"))?);
+    if let Some(maps) = &maps {
+        figures.extend(plots::layer_figures(maps, &point).map_err(plot("the t-SNE maps"))?);
+    }
     let html = plots::results_html(&spec.title, &md, &figures);
     let mut files: Vec<(String, Bytes)> = vec![
         (part::METRICS.to_string(), encode("the per-seed metric rows", &metrics)?),

@@ -147,6 +147,38 @@ impl Job {
         self.weights().map(|w| w.to_uri())
     }
 
+    /// `[plots] sentences`: the file's non-empty lines, or the lines a
+    /// submitted job carries. An error names the file and line at fault.
+    pub fn sentences(&self) -> Result<Vec<String>, JobError> {
+        let (key, origin, lines): (&str, String, Vec<String>) = match self.spec.plots.sentences.as_deref() {
+            None => ("plots.sentence_lines", "sentence".to_string(), self.spec.plots.sentence_lines.clone()),
+            Some(file) => {
+                let location = Location::parse(file).resolved_against(&self.base_dir);
+                let Some(path) = location.local() else {
+                    return Err(self.invalid("plots.sentences", format!("is {file:?}; it must be a local file (it is read when the job is loaded)")));
+                };
+                let bytes = std::fs::read(path).map_err(|e| self.invalid("plots.sentences", format!("cannot read {}: {e}", path.display())))?;
+                let text = String::from_utf8(bytes).map_err(|e| self.invalid("plots.sentences", format!("{} is not UTF-8 (byte {})", path.display(), e.utf8_error().valid_up_to())))?;
+                ("plots.sentences", format!("{} line", path.display()), text.lines().map(str::to_string).collect())
+            }
+        };
+        let mut kept = Vec::new();
+        for (n, line) in lines.iter().enumerate() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            if line.chars().count() > MAX_SENTENCE_CHARS {
+                return Err(self.invalid(key, format!("{origin} {}: longer than {MAX_SENTENCE_CHARS} characters", n + 1)));
+            }
+            kept.push(line.to_string());
+        }
+        if kept.len() > MAX_SENTENCES {
+            return Err(self.invalid(key, format!("{} sentences; at most {MAX_SENTENCES}", kept.len())));
+        }
+        Ok(kept)
+    }
+
     /// The job as sent to a coordinator: the same spec with every path made
     /// absolute (resolved against the job file's directory and the current
     /// directory), so it means the same on every machine that shares those
@@ -171,6 +203,10 @@ impl Job {
             d.file = file;
         }
         spec.model.weights = self.weights().map(absolute);
+        if spec.plots.sentences.is_some() {
+            spec.plots.sentence_lines = self.sentences()?;
+            spec.plots.sentences = None;
+        }
         toml::to_string(&spec).map_err(|e| JobError::Parse {
             path: self.path.clone(),
             message: format!("cannot serialise the resolved job: {e}"),

@@ -34,7 +34,34 @@ pub struct JobSpec {
     pub training: TrainingSpec,
     #[serde(default)]
     pub scoring: ScoringSpec,
+    #[serde(default, skip_serializing_if = "PlotsSpec::is_default")]
+    pub plots: PlotsSpec,
 }
+
+/// `[plots]`: what the figures show beyond the results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlotsSpec {
+    /// A local text file, one natural sentence per line, placed on Fig. 3's
+    /// and Fig. 5's maps next to the generated prompts. Read when the job is
+    /// loaded; a submitted job carries the lines themselves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sentences: Option<String>,
+    /// The sentences' lines as submitted (`sentences` read).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sentence_lines: Vec<String>,
+}
+
+impl PlotsSpec {
+    pub fn is_default(&self) -> bool {
+        *self == PlotsSpec::default()
+    }
+}
+
+/// At most this many sentences, each at most `MAX_SENTENCE_CHARS` long:
+/// every one is a point on every map.
+pub const MAX_SENTENCES: usize = 200;
+pub const MAX_SENTENCE_CHARS: usize = 300;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -68,6 +68,12 @@ impl Job {
         if s.output.trim().is_empty() {
             return Err(self.invalid("output", "must not be empty"));
         }
+        if check_paths || s.plots.sentences.is_none() {
+            self.sentences()?;
+        }
+        if s.plots.sentences.is_some() && !s.plots.sentence_lines.is_empty() {
+            return Err(self.invalid("plots.sentence_lines", "is written by `rwclip submit` from `plots.sentences`; give one of them"));
+        }
         if let Some(scheme) = Location::parse(&s.output).scheme() {
             if scheme != "s3" && scheme != "file" {
                 return Err(self.invalid(

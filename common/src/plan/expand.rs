@@ -17,7 +17,7 @@ use crate::job::{Job, JobSpec, WordPair};
 
 use super::datasets::{canonical, draw_references, list_datasets_blocking, ListedDataset};
 use super::hash::content_hash;
-use super::spec::{AggregateSpec, ImageShardSpec, ModelRef, ReferenceDraw, ShardSpec, TextShardSpec, TrialDataset, TrialSpec};
+use super::spec::{AggregateSpec, ImageShardSpec, LayerMapsSpec, ModelRef, ReferenceDraw, ShardSpec, TextShardSpec, TrialDataset, TrialSpec, LAYER_MAP_PAIRS};
 use super::types::{JobId, PlannedShard, ShardId};
 
 /// Shard sizes. Both are rounded up to whole encoder batches so batches
@@ -68,6 +68,8 @@ pub enum PlanError {
     TooManyShards { job: PathBuf, count: u64, text: u64, images: u64, trials: u64, max: u64, key: &'static str },
     #[error("cannot start a runtime to list the datasets: {message}")]
     Runtime { message: String },
+    #[error(transparent)]
+    Job(#[from] crate::job::JobError),
     #[error("plan option `{key}` must be at least 1")]
     Options { key: &'static str },
 }
@@ -180,6 +182,7 @@ pub fn plan_listed(job: &Job, datasets: &[ListedDataset], options: &PlanOptions)
         per_dataset.push((d, image_shards, corner_shards, reference_shards, draws));
     }
 
+    let sentences = job.sentences()?;
     // Text shards, then one trial per grid point × seed.
     let counts = spec.prompts.pair_counts();
     let largest_np = counts.iter().copied().max().unwrap_or(1);
@@ -231,6 +234,7 @@ pub fn plan_listed(job: &Job, datasets: &[ListedDataset], options: &PlanOptions)
                 fnn: spec.training.fnn.clone(),
                 temperature: spec.scoring.temperature,
                 object_word: spec.scoring.object_word.clone(),
+                layer_maps: trials.is_empty().then(|| LayerMapsSpec { pairs: np.min(LAYER_MAP_PAIRS), sentences: sentences.clone() }),
             });
             trials.push(trial);
         }

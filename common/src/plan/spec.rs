@@ -139,7 +139,24 @@ pub struct TrialSpec {
     pub fnn: FnnConfig,
     pub temperature: f64,
     pub object_word: String,
+    /// Set on a job's first trial: it also maps prompts and sentences for
+    /// Fig. 3 and Fig. 5. Omitted otherwise, so other trials' ids do not move.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_maps: Option<LayerMapsSpec>,
 }
+
+/// What the figure trial maps with t-SNE: its first `pairs` prompt pairs
+/// and the user's sentences, through CLIP and each FNN layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerMapsSpec {
+    pub pairs: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sentences: Vec<String>,
+}
+
+/// Prompt pairs on the t-SNE maps (each a normal and an anomaly point):
+/// exact t-SNE is quadratic, and a few hundred points show the structure.
+pub const LAYER_MAP_PAIRS: u64 = 200;
 
 /// One dataset of a trial: its image shards and what it is scored under.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

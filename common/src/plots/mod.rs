@@ -5,14 +5,18 @@
 mod curves;
 mod figure;
 mod kinds;
+mod layer_maps;
 mod report;
+mod tsne;
 
 use std::collections::BTreeMap;
 
 pub use curves::{mean_curve, precision_recall, roc, CurveKind};
 pub use figure::{render, Drawable, Figure};
 pub use kinds::{BandSeries, CurveGrid, CurvePanel, Histograms, NpBands};
+pub use layer_maps::{layer_figures, layer_maps, LayerMap, LayerMaps, PointKind};
 pub use report::results_html;
+pub use tsne::tsne;
 
 use crate::aggregate::grid::parse_config;
 use crate::aggregate::summary::{MEAN_CATEGORY, SCORE_COMBINED, SCORE_OURS};

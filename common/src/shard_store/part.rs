@@ -19,6 +19,9 @@ pub const RESULTS_MD: &str = "results.md";
 /// Aggregates: the tables and figures in one self-contained page. Figures
 /// are parts too: `<figure>.svg` and `<figure>.png` (see `plots`).
 pub const RESULTS_HTML: &str = "results.html";
+/// The figure trial (a job's first): Fig. 3's and Fig. 5's t-SNE maps
+/// (`plots::LayerMaps` as JSON).
+pub const LAYER_MAPS: &str = "layer_maps.json";
 /// Score shards: one row per input image, in input order.
 pub const IMAGE_SCORES: &str = "image_scores.parquet";
 /// Scoring summaries, copied to the job's output with `scores/`.

@@ -121,6 +121,19 @@ impl Fnn {
         }))
     }
 
+    /// What each layer makes of embeddings [N, D] (unnormalised), in eval
+    /// mode: the unit-norm input the FNN sees, then every hidden block's
+    /// output. [N, width] f32 on the CPU each.
+    pub fn layer_outputs(&self, embeddings: &Tensor) -> Result<Vec<Tensor>, FnnError> {
+        self.check_features("embeddings to map", embeddings)?;
+        Ok(tch::no_grad(|| {
+            let x = l2_normalize_rows(&embeddings.to_device(self.vs.device()));
+            let mut out = vec![x.to_kind(Kind::Float).to_device(Device::Cpu)];
+            out.extend(self.model.hidden_outputs(&x).into_iter().map(|h| h.to_kind(Kind::Float).to_device(Device::Cpu)));
+            out
+        }))
+    }
+
     pub fn config(&self) -> &FnnConfig {
         &self.cfg
     }

@@ -32,7 +32,7 @@ fn engine(e: &EngineError) -> i32 {
         Usage(_) | Job(_) | Prompt(_) => USAGE,
         Dataset(_) | Image(_) | Weights(_) | Metrics(_) | Fnn(_) | Artifact(_) | Io { .. } | ScoresTable(_) => BAD_INPUT,
         InCategory { source, .. } => engine(source),
-        Plan(PlanError::Preset { .. } | PlanError::Options { .. } | PlanError::TooManyShards { .. }) => USAGE,
+        Plan(PlanError::Preset { .. } | PlanError::Options { .. } | PlanError::TooManyShards { .. } | PlanError::Job(_)) => USAGE,
         Plan(PlanError::Dataset { .. } | PlanError::NoImages { .. } | PlanError::TooFewReferences { .. }) => BAD_INPUT,
         Plan(PlanError::Runtime { .. }) => INTERNAL,
         Store(_) => STORE,

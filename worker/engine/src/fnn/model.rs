@@ -122,6 +122,17 @@ impl FnnModel {
         FnnModel { hidden: blocks, output }
     }
 
+    /// Each hidden block's output for unit-norm inputs [N, D], eval mode.
+    pub fn hidden_outputs(&self, x: &Tensor) -> Vec<Tensor> {
+        let mut h = x.shallow_clone();
+        let mut out = Vec::with_capacity(self.hidden.len());
+        for block in &self.hidden {
+            h = block.norm.forward(&block.linear.forward(&h), false).relu();
+            out.push(h.shallow_clone());
+        }
+        out
+    }
+
     /// Logits [N] of unit-norm inputs [N, D]. `dropout: Some` means training mode (batch-norm
     /// batch statistics and dropout); `None` means eval mode.
     pub fn forward(&self, x: &Tensor, mut dropout: Option<DropoutMasks<'_>>) -> Tensor {

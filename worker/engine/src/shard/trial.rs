@@ -102,6 +102,12 @@ pub fn trial(
     progress(2, 3);
 
     let mut parts = Vec::new();
+    if let Some(lm) = &s.layer_maps {
+        let key = format!("{prefix}{}", part::LAYER_MAPS);
+        let maps = layer_maps(lm, &normal, &anomaly, dim, &model, &tokenizer, &fnn, s.seed).map_err(ShardError::run(id))?;
+        store.put(&key, Bytes::from(serde_json::to_vec(&maps).expect("maps are plain data"))).map_err(|e| ShardError::run(id)(e.into()))?;
+        parts.push(key);
+    }
     // The checkpoint is a detector: everything scoring needs is in it.
     let info = DetectorInfo {
         format: DETECTOR_FORMAT,
@@ -170,6 +176,44 @@ pub fn trial(
     parts.push(key);
     progress(3, 3);
     Ok(parts)
+}
+
+/// Fig. 3's and Fig. 5's maps: the first `lm.pairs` prompt pairs and the
+/// sentences, as CLIP embeds them and as each FNN layer sees them.
+#[allow(clippy::too_many_arguments)]
+fn layer_maps(
+    lm: &rwclip_common::plan::LayerMapsSpec,
+    normal: &[Vec<f32>],
+    anomaly: &[Vec<f32>],
+    dim: i64,
+    model: &crate::clip::ClipModel,
+    tokenizer: &rwclip_inputs::tokenizer::ClipTokenizer,
+    fnn: &Fnn,
+    seed: u64,
+) -> Result<rwclip_common::plots::LayerMaps, crate::error::EngineError> {
+    use rwclip_common::plots::PointKind;
+    let k = (lm.pairs as usize).min(normal.len());
+    let mut rows: Vec<Vec<f32>> = Vec::with_capacity(2 * k + lm.sentences.len());
+    let mut kinds = Vec::with_capacity(rows.capacity());
+    for i in 0..k {
+        rows.push(normal[i].clone());
+        kinds.push(PointKind::Normal);
+        rows.push(anomaly[i].clone());
+        kinds.push(PointKind::Anomaly);
+    }
+    let mut texts = vec![String::new(); rows.len()];
+    if !lm.sentences.is_empty() {
+        rows.extend(crate::embed::rows_of(&crate::embed::embed_texts(model, tokenizer, &lm.sentences, 64, None)?));
+        kinds.extend(lm.sentences.iter().map(|_| PointKind::Sentence));
+        texts.extend(lm.sentences.iter().cloned());
+    }
+    let layers = fnn.layer_outputs(&tensor_of(&rows, dim))?;
+    let named: Vec<(String, Vec<Vec<f32>>)> = layers
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (if i == 0 { "CLIP text embedding".to_string() } else { format!("FNN hidden layer {i}") }, crate::embed::rows_of(t)))
+        .collect();
+    Ok(rwclip_common::plots::layer_maps(named, kinds, texts, seed))
 }
 
 /// One dataset's test images as a trial scores them.
