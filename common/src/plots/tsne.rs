@@ -163,14 +163,20 @@ mod tests {
         }
         let map = tsne(&points, 5.0, 300, 7);
         assert_eq!(map, tsne(&points, 5.0, 300, 7), "same input, same map");
-        let centre = |r: std::ops::Range<usize>| {
-            let n = r.len() as f64;
-            let (x, y) = map[r].iter().fold((0.0, 0.0), |(a, b), p| (a + p.0, b + p.1));
-            (x / n, y / n)
-        };
-        let (a, b) = (centre(0..20), centre(20..40));
-        let between = ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
-        let within = map[..20].iter().map(|p| ((p.0 - a.0).powi(2) + (p.1 - a.1).powi(2)).sqrt()).fold(0.0, f64::max);
-        assert!(between > 2.0 * within, "clusters overlap: between {between}, within {within}");
+        // Each point's nearest neighbour on the map is from its own cluster.
+        let cluster = |i: usize| i / 20;
+        let same = (0..map.len())
+            .filter(|&i| {
+                let nearest = (0..map.len())
+                    .filter(|&j| j != i)
+                    .min_by(|&a, &b| {
+                        let d = |j: usize| (map[i].0 - map[j].0).powi(2) + (map[i].1 - map[j].1).powi(2);
+                        d(a).total_cmp(&d(b))
+                    })
+                    .unwrap();
+                cluster(nearest) == cluster(i)
+            })
+            .count();
+        assert!(same >= 38, "only {same} of 40 points sit next to their own cluster: {map:?}");
     }
 }
