@@ -43,6 +43,7 @@ pub fn run(url: &str, millis: u64, screenshot: Option<&Path>) -> String {
     cmd.arg(url);
     let out = cmd.output().expect("run chromium");
     assert!(out.status.success(), "chromium failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+    // The browser's own log (console errors included) when a page misbehaves.
     if std::env::var_os("RWCLIP_BROWSER_LOG").is_some() {
         eprintln!("chromium on {url}:\n{}", String::from_utf8_lossy(&out.stderr));
     }
