@@ -217,7 +217,17 @@ impl Job {
     /// a relative path is an error naming its key, because there is no job
     /// file directory to resolve it against.
     pub fn parse_submitted(text: &str, checks: PathChecks) -> Result<Job, JobError> {
-        let job = Job::parse_with(text, Path::new("/submitted-job.toml"), checks)?;
+        let path = Path::new("/submitted-job.toml");
+        // The coordinator never reads a file a client names (validation
+        // would): sentences travel as lines.
+        if toml::from_str::<JobSpec>(text).is_ok_and(|s| s.plots.sentences.is_some()) {
+            return Err(JobError::Invalid {
+                path: path.to_path_buf(),
+                key: "plots.sentences".to_string(),
+                problem: "is a file name; a submitted job carries its lines as `plots.sentence_lines` (`rwclip submit` reads the file)".to_string(),
+            });
+        }
+        let job = Job::parse_with(text, path, checks)?;
         let relative = |p: &str| Location::parse(p).is_relative();
         let s = &job.spec;
         let mut paths = vec![("output".to_string(), Some(s.output.as_str())), ("model.weights".to_string(), s.model.weights.as_deref())];

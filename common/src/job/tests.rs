@@ -214,3 +214,23 @@ fn datasets_are_a_list_with_names_and_kind_specific_keys() {
     assert!(err(few_shot_sewer).contains("`datasets[0].setups` 2-shot needs normal reference images"), "{}", err(few_shot_sewer));
     assert!(err("[[datasets]]\nkind = \"mvtec\"\nroot = \"a\"\n[scoring]\nsetups = [\"3-shots\"]\n").contains("3-shots"));
 }
+
+#[test]
+fn sentences_are_read_at_load_sent_inline_and_never_read_by_the_coordinator() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.txt"), "a photo of a cracked tile\n\n  a clean floor  \n").unwrap();
+    let text = format!("{MINIMAL}\n[plots]\nsentences = \"s.txt\"\n");
+    let job = Job::parse_with(&text, &dir.path().join("job.toml"), PathChecks::Skip).unwrap();
+    assert_eq!(job.sentences().unwrap(), ["a photo of a cracked tile", "a clean floor"]);
+    let submitted = job.to_submitted_toml().unwrap();
+    assert!(!submitted.contains("s.txt"), "{submitted}");
+    let back = Job::parse_submitted(&submitted, PathChecks::Skip).unwrap();
+    assert_eq!(back.sentences().unwrap(), ["a photo of a cracked tile", "a clean floor"]);
+    // A submitted job naming a file is refused before anything is read.
+    let err = Job::parse_submitted("name = \"x\"\noutput = \"/o\"\n[model]\npreset = \"rwclip-tiny\"\n[plots]\nsentences = \"/etc/passwd\"\n", PathChecks::Check).unwrap_err().to_string();
+    assert!(err.contains("plots.sentences") && err.contains("sentence_lines"), "{err}");
+    // Too long a line names the file and line.
+    std::fs::write(dir.path().join("s.txt"), format!("ok\n{}\n", "x".repeat(301))).unwrap();
+    let err = job.sentences().unwrap_err().to_string();
+    assert!(err.contains("s.txt line 2") && err.contains("300"), "{err}");
+}
