@@ -149,7 +149,14 @@ pub async fn publish_results(store: &Store, aggregate: &ShardId, output: &Store,
         }
         output.put(name, bytes).await?;
     }
-    // Figures and the report, when the aggregate drew them.
+    let plots = publish_figures(store, &manifest, output).await?;
+    output.put(part::JOB_TOML, Bytes::from(job_toml.to_string())).await?;
+    Ok(PublishedResults { uri: output.uri().to_string(), markdown, plots })
+}
+
+/// Copies a committed aggregate's figures (`.svg`, `.png`) and
+/// `results.html`, when it drew them, to `output`; returns the SVG names.
+pub async fn publish_figures(store: &Store, manifest: &Manifest, output: &Store) -> Result<Vec<String>, AggregateError> {
     let mut plots = Vec::new();
     for key in &manifest.parts {
         let name = key.rsplit('/').next().unwrap_or(key);
@@ -160,8 +167,7 @@ pub async fn publish_results(store: &Store, aggregate: &ShardId, output: &Store,
             }
         }
     }
-    output.put(part::JOB_TOML, Bytes::from(job_toml.to_string())).await?;
-    Ok(PublishedResults { uri: output.uri().to_string(), markdown, plots })
+    Ok(plots)
 }
 
 /// The summary rows of a committed aggregate (results.parquet).

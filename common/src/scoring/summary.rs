@@ -181,16 +181,7 @@ pub async fn publish_scores(store: &Store, summary: &Manifest, spec: &ScoreSumma
     json["images_per_s"] = serde_json::json!(if wall_s > 0.0 { json["rows"].as_f64().unwrap_or(0.0) / wall_s } else { 0.0 });
     let pretty = serde_json::to_string_pretty(&json).expect("json");
     output.put(part::SUMMARY_JSON, Bytes::from(pretty.clone())).await?;
-    let mut plots = Vec::new();
-    for key in &summary.parts {
-        let name = key.rsplit('/').next().unwrap_or(key);
-        if name.ends_with(".svg") || name.ends_with(".png") || name == part::RESULTS_HTML {
-            output.put(name, store.get(key).await?).await?;
-            if name.ends_with(".svg") {
-                plots.push(name.to_string());
-            }
-        }
-    }
+    let plots = crate::aggregate::publish_figures(store, summary, output).await?;
     output.put(part::JOB_TOML, Bytes::from(job_toml.to_string())).await?;
     Ok(PublishedResults { uri: output.uri().to_string(), markdown: format!("# {}\n\n```json\n{pretty}\n```\n", spec.title), plots })
 }

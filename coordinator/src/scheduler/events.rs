@@ -10,7 +10,8 @@ use rwclip_common::plan::{AttemptId, JobId, ShardId, ShardKind};
 use rwclip_common::shard_store::Manifest;
 use tokio::sync::{mpsc, oneshot};
 
-use super::state::{Counters, LeaseGrant, ReportAck};
+use super::counters::Counters;
+use super::state::{LeaseGrant, ReportAck};
 use super::view::{JobView, WorkerView};
 use super::workers::{WorkerRegistration, WorkerId};
 use super::{PlannedJob, SchedulerError};

@@ -9,6 +9,7 @@
 //! - [`persist`]: job records in the store, for restarts.
 //! - [`view`]: what clients see of a job.
 
+mod counters;
 mod effects;
 mod event_loop;
 mod events;
@@ -23,7 +24,8 @@ pub use event_loop::{spawn_scheduler, SchedulerHandle};
 pub use events::{CommittedShards, MetricsSnapshot, SchedulerEvent, SubmitOutcome};
 pub use job::{JobOutcome, ResultsState, ShardPhase};
 pub use persist::{load_jobs, persist_job, persist_outcome, StoredJob};
-pub use state::{Counters, LeaseGrant, LocalWork, PublishWork, ReportAck, Scheduler, Timing};
+pub use counters::Counters;
+pub use state::{LeaseGrant, LocalWork, PublishWork, ReportAck, Scheduler, Timing};
 pub use view::{JobView, ShardFailureReport, StageView, WorkerView};
 pub use workers::{WorkerRegistration, WorkerId};
 

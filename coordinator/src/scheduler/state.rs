@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::job::{ScheduledJob, JobOutcome, ResultsState, ShardPhase};
 use super::leases::{Lease, LeaseBook, LeaseState};
+use super::counters::Counters;
 use super::view::{JobView, WorkerView};
 use super::workers::{WorkerRegistration, WorkerId, WorkerRegistry};
 use super::{PlannedJob, SchedulerError};
@@ -64,17 +65,6 @@ pub struct LeaseGrant {
     pub spec_json: String,
     pub dep_manifest_keys: Vec<String>,
     pub model_key: Option<String>,
-}
-
-/// Running totals since this coordinator started, for `/metrics`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Prompts encoded by committed text shards.
-    pub prompts: u64,
-    /// Images encoded or scored by committed shards.
-    pub images: u64,
-    /// Store operations the loop's effects reported failed.
-    pub store_errors: u64,
 }
 
 /// Whether a worker's report changed anything.
@@ -484,23 +474,8 @@ impl Scheduler {
 
     /// Every registered worker, with the shards its attempts are running.
     pub fn worker_views(&self, now: Instant) -> Vec<WorkerView> {
-        self.workers
-            .iter()
-            .map(|(id, w)| WorkerView {
-                id: id.clone(),
-                name: w.name.clone(),
-                device: w.device.clone(),
-                capacity: w.capacity,
-                shards: w
-                    .running
-                    .iter()
-                    .filter_map(|a| self.leases.get(a))
-                    .map(|l| self.jobs[&l.job].shards[l.shard].id.clone())
-                    .collect(),
-                since_heartbeat: now.duration_since(w.last_seen),
-                loaded_models: { let mut m: Vec<String> = w.loaded_models.iter().cloned().collect(); m.sort(); m },
-            })
-            .collect()
+        let shard_of = |a: &AttemptId| self.leases.get(a).map(|l| self.jobs[&l.job].shards[l.shard].id.clone());
+        self.workers.iter().map(|(id, w)| WorkerView::of(id, w, w.running.iter().filter_map(shard_of).collect(), now)).collect()
     }
 
     pub fn views(&self) -> Vec<JobView> {

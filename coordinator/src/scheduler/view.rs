@@ -4,7 +4,7 @@ use rwclip_common::aggregate::PublishedResults;
 use rwclip_common::failure::FailureClass;
 use rwclip_common::plan::{JobId, ShardId, ShardKind};
 
-use super::workers::WorkerId;
+use super::workers::{Worker, WorkerId};
 use super::job::{ScheduledJob, JobOutcome, ResultsState};
 
 /// What clients see of a registered worker.
@@ -18,6 +18,22 @@ pub struct WorkerView {
     pub shards: Vec<ShardId>,
     pub since_heartbeat: std::time::Duration,
     pub loaded_models: Vec<String>,
+}
+
+impl WorkerView {
+    pub fn of(id: &WorkerId, w: &Worker, shards: Vec<ShardId>, now: tokio::time::Instant) -> WorkerView {
+        let mut loaded_models: Vec<String> = w.loaded_models.iter().cloned().collect();
+        loaded_models.sort();
+        WorkerView {
+            id: id.clone(),
+            name: w.name.clone(),
+            device: w.device.clone(),
+            capacity: w.capacity,
+            shards,
+            since_heartbeat: now.duration_since(w.last_seen),
+            loaded_models,
+        }
+    }
 }
 
 /// One shard kind's progress within a job.
