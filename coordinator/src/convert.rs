@@ -15,6 +15,7 @@ pub fn kind_to_proto(kind: ShardKind) -> pb::ShardKind {
         ShardKind::Trial => pb::ShardKind::Trial,
         ShardKind::Aggregate => pb::ShardKind::Aggregate,
         ShardKind::Score => pb::ShardKind::Score,
+        ShardKind::ContactSheet => pb::ShardKind::ContactSheet,
     }
 }
 
@@ -25,6 +26,7 @@ pub fn kind_from_proto(value: i32) -> Result<ShardKind, Status> {
         Ok(pb::ShardKind::Trial) => Ok(ShardKind::Trial),
         Ok(pb::ShardKind::Aggregate) => Ok(ShardKind::Aggregate),
         Ok(pb::ShardKind::Score) => Ok(ShardKind::Score),
+        Ok(pb::ShardKind::ContactSheet) => Ok(ShardKind::ContactSheet),
         _ => Err(Status::invalid_argument(format!("field `kind`: unknown shard kind {value}"))),
     }
 }

@@ -4,7 +4,7 @@
 
 /// Version of the worker protocol; a worker registering with another version
 /// is refused, so an old worker never runs shards it misunderstands.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 pub mod v1 {
     tonic::include_proto!("rwclip.v1");

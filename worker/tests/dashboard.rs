@@ -193,3 +193,47 @@ fn the_dashboard_shows_a_job_progressing_live_then_its_results_in_headless_chrom
     assert!(var > 1e-3, "the screenshot is blank (variance {var})");
     eprintln!("dashboard screenshot: {}", shot.display());
 }
+
+#[test]
+fn a_scoring_jobs_distribution_and_contact_sheet_are_shown_on_the_dashboard() {
+    use rwclip_inputs::synth::{self, SynthSpec};
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    let spec = SynthSpec { categories: vec!["weave".into()], train_good: 0, test_good: 3, test_defective: 2, image_size: 64, ..SynthSpec::default() };
+    synth::write(&d.join("data"), &spec).unwrap();
+    let train = std::process::Command::new(bin())
+        .args(["train", "--model", "rwclip-tiny", "--pairs", "128", "--seed", "1", "--device", "cpu", "--out", "detector.safetensors"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
+    let job = d.join("score.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "kind = \"score\"\nname = \"dashboard-scoring\"\noutput = \"{}\"\ndetector = \"{}\"\ninput = \"{}\"\ntop_k = 4\n[model]\ndevice = \"cpu\"\nimage_batch_size = 4\n",
+            d.join("out").display(),
+            d.join("detector.safetensors").display(),
+            d.join("data/weave/test").display()
+        ),
+    )
+    .unwrap();
+    let mut cluster = Cluster::start(bin(), d.join("store").to_str().unwrap(), &[]);
+    let id = cluster.submit(&job);
+    cluster.add_worker();
+    cluster.wait_succeeded(&id, Duration::from_secs(240));
+    let login = format!("http://{}/login?token={}", cluster.http_addr(), cluster.token);
+    let dom = browser::run(&login, 30_000, None);
+    assert!(dom.contains("id=\"job-state\">succeeded"), "{dom}");
+    for figure in ["score_distribution.svg", "contact_sheet.svg"] {
+        assert!(dom.contains(&format!("src=\"/api/jobs/{id}/figures/{figure}\"")), "{figure} is not on the page: {dom}");
+    }
+    let figures = dom.matches(&format!("src=\"/api/jobs/{id}/figures/")).count();
+    assert_eq!(dom.matches("data-loaded=\"1\"").count(), figures, "every figure loaded: {dom}");
+    let shot = artifacts().join("dashboard-scoring.png");
+    let _ = std::fs::remove_file(&shot);
+    browser::run(&login, 30_000, Some(&shot));
+    assert!(std::fs::read(&shot).expect("the screenshot was written").starts_with(b"\x89PNG"));
+    std::fs::copy(d.join("out/contact_sheet.png"), artifacts().join("contact_sheet.png")).unwrap();
+    eprintln!("scoring dashboard screenshot: {}", shot.display());
+}

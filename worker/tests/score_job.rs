@@ -1,7 +1,8 @@
 //! Archive scoring end to end: a detector trained by `rwclip train` (equal
 //! to a sweep trial's checkpoint), scoring manifests with hostile entries,
-//! 1 worker against 3, resuming, a SIGKILLed worker and a restarted
-//! coordinator, and a million-row manifest planned in bounded memory.
+//! 1 worker against 3, resuming, the contact sheet of the best-scored
+//! images, a SIGKILLed worker and a restarted coordinator, and a
+//! million-row manifest planned in bounded memory.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -188,8 +189,58 @@ fn every_bad_entry_is_a_row_with_its_error_and_one_worker_equals_three() {
     // Rerunning computes nothing and ends with the same output.
     let again = score("one", "2");
     let stderr = String::from_utf8_lossy(&again.stderr);
-    assert!(stderr.contains("5 shards, 5 already committed"), "{stderr}");
+    assert!(stderr.contains("6 shards, 6 already committed"), "{stderr}");
     assert_eq!(score_rows(&d.join("one")), rows);
+
+    // The contact sheet: top_k.csv's images, in its order, each the
+    // thumbnail of that very file; the same bytes from one worker or three.
+    let ranked: Vec<String> = lines[1..].iter().map(|l| l.split(',').nth(1).unwrap().trim_matches('"').to_string()).collect();
+    let sheet = std::fs::read(d.join("one/contact_sheet.png")).unwrap();
+    assert_eq!(sheet, std::fs::read(d.join("three/contact_sheet.png")).unwrap(), "one worker's sheet is three's");
+    let cells: Vec<Option<&str>> = ranked.iter().map(|u| Some(u.as_str())).collect();
+    assert_sheet_shows(d, &sheet, &cells);
+    let svg = std::fs::read_to_string(d.join("one/contact_sheet.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("data:image/png;base64,"), "{}", &svg[..svg.len().min(300)]);
+    let html = std::fs::read_to_string(d.join("one/results.html")).unwrap();
+    assert!(html.contains("id=\"contact_sheet\"") && html.contains("id=\"score_distribution\""), "results.html shows both figures");
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "results.html loads nothing");
+
+    // The best image gone since it was scored: its cell says so, the job
+    // still succeeds, and the others are still drawn.
+    std::fs::rename(d.join(&ranked[0]), d.join("gone.bin")).unwrap();
+    let again = ok(d, &["score", "--detector", "detector.safetensors", "--input", "archive.csv", "--out", "one", "--device", "cpu", "--workers", "1", "--rows-per-shard", "4", "--batch-size", "4", "--top-k", "3", "--contact-sheet", "2"]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("6 shards, 4 already committed"), "only the sheet and summary are new: {stderr}");
+    let sheet = std::fs::read(d.join("one/contact_sheet.png")).unwrap();
+    assert_sheet_shows(d, &sheet, &[None, Some(&ranked[1])]);
+    std::fs::rename(d.join("gone.bin"), d.join(&ranked[0])).unwrap();
+}
+
+/// Asserts `png` is the contact sheet of `cells`: each `Some(path)` cell
+/// holds exactly that image's thumbnail; a `None` cell holds no picture.
+fn assert_sheet_shows(d: &Path, png: &[u8], cells: &[Option<&str>]) {
+    use rwclip_common::plots::{SheetLayout, THUMB_SIDE};
+    use rwclip_inputs::preprocess::{decode_rgb, thumbnail_rgb};
+    let sheet = decode_rgb(png, "contact_sheet.png").unwrap();
+    let layout = SheetLayout { count: cells.len() };
+    assert_eq!(sheet.dimensions(), layout.size(), "sized for {} images", cells.len());
+    for (i, cell) in cells.iter().enumerate() {
+        let (x, y) = layout.cell(i);
+        match cell {
+            Some(path) => {
+                let t = thumbnail_rgb(&std::fs::read(d.join(path)).unwrap(), path, THUMB_SIDE).unwrap();
+                let (ox, oy) = (x + (THUMB_SIDE - t.width()) / 2, y + (THUMB_SIDE - t.height()) / 2);
+                for (px, py, p) in t.enumerate_pixels() {
+                    assert_eq!(sheet.get_pixel(ox + px, oy + py), p, "cell {i} ({path}) at ({px}, {py})");
+                }
+            }
+            None => {
+                // The empty box (light grey) at its centre row, apart from its caption text.
+                let grey = (0..THUMB_SIDE).filter(|&px| sheet.get_pixel(x + px, y + THUMB_SIDE / 2 + 30).0 == [236, 236, 236]).count();
+                assert!(grey > THUMB_SIDE as usize * 9 / 10, "cell {i} should be an empty box ({grey} grey pixels)");
+            }
+        }
+    }
 }
 
 #[test]
@@ -283,7 +334,7 @@ fn a_million_row_manifest_is_planned_in_bounded_coordinator_memory() {
     let id = cluster.submit(&job);
     let planned = start.elapsed();
     let status = cluster.client().get_job(&id).unwrap();
-    assert_eq!(status.shards_total, 1001, "1,000 shards of 1,000 rows and the summary");
+    assert_eq!(status.shards_total, 1002, "1,000 shards of 1,000 rows, the contact sheet and the summary");
     cluster.add_worker();
     cluster.wait_for(&id, Duration::from_secs(300), "the first shards scored", |s| s.shards_committed >= 2);
     let peak = peak_rss_mib(pid);

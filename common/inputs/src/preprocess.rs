@@ -214,3 +214,17 @@ impl Preprocess {
 pub fn decode_rgb(bytes: &[u8], name: &str) -> Result<image::RgbImage, ImageLoadError> {
     Ok(decode::decode(bytes, name)?.into_rgb())
 }
+
+/// A thumbnail of an encoded image for people to look at (not for the
+/// model): decoded as [`decode_rgb`], box-filtered to at most `side` pixels
+/// on its longer side, aspect kept.
+pub fn thumbnail_rgb(bytes: &[u8], name: &str, side: u32) -> Result<image::RgbImage, ImageLoadError> {
+    let rgb = decode_rgb(bytes, name)?;
+    let (w, h) = rgb.dimensions();
+    if w.max(h) <= side {
+        return Ok(rgb);
+    }
+    let scale = f64::from(side) / f64::from(w.max(h));
+    let fit = |n: u32| ((f64::from(n) * scale).round() as u32).clamp(1, side);
+    Ok(image::imageops::thumbnail(&rgb, fit(w), fit(h)))
+}

@@ -219,6 +219,23 @@ pub struct ScoreSummarySpec {
     pub shards: Vec<ShardId>,
     pub top_k: usize,
     pub rows: u64,
+    /// The contact sheet shard, whose figure the summary publishes and puts
+    /// in `results.html`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_sheet: Option<ShardId>,
+}
+
+/// Thumbnails of a scoring job's best-scored images on one sheet, ranked
+/// exactly as `top_k.csv` (ties in input order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactSheetSpec {
+    pub title: String,
+    /// The score shards, in input order.
+    pub shards: Vec<ShardId>,
+    /// Where the input's relative image URIs resolve (its folder or prefix).
+    pub root: String,
+    /// Images on the sheet: the first of `top_k.csv`.
+    pub images: usize,
 }
 
 /// The executor input of one shard.
@@ -231,6 +248,7 @@ pub enum ShardSpec {
     Aggregate(AggregateSpec),
     Score(ScoreShardSpec),
     ScoreSummary(ScoreSummarySpec),
+    ContactSheet(ContactSheetSpec),
 }
 
 /// What a shard's work counts in, for throughput metrics.
@@ -248,7 +266,7 @@ impl ShardSpec {
             ShardSpec::TextEmbedding(s) => ShardItems { prompts: 2 * s.pairs, images: 0 },
             ShardSpec::ImageEmbedding(s) => ShardItems { prompts: 0, images: s.images.len() as u64 },
             ShardSpec::Score(s) => ShardItems { prompts: 0, images: s.input.rows },
-            ShardSpec::Trial(_) | ShardSpec::Aggregate(_) | ShardSpec::ScoreSummary(_) => ShardItems::default(),
+            ShardSpec::Trial(_) | ShardSpec::Aggregate(_) | ShardSpec::ScoreSummary(_) | ShardSpec::ContactSheet(_) => ShardItems::default(),
         }
     }
 
@@ -259,6 +277,7 @@ impl ShardSpec {
             ShardSpec::Trial(_) => ShardKind::Trial,
             ShardSpec::Aggregate(_) | ShardSpec::ScoreSummary(_) => ShardKind::Aggregate,
             ShardSpec::Score(_) => ShardKind::Score,
+            ShardSpec::ContactSheet(_) => ShardKind::ContactSheet,
         }
     }
 
@@ -269,7 +288,7 @@ impl ShardSpec {
             ShardSpec::ImageEmbedding(s) => Some(&s.model),
             ShardSpec::Trial(s) => Some(&s.model),
             ShardSpec::Score(s) => Some(&s.model),
-            ShardSpec::Aggregate(_) | ShardSpec::ScoreSummary(_) => None,
+            ShardSpec::Aggregate(_) | ShardSpec::ScoreSummary(_) | ShardSpec::ContactSheet(_) => None,
         }
     }
 
@@ -277,7 +296,8 @@ impl ShardSpec {
     pub fn deps(&self) -> Vec<ShardId> {
         match self {
             ShardSpec::TextEmbedding(_) | ShardSpec::ImageEmbedding(_) | ShardSpec::Score(_) => Vec::new(),
-            ShardSpec::ScoreSummary(s) => s.shards.clone(),
+            ShardSpec::ScoreSummary(s) => s.shards.iter().chain(&s.contact_sheet).cloned().collect(),
+            ShardSpec::ContactSheet(s) => s.shards.clone(),
             ShardSpec::Trial(t) => {
                 let images = t.datasets.iter().flat_map(|d| d.image_shards.iter().chain(&d.corner_shards).chain(&d.reference_shards));
                 let mut deps: Vec<ShardId> = t.text_shards.iter().cloned().collect();
@@ -311,6 +331,7 @@ impl ShardSpec {
             ShardKind::Aggregate if matches!(self, ShardSpec::ScoreSummary(_)) => "score-summary",
             ShardKind::Aggregate => "aggregate",
             ShardKind::Score => "score",
+            ShardKind::ContactSheet => "contact-sheet",
         };
         ShardId(format!("{prefix}-{}", super::hash::content_hash(self.to_json().as_bytes())))
     }

@@ -37,7 +37,7 @@ impl std::fmt::Display for AttemptId {
     }
 }
 
-/// What a shard computes.
+/// What a shard computes, in pipeline order (stages are listed in it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ShardKind {
@@ -47,11 +47,28 @@ pub enum ShardKind {
     ImageEmbedding,
     /// FNN training and scoring of one config × seed.
     Trial,
+    /// A detector's scores of one row range of an archive.
+    Score,
+    /// Thumbnails of a scoring job's best-scored images on one sheet: run by
+    /// a worker, which has the image codecs.
+    ContactSheet,
     /// Mean ± std over a job's trials, or a scoring job's summary: run by
     /// the coordinator, which needs no libtorch.
     Aggregate,
-    /// A detector's scores of one row range of an archive.
-    Score,
+}
+
+impl ShardKind {
+    /// The stage's name as users see it (CLI, dashboard, metric labels).
+    pub fn stage_name(self) -> &'static str {
+        match self {
+            ShardKind::TextEmbedding => "text",
+            ShardKind::ImageEmbedding => "image",
+            ShardKind::Trial => "trial",
+            ShardKind::Score => "score",
+            ShardKind::ContactSheet => "contact-sheet",
+            ShardKind::Aggregate => "aggregate",
+        }
+    }
 }
 
 /// A shard as the coordinator schedules it.

@@ -6,10 +6,12 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 /// DejaVu Sans (its licence is next to it): registered once as the
-/// "sans-serif" every figure uses.
+/// "sans-serif" every figure uses. Its sizes are even: plotters' glyph
+/// placement truncates half the size, which at odd sizes lifts small glyphs
+/// such as '.' a pixel off the baseline.
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
-fn register_font() {
+pub(super) fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         if plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_err() {
@@ -51,15 +53,21 @@ pub fn render(name: &str, title: &str, size: (u32, u32), what: &impl Drawable) -
         what.draw(&area)?;
         area.present().map_err(error)?;
     }
+    let png_bytes = encode_png(&pixels, size)?;
+    Ok(Figure { name: name.to_string(), title: title.to_string(), svg, png: png_bytes })
+}
+
+/// `pixels` (RGB, 8 bits, row-major) as PNG bytes.
+pub(super) fn encode_png(pixels: &[u8], size: (u32, u32)) -> Result<Vec<u8>, String> {
     let mut png_bytes = Vec::new();
     {
         let mut encoder = png::Encoder::new(&mut png_bytes, size.0, size.1);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder.write_header().map_err(error)?;
-        writer.write_image_data(&pixels).map_err(error)?;
+        writer.write_image_data(pixels).map_err(error)?;
     }
-    Ok(Figure { name: name.to_string(), title: title.to_string(), svg, png: png_bytes })
+    Ok(png_bytes)
 }
 
 /// Distinct colours for up to eight series, then repeating.

@@ -56,11 +56,11 @@ impl Drawable for NpBands {
             .y_desc("AUROC (%)")
             .x_labels(0)
             .disable_x_mesh()
-            .label_style(("sans-serif", 13))
+            .label_style(("sans-serif", 14))
             .light_line_style(WHITE)
             .draw()
             .map_err(error)?;
-        let tick_style = TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
+        let tick_style = TextStyle::from(("sans-serif", 14).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
         let floor = lo_y + (hi_y - lo_y) * 0.01;
         chart
             .draw_series(swept.iter().map(|&np| Text::new(np.to_string(), ((np.max(1) as f64).ln(), floor), tick_style.clone())))
@@ -83,7 +83,7 @@ impl Drawable for NpBands {
         }
         chart
             .configure_series_labels()
-            .label_font(("sans-serif", 13))
+            .label_font(("sans-serif", 14))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .position(SeriesLabelPosition::LowerRight)
@@ -128,13 +128,13 @@ impl Drawable for CurveGrid {
         let (rows, cols) = grid_shape(self.panels.len());
         for (panel, cell) in self.panels.iter().zip(area.split_evenly((rows, cols))) {
             let mut chart = ChartBuilder::on(&cell)
-                .caption(&panel.title, ("sans-serif", 15))
+                .caption(&panel.title, ("sans-serif", 16))
                 .margin(8)
                 .x_label_area_size(32)
                 .y_label_area_size(40)
                 .build_cartesian_2d(0f64..1f64, 0f64..1.02f64)
                 .map_err(error)?;
-            chart.configure_mesh().x_desc(self.x_desc).y_desc(self.y_desc).label_style(("sans-serif", 11)).draw().map_err(error)?;
+            chart.configure_mesh().x_desc(self.x_desc).y_desc(self.y_desc).label_style(("sans-serif", 12)).draw().map_err(error)?;
             if self.diagonal {
                 chart.draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.3))).map_err(error)?;
             }
@@ -148,7 +148,7 @@ impl Drawable for CurveGrid {
             }
             chart
                 .configure_series_labels()
-                .label_font(("sans-serif", 11))
+                .label_font(("sans-serif", 12))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
                 .position(if self.diagonal { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::LowerLeft })
@@ -196,13 +196,13 @@ impl Drawable for Histograms {
                 .collect();
             let top = densities.iter().flatten().copied().fold(0.0, f64::max).max(1e-9) * 1.1;
             let mut chart = ChartBuilder::on(&cell)
-                .caption(title, ("sans-serif", 15))
+                .caption(title, ("sans-serif", 16))
                 .margin(8)
                 .x_label_area_size(32)
                 .y_label_area_size(44)
                 .build_cartesian_2d(lo..hi, 0f64..top)
                 .map_err(error)?;
-            chart.configure_mesh().x_desc("score").y_desc("fraction").label_style(("sans-serif", 11)).draw().map_err(error)?;
+            chart.configure_mesh().x_desc("score").y_desc("fraction").label_style(("sans-serif", 12)).draw().map_err(error)?;
             for (i, ((label, _), density)) in groups.iter().zip(&densities).enumerate() {
                 let c = colour(i);
                 chart
@@ -216,7 +216,7 @@ impl Drawable for Histograms {
             }
             chart
                 .configure_series_labels()
-                .label_font(("sans-serif", 11))
+                .label_font(("sans-serif", 12))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
                 .draw()

@@ -64,7 +64,7 @@ impl Drawable for Scatter<'_> {
             }
             let (px, py) = (((x1 - x0) * 0.08).max(1e-6), ((y1 - y0) * 0.08).max(1e-6));
             let mut chart = ChartBuilder::on(&cell)
-                .caption(&layer.name, ("sans-serif", 15))
+                .caption(&layer.name, ("sans-serif", 16))
                 .margin(10)
                 .build_cartesian_2d((x0 - px)..(x1 + 4.0 * px), (y0 - py)..(y1 + 3.0 * py))
                 .map_err(error)?;
@@ -94,13 +94,13 @@ impl Drawable for Scatter<'_> {
                 chart
                     .draw_series(sentences.iter().map(|&(p, t)| {
                         let short: String = if t.chars().count() > 32 { t.chars().take(31).chain(std::iter::once('…')).collect() } else { t.to_string() };
-                        Text::new(short, p, ("sans-serif", 11).into_font())
+                        Text::new(short, p, ("sans-serif", 12).into_font())
                     }))
                     .map_err(error)?;
             }
             chart
                 .configure_series_labels()
-                .label_font(("sans-serif", 11))
+                .label_font(("sans-serif", 12))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
                 .position(SeriesLabelPosition::UpperRight)

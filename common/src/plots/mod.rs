@@ -2,6 +2,7 @@
 //! plotters) and `results.html`, a self-contained report of the tables and
 //! figures that opens from disk.
 
+mod contact_sheet;
 mod curves;
 mod figure;
 mod kinds;
@@ -11,6 +12,7 @@ mod tsne;
 
 use std::collections::BTreeMap;
 
+pub use contact_sheet::{contact_sheet, SheetImage, SheetLayout, Thumbnail, CONTACT_SHEET_TITLE, THUMB_SIDE};
 pub use curves::{mean_curve, precision_recall, roc, CurveKind};
 pub use figure::{render, Drawable, Figure};
 pub use kinds::{BandSeries, CurveGrid, CurvePanel, Histograms, NpBands};

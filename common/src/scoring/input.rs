@@ -29,6 +29,17 @@ pub enum InputRange {
     Keys { root: String, after: Option<String>, last: String, digest: String },
 }
 
+impl InputRange {
+    /// Where the rows' relative image URIs resolve: the manifest's folder,
+    /// or the listed prefix.
+    pub fn root(&self) -> &str {
+        match self {
+            InputRange::Csv { folder, .. } | InputRange::Parquet { folder, .. } => folder,
+            InputRange::Keys { root, .. } => root,
+        }
+    }
+}
+
 /// One shard's input: its range and where its rows start in the whole input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputShard {

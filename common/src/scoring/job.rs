@@ -24,6 +24,10 @@ pub struct ScoreJobSpec {
     /// Rows of `top_k.csv`.
     #[serde(default = "default_top_k")]
     pub top_k: usize,
+    /// Images on `contact_sheet.png`: the first of `top_k.csv` as
+    /// thumbnails (0 = no sheet).
+    #[serde(default = "default_contact_sheet")]
+    pub contact_sheet: usize,
     /// Images per shard (rounded up to whole batches).
     #[serde(default = "default_rows_per_shard")]
     pub rows_per_shard: u64,
@@ -57,6 +61,12 @@ impl Default for ScoreModelSpec {
 fn default_top_k() -> usize {
     100
 }
+/// Thumbnails on a scoring job's contact sheet unless it says otherwise.
+pub const DEFAULT_CONTACT_SHEET: usize = 48;
+
+fn default_contact_sheet() -> usize {
+    DEFAULT_CONTACT_SHEET
+}
 fn default_rows_per_shard() -> u64 {
     1024
 }
@@ -70,6 +80,10 @@ fn default_image_batch() -> usize {
 /// The most shards one scoring job may plan: a bound on what the
 /// coordinator holds per job, whatever the archive's size.
 pub const MAX_SCORE_SHARDS: u64 = 200_000;
+
+/// The most thumbnails on a contact sheet: one sheet stays a picture a
+/// person looks at (and a bounded image a worker draws).
+pub const MAX_CONTACT_SHEET: usize = 200;
 
 /// A validated scoring job and the directory its relative paths resolve from.
 #[derive(Debug, Clone)]
@@ -142,6 +156,9 @@ impl ScoreJob {
         if s.top_k == 0 {
             return Err(self.invalid("top_k", "must be at least 1"));
         }
+        if s.contact_sheet > MAX_CONTACT_SHEET {
+            return Err(self.invalid("contact_sheet", format!("is {}; at most {MAX_CONTACT_SHEET} images fit on the sheet (0 = no sheet)", s.contact_sheet)));
+        }
         if s.rows_per_shard == 0 || s.rows_per_shard > 1_000_000 {
             return Err(self.invalid("rows_per_shard", format!("is {}; must be between 1 and 1000000", s.rows_per_shard)));
         }
@@ -186,4 +203,21 @@ impl ScoreJob {
 pub fn declared_kind(text: &str) -> Option<String> {
     let value: toml::Value = toml::from_str(text).ok()?;
     value.get("kind")?.as_str().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JOB: &str = "kind = \"score\"\nname = \"n\"\noutput = \"/o\"\ndetector = \"/d.safetensors\"\ninput = \"/i.csv\"\n";
+
+    #[test]
+    fn the_contact_sheet_defaults_to_48_and_is_bounded_naming_its_key() {
+        let job = ScoreJob::parse_with(JOB, Path::new("j.toml"), PathChecks::Skip).unwrap();
+        assert_eq!(job.spec.contact_sheet, DEFAULT_CONTACT_SHEET);
+        let off = ScoreJob::parse_with(&format!("{JOB}contact_sheet = 0\n"), Path::new("j.toml"), PathChecks::Skip).unwrap();
+        assert_eq!(off.spec.contact_sheet, 0, "0 = no sheet");
+        let e = ScoreJob::parse_with(&format!("{JOB}contact_sheet = 5000\n"), Path::new("j.toml"), PathChecks::Skip).unwrap_err().to_string();
+        assert!(e.contains("j.toml") && e.contains("contact_sheet") && e.contains("5000") && e.contains(&MAX_CONTACT_SHEET.to_string()), "{e}");
+    }
 }

@@ -7,10 +7,12 @@
 //! - [`plan`]: the shard DAG of a scoring job.
 //! - [`summary`]: `top_k.csv` and `summary.json` over every shard, and
 //!   publishing `scores/` to the output.
+//! - [`report`]: its `results.md`.
 
 pub mod input;
 pub mod job;
 pub mod plan;
+pub mod report;
 pub mod summary;
 
 pub use job::{declared_kind, ScoreJob, ScoreJobSpec, MAX_SCORE_SHARDS};

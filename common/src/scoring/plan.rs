@@ -1,5 +1,7 @@
 //! A scoring job → its shards: one score shard per row range of the input
-//! (see [`super::input`]), then the summary, which the coordinator runs.
+//! (see [`super::input`]), the contact sheet of the best-scored images (a
+//! worker draws it: it decodes images), then the summary, which the
+//! coordinator runs.
 
 use std::collections::BTreeSet;
 
@@ -9,7 +11,7 @@ use crate::artifacts::{Store, StoreError};
 use crate::detector::DetectorInfo;
 use crate::job::Location;
 use crate::plan::hash::content_hash;
-use crate::plan::{JobId, ModelRef, PlannedShard, ScoreShardSpec, ScoreSummarySpec, ShardId, ShardSpec};
+use crate::plan::{ContactSheetSpec, JobId, ModelRef, PlannedShard, ScoreShardSpec, ScoreSummarySpec, ShardId, ShardSpec};
 
 use super::input::{split_csv, split_keys, split_parquet, InputError, InputShard};
 use super::job::{ScoreJob, MAX_SCORE_SHARDS};
@@ -88,6 +90,7 @@ pub async fn plan_score_async(job: &ScoreJob) -> Result<ScorePlan, ScorePlanErro
     let mut shards = Vec::with_capacity(inputs.len() + 1);
     let mut seen = BTreeSet::new();
     let mut ids: Vec<ShardId> = Vec::with_capacity(inputs.len());
+    let root = inputs.first().map(|i| i.range.root().to_string());
     for input in inputs {
         let spec = ShardSpec::Score(ScoreShardSpec {
             model: model.clone(),
@@ -102,12 +105,18 @@ pub async fn plan_score_async(job: &ScoreJob) -> Result<ScorePlan, ScorePlanErro
         }
         ids.push(id);
     }
-    let summary = ShardSpec::ScoreSummary(ScoreSummarySpec {
-        title: format!("{}: {} images of {} scored with {}", job.spec.name, rows, input.to_uri(), detector_uri),
-        shards: ids,
-        top_k: job.spec.top_k,
-        rows,
-    });
+    let title = format!("{}: {} images of {} scored with {}", job.spec.name, rows, input.to_uri(), detector_uri);
+    let images = job.spec.contact_sheet.min(job.spec.top_k);
+    let contact_sheet = match root {
+        Some(root) if images > 0 => {
+            let sheet = ShardSpec::ContactSheet(ContactSheetSpec { title: title.clone(), shards: ids.clone(), root, images });
+            let id = sheet.id();
+            shards.push(PlannedShard { id: id.clone(), kind: sheet.kind(), deps: sheet.deps(), model_key: None, spec_json: sheet.to_json() });
+            Some(id)
+        }
+        _ => None,
+    };
+    let summary = ShardSpec::ScoreSummary(ScoreSummarySpec { title, shards: ids, top_k: job.spec.top_k, rows, contact_sheet });
     let summary_id = summary.id();
     shards.push(PlannedShard { id: summary_id.clone(), kind: summary.kind(), deps: summary.deps(), model_key: None, spec_json: summary.to_json() });
     // The summary's id covers every shard's digest: a changed archive at

@@ -35,12 +35,43 @@ impl PartialOrd for Ranked {
     }
 }
 
-/// The committed manifest of every score shard, in input order.
-async fn score_manifests(store: &Store, summary: &ShardId, spec: &ScoreSummarySpec) -> Result<Vec<Manifest>, AggregateError> {
-    let mut out = Vec::with_capacity(spec.shards.len());
-    for shard in &spec.shards {
+/// The `k` best-scored rows of a job, in `top_k.csv`'s order: higher scores
+/// first, ties in input order. Holds at most `k` rows however many are
+/// offered; the summary and the contact sheet both rank with it.
+#[derive(Debug)]
+pub struct TopK {
+    k: usize,
+    heap: BinaryHeap<Ranked>,
+}
+
+impl TopK {
+    pub fn new(k: usize) -> TopK {
+        TopK { k, heap: BinaryHeap::new() }
+    }
+
+    /// Offers row `row` (its index in the whole input) scored `score`.
+    pub fn offer(&mut self, row: u64, score: f64, r: ImageScoreRow) {
+        self.heap.push(Ranked { score, row, r });
+        if self.heap.len() > self.k {
+            self.heap.pop();
+        }
+    }
+
+    /// The kept rows, best first.
+    pub fn into_ranked(self) -> Vec<ImageScoreRow> {
+        let mut top = self.heap.into_vec();
+        top.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+        top.into_iter().map(|t| t.r).collect()
+    }
+}
+
+/// The committed manifest of every shard of `shards` (score shards, in
+/// input order, or the contact sheet) that `reader` depends on.
+async fn score_manifests(store: &Store, reader: &ShardId, shards: &[ShardId]) -> Result<Vec<Manifest>, AggregateError> {
+    let mut out = Vec::with_capacity(shards.len());
+    for shard in shards {
         let m = shard_store::committed(store, shard).await?.ok_or_else(|| AggregateError::MissingTrial {
-            aggregate: summary.clone(),
+            aggregate: reader.clone(),
             trial: shard.clone(),
             key: store.full_uri(&manifest_key(shard)),
         })?;
@@ -49,8 +80,25 @@ async fn score_manifests(store: &Store, summary: &ShardId, spec: &ScoreSummarySp
     Ok(out)
 }
 
-/// The kind of a row's error, for the counts in `summary.json`.
-fn error_kind(error: &str) -> &'static str {
+/// The `k` best-scored rows over `shards` (score shards in input order),
+/// read one shard at a time.
+pub async fn rank_top_k(store: &Store, reader: &ShardId, shards: &[ShardId], k: usize) -> Result<Vec<ImageScoreRow>, AggregateError> {
+    let mut top = TopK::new(k);
+    let mut row = 0u64;
+    for m in score_manifests(store, reader, shards).await? {
+        for r in shard_store::read_part::<ImageScoreRow>(store, &m, part::IMAGE_SCORES).await? {
+            if let Some(score) = r.score {
+                top.offer(row, score, r);
+            }
+            row += 1;
+        }
+    }
+    Ok(top.into_ranked())
+}
+
+/// The kind of a row's error, for the counts in `summary.json` (and the
+/// contact sheet's empty cells).
+pub(crate) fn error_kind(error: &str) -> &'static str {
     if error.contains("not found") {
         "missing"
     } else if error.contains("is empty") {
@@ -64,6 +112,9 @@ fn error_kind(error: &str) -> &'static str {
     }
 }
 
+/// The score quantiles `summary.json` reports, by name, in order.
+pub const QUANTILES: [(&str, f64); 9] = [("min", 0.0), ("p01", 0.01), ("p05", 0.05), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p95", 0.95), ("p99", 0.99), ("max", 1.0)];
+
 /// Quantile `q` of sorted values (linear interpolation, numpy's default).
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
@@ -71,10 +122,11 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
-/// Writes `top_k.csv` and `summary.json` under `prefix`; returns their keys.
+/// Writes `top_k.csv`, `summary.json`, `results.md` and the figures under
+/// `prefix`; returns their keys.
 pub async fn write_summary_parts(store: &Store, id: &ShardId, spec: &ScoreSummarySpec, prefix: &str) -> Result<Vec<String>, AggregateError> {
-    let manifests = score_manifests(store, id, spec).await?;
-    let mut heap: BinaryHeap<Ranked> = BinaryHeap::new();
+    let manifests = score_manifests(store, id, &spec.shards).await?;
+    let mut top = TopK::new(spec.top_k);
     // Scores are kept as f32 for the quantiles: 4 bytes per scored image.
     let mut scores: Vec<f32> = Vec::new();
     let (mut rows, mut failed) = (0u64, 0u64);
@@ -86,10 +138,7 @@ pub async fn write_summary_parts(store: &Store, id: &ShardId, spec: &ScoreSummar
             match r.score {
                 Some(score) => {
                     scores.push(score as f32);
-                    heap.push(Ranked { score, row, r });
-                    if heap.len() > spec.top_k {
-                        heap.pop();
-                    }
+                    top.offer(row, score, r);
                 }
                 None => {
                     failed += 1;
@@ -101,21 +150,19 @@ pub async fn write_summary_parts(store: &Store, id: &ShardId, spec: &ScoreSummar
     if rows != spec.rows {
         return Err(AggregateError::RowCount { aggregate: id.clone(), expected: spec.rows, found: rows });
     }
-    let mut top = heap.into_vec();
-    top.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+    let top = top.into_ranked();
     let mut csv = String::from("rank,uri,score,s_fnn,s_pr\n");
     for (rank, t) in top.iter().enumerate() {
         let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
         let f = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
-        let _ = writeln!(csv, "{},{},{},{},{}", rank + 1, quote(&t.r.uri), t.score, f(t.r.s_fnn), f(t.r.s_pr));
+        let _ = writeln!(csv, "{},{},{},{},{}", rank + 1, quote(&t.uri), f(t.score), f(t.s_fnn), f(t.s_pr));
     }
     scores.sort_by(f32::total_cmp);
     let sorted: Vec<f64> = scores.iter().map(|&s| f64::from(s)).collect();
     let quantiles = if sorted.is_empty() {
         serde_json::Value::Null
     } else {
-        let names = [("min", 0.0), ("p01", 0.01), ("p05", 0.05), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p95", 0.95), ("p99", 0.99), ("max", 1.0)];
-        serde_json::Value::Object(names.iter().map(|(n, q)| (n.to_string(), serde_json::json!(quantile(&sorted, *q)))).collect())
+        serde_json::Value::Object(QUANTILES.iter().map(|(n, q)| (n.to_string(), serde_json::json!(quantile(&sorted, *q)))).collect())
     };
     let summary = serde_json::json!({
         "title": spec.title,
@@ -133,13 +180,19 @@ pub async fn write_summary_parts(store: &Store, id: &ShardId, spec: &ScoreSummar
     // however long the archive.
     let step = sorted.len().div_ceil(100_000).max(1);
     let sample: Vec<f64> = sorted.iter().step_by(step).copied().collect();
+    let mut figures = Vec::new();
     if !sample.is_empty() {
-        let figure = crate::plots::distribution_figure(&sample).map_err(|message| AggregateError::Plot { aggregate: id.clone(), figure: "the score distribution".to_string(), message })?;
-        let markdown = format!("# {}
-
-{} images scored, {} failed.
-", spec.title, rows - failed, failed);
-        files.push((part::RESULTS_HTML.to_string(), Bytes::from(crate::plots::results_html(&spec.title, &markdown, std::slice::from_ref(&figure)))));
+        figures.push(crate::plots::distribution_figure(&sample).map_err(|message| AggregateError::Plot { aggregate: id.clone(), figure: "the score distribution".to_string(), message })?);
+    }
+    if let Some(sheet) = &spec.contact_sheet {
+        figures.push(contact_sheet_figure(store, id, sheet).await?);
+    }
+    let markdown = super::report::scoring_markdown(&summary, &top);
+    files.push((part::RESULTS_MD.to_string(), Bytes::from(markdown.clone())));
+    if !figures.is_empty() {
+        files.push((part::RESULTS_HTML.to_string(), Bytes::from(crate::plots::results_html(&spec.title, &markdown, &figures))));
+    }
+    for figure in figures {
         files.push((format!("{}.svg", figure.name), Bytes::from(figure.svg)));
         files.push((format!("{}.png", figure.name), Bytes::from(figure.png)));
     }
@@ -150,6 +203,16 @@ pub async fn write_summary_parts(store: &Store, id: &ShardId, spec: &ScoreSummar
         keys.push(key);
     }
     Ok(keys)
+}
+
+/// The committed contact sheet `sheet`'s figure, which the summary publishes.
+async fn contact_sheet_figure(store: &Store, reader: &ShardId, sheet: &ShardId) -> Result<crate::plots::Figure, AggregateError> {
+    let manifest = score_manifests(store, reader, std::slice::from_ref(sheet)).await?.remove(0);
+    let key = |ext: &str| shard_store::part_key(store, &manifest, &format!("{}.{ext}", part::CONTACT_SHEET));
+    let (svg_key, png_key) = (key("svg")?, key("png")?);
+    let svg = String::from_utf8(store.get(&svg_key).await?.to_vec()).map_err(|e| AggregateError::Corrupt { what: store.full_uri(&svg_key), message: e.to_string() })?;
+    let png = store.get(&png_key).await?.to_vec();
+    Ok(crate::plots::Figure { name: part::CONTACT_SHEET.to_string(), title: crate::plots::CONTACT_SHEET_TITLE.to_string(), svg, png })
 }
 
 /// Runs the summary as attempt `attempt` and commits it (first commit wins).
@@ -165,10 +228,11 @@ pub async fn run_score_summary(store: &Store, spec: &ScoreSummarySpec, attempt: 
 }
 
 /// Publishes a finished scoring job to `output`: `scores/part-NNNNNN.parquet`
-/// (one per shard, input order), `top_k.csv`, `summary.json` with the wall
-/// time and rate added, and `job.toml`.
+/// (one per shard, input order), `top_k.csv`, `summary.json` and
+/// `results.md` with the wall time and rate added, the figures and
+/// `results.html`, and `job.toml`.
 pub async fn publish_scores(store: &Store, summary: &Manifest, spec: &ScoreSummarySpec, output: &Store, job_toml: &str, wall_s: f64) -> Result<PublishedResults, AggregateError> {
-    let manifests = score_manifests(store, &summary.shard, spec).await?;
+    let manifests = score_manifests(store, &summary.shard, &spec.shards).await?;
     for (i, m) in manifests.iter().enumerate() {
         let bytes = store.get(&shard_store::part_key(store, m, part::IMAGE_SCORES)?).await?;
         output.put(&format!("scores/part-{i:06}.parquet"), bytes).await?;
@@ -181,7 +245,13 @@ pub async fn publish_scores(store: &Store, summary: &Manifest, spec: &ScoreSumma
     json["images_per_s"] = serde_json::json!(if wall_s > 0.0 { json["rows"].as_f64().unwrap_or(0.0) / wall_s } else { 0.0 });
     let pretty = serde_json::to_string_pretty(&json).expect("json");
     output.put(part::SUMMARY_JSON, Bytes::from(pretty.clone())).await?;
+    // Summaries committed before results.md was a part report the JSON.
+    let markdown = match shard_store::part_key(store, summary, part::RESULTS_MD) {
+        Ok(key) => String::from_utf8_lossy(&store.get(&key).await?).into_owned() + &super::report::rate_line(json["rows"].as_u64().unwrap_or(0), wall_s),
+        Err(_) => format!("# {}\n\n```json\n{pretty}\n```\n", spec.title),
+    };
+    output.put(part::RESULTS_MD, Bytes::from(markdown.clone())).await?;
     let plots = crate::aggregate::publish_figures(store, summary, output).await?;
     output.put(part::JOB_TOML, Bytes::from(job_toml.to_string())).await?;
-    Ok(PublishedResults { uri: output.uri().to_string(), markdown: format!("# {}\n\n```json\n{pretty}\n```\n", spec.title), plots })
+    Ok(PublishedResults { uri: output.uri().to_string(), markdown, plots })
 }

@@ -27,6 +27,9 @@ pub const IMAGE_SCORES: &str = "image_scores.parquet";
 /// Scoring summaries, copied to the job's output with `scores/`.
 pub const TOP_K_CSV: &str = "top_k.csv";
 pub const SUMMARY_JSON: &str = "summary.json";
+/// Contact sheets (and the summary that publishes them): the figure stem of
+/// `contact_sheet.png` and `contact_sheet.svg`.
+pub const CONTACT_SHEET: &str = "contact_sheet";
 /// The job file as submitted, next to the results in the job's output.
 pub const JOB_TOML: &str = "job.toml";
 

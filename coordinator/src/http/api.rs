@@ -5,22 +5,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rwclip_common::artifacts::Store;
-use rwclip_common::plan::{JobId, ShardKind};
+use rwclip_common::plan::JobId;
 use serde_json::{json, Value};
 
 use super::auth::{authorized, refused};
 use super::HttpState;
 use crate::scheduler::{JobOutcome, JobView, SchedulerError, SchedulerEvent, WorkerView};
-
-pub fn kind_label(kind: ShardKind) -> &'static str {
-    match kind {
-        ShardKind::TextEmbedding => "text",
-        ShardKind::ImageEmbedding => "image",
-        ShardKind::Trial => "trial",
-        ShardKind::Aggregate => "aggregate",
-        ShardKind::Score => "score",
-    }
-}
 
 pub fn state_label(outcome: &Option<JobOutcome>) -> &'static str {
     match outcome {
@@ -41,7 +31,7 @@ pub fn job_json(v: &JobView, detail: bool) -> Value {
         "output": v.output_uri,
         "shards": { "total": v.total, "committed": v.committed, "running": v.running, "failed": v.failures.len() },
         "stages": v.stages.iter().map(|s| json!({
-            "kind": kind_label(s.kind), "total": s.total, "committed": s.committed, "running": s.running, "failed": s.failed,
+            "kind": s.kind.stage_name(), "total": s.total, "committed": s.committed, "running": s.running, "failed": s.failed,
         })).collect::<Vec<_>>(),
     });
     if detail {
@@ -49,7 +39,7 @@ pub fn job_json(v: &JobView, detail: bool) -> Value {
             .failures
             .iter()
             .map(|f| json!({
-                "shard": f.shard.0, "kind": kind_label(f.kind), "attempts": f.attempts, "reason": f.last_reason,
+                "shard": f.shard.0, "kind": f.kind.stage_name(), "attempts": f.attempts, "reason": f.last_reason,
                 "class": f.class.map(|c| c.label()),
             }))
             .collect();

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::api::{kind_label, state_label};
+use super::api::state_label;
 use super::auth::{authorized, refused};
 use super::HttpState;
 use crate::scheduler::{MetricsSnapshot, SchedulerEvent};
@@ -49,7 +49,7 @@ pub fn render(s: &MetricsSnapshot, rpc: &RpcMetrics) -> String {
     let mut shards: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for j in s.jobs.iter().filter(|j| j.outcome.is_none()) {
         for st in &j.stages {
-            let kind = kind_label(st.kind);
+            let kind = st.kind.stage_name();
             *shards.entry((kind, "committed")).or_default() += st.committed;
             *shards.entry((kind, "running")).or_default() += st.running;
             *shards.entry((kind, "failed")).or_default() += st.failed;

@@ -30,6 +30,10 @@ pub struct ScoreArgs {
     /// Rows of top_k.csv.
     #[arg(long, default_value_t = 100)]
     pub top_k: usize,
+    /// Images on contact_sheet.png: the first of top_k.csv as thumbnails
+    /// (0 = no sheet).
+    #[arg(long, default_value_t = rwclip_common::scoring::job::DEFAULT_CONTACT_SHEET)]
+    pub contact_sheet: usize,
     /// Images per shard.
     #[arg(long, default_value_t = 1024)]
     pub rows_per_shard: u64,
@@ -64,6 +68,7 @@ pub fn run(a: ScoreArgs) -> Result<()> {
         detector: a.detector,
         input: a.input,
         top_k: a.top_k,
+        contact_sheet: a.contact_sheet,
         rows_per_shard: a.rows_per_shard,
         model: ScoreModelSpec { weights: a.weights, device: a.device, image_batch_size: a.batch_size, precision: a.precision },
     };

@@ -2,7 +2,8 @@
 
 use rwclip_proto::v1::ShardKind;
 
-/// "text", "image", "trial" or "aggregate" for a `ShardKind` wire value.
+/// The stage name of a `ShardKind` wire value (as `rwclip_common`'s
+/// `ShardKind::stage_name`, which the coordinator's dashboard uses).
 pub fn stage_name(kind: i32) -> &'static str {
     match ShardKind::try_from(kind) {
         Ok(ShardKind::TextEmbedding) => "text",
@@ -10,6 +11,7 @@ pub fn stage_name(kind: i32) -> &'static str {
         Ok(ShardKind::Trial) => "trial",
         Ok(ShardKind::Aggregate) => "aggregate",
         Ok(ShardKind::Score) => "score",
+        Ok(ShardKind::ContactSheet) => "contact-sheet",
         Ok(ShardKind::Unspecified) | Err(_) => "other",
     }
 }

@@ -24,7 +24,7 @@ pub fn score_summary(id: &ShardId, s: &ScoreSummarySpec, store: &BlockingStore, 
 }
 
 /// Store trouble stays retryable; bad committed inputs are permanent.
-fn shard_error(id: &ShardId, e: AggregateError) -> ShardError {
+pub(super) fn shard_error(id: &ShardId, e: AggregateError) -> ShardError {
     let store = ShardError::store(id);
     match e {
         AggregateError::Store(s) => store(ShardStoreError::Store(s)),

@@ -5,6 +5,7 @@
 //! aggregates use.
 
 mod aggregate;
+mod contact_sheet;
 mod context;
 mod embeddings;
 mod error;
@@ -46,6 +47,7 @@ pub fn execute(
         ShardSpec::Aggregate(s) => aggregate::aggregate(&id, s, store, &prefix)?,
         ShardSpec::Score(s) => score::score(&id, s, ctx, store, &prefix, progress)?,
         ShardSpec::ScoreSummary(s) => aggregate::score_summary(&id, s, store, &prefix)?,
+        ShardSpec::ContactSheet(s) => contact_sheet::contact_sheet(&id, s, store, &prefix, progress)?,
     };
     let spec_json = serde_json::to_value(spec).expect("shard specs are plain data and always serialise");
     store

@@ -1,0 +1,85 @@
+//! A scoring job's `results.md`: what `rwclip results`, the dashboard and
+//! `results.html` show of it, from the same numbers as `summary.json`.
+
+use std::fmt::Write;
+
+use crate::artifacts::ImageScoreRow;
+
+/// Rows of `top_k.csv` repeated in the report (the file has them all).
+pub const REPORT_TOP_ROWS: usize = 10;
+
+/// A table cell: pipes would split it (the exact value is in top_k.csv).
+fn cell(s: &str) -> String {
+    s.replace('|', "¦")
+}
+
+/// The report of `summary` (`summary.json`'s value) and the best rows.
+pub fn scoring_markdown(summary: &serde_json::Value, top: &[ImageScoreRow]) -> String {
+    let n = |k: &str| summary[k].as_u64().unwrap_or(0);
+    let mut md = format!("# {}\n\n{} images scored, {} failed", summary["title"].as_str().unwrap_or("scoring job"), n("scored"), n("failed"));
+    if let Some(errors) = summary["errors"].as_object().filter(|e| !e.is_empty()) {
+        let kinds: Vec<String> = errors.iter().map(|(k, v)| format!("{k} {}", v.as_u64().unwrap_or(0))).collect();
+        let _ = write!(md, " ({})", kinds.join(", "));
+    }
+    md.push_str(".\n");
+    if let Some(q) = summary["score_quantiles"].as_object() {
+        md.push_str("\n## Score quantiles\n\n| quantile | score |\n|---|---|\n");
+        for (name, _) in super::summary::QUANTILES {
+            if let Some(v) = q.get(name).and_then(serde_json::Value::as_f64) {
+                let _ = writeln!(md, "| {name} | {v:.6} |");
+            }
+        }
+    }
+    if !top.is_empty() {
+        let shown = top.len().min(REPORT_TOP_ROWS);
+        let _ = write!(md, "\n## The {shown} best-scored images (of {} in top_k.csv)\n\n| rank | uri | score | s_fnn | s_pr |\n|---|---|---|---|---|\n", top.len());
+        let f = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
+        for (i, r) in top.iter().take(shown).enumerate() {
+            let _ = writeln!(md, "| {} | {} | {} | {} | {} |", i + 1, cell(&r.uri), f(r.score), f(r.s_fnn), f(r.s_pr));
+        }
+    }
+    md
+}
+
+/// The line publishing adds once the job's wall time is known.
+pub fn rate_line(rows: u64, wall_s: f64) -> String {
+    let rate = if wall_s > 0.0 { rows as f64 / wall_s } else { 0.0 };
+    format!("\n{rows} images in {wall_s:.1} s: {rate:.1} images/s.\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scoring::summary::TopK;
+
+    fn row(uri: &str, score: f64) -> ImageScoreRow {
+        ImageScoreRow { uri: uri.into(), score: Some(score), s_fnn: Some(score / 2.0), s_pr: Some(score / 2.0), error: None }
+    }
+
+    #[test]
+    fn top_k_keeps_the_k_best_with_ties_in_input_order() {
+        let mut top = TopK::new(3);
+        for (i, (uri, s)) in [("a", 0.5), ("b", 0.9), ("c", 0.7), ("d", 0.9), ("e", 0.1), ("f", 0.7)].into_iter().enumerate() {
+            top.offer(i as u64, s, row(uri, s));
+        }
+        let uris: Vec<String> = top.into_ranked().into_iter().map(|r| r.uri).collect();
+        assert_eq!(uris, ["b", "d", "c"]);
+    }
+
+    #[test]
+    fn the_report_lists_counts_quantiles_in_order_and_the_best_rows() {
+        let summary = serde_json::json!({
+            "title": "nightly", "rows": 5, "scored": 3, "failed": 2, "errors": {"missing": 1, "undecodable": 1},
+            "score_quantiles": {"max": 0.9, "min": 0.1, "p50": 0.5},
+        });
+        let top: Vec<ImageScoreRow> = (0..12).map(|i| row(&format!("site|{i}.jpg"), 1.0 - f64::from(i) / 100.0)).collect();
+        let md = scoring_markdown(&summary, &top);
+        assert!(md.starts_with("# nightly\n\n3 images scored, 2 failed (missing 1, undecodable 1).\n"), "{md}");
+        let (min, p50, max) = (md.find("| min |").unwrap(), md.find("| p50 |").unwrap(), md.find("| max |").unwrap());
+        assert!(min < p50 && p50 < max, "quantiles in order: {md}");
+        assert!(md.contains("## The 10 best-scored images (of 12 in top_k.csv)"), "{md}");
+        assert!(md.contains("| 1 | site¦0.jpg | 1.000000 | 0.500000 | 0.500000 |"), "{md}");
+        assert!(!md.contains("site¦10.jpg"), "only the first {REPORT_TOP_ROWS}");
+        assert_eq!(rate_line(100, 4.0), "\n100 images in 4.0 s: 25.0 images/s.\n");
+    }
+}

@@ -1,0 +1,53 @@
+//! The contact sheet shard: a scoring job's best-scored images, ranked as
+//! `top_k.csv` ranks them, read again and drawn as thumbnails on one sheet.
+//! An image that cannot be read any more is a captioned empty cell, never a
+//! failed shard; only the store failing over and over fails it.
+
+use bytes::Bytes;
+use rwclip_common::plan::{ContactSheetSpec, ShardId};
+use rwclip_common::plots::{contact_sheet as draw_sheet, SheetImage, Thumbnail, THUMB_SIDE};
+use rwclip_common::scoring::summary::rank_top_k;
+use rwclip_common::shard_store::part;
+use rwclip_inputs::preprocess::thumbnail_rgb;
+
+use super::aggregate::shard_error;
+use super::error::ShardError;
+use crate::blocking_store::BlockingStore;
+use crate::embed::parallel_map;
+use crate::error::EngineError;
+use crate::image_reader::{ImageReadError, ImageReader};
+
+pub fn contact_sheet(id: &ShardId, s: &ContactSheetSpec, store: &BlockingStore, prefix: &str, progress: &dyn Fn(u64, u64)) -> Result<Vec<String>, ShardError> {
+    let run = ShardError::run(id);
+    let top = store.block_on(rank_top_k(store.store(), id, &s.shards, s.images)).map_err(|e| shard_error(id, e))?;
+    let reader = ImageReader::open(&s.root).map_err(|e| run(e.into()))?;
+    // A listed prefix's rows carry `<root>/<key>`; the reader wants the key.
+    let root = format!("{}/", s.root.trim_end_matches('/'));
+    let locations: Vec<String> = top.iter().map(|r| r.uri.strip_prefix(&root).unwrap_or(&r.uri).to_string()).collect();
+    let read = reader.read_each(&locations).map_err(|e| match e {
+        ImageReadError::Store { source, .. } => run(EngineError::Store(source)),
+        other => run(EngineError::Usage(other.to_string())),
+    })?;
+    let items: Vec<(&String, Result<Bytes, ImageReadError>)> = top.iter().map(|r| &r.uri).zip(read).collect();
+    let thumbs = parallel_map(&items, |(uri, bytes)| {
+        let bytes = bytes.as_ref().map_err(|e| e.to_string())?;
+        let t = thumbnail_rgb(bytes, uri, THUMB_SIDE).map_err(|e| e.to_string())?;
+        Ok(Thumbnail { width: t.width(), height: t.height(), rgb: t.into_raw() })
+    });
+    let images: Vec<SheetImage> = top
+        .iter()
+        .zip(thumbs)
+        .enumerate()
+        .map(|(i, (r, thumb))| SheetImage { rank: i + 1, uri: r.uri.clone(), score: r.score.unwrap_or(f64::NAN), thumb })
+        .collect();
+    progress(images.len() as u64, images.len() as u64);
+    let heading = format!("The {} best-scored images. {}", images.len(), s.title);
+    let figure = draw_sheet(&heading, &images).map_err(|problem| ShardError::BadInput { shard: id.clone(), problem: format!("drawing the contact sheet: {problem}") })?;
+    let mut keys = Vec::new();
+    for (ext, bytes) in [("svg", Bytes::from(figure.svg)), ("png", Bytes::from(figure.png))] {
+        let key = format!("{prefix}{}.{ext}", part::CONTACT_SHEET);
+        store.put(&key, bytes).map_err(|e| run(e.into()))?;
+        keys.push(key);
+    }
+    Ok(keys)
+}
