@@ -7,6 +7,7 @@ pub mod blocking_store;
 pub mod clip;
 pub mod detector;
 pub mod device;
+pub mod device_fit;
 pub mod embed;
 pub mod error;
 pub mod fnn;

@@ -9,6 +9,7 @@ use tch::{nn, Device, Tensor};
 use super::text::TextTransformer;
 use super::vision::VisionTransformer;
 use super::weights::{load_strict, WeightsError};
+use crate::device_fit::DeviceFit;
 
 /// Seed of the global libtorch RNG for weight-less (random) models, so a demo
 /// run without weights is still reproducible.
@@ -24,6 +25,8 @@ pub struct Clip {
     device: Device,
     /// What the parameters are held and computed in (Float unless set).
     kind: tch::Kind,
+    /// How many items fit through the device at once (CUDA).
+    fit: DeviceFit,
 }
 
 impl Clip {
@@ -36,6 +39,7 @@ impl Clip {
             logit_scale: p.var("logit_scale", &[], nn::Init::Const(init_logit_scale)),
             device: p.device(),
             kind: tch::Kind::Float,
+            fit: DeviceFit::new(p.device()),
         }
     }
 
@@ -44,14 +48,16 @@ impl Clip {
     /// Panics on malformed tokens (wrong rank, ids outside the vocabulary):
     /// they can only come from a bug, not from user data.
     pub fn encode_text(&self, tokens: &Tensor) -> Tensor {
-        tch::no_grad(|| self.text.forward(&tokens.to_device(self.device)).to_kind(tch::Kind::Float))
+        let n = tokens.size().first().copied().unwrap_or(0) as usize;
+        self.fit.run(n, |start, len| tch::no_grad(|| self.text.forward(&tokens.narrow(0, start, len).to_device(self.device)).to_kind(tch::Kind::Float)))
     }
 
     /// `pixels`: [N, 3, S, S] f32, already resized and normalised with the
     /// OpenAI mean/std -> [N, embed_dim] f32 on the model's device, unnormalised.
     /// Panics when S differs from the configured image size.
     pub fn encode_image(&self, pixels: &Tensor) -> Tensor {
-        tch::no_grad(|| self.visual.forward(&self.on_device(pixels)).to_kind(tch::Kind::Float))
+        let n = pixels.size().first().copied().unwrap_or(0) as usize;
+        self.fit.run(n, |start, len| tch::no_grad(|| self.visual.forward(&self.on_device(&pixels.narrow(0, start, len))).to_kind(tch::Kind::Float)))
     }
 
     /// Pixels on the model's device in its precision. From the CPU to CUDA
@@ -63,6 +69,12 @@ impl Clip {
         } else {
             pixels.to_device(self.device).to_kind(self.kind)
         }
+    }
+
+    /// Items per forward pass since the device ran out of memory (`None`:
+    /// whole batches fit).
+    pub fn fitted_batch(&self) -> Option<usize> {
+        self.fit.limit()
     }
 
     /// CLIP's learned softmax temperature, `exp(logit_scale)` (100 for OpenAI weights).
@@ -153,6 +165,46 @@ impl ClipModel {
             cfg: cfg.clone(),
             vs,
             clip,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both towers split along the batch when the device runs out of memory
+    /// give what the whole batch gives (here libtorch's error is raised by
+    /// a forward pass that "fits" at most 3 items; the towers are real).
+    #[test]
+    fn a_batch_split_after_out_of_memory_encodes_as_the_whole_batch() {
+        let cfg = ClipConfig::preset("rwclip-tiny").unwrap();
+        let mut model = ClipModel::load(&cfg, None, Device::Cpu).unwrap();
+        let size = cfg.vision.image_size as i64;
+        let pixels = Tensor::randn([8, 3, size, size], (tch::Kind::Float, Device::Cpu));
+        let tokens = Tensor::randint(cfg.text.vocab_size - 1, [8, cfg.text.context_length as i64], (tch::Kind::Int64, Device::Cpu));
+        let (whole_image, whole_text) = (model.clip.encode_image(&pixels), model.clip.encode_text(&tokens));
+        model.clip.fit = DeviceFit::always();
+        let oom_above_3 = |t: &Tensor| {
+            if t.size()[0] > 3 {
+                panic!("Torch(\"CUDA out of memory. Tried to allocate 1.00 GiB\")");
+            }
+        };
+        let clip = &model.clip;
+        let split_image = clip.fit.run(8, |s, l| {
+            let part = pixels.narrow(0, s, l);
+            oom_above_3(&part);
+            tch::no_grad(|| clip.visual.forward(&part))
+        });
+        let split_text = clip.fit.run(8, |s, l| {
+            let part = tokens.narrow(0, s, l);
+            oom_above_3(&part);
+            tch::no_grad(|| clip.text.forward(&part))
+        });
+        assert_eq!(clip.fitted_batch(), Some(2), "8 → 4 → 2");
+        for (whole, split) in [(whole_image, split_image), (whole_text, split_text)] {
+            let diff = (whole - split).abs().max().double_value(&[]);
+            assert!(diff < 1e-5, "split batches differ from the whole batch by {diff}");
         }
     }
 }
