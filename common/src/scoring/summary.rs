@@ -67,7 +67,7 @@ impl TopK {
 
 /// The committed manifest of every shard of `shards` (score shards, in
 /// input order, or the contact sheet) that `reader` depends on.
-async fn score_manifests(store: &Store, reader: &ShardId, shards: &[ShardId]) -> Result<Vec<Manifest>, AggregateError> {
+async fn committed_deps(store: &Store, reader: &ShardId, shards: &[ShardId]) -> Result<Vec<Manifest>, AggregateError> {
     let mut out = Vec::with_capacity(shards.len());
     for shard in shards {
         let m = shard_store::committed(store, shard).await?.ok_or_else(|| AggregateError::MissingTrial {
@@ -85,7 +85,7 @@ async fn score_manifests(store: &Store, reader: &ShardId, shards: &[ShardId]) ->
 pub async fn rank_top_k(store: &Store, reader: &ShardId, shards: &[ShardId], k: usize) -> Result<Vec<ImageScoreRow>, AggregateError> {
     let mut top = TopK::new(k);
     let mut row = 0u64;
-    for m in score_manifests(store, reader, shards).await? {
+    for m in committed_deps(store, reader, shards).await? {
         for r in shard_store::read_part::<ImageScoreRow>(store, &m, part::IMAGE_SCORES).await? {
             if let Some(score) = r.score {
                 top.offer(row, score, r);
@@ -125,7 +125,7 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 /// Writes `top_k.csv`, `summary.json`, `results.md` and the figures under
 /// `prefix`; returns their keys.
 pub async fn write_summary_parts(store: &Store, id: &ShardId, spec: &ScoreSummarySpec, prefix: &str) -> Result<Vec<String>, AggregateError> {
-    let manifests = score_manifests(store, id, &spec.shards).await?;
+    let manifests = committed_deps(store, id, &spec.shards).await?;
     let mut top = TopK::new(spec.top_k);
     // Scores are kept as f32 for the quantiles: 4 bytes per scored image.
     let mut scores: Vec<f32> = Vec::new();
@@ -207,7 +207,7 @@ pub async fn write_summary_parts(store: &Store, id: &ShardId, spec: &ScoreSummar
 
 /// The committed contact sheet `sheet`'s figure, which the summary publishes.
 async fn contact_sheet_figure(store: &Store, reader: &ShardId, sheet: &ShardId) -> Result<crate::plots::Figure, AggregateError> {
-    let manifest = score_manifests(store, reader, std::slice::from_ref(sheet)).await?.remove(0);
+    let manifest = committed_deps(store, reader, std::slice::from_ref(sheet)).await?.remove(0);
     let key = |ext: &str| shard_store::part_key(store, &manifest, &format!("{}.{ext}", part::CONTACT_SHEET));
     let (svg_key, png_key) = (key("svg")?, key("png")?);
     let svg = String::from_utf8(store.get(&svg_key).await?.to_vec()).map_err(|e| AggregateError::Corrupt { what: store.full_uri(&svg_key), message: e.to_string() })?;
@@ -232,7 +232,7 @@ pub async fn run_score_summary(store: &Store, spec: &ScoreSummarySpec, attempt: 
 /// `results.md` with the wall time and rate added, the figures and
 /// `results.html`, and `job.toml`.
 pub async fn publish_scores(store: &Store, summary: &Manifest, spec: &ScoreSummarySpec, output: &Store, job_toml: &str, wall_s: f64) -> Result<PublishedResults, AggregateError> {
-    let manifests = score_manifests(store, &summary.shard, &spec.shards).await?;
+    let manifests = committed_deps(store, &summary.shard, &spec.shards).await?;
     for (i, m) in manifests.iter().enumerate() {
         let bytes = store.get(&shard_store::part_key(store, m, part::IMAGE_SCORES)?).await?;
         output.put(&format!("scores/part-{i:06}.parquet"), bytes).await?;
