@@ -15,7 +15,7 @@ pub const THUMB_SIDE: u32 = 160;
 /// Thumbnails per row.
 const COLUMNS: usize = 8;
 const PAD: u32 = 8;
-const HEADER: u32 = 34;
+const HEADER: u32 = 50;
 const CAPTION: u32 = 38;
 
 /// A decoded thumbnail: RGB, 8 bits, row-major, at most [`THUMB_SIDE`]
@@ -90,9 +90,18 @@ fn blit(pixels: &mut [u8], width: u32, at: (u32, u32), t: &Thumbnail) {
     }
 }
 
-/// Draws the sheet: PNG pixels, and an SVG that holds the same PNG (a
-/// report or the dashboard shows either; neither loads anything else).
-pub fn contact_sheet(heading: &str, images: &[SheetImage]) -> Result<Figure, String> {
+/// `text` cut to `max` chars, marked where it was cut.
+fn fit_line(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    text.chars().take(max.saturating_sub(1)).chain(std::iter::once('…')).collect()
+}
+
+/// Draws the sheet under `heading` and a smaller `subtitle` (cut to the
+/// sheet's width): PNG pixels, and an SVG that holds the same PNG (a report
+/// or the dashboard shows either; neither loads anything else).
+pub fn contact_sheet(heading: &str, subtitle: &str, images: &[SheetImage]) -> Result<Figure, String> {
     register_font();
     for im in images {
         if let Ok(t) = &im.thumb {
@@ -107,7 +116,10 @@ pub fn contact_sheet(heading: &str, images: &[SheetImage]) -> Result<Figure, Str
     {
         let area = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
         let text = |px: u32, colour: RGBColor| ("sans-serif", px).into_font().color(&colour);
-        area.draw_text(heading, &text(16, BLACK), (PAD as i32, 9)).map_err(error)?;
+        // DejaVu Sans at 12 px is about 7 px a character.
+        let (heading, subtitle) = (fit_line(heading, (size.0 / 9) as usize), fit_line(subtitle, (size.0 / 7) as usize));
+        area.draw_text(&heading, &text(16, BLACK), (PAD as i32, 8)).map_err(error)?;
+        area.draw_text(&subtitle, &text(12, RGBColor(70, 70, 70)), (PAD as i32, 28)).map_err(error)?;
         for (i, im) in images.iter().enumerate() {
             let (x, y) = layout.cell(i);
             let (x, y) = (x as i32, y as i32);
@@ -134,7 +146,7 @@ pub fn contact_sheet(heading: &str, images: &[SheetImage]) -> Result<Figure, Str
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\"><title>{title}</title><image width=\"{w}\" height=\"{h}\" href=\"data:image/png;base64,{data}\"/></svg>\n",
         w = size.0,
         h = size.1,
-        title = super::report::escape(heading),
+        title = super::report::escape(&format!("{heading}. {subtitle}")),
         data = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &png),
     );
     Ok(Figure { name: part::CONTACT_SHEET.to_string(), title: CONTACT_SHEET_TITLE.to_string(), svg, png })

@@ -103,7 +103,8 @@ fn a_contact_sheet_centres_each_thumbnail_in_its_cell_and_marks_unreadable_image
         SheetImage { rank: 2, uri: "b.png".into(), score: 0.5, thumb: Ok(solid(40, 160, [20, 20, 200])) },
         SheetImage { rank: 3, uri: "gone.png".into(), score: 0.25, thumb: Err("image /x/gone.png not found".into()) },
     ];
-    let f = contact_sheet("The 3 best <scored>", &images).unwrap();
+    let long = format!("nightly: 3 images of s3://archive/{} scored", "x".repeat(500));
+    let f = contact_sheet("The 3 best <scored>", &long, &images).unwrap();
     let layout = SheetLayout { count: 3 };
     check_png(&f, layout.size());
     let mut reader = png::Decoder::new(std::io::Cursor::new(&f.png)).read_info().unwrap();
@@ -122,7 +123,7 @@ fn a_contact_sheet_centres_each_thumbnail_in_its_cell_and_marks_unreadable_image
     let ink = (0..THUMB_SIDE).flat_map(|dx| (60..100).map(move |dy| (dx, dy))).filter(|&(dx, dy)| at(2, dx, dy)[0] > at(2, dx, dy)[1] + 40).count();
     assert!(ink > 20, "red 'cannot read now' text in the empty box ({ink} pixels)");
     // The SVG holds the same PNG and escapes the heading.
-    assert!(f.svg.contains("<title>The 3 best &lt;scored&gt;</title>"), "{}", &f.svg[..200]);
+    assert!(f.svg.contains("<title>The 3 best &lt;scored&gt;. nightly: 3 images of s3://archive/xxx"), "{}", &f.svg[..200]);
     let data = f.svg.split("base64,").nth(1).and_then(|s| s.split('"').next()).unwrap();
     assert_eq!(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, data).unwrap(), f.png);
     assert_eq!(f.name, "contact_sheet");
@@ -135,6 +136,6 @@ fn a_contact_sheet_wraps_after_eight_and_refuses_a_thumbnail_bigger_than_its_cel
     assert_eq!(layout.cell(8).0, layout.cell(0).0, "the ninth starts the second row");
     assert!(layout.cell(8).1 > layout.cell(7).1 + THUMB_SIDE);
     let big = SheetImage { rank: 4, uri: "big.png".into(), score: 1.0, thumb: Ok(solid(THUMB_SIDE + 1, 10, [0, 0, 0])) };
-    let e = contact_sheet("x", &[big]).unwrap_err();
+    let e = contact_sheet("x", "y", &[big]).unwrap_err();
     assert!(e.contains("rank 4") && e.contains("big.png"), "{e}");
 }

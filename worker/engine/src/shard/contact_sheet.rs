@@ -41,8 +41,8 @@ pub fn contact_sheet(id: &ShardId, s: &ContactSheetSpec, store: &BlockingStore, 
         .map(|(i, (r, thumb))| SheetImage { rank: i + 1, uri: r.uri.clone(), score: r.score.unwrap_or(f64::NAN), thumb })
         .collect();
     progress(images.len() as u64, images.len() as u64);
-    let heading = format!("The {} best-scored images. {}", images.len(), s.title);
-    let figure = draw_sheet(&heading, &images).map_err(|problem| ShardError::BadInput { shard: id.clone(), problem: format!("drawing the contact sheet: {problem}") })?;
+    let heading = format!("The {} best-scored images", images.len());
+    let figure = draw_sheet(&heading, &s.title, &images).map_err(|problem| ShardError::BadInput { shard: id.clone(), problem: format!("drawing the contact sheet: {problem}") })?;
     let mut keys = Vec::new();
     for (ext, bytes) in [("svg", Bytes::from(figure.svg)), ("png", Bytes::from(figure.png))] {
         let key = format!("{prefix}{}.{ext}", part::CONTACT_SHEET);
