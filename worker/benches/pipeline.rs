@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use rwclip_test_support::bench::best_of;
+
 use rwclip_common::dataset::synth::SynthSpec;
 use rwclip_common::detector::ScoreKind;
 use rwclip_common::fnn_config::FnnConfig;
@@ -44,16 +46,6 @@ const IMAGE_PX: u32 = 1024;
 const FNN_PAIRS: i64 = 10_000;
 const FNN_DIM: i64 = 640;
 const REPEATS: usize = 2;
-
-fn best_of(repeats: usize, mut f: impl FnMut()) -> f64 {
-    (0..repeats)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
-}
 
 /// Synthetic MVTec-layout images (PNG and JPEG) at `IMAGE_PX`, listed in a
 /// manifest CSV next to them; returns the manifest and the image paths.

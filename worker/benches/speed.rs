@@ -9,7 +9,6 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
 
 use rwclip_common::clip_config::ClipConfig;
 use rwclip_inputs::synth::{self, SynthSpec};
@@ -17,21 +16,12 @@ use rwclip_inputs::preprocess::Preprocess;
 use rwclip_common::prompts::PromptGenerator;
 use rwclip_inputs::tokenizer::ClipTokenizer;
 use rwclip_engine::clip::ClipModel;
+use rwclip_test_support::bench::best_of;
 use tch::{Device, Kind, Tensor};
 
 const MODEL: &str = "ViT-B-16-plus-240";
 const PROMPT_PAIRS: u64 = 5_000;
 const REPEATS: usize = 3;
-
-fn best_of(repeats: usize, mut f: impl FnMut()) -> f64 {
-    (0..repeats)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
-}
 
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -4,9 +4,11 @@
 //! [`cluster`] runs the real `rwclip coordinator` and `rwclip worker` processes
 //! ([`process`]), watched with a blocking [`client`]; [`tiny_job`] is the job
 //! they run and [`store_snapshot`] what pyarrow reads back; [`docker`]
-//! builds and runs the real container image on a local Docker engine.
+//! builds and runs the real container image on a local Docker engine;
+//! [`bench`] times the benches.
 //! A missing tool fails the test with what to install, never a skip.
 
+pub mod bench;
 pub mod browser;
 pub mod client;
 pub mod cluster;

@@ -95,10 +95,11 @@ mod tests {
         assert_eq!(fit.limit(), Some(4), "16 → 8 → 4");
         // The next batch starts at the size that fit.
         let calls = std::sync::atomic::AtomicUsize::new(0);
-        fit.run(16, |s, l| {
+        let again = fit.run(16, |s, l| {
             calls.fetch_add(1, Ordering::Relaxed);
             forward(5)(s, l)
         });
+        assert_eq!(again.size(), [16]);
         assert_eq!(calls.load(Ordering::Relaxed), 4, "four passes of 4, none refused");
     }
 

@@ -71,12 +71,6 @@ impl Clip {
         }
     }
 
-    /// Items per forward pass since the device ran out of memory (`None`:
-    /// whole batches fit).
-    pub fn fitted_batch(&self) -> Option<usize> {
-        self.fit.limit()
-    }
-
     /// CLIP's learned softmax temperature, `exp(logit_scale)` (100 for OpenAI weights).
     pub fn logit_scale(&self) -> f64 {
         self.logit_scale.to_kind(tch::Kind::Double).exp().double_value(&[])
@@ -201,7 +195,7 @@ mod tests {
             oom_above_3(&part);
             tch::no_grad(|| clip.text.forward(&part))
         });
-        assert_eq!(clip.fitted_batch(), Some(2), "8 → 4 → 2");
+        assert_eq!(clip.fit.limit(), Some(2), "8 → 4 → 2");
         for (whole, split) in [(whole_image, split_image), (whole_text, split_text)] {
             let diff = (whole - split).abs().max().double_value(&[]);
             assert!(diff < 1e-5, "split batches differ from the whole batch by {diff}");
