@@ -17,6 +17,13 @@ VENV_STAMP := $(VENV)/.rwclip-requirements.txt
 SYSTEM_STAMP := $(HOME)/.cache/rwclip/.system-packages-v4
 CARGO ?= cargo
 REFERENCE_DIR := target/reference
+# anomalib's WinCLIP, the reference for rwclip's, needs open_clip < 2.26.1 and
+# would pull lightning through its package __init__s: it lives in its own
+# folder (no dependencies installed), put first on the path of the child
+# Python that tests/reference/_winclip_anomalib.py runs in.
+WINCLIP_ENV ?= $(HOME)/.cache/rwclip/winclip-reference
+WINCLIP_STAMP := $(WINCLIP_ENV)/.rwclip-anomalib-2.7.0-open-clip-2.24.0
+export RWCLIP_WINCLIP_ENV := $(WINCLIP_ENV)
 REFERENCE_SCRIPTS := $(wildcard tests/reference/*.py)
 REFERENCE_STAMPS := $(patsubst tests/reference/%.py,$(REFERENCE_DIR)/%/.done,$(filter-out tests/reference/_%,$(REFERENCE_SCRIPTS)))
 
@@ -81,6 +88,15 @@ $(REFERENCE_DIR)/%/.done: tests/reference/%.py tests/reference/_common.py | boot
 	@rm -rf $(REFERENCE_DIR)/$* && mkdir -p $(REFERENCE_DIR)/$*
 	@.venv/bin/python $< --out $(REFERENCE_DIR)/$*
 	@touch $@
+
+$(WINCLIP_STAMP): | $(VENV_STAMP)
+	@echo "bootstrap: anomalib 2.7.0 + open-clip-torch 2.24.0 (no dependencies) into $(WINCLIP_ENV)"
+	@rm -rf "$(WINCLIP_ENV)"
+	@"$(VENV)/bin/python" -m pip install -q --disable-pip-version-check --no-deps --target "$(WINCLIP_ENV)" anomalib==2.7.0 open-clip-torch==2.24.0
+	@touch $@
+
+$(REFERENCE_DIR)/winclip/.done: $(WINCLIP_STAMP) tests/reference/_winclip_anomalib.py tests/reference/clip_tiny.py
+$(REFERENCE_DIR)/windows/.done: tests/reference/clip_tiny.py
 
 reference: $(REFERENCE_STAMPS)
 

@@ -1,4 +1,4 @@
-//! Image-level anomaly-detection metrics, computed exactly as scikit-learn 1.9
+//! Image-level anomaly-detection metrics (pixel-level ones in [`pixel`]), computed exactly as scikit-learn 1.9
 //! does (same tie grouping, same curve points, same float summation order), so
 //! our numbers can be compared with published tables digit for digit.
 //!
@@ -9,6 +9,7 @@
 
 mod curve;
 mod numpy_sum;
+pub mod pixel;
 
 use curve::{precision_recall_curve, roc_curve, trapezoid_auc, ThresholdCounts};
 use numpy_sum::numpy_sum;

@@ -147,7 +147,7 @@ fn append_scores(a: &ArrayRef, file: &str, name: &str, row0: usize, out: &mut Ve
     Ok(())
 }
 
-fn arrow_cast_i64(a: &ArrayRef) -> Vec<Option<i64>> {
+pub(crate) fn arrow_cast_i64(a: &ArrayRef) -> Vec<Option<i64>> {
     use arrow_array::types::*;
     macro_rules! collect {
         ($t:ty) => {

@@ -57,6 +57,7 @@ through_the_engine!(
     ArtifactError,
     tch::TchError,
     ScoresTableError,
+    rwclip_common::maps_table::MapsTableError,
     PlanError,
 );
 

@@ -115,10 +115,20 @@ fn grid_shape(n: usize) -> (usize, usize) {
     (n.div_ceil(cols).max(1), cols)
 }
 
+/// Height of one legend row under a curve panel.
+const LEGEND_ROW: u32 = 16;
+
 impl CurveGrid {
     pub fn size(&self) -> (u32, u32) {
         let (rows, cols) = grid_shape(self.panels.len());
-        (cols as u32 * 380, rows as u32 * 340)
+        (cols as u32 * 380, rows as u32 * (340 + self.legend_height()))
+    }
+
+    /// Room under every panel for the most lines any panel has: the legend
+    /// sits below the axes, so it never hides a curve.
+    fn legend_height(&self) -> u32 {
+        let lines = self.panels.iter().map(|p| p.lines.len()).max().unwrap_or(0) as u32;
+        lines * LEGEND_ROW + if lines > 0 { 6 } else { 0 }
     }
 }
 
@@ -126,8 +136,11 @@ impl Drawable for CurveGrid {
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String> {
         area.fill(&WHITE).map_err(error)?;
         let (rows, cols) = grid_shape(self.panels.len());
+        let legend_height = self.legend_height();
         for (panel, cell) in self.panels.iter().zip(area.split_evenly((rows, cols))) {
-            let mut chart = ChartBuilder::on(&cell)
+            let cell_height = cell.dim_in_pixel().1;
+            let (plot, legend) = cell.split_vertically(cell_height.saturating_sub(legend_height));
+            let mut chart = ChartBuilder::on(&plot)
                 .caption(&panel.title, ("sans-serif", 16))
                 .margin(8)
                 .x_label_area_size(32)
@@ -140,20 +153,13 @@ impl Drawable for CurveGrid {
             }
             for (i, (label, points)) in panel.lines.iter().enumerate() {
                 let c = colour(i);
-                chart
-                    .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))
-                    .map_err(error)?
-                    .label(label.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
+                chart.draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2))).map_err(error)?;
+                let y = i as i32 * LEGEND_ROW as i32 + LEGEND_ROW as i32 / 2;
+                legend.draw(&PathElement::new(vec![(48, y), (64, y)], c.stroke_width(2))).map_err(error)?;
+                legend
+                    .draw(&Text::new(label.clone(), (70, y - 6), ("sans-serif", 12).into_font().color(&BLACK)))
+                    .map_err(error)?;
             }
-            chart
-                .configure_series_labels()
-                .label_font(("sans-serif", 12))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .position(if self.diagonal { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::LowerLeft })
-                .draw()
-                .map_err(error)?;
         }
         Ok(())
     }

@@ -50,6 +50,10 @@ pub enum EngineError {
     #[error(transparent)]
     ScoresTable(#[from] rwclip_common::scores_table::ScoresTableError),
     #[error(transparent)]
+    MapsTable(#[from] rwclip_common::maps_table::MapsTableError),
+    #[error(transparent)]
+    PixelMetrics(#[from] rwclip_common::metrics::pixel::PixelMetricsError),
+    #[error(transparent)]
     Plan(#[from] rwclip_common::plan::PlanError),
     /// Another error, in the context of one dataset category.
     #[error("category {category:?}: {source}")]
@@ -69,7 +73,7 @@ impl EngineError {
             Store(e) if e.is_transient() => FailureClass::Retryable,
             InCategory { source, .. } => source.failure_class(),
             Usage(_) | Job(_) | Prompt(_) | Dataset(_) | Image(_) | Weights(_) | Metrics(_) | Fnn(_) | Store(_) | Artifact(_)
-            | Io { .. } | ScoresTable(_) | Plan(_) => FailureClass::BadInput,
+            | Io { .. } | ScoresTable(_) | MapsTable(_) | PixelMetrics(_) | Plan(_) => FailureClass::BadInput,
             Tokenizer(_) | Torch(_) => FailureClass::Internal,
         }
     }

@@ -12,6 +12,7 @@ pub mod embed;
 pub mod error;
 pub mod fnn;
 pub mod image_reader;
+pub mod maps;
 pub mod overlap;
 pub mod pipeline;
 pub mod progress;

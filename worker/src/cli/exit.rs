@@ -30,7 +30,7 @@ fn engine(e: &EngineError) -> i32 {
     use EngineError::*;
     match e {
         Usage(_) | Job(_) | Prompt(_) => USAGE,
-        Dataset(_) | Image(_) | Weights(_) | Metrics(_) | Fnn(_) | Artifact(_) | Io { .. } | ScoresTable(_) => BAD_INPUT,
+        Dataset(_) | Image(_) | Weights(_) | Metrics(_) | Fnn(_) | Artifact(_) | Io { .. } | ScoresTable(_) | MapsTable(_) | PixelMetrics(_) => BAD_INPUT,
         InCategory { source, .. } => engine(source),
         Plan(PlanError::Preset { .. } | PlanError::Options { .. } | PlanError::TooManyShards { .. } | PlanError::Job(_)) => USAGE,
         Plan(PlanError::Dataset { .. } | PlanError::NoImages { .. } | PlanError::TooFewReferences { .. }) => BAD_INPUT,

@@ -37,7 +37,8 @@ pub enum Command {
     Embed(embed::EmbedCommand),
     /// Image-level AUROC / AUPR / F1-max from a scores Parquet file.
     Metrics(metrics::MetricsArgs),
-    /// Datasets: synthesise a small MVTec-layout dataset.
+    /// Datasets: synthesise one in the MVTec-AD, VisA or Sewer-ML layout, or
+    /// inspect what a job would evaluate in one.
     #[command(subcommand)]
     Dataset(dataset::DatasetCommand),
     /// Run a whole job on this machine: an in-process coordinator and N

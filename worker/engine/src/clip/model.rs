@@ -27,6 +27,28 @@ pub struct Clip {
     kind: tch::Kind,
     /// How many items fit through the device at once (CUDA).
     fit: DeviceFit,
+    /// The vision tower's token geometry, for unpacking token outputs.
+    vision: VisionGeometry,
+    embed_dim: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct VisionGeometry {
+    /// Patches per side.
+    grid: i64,
+    width: i64,
+}
+
+/// What one pass over whole images gives the map methods (f32, on the
+/// model's device).
+#[derive(Debug)]
+pub struct ImageTokens {
+    /// [B, embed_dim], unnormalised: what `encode_image` gives.
+    pub embeddings: Tensor,
+    /// [B, grid², width]: every patch token after `ln_post`, not projected.
+    pub patch_tokens: Tensor,
+    /// [B, 1 + grid², width]: tokens after the positional embedding, before `ln_pre`.
+    pub embedded: Tensor,
 }
 
 impl Clip {
@@ -40,6 +62,11 @@ impl Clip {
             device: p.device(),
             kind: tch::Kind::Float,
             fit: DeviceFit::new(p.device()),
+            vision: VisionGeometry {
+                grid: cfg.vision.grid_size(),
+                width: cfg.vision.width,
+            },
+            embed_dim: cfg.embed_dim,
         }
     }
 
@@ -58,6 +85,54 @@ impl Clip {
     pub fn encode_image(&self, pixels: &Tensor) -> Tensor {
         let n = pixels.size().first().copied().unwrap_or(0) as usize;
         self.fit.run(n, |start, len| tch::no_grad(|| self.visual.forward(&self.on_device(&pixels.narrow(0, start, len))).to_kind(tch::Kind::Float)))
+    }
+
+    /// One pass over whole images for the map methods: the image embeddings,
+    /// the patch tokens and the embedded tokens windows are cut from.
+    /// `pixels` as for [`Clip::encode_image`]; everything leaves as f32.
+    pub fn encode_image_tokens(&self, pixels: &Tensor) -> ImageTokens {
+        let n = pixels.size().first().copied().unwrap_or(0) as usize;
+        // Both outputs travel through the batch fitting as one flat row each.
+        let packed = self.fit.run(n, |start, len| {
+            tch::no_grad(|| {
+                let embedded = self.visual.embed(&self.on_device(&pixels.narrow(0, start, len)));
+                let (pooled, tokens) = self.visual.forward_tokens(&embedded);
+                Tensor::cat(&[pooled, tokens.flatten(1, 2), embedded.flatten(1, 2)], 1).to_kind(tch::Kind::Float)
+            })
+        });
+        let v = &self.vision;
+        let (dim, width, patches) = (self.embed_dim, v.width, v.grid * v.grid);
+        let tokens_len = patches * width;
+        ImageTokens {
+            embeddings: packed.narrow(1, 0, dim),
+            patch_tokens: packed.narrow(1, dim, tokens_len).view([-1, patches, width]),
+            embedded: packed.narrow(1, dim + tokens_len, (patches + 1) * width).view([-1, patches + 1, width]),
+        }
+    }
+
+    /// Window embeddings: `embedded` [B, 1 + grid², width] from
+    /// [`Clip::encode_image_tokens`], `windows` [W, 1 + k²] Int64 token
+    /// indices (0 the class token, patch p at p + 1), one window per row.
+    /// Every window of every image is one sequence; all go through in as few
+    /// passes as the device holds -> [B, W, embed_dim] f32, unnormalised.
+    pub fn encode_windows(&self, embedded: &Tensor, windows: &Tensor) -> Tensor {
+        let (batch, _, width) = embedded.size3().expect("embedded tokens are [batch, tokens, width]");
+        let (count, length) = windows.size2().expect("windows are [count, length]");
+        let sequences = embedded
+            .to_device(self.device)
+            .to_kind(self.kind)
+            .index_select(1, &windows.to_device(self.device).flatten(0, 1))
+            .view([batch * count, length, width]);
+        let n = (batch * count) as usize;
+        let pooled = self.fit.run(n, |start, len| {
+            tch::no_grad(|| self.visual.forward_sequences(&sequences.narrow(0, start, len)).to_kind(tch::Kind::Float))
+        });
+        pooled.view([batch, count, -1])
+    }
+
+    /// Patch tokens [.., width] into the joint embedding space [.., embed_dim].
+    pub fn project_patch_tokens(&self, tokens: &Tensor) -> Tensor {
+        tch::no_grad(|| self.visual.project(&tokens.to_device(self.device).to_kind(self.kind)).to_kind(tch::Kind::Float))
     }
 
     /// Pixels on the model's device in its precision. From the CPU to CUDA

@@ -55,6 +55,14 @@ impl VisionTransformer {
     /// `pixels`: [batch, 3, image_size, image_size], already normalised ->
     /// [batch, embed_dim], unnormalised.
     pub fn forward(&self, pixels: &Tensor) -> Tensor {
+        let encoded = self.transformer.forward(&self.ln_pre.forward(&self.embed(pixels)), false);
+        self.ln_post.forward(&encoded.select(1, 0)).matmul(&self.proj)
+    }
+
+    /// The class token and the patch tokens as they are after the positional
+    /// embedding, before `ln_pre`: [batch, 1 + grid², width]. Windows are cut
+    /// from these (WinCLIP's hook on `patch_dropout`).
+    pub fn embed(&self, pixels: &Tensor) -> Tensor {
         // [batch, width, grid, grid] -> [batch, grid * grid, width]
         let patches = self.conv1.forward(pixels).flatten(2, 3).transpose(1, 2);
         let (batch, _, width) = patches.size3().expect("patch embeddings are 3-d");
@@ -62,11 +70,28 @@ impl VisionTransformer {
             .class_embedding
             .view([1, 1, width])
             .expand([batch, 1, width], false);
-        let tokens = Tensor::cat(&[class_token, patches], 1) + &self.positional_embedding;
-        let encoded = self
-            .transformer
-            .forward(&self.ln_pre.forward(&tokens), false);
-        let pooled = self.ln_post.forward(&encoded.select(1, 0));
-        pooled.matmul(&self.proj)
+        Tensor::cat(&[class_token, patches], 1) + &self.positional_embedding
+    }
+
+    /// The whole image from its embedded tokens: the projected class token
+    /// [batch, embed_dim] and every patch token after `ln_post`, not
+    /// projected [batch, grid², width] (open_clip's `output_tokens`).
+    pub fn forward_tokens(&self, embedded: &Tensor) -> (Tensor, Tensor) {
+        let encoded = self.ln_post.forward(&self.transformer.forward(&self.ln_pre.forward(embedded), false));
+        let pooled = encoded.select(1, 0).matmul(&self.proj);
+        (pooled, encoded.narrow(1, 1, encoded.size()[1] - 1))
+    }
+
+    /// Each window as its own sequence: `sequences` [n, 1 + k², width] of
+    /// embedded tokens (the class token first) -> `ln_pre` -> transformer ->
+    /// `ln_post` -> class token -> `proj`: [n, embed_dim].
+    pub fn forward_sequences(&self, sequences: &Tensor) -> Tensor {
+        let encoded = self.transformer.forward(&self.ln_pre.forward(sequences), false);
+        self.ln_post.forward(&encoded.select(1, 0)).matmul(&self.proj)
+    }
+
+    /// Patch tokens into the joint embedding space: [.., width] -> [.., embed_dim].
+    pub fn project(&self, tokens: &Tensor) -> Tensor {
+        tokens.matmul(&self.proj)
     }
 }
