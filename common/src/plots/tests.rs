@@ -67,8 +67,15 @@ fn curves_and_histograms_come_from_per_image_scores() {
     let figs = score_figures(&rows, "Np=64").unwrap();
     let names: Vec<&str> = figs.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["roc-visa", "pr-visa", "scores-visa"]);
-    check_png(&figs[0], (760, 340));
+    // Three methods: three legend rows (16 px) and a gap below each 340-px panel.
+    check_png(&figs[0], (760, 340 + 3 * 16 + 6));
     check_png(&figs[2], (1200, 320));
+    // The legend is drawn in the strip under the axes, where no curve goes.
+    let mut reader = png::Decoder::new(std::io::Cursor::new(&figs[0].png)).read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    reader.next_frame(&mut buf).unwrap();
+    let strip = &buf[(760 * 342 * 3)..(760 * 394 * 3)];
+    assert!(strip.chunks(3).filter(|p| p != &[255, 255, 255]).count() > 200, "no legend under the ROC panels");
     for f in &figs {
         assert!(f.svg.contains("granite") || f.name.starts_with("scores"), "{}", f.name);
     }
