@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod plan;
 pub mod plots;
 pub mod prompts;
+pub mod map_method;
 pub mod maps_table;
 pub mod scores_table;
 pub mod scoring;

@@ -170,3 +170,61 @@ fn list_of<'a>(
         other => Err(MapsTableError::WrongType { file: file.to_string(), column: name, found: other.clone(), expected }),
     }
 }
+
+/// One image's output of `rwclip maps`: its score and its map at the model's
+/// input resolution, or why it has none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapOutputRow {
+    pub uri: String,
+    pub score: Option<f64>,
+    pub height: u32,
+    pub width: u32,
+    /// `height × width` values, row-major; `None` with `error`.
+    pub map: Option<Vec<f32>>,
+    pub error: Option<String>,
+}
+
+/// The rows as one Parquet file: `uri`, `score` (float64), `height`,
+/// `width` (int32), `map` (list<float32>) and `error`, nullable where an
+/// image could not be mapped.
+pub fn encode_map_rows(rows: &[MapOutputRow]) -> Result<Bytes, parquet::errors::ParquetError> {
+    use std::sync::Arc;
+
+    use arrow_array::builder::{Float32Builder, ListBuilder};
+    use arrow_array::{Float64Array, Int32Array, StringArray};
+    use arrow_schema::{Field, Schema};
+
+    let mut maps = ListBuilder::new(Float32Builder::new()).with_field(Field::new("item", DataType::Float32, false));
+    for r in rows {
+        match &r.map {
+            Some(m) => {
+                maps.values().append_slice(m);
+                maps.append(true);
+            }
+            None => maps.append(false),
+        }
+    }
+    let maps = maps.finish();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("uri", DataType::Utf8, false),
+        Field::new("score", DataType::Float64, true),
+        Field::new("height", DataType::Int32, false),
+        Field::new("width", DataType::Int32, false),
+        Field::new("map", maps.data_type().clone(), true),
+        Field::new("error", DataType::Utf8, true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.uri.as_str()))),
+        Arc::new(rows.iter().map(|r| r.score).collect::<Float64Array>()),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.height as i32))),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.width as i32))),
+        Arc::new(maps),
+        Arc::new(rows.iter().map(|r| r.error.as_deref()).collect::<StringArray>()),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| parquet::errors::ParquetError::General(e.to_string()))?;
+    let mut out = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None)?;
+    writer.write(&batch)?;
+    writer.close()?;
+    Ok(Bytes::from(out))
+}

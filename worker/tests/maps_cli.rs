@@ -90,3 +90,95 @@ fn bad_map_files_name_the_row_and_column() {
     let neither = rwclip(&["metrics", "--json"]);
     assert_eq!(neither.status.code(), Some(2), "--scores or --maps is required");
 }
+
+/// Reads a maps Parquet with pyarrow: (uri, score, height, width, map length, error) per row.
+fn read_maps(file: &std::path::Path) -> Vec<serde_json::Value> {
+    let json = py(
+        "import sys, json, pyarrow.parquet as pq\n\
+         t = pq.read_table(sys.argv[1]).to_pylist()\n\
+         print(json.dumps([{'uri': r['uri'], 'score': r['score'], 'height': r['height'], 'width': r['width'],\n\
+           'map': r['map'], 'error': r['error']} for r in t]))",
+        &[file.to_str().unwrap()],
+    );
+    serde_json::from_str(&json).unwrap()
+}
+
+fn ok_in(dir: &std::path::Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_rwclip")).current_dir(dir).args(args).output().expect("run rwclip");
+    assert!(out.status.success(), "rwclip {args:?} failed ({:?}):\n{}", out.status.code(), stderr(&out));
+    out
+}
+
+#[test]
+fn maps_from_the_command_line_for_every_method_with_overlays_and_bad_images_as_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok_in(d, &["dataset", "synth", "--kind", "mvtec", "--out", "data", "--categories", "bottle", "--test-good", "2", "--test-defective", "2"]);
+    let test = d.join("data/bottle/test");
+    std::fs::write(test.join("good/zz-broken.png"), b"not a png at all").unwrap();
+    let tiny = ["--model", "rwclip-tiny", "--device", "cpu", "--batch-size", "3"];
+    let run = |method: &str, extra: &[&str], out: &str| {
+        let mut args = vec!["maps", "--method", method, "--input", "data/bottle/test", "--out", out];
+        args.extend_from_slice(&tiny);
+        args.extend_from_slice(extra);
+        ok_in(d, &args);
+        read_maps(&d.join(out))
+    };
+
+    // WinCLIP zero- and 1-shot, overlays for the 1-shot run.
+    let zero = run("winclip", &["--object-word", "bottle"], "zero.parquet");
+    let one = run("winclip", &["--object-word", "bottle", "--references", "data/bottle/train/good", "--png", "png"], "one.parquet");
+    let uris: Vec<&str> = zero.iter().map(|r| r["uri"].as_str().unwrap()).collect();
+    assert!(uris.len() >= 5 && uris.iter().filter(|u| u.contains("/good/")).count() == 3, "2 good images, the broken file, the defective ones: {uris:?}");
+    let mapped = uris.len() - 1;
+    for rows in [&zero, &one] {
+        let broken = rows.iter().find(|r| r["uri"].as_str().unwrap().ends_with("zz-broken.png")).expect("the broken file is a row");
+        assert!(broken["score"].is_null() && broken["map"].is_null());
+        assert!(broken["error"].as_str().unwrap().contains("zz-broken.png"), "{broken}");
+        for r in rows.iter().filter(|r| r["error"].is_null()) {
+            assert_eq!((r["height"].as_i64(), r["width"].as_i64()), (Some(64), Some(64)));
+            let map = r["map"].as_array().unwrap();
+            assert_eq!(map.len(), 64 * 64);
+            let score = r["score"].as_f64().unwrap();
+            assert!(score > 0.0 && score < 1.0, "{score}");
+            assert!(map.iter().all(|v| v.as_f64().unwrap().is_finite()));
+        }
+    }
+    assert_ne!(zero[0]["score"], one[0]["score"], "the reference memory changes WinCLIP's scores");
+    let pngs: Vec<_> = std::fs::read_dir(d.join("png")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(pngs.len(), mapped, "one overlay per mapped image: {pngs:?}");
+    let sizes = py(
+        "import sys\nfrom PIL import Image\nfor p in sys.argv[1:]:\n    im = Image.open(p).convert('RGB'); print(im.size, len(set(im.getdata())) > 20)",
+        &pngs.iter().map(|p| p.to_str().unwrap()).collect::<Vec<_>>(),
+    );
+    assert!(sizes.lines().all(|l| l == "(64, 64) True"), "{sizes}");
+
+    // A detector's maps: clip+ours is the sum of clip and ours, row for row.
+    ok_in(d, &["train", "--model", "rwclip-tiny", "--pairs", "128", "--seed", "1", "--device", "cpu", "--out", "detector.safetensors"]);
+    let det = ["--detector", "detector.safetensors"];
+    let (ours, clip, both) = (run("ours", &det, "ours.parquet"), run("clip", &det, "clip.parquet"), run("clip+ours", &det, "both.parquet"));
+    for ((o, c), b) in ours.iter().zip(&clip).zip(&both) {
+        assert_eq!(o["uri"], b["uri"]);
+        if o["error"].is_null() {
+            let sum = o["score"].as_f64().unwrap() + c["score"].as_f64().unwrap();
+            assert!((sum - b["score"].as_f64().unwrap()).abs() < 1e-6);
+            let (om, cm, bm) = (o["map"].as_array().unwrap(), c["map"].as_array().unwrap(), b["map"].as_array().unwrap());
+            let worst = (0..bm.len()).map(|i| (om[i].as_f64().unwrap() + cm[i].as_f64().unwrap() - bm[i].as_f64().unwrap()).abs()).fold(0.0, f64::max);
+            assert!(worst < 1e-5, "clip+ours map differs from the sum by {worst}");
+        }
+    }
+    // Runs repeat bit for bit.
+    assert_eq!(run("ours", &det, "ours-again.parquet"), ours);
+
+    let refuse = |args: &[&str], why: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rwclip")).current_dir(d).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(why), "{args:?}: {}", stderr(&out));
+    };
+    refuse(&["maps", "--method", "ours", "--model", "rwclip-tiny", "--input", "data", "--out", "x.parquet"], "give --detector");
+    refuse(&["maps", "--method", "tiles", "--model", "rwclip-tiny", "--input", "data", "--out", "x.parquet"], "unknown map method");
+    refuse(
+        &["maps", "--method", "ours", "--detector", "detector.safetensors", "--references", "data", "--model", "rwclip-tiny", "--input", "data", "--out", "x.parquet"],
+        "only --method winclip takes them",
+    );
+}

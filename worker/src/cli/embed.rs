@@ -11,7 +11,7 @@ use rwclip_inputs::tokenizer::ClipTokenizer;
 
 use super::ModelArgs;
 use rwclip_engine::blocking_store::BlockingStore;
-use rwclip_engine::clip::ClipModel;
+use rwclip_engine::clip::{ClipModel, Towers};
 use rwclip_engine::device::select_device;
 use rwclip_engine::embed::{embed_image_files, embed_texts, rows_of};
 use crate::error::{usage, EngineError, Result};
@@ -54,7 +54,8 @@ pub fn run(cmd: EmbedCommand) -> Result<()> {
     }
 }
 
-fn load_model(m: &ModelArgs) -> Result<ClipModel> {
+/// The one tower a command uses, in memory alone.
+fn load_model(m: &ModelArgs, towers: Towers) -> Result<ClipModel> {
     let cfg = ClipConfig::preset(&m.model).map_err(|e| EngineError::Usage(e.to_string()))?;
     if m.batch_size == 0 {
         return Err(usage("--batch-size must be at least 1"));
@@ -63,7 +64,7 @@ fn load_model(m: &ModelArgs) -> Result<ClipModel> {
     if m.weights.is_none() {
         eprintln!("rwclip: WARNING: no --weights given: {} is RANDOMLY INITIALISED (embeddings carry no meaning)", cfg.name);
     }
-    Ok(ClipModel::load(&cfg, m.weights.as_deref(), device)?)
+    Ok(ClipModel::load_towers(&cfg, m.weights.as_deref(), device, towers)?)
 }
 
 fn embed_text(a: EmbedTextArgs) -> Result<()> {
@@ -78,7 +79,7 @@ fn embed_text(a: EmbedTextArgs) -> Result<()> {
         return Err(usage(format!("{} holds no prompts", a.input.display())));
     }
     let (store, key) = BlockingStore::open_file(&a.out)?;
-    let model = load_model(&a.model)?;
+    let model = load_model(&a.model, Towers::Text)?;
     let tokenizer = ClipTokenizer::new()?;
     let texts: Vec<String> = lines.iter().map(|(_, l)| l.clone()).collect();
     let pb = bar(texts.len() as u64, "text");
@@ -109,7 +110,7 @@ fn embed_images(a: EmbedImagesArgs) -> Result<()> {
     }
     let (store, key) = BlockingStore::open_file(&a.out)?;
     let records = image_records(root)?;
-    let model = load_model(&a.model)?;
+    let model = load_model(&a.model, Towers::Vision)?;
     let preprocess = Preprocess::openai(model.cfg.vision.image_size as u32);
     let paths: Vec<PathBuf> = records.iter().map(|r| root.join(&r.0.path)).collect();
     let pb = bar(paths.len() as u64, "images");

@@ -8,6 +8,7 @@ mod dataset;
 mod detector;
 mod embed;
 mod job_commands;
+mod maps;
 mod metrics;
 mod prompts;
 mod run;
@@ -35,8 +36,12 @@ pub enum Command {
     /// Encode prompts or images with a CLIP tower into Parquet.
     #[command(subcommand)]
     Embed(embed::EmbedCommand),
-    /// Image-level AUROC / AUPR / F1-max from a scores Parquet file.
+    /// Image-level AUROC / AUPR / F1-max from a scores Parquet file, or
+    /// pixel AUROC / AUPRO / PRO-200 from a maps Parquet file.
     Metrics(metrics::MetricsArgs),
+    /// Anomaly maps: per image a score and a map (WinCLIP, ours, clip,
+    /// clip+ours) into Parquet, with overlays as PNG.
+    Maps(maps::MapsArgs),
     /// Datasets: synthesise one in the MVTec-AD, VisA or Sewer-ML layout, or
     /// inspect what a job would evaluate in one.
     #[command(subcommand)]
@@ -93,6 +98,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Prompts(a) => prompts::run(a),
         Command::Embed(c) => embed::run(c),
         Command::Metrics(a) => metrics::run(a),
+        Command::Maps(a) => maps::run(a),
         Command::Dataset(c) => dataset::run(c),
         Command::Run(a) => run::run(a),
         Command::Submit(a) => submit::run(a),

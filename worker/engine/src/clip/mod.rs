@@ -15,6 +15,6 @@ mod transformer;
 mod vision;
 mod weights;
 
-pub use model::{Clip, ClipModel, ImageTokens, RANDOM_INIT_SEED};
+pub use model::{Clip, ClipModel, ImageTokens, Towers, RANDOM_INIT_SEED};
 pub use rwclip_common::clip_config::ClipConfig;
 pub use weights::{load_strict, WeightsError};

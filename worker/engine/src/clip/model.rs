@@ -19,8 +19,7 @@ pub const RANDOM_INIT_SEED: i64 = 0x5eed;
 /// `tch::no_grad`: this is an inference-only model (the paper keeps CLIP frozen).
 #[derive(Debug)]
 pub struct Clip {
-    visual: VisionTransformer,
-    text: TextTransformer,
+    towers: TowerSet,
     logit_scale: Tensor,
     device: Device,
     /// What the parameters are held and computed in (Float unless set).
@@ -30,6 +29,34 @@ pub struct Clip {
     /// The vision tower's token geometry, for unpacking token outputs.
     vision: VisionGeometry,
     embed_dim: i64,
+}
+
+/// Which towers a model holds: a command that embeds only text (or only
+/// images) loads only that tower's weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Towers {
+    Both,
+    Text,
+    Vision,
+}
+
+impl Towers {
+    /// Whether this set holds the tower a state-dict key belongs to
+    /// (`visual.*` is the vision tower's, `logit_scale` both's, the rest the text tower's).
+    fn holds_key(self, key: &str) -> bool {
+        match self {
+            Towers::Both => true,
+            Towers::Vision => key.starts_with("visual.") || key == "logit_scale",
+            Towers::Text => !key.starts_with("visual."),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum TowerSet {
+    Both { visual: VisionTransformer, text: TextTransformer },
+    Text(TextTransformer),
+    Vision(VisionTransformer),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -54,10 +81,19 @@ pub struct ImageTokens {
 impl Clip {
     /// Registers every parameter under its open_clip state-dict name below `p`.
     pub fn new(p: &nn::Path, cfg: &ClipConfig) -> Clip {
+        Clip::with_towers(p, cfg, Towers::Both)
+    }
+
+    /// As [`Clip::new`], registering only the parameters of `towers`.
+    pub fn with_towers(p: &nn::Path, cfg: &ClipConfig, towers: Towers) -> Clip {
         let init_logit_scale = (1.0f64 / 0.07).ln();
+        let towers = match towers {
+            Towers::Both => TowerSet::Both { visual: VisionTransformer::new(p / "visual", cfg), text: TextTransformer::new(p.clone(), cfg) },
+            Towers::Text => TowerSet::Text(TextTransformer::new(p.clone(), cfg)),
+            Towers::Vision => TowerSet::Vision(VisionTransformer::new(p / "visual", cfg)),
+        };
         Clip {
-            visual: VisionTransformer::new(p / "visual", cfg),
-            text: TextTransformer::new(p.clone(), cfg),
+            towers,
             logit_scale: p.var("logit_scale", &[], nn::Init::Const(init_logit_scale)),
             device: p.device(),
             kind: tch::Kind::Float,
@@ -70,13 +106,29 @@ impl Clip {
         }
     }
 
+    /// The vision tower; panics when the model was loaded for text only (a bug in the caller).
+    fn visual(&self) -> &VisionTransformer {
+        match &self.towers {
+            TowerSet::Both { visual, .. } | TowerSet::Vision(visual) => visual,
+            TowerSet::Text(_) => panic!("this CLIP was loaded with its text tower only; images need the vision tower"),
+        }
+    }
+
+    /// The text tower; panics when the model was loaded for images only.
+    fn text(&self) -> &TextTransformer {
+        match &self.towers {
+            TowerSet::Both { text, .. } | TowerSet::Text(text) => text,
+            TowerSet::Vision(_) => panic!("this CLIP was loaded with its vision tower only; prompts need the text tower"),
+        }
+    }
+
     /// `tokens`: [N, context_length] Int64 (tokenizer output, end-of-text token
     /// = highest id) -> [N, embed_dim] f32 on the model's device, unnormalised.
     /// Panics on malformed tokens (wrong rank, ids outside the vocabulary):
     /// they can only come from a bug, not from user data.
     pub fn encode_text(&self, tokens: &Tensor) -> Tensor {
         let n = tokens.size().first().copied().unwrap_or(0) as usize;
-        self.fit.run(n, |start, len| tch::no_grad(|| self.text.forward(&tokens.narrow(0, start, len).to_device(self.device)).to_kind(tch::Kind::Float)))
+        self.fit.run(n, |start, len| tch::no_grad(|| self.text().forward(&tokens.narrow(0, start, len).to_device(self.device)).to_kind(tch::Kind::Float)))
     }
 
     /// `pixels`: [N, 3, S, S] f32, already resized and normalised with the
@@ -84,7 +136,7 @@ impl Clip {
     /// Panics when S differs from the configured image size.
     pub fn encode_image(&self, pixels: &Tensor) -> Tensor {
         let n = pixels.size().first().copied().unwrap_or(0) as usize;
-        self.fit.run(n, |start, len| tch::no_grad(|| self.visual.forward(&self.on_device(&pixels.narrow(0, start, len))).to_kind(tch::Kind::Float)))
+        self.fit.run(n, |start, len| tch::no_grad(|| self.visual().forward(&self.on_device(&pixels.narrow(0, start, len))).to_kind(tch::Kind::Float)))
     }
 
     /// One pass over whole images for the map methods: the image embeddings,
@@ -95,8 +147,8 @@ impl Clip {
         // Both outputs travel through the batch fitting as one flat row each.
         let packed = self.fit.run(n, |start, len| {
             tch::no_grad(|| {
-                let embedded = self.visual.embed(&self.on_device(&pixels.narrow(0, start, len)));
-                let (pooled, tokens) = self.visual.forward_tokens(&embedded);
+                let embedded = self.visual().embed(&self.on_device(&pixels.narrow(0, start, len)));
+                let (pooled, tokens) = self.visual().forward_tokens(&embedded);
                 Tensor::cat(&[pooled, tokens.flatten(1, 2), embedded.flatten(1, 2)], 1).to_kind(tch::Kind::Float)
             })
         });
@@ -125,14 +177,14 @@ impl Clip {
             .view([batch * count, length, width]);
         let n = (batch * count) as usize;
         let pooled = self.fit.run(n, |start, len| {
-            tch::no_grad(|| self.visual.forward_sequences(&sequences.narrow(0, start, len)).to_kind(tch::Kind::Float))
+            tch::no_grad(|| self.visual().forward_sequences(&sequences.narrow(0, start, len)).to_kind(tch::Kind::Float))
         });
         pooled.view([batch, count, -1])
     }
 
     /// Patch tokens [.., width] into the joint embedding space [.., embed_dim].
     pub fn project_patch_tokens(&self, tokens: &Tensor) -> Tensor {
-        tch::no_grad(|| self.visual.project(&tokens.to_device(self.device).to_kind(self.kind)).to_kind(tch::Kind::Float))
+        tch::no_grad(|| self.visual().project(&tokens.to_device(self.device).to_kind(self.kind)).to_kind(tch::Kind::Float))
     }
 
     /// Pixels on the model's device in its precision. From the CPU to CUDA
@@ -168,6 +220,19 @@ impl ClipModel {
         weights: Option<&Path>,
         device: Device,
     ) -> Result<ClipModel, WeightsError> {
+        ClipModel::load_towers(cfg, weights, device, Towers::Both)
+    }
+
+    /// As [`ClipModel::load`] with only `towers` in memory: the other
+    /// tower's tensors in the file are skipped unread. A random init draws
+    /// both towers (so each tower's weights are the same whichever a
+    /// command loads) and keeps the one asked for.
+    pub fn load_towers(
+        cfg: &ClipConfig,
+        weights: Option<&Path>,
+        device: Device,
+        towers: Towers,
+    ) -> Result<ClipModel, WeightsError> {
         let Some(path) = weights else {
             // libtorch's RNG is global to the process: a worker running several
             // shards at once must not interleave two random inits, or the
@@ -175,13 +240,21 @@ impl ClipModel {
             static RANDOM_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
             let _guard = RANDOM_INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             tch::manual_seed(RANDOM_INIT_SEED);
-            return Ok(ClipModel::build(cfg, device));
+            let both = ClipModel::build(cfg, device, Towers::Both);
+            if towers == Towers::Both {
+                return Ok(both);
+            }
+            let mut kept = ClipModel::build(cfg, device, towers);
+            kept.vs.copy(&both.vs).expect("a tower's variables are a subset of both towers'");
+            return Ok(kept);
         };
         let bytes = std::fs::read(path).map_err(|source| WeightsError::Unreadable {
             path: path.to_path_buf(),
             source,
         })?;
-        ClipModel::load_named_bytes(cfg, &bytes, &path.display().to_string(), device)
+        let model = ClipModel::build(cfg, device, towers);
+        load_strict(&model.vs, &bytes, &path.display().to_string(), &|key| !towers.holds_key(key))?;
+        Ok(model)
     }
 
     /// Strict load from safetensors bytes already in memory (e.g. fetched from
@@ -207,8 +280,8 @@ impl ClipModel {
         origin: &str,
         device: Device,
     ) -> Result<ClipModel, WeightsError> {
-        let model = ClipModel::build(cfg, device);
-        load_strict(&model.vs, safetensors_bytes, origin)?;
+        let model = ClipModel::build(cfg, device, Towers::Both);
+        load_strict(&model.vs, safetensors_bytes, origin, &|_| false)?;
         Ok(model)
     }
 
@@ -226,9 +299,9 @@ impl ClipModel {
         self
     }
 
-    fn build(cfg: &ClipConfig, device: Device) -> ClipModel {
+    fn build(cfg: &ClipConfig, device: Device, towers: Towers) -> ClipModel {
         let mut vs = nn::VarStore::new(device);
-        let clip = Clip::new(&vs.root(), cfg);
+        let clip = Clip::with_towers(&vs.root(), cfg, towers);
         vs.freeze();
         ClipModel {
             cfg: cfg.clone(),
@@ -242,6 +315,44 @@ impl ClipModel {
 mod tests {
     use super::*;
 
+    /// Inputs made without libtorch's global RNG: random inits on other
+    /// test threads seed and draw from it, and a draw here between their
+    /// seeding and their drawing would change their weights.
+    fn inputs(cfg: &ClipConfig, images: i64, prompts: i64) -> (Tensor, Tensor) {
+        let size = cfg.vision.image_size;
+        let pixels = Tensor::arange(images * 3 * size * size, (tch::Kind::Float, Device::Cpu)).sin().view([images, 3, size, size]);
+        let ctx = cfg.text.context_length;
+        let tokens = (Tensor::arange(prompts * ctx, (tch::Kind::Int64, Device::Cpu)) * 7919).remainder(cfg.text.vocab_size - 1).view([prompts, ctx]);
+        (pixels, tokens)
+    }
+
+    /// A model loaded for one tower holds only that tower's tensors and
+    /// encodes exactly as the whole model does, from a file or at random init.
+    #[test]
+    fn one_tower_alone_encodes_as_the_whole_model() {
+        let cfg = ClipConfig::preset("rwclip-tiny").unwrap();
+        let both = ClipModel::load(&cfg, None, Device::Cpu).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.safetensors");
+        both.vs.save(&file).unwrap();
+        let (pixels, tokens) = inputs(&cfg, 2, 3);
+        let (text, image) = (both.clip.encode_text(&tokens), both.clip.encode_image(&pixels));
+        for weights in [None, Some(file.as_path())] {
+            let text_only = ClipModel::load_towers(&cfg, weights, Device::Cpu, Towers::Text).unwrap();
+            assert!(text_only.vs.variables().keys().all(|k| !k.starts_with("visual.")), "no vision tensor kept");
+            let diff = (text_only.clip.encode_text(&tokens) - &text).abs().max().double_value(&[]);
+            assert!(diff == 0.0, "text tower alone ({weights:?}): differs by {diff}");
+            let vision_only = ClipModel::load_towers(&cfg, weights, Device::Cpu, Towers::Vision).unwrap();
+            assert!(vision_only.vs.variables().keys().all(|k| k.starts_with("visual.") || k == "logit_scale"));
+            assert!(vision_only.clip.encode_image(&pixels).equal(&image), "vision tower alone ({weights:?})");
+        }
+        let panicked = std::panic::catch_unwind(|| {
+            let text_only = ClipModel::load_towers(&cfg, None, Device::Cpu, Towers::Text).unwrap();
+            text_only.clip.encode_image(&pixels)
+        });
+        assert!(panicked.is_err(), "images through a text-only model are a caller's bug, refused loudly");
+    }
+
     /// Both towers split along the batch when the device runs out of memory
     /// give what the whole batch gives (here libtorch's error is raised by
     /// a forward pass that "fits" at most 3 items; the towers are real).
@@ -249,9 +360,7 @@ mod tests {
     fn a_batch_split_after_out_of_memory_encodes_as_the_whole_batch() {
         let cfg = ClipConfig::preset("rwclip-tiny").unwrap();
         let mut model = ClipModel::load(&cfg, None, Device::Cpu).unwrap();
-        let size = cfg.vision.image_size as i64;
-        let pixels = Tensor::randn([8, 3, size, size], (tch::Kind::Float, Device::Cpu));
-        let tokens = Tensor::randint(cfg.text.vocab_size - 1, [8, cfg.text.context_length as i64], (tch::Kind::Int64, Device::Cpu));
+        let (pixels, tokens) = inputs(&cfg, 8, 8);
         let (whole_image, whole_text) = (model.clip.encode_image(&pixels), model.clip.encode_text(&tokens));
         model.clip.fit = DeviceFit::always();
         let oom_above_3 = |t: &Tensor| {
@@ -263,12 +372,12 @@ mod tests {
         let split_image = clip.fit.run(8, |s, l| {
             let part = pixels.narrow(0, s, l);
             oom_above_3(&part);
-            tch::no_grad(|| clip.visual.forward(&part))
+            tch::no_grad(|| clip.visual().forward(&part))
         });
         let split_text = clip.fit.run(8, |s, l| {
             let part = tokens.narrow(0, s, l);
             oom_above_3(&part);
-            tch::no_grad(|| clip.text.forward(&part))
+            tch::no_grad(|| clip.text().forward(&part))
         });
         assert_eq!(clip.fit.limit(), Some(2), "8 → 4 → 2");
         for (whole, split) in [(whole_image, split_image), (whole_text, split_text)] {

@@ -63,8 +63,9 @@ pub enum WeightsError {
 /// Fills every variable of `vs` from the safetensors `bytes`, converting
 /// F16/BF16 to the variables' F32. `origin` names the bytes in errors (a file
 /// path or an object-store key). Nothing is written unless the whole file
-/// checks out.
-pub fn load_strict(vs: &VarStore, bytes: &[u8], origin: &str) -> Result<(), WeightsError> {
+/// checks out. A tensor the model lacks is an error unless `skip_unused`
+/// says it belongs to a tower the model was built without.
+pub fn load_strict(vs: &VarStore, bytes: &[u8], origin: &str, skip_unused: &dyn Fn(&str) -> bool) -> Result<(), WeightsError> {
     let file = SafeTensors::deserialize(bytes).map_err(|source| WeightsError::Malformed {
         origin: origin.to_string(),
         source,
@@ -99,7 +100,7 @@ pub fn load_strict(vs: &VarStore, bytes: &[u8], origin: &str) -> Result<(), Weig
 
     let mut extras: Vec<(&str, Vec<i64>)> = file
         .iter()
-        .filter(|(name, _)| !variables.contains_key(*name))
+        .filter(|(name, _)| !variables.contains_key(*name) && !skip_unused(name))
         .map(|(name, view)| (name, shape_of(view.shape())))
         .collect();
     extras.sort();

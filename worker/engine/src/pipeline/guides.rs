@@ -45,6 +45,11 @@ impl Guides {
         Ok(Guides { by_object })
     }
 
+    /// The (normal, anomaly) guide embeddings of one object word, if embedded.
+    pub fn pair(&self, object: &str) -> Option<(&Tensor, &Tensor)> {
+        self.by_object.get(object).map(|(n, a)| (n, a))
+    }
+
     /// s_pr for every image under one setup, in `records` order.
     pub fn prompt_scores(
         &self,

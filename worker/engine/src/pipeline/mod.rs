@@ -5,7 +5,7 @@
 //! Whole jobs run through a coordinator: `rwclip run` is local mode
 //! (`rwclip_worker::client::LocalCluster`), `rwclip submit` sends a job to a cluster.
 
-pub(crate) mod guides;
+pub mod guides;
 mod prompt_rows;
 pub(crate) mod summary;
 mod threads;

@@ -13,7 +13,7 @@ mod local;
 mod score;
 mod trial;
 
-pub use context::ExecContext;
+pub use context::{weights_digest_of, ExecContext};
 pub use error::ShardError;
 pub use local::{run_plan_locally, run_plan_locally_with, PlanRun, ShardDone};
 

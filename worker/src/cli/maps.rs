@@ -1,0 +1,253 @@
+//! `rwclip maps`: per image an anomaly score and a map at the model's input
+//! resolution, by WinCLIP (zero- or k-shot), a detector's FNN (`ours`), its
+//! two guide prompts (`clip`) or their sum, into one Parquet file, and with
+//! `--png` an overlay per image. An image that cannot be read or decoded is
+//! a row with its error, never a failed command.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use rwclip_common::clip_config::{ClipConfig, OPENAI_MEAN, OPENAI_STD};
+use rwclip_common::dataset::is_image_file;
+use rwclip_common::dataset::manifest::read_manifest;
+use rwclip_common::detector::DetectorInfo;
+use rwclip_common::job::split_file_uri;
+use rwclip_common::map_method::MapMethod;
+use rwclip_common::maps_table::{encode_map_rows, MapOutputRow};
+use rwclip_common::plots::heat_overlay_png;
+use rwclip_engine::blocking_store::BlockingStore;
+use rwclip_engine::clip::ClipModel;
+use rwclip_engine::device::select_device;
+use rwclip_engine::fnn::Fnn;
+use rwclip_engine::image_reader::ImageReader;
+use rwclip_engine::maps::winclip::{text_prototypes, ReferenceMemory, WinClip};
+use rwclip_engine::maps::windows::WindowSet;
+use rwclip_engine::maps::{embedding_score_maps, encode_for_maps, window_sets, EncodedImages, MapScores, DEFAULT_SCALES};
+use rwclip_engine::pipeline::guides::Guides;
+use rwclip_engine::score::prompt_score;
+use rwclip_engine::shard::weights_digest_of;
+use rwclip_inputs::preprocess::Preprocess;
+use rwclip_inputs::tokenizer::ClipTokenizer;
+use tch::{Kind, Tensor};
+
+use super::ModelArgs;
+use crate::error::{usage, EngineError, Result};
+
+#[derive(Debug, Args)]
+pub struct MapsArgs {
+    /// winclip, ours, clip or clip+ours.
+    #[arg(long)]
+    pub method: MapMethod,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// ours, clip and clip+ours: the detector whose FNN and guide prompts
+    /// score the windows (trained with this --model and --weights).
+    #[arg(long)]
+    pub detector: Option<String>,
+    /// winclip: the object word of its prompt ensemble (default: the
+    /// detector's, else "object").
+    #[arg(long)]
+    pub object_word: Option<String>,
+    /// winclip k-shot: normal reference images (a folder, s3:// prefix, or a
+    /// CSV / Parquet manifest with a `uri` column); absent = zero-shot.
+    #[arg(long)]
+    pub references: Option<String>,
+    /// The images: a folder, s3:// prefix, or a CSV / Parquet manifest with `uri`.
+    #[arg(long)]
+    pub input: String,
+    /// The Parquet file written: uri, score, height, width, map, error.
+    #[arg(long)]
+    pub out: String,
+    /// Also write an overlay PNG per image (map over the model's view) here.
+    #[arg(long)]
+    pub png: Option<PathBuf>,
+}
+
+/// How the chosen method scores encoded images.
+enum Scorer {
+    WinClip(WinClip),
+    Detector { fnn: Fnn, normal: Tensor, anomaly: Tensor, temperature: f64, method: MapMethod },
+}
+
+impl Scorer {
+    fn score(&self, images: &EncodedImages, windows: &[WindowSet]) -> MapScores {
+        match self {
+            Scorer::WinClip(w) => w.score(images, windows),
+            Scorer::Detector { fnn, normal, anomaly, temperature, method } => {
+                let ours = || embedding_score_maps(images, windows, |e| fnn.score(e));
+                let clip = || embedding_score_maps(images, windows, |e| prompt_score(e, normal, anomaly, *temperature));
+                match method {
+                    MapMethod::Ours => ours(),
+                    MapMethod::Clip => clip(),
+                    _ => clip().plus(&ours()),
+                }
+            }
+        }
+    }
+}
+
+/// The images named by a folder, prefix or manifest: the store root they
+/// are read from and their paths below it (or absolute), in order.
+fn list_images(input: &str) -> Result<(String, Vec<String>)> {
+    let lower = input.to_ascii_lowercase();
+    if lower.ends_with(".csv") || lower.ends_with(".parquet") {
+        let (store, key) = BlockingStore::open_file(input)?;
+        let bytes = store.get(&key)?;
+        let rows = read_manifest(input, &bytes)?;
+        let (folder, _) = split_file_uri(input);
+        return Ok((folder, rows.into_iter().map(|r| r.uri).collect()));
+    }
+    let store = BlockingStore::open(input)?;
+    let mut keys: Vec<String> = store.block_on(store.store().list(""))?.into_iter().filter(|k| is_image_file(k)).collect();
+    keys.sort();
+    Ok((input.trim_end_matches('/').to_string(), keys))
+}
+
+/// One batch's images as model input; per image its pixels or its error.
+fn read_batch(reader: &ImageReader, preprocess: &Preprocess, paths: &[String]) -> Result<Vec<std::result::Result<Vec<f32>, String>>> {
+    let bytes = reader.read_each(paths).map_err(|e| usage(e.to_string()))?;
+    Ok(paths
+        .iter()
+        .zip(bytes)
+        .map(|(path, b)| b.map_err(|e| e.to_string()).and_then(|b| preprocess.load_bytes(&b, path).map_err(|e| e.to_string())))
+        .collect())
+}
+
+fn encode_paths(model: &ClipModel, windows: &[WindowSet], pixels: &[&Vec<f32>]) -> EncodedImages {
+    let size = model.cfg.vision.image_size;
+    let flat: Vec<f32> = pixels.iter().flat_map(|p| p.iter().copied()).collect();
+    let batch = Tensor::from_slice(&flat).view([pixels.len() as i64, 3, size, size]);
+    encode_for_maps(model, &batch, windows)
+}
+
+fn load_detector(uri: &str, cfg: &ClipConfig, weights: Option<&str>, device: tch::Device) -> Result<(DetectorInfo, Fnn)> {
+    let (store, key) = BlockingStore::open_file(uri)?;
+    let bytes = store.get(&key)?;
+    let info = Fnn::detector_info(&bytes)?.ok_or_else(|| usage(format!("{uri} is an FNN checkpoint without detector metadata")))?;
+    let digest = weights_digest_of(weights)?;
+    info.check_model(uri, &cfg.name, &digest, weights.unwrap_or("random init")).map_err(|e| usage(e.to_string()))?;
+    Ok((info, Fnn::from_safetensors(&bytes, device)?))
+}
+
+/// The model's view of an image as RGB bytes (its normalisation undone).
+fn view_rgb(pixels: &[f32], size: usize) -> Vec<u8> {
+    let plane = size * size;
+    (0..plane)
+        .flat_map(|p| (0..3).map(move |c| (p, c)))
+        .map(|(p, c)| ((pixels[c * plane + p] * OPENAI_STD[c] as f32 + OPENAI_MEAN[c] as f32) * 255.0).round().clamp(0.0, 255.0) as u8)
+        .collect()
+}
+
+fn png_name(index: usize, uri: &str) -> String {
+    let without_extension = uri.rsplit_once('.').filter(|(_, ext)| !ext.contains('/')).map_or(uri, |(stem, _)| stem);
+    let stem: String = without_extension.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
+    let stem = stem.trim_start_matches('_');
+    let tail = &stem[stem.len().saturating_sub(80)..];
+    format!("{index:05}-{tail}.png")
+}
+
+pub fn run(a: MapsArgs) -> Result<()> {
+    let cfg = ClipConfig::preset(&a.model.model).map_err(|e| EngineError::Usage(e.to_string()))?;
+    if a.model.batch_size == 0 {
+        return Err(usage("--batch-size must be at least 1"));
+    }
+    match (a.method.needs_detector(), &a.detector) {
+        (true, None) => return Err(usage(format!("--method {} scores with a detector's FNN: give --detector", a.method))),
+        (false, Some(_)) => return Err(usage("--method winclip uses no detector; drop --detector")),
+        _ => {}
+    }
+    if a.references.is_some() && a.method != MapMethod::WinClip {
+        return Err(usage("--references are WinCLIP's few-shot memory: only --method winclip takes them"));
+    }
+    let device = select_device(&a.model.device)?;
+    if a.model.weights.is_none() {
+        eprintln!("rwclip: WARNING: no --weights given: {} is RANDOMLY INITIALISED (maps carry no meaning)", cfg.name);
+    }
+    let weights = a.model.weights.as_ref().map(|p| p.display().to_string());
+    let (out_store, out_key) = BlockingStore::open_file(&a.out)?;
+    let model = ClipModel::load(&cfg, a.model.weights.as_deref(), device)?;
+    let tokenizer = ClipTokenizer::new()?;
+    let windows = window_sets(&model, &DEFAULT_SCALES);
+    let size = cfg.vision.image_size as u32;
+    let preprocess = Preprocess::openai(size);
+
+    let scorer = match &a.detector {
+        None => {
+            let object = a.object_word.clone().unwrap_or_else(|| "object".to_string());
+            let prototypes = text_prototypes(&model, &tokenizer, &object, a.model.batch_size)?;
+            let memory = match &a.references {
+                None => None,
+                Some(refs) => {
+                    let (root, paths) = list_images(refs)?;
+                    if paths.is_empty() {
+                        return Err(usage(format!("--references {refs} holds no images")));
+                    }
+                    let reader = ImageReader::open(&root)?;
+                    let pixels = read_batch(&reader, &preprocess, &paths)?
+                        .into_iter()
+                        .zip(&paths)
+                        .map(|(p, path)| p.map_err(|e| usage(format!("reference {path}: {e}"))))
+                        .collect::<Result<Vec<_>>>()?;
+                    let encoded = encode_paths(&model, &windows, &pixels.iter().collect::<Vec<_>>());
+                    Some(ReferenceMemory::new(&encoded))
+                }
+            };
+            Scorer::WinClip(WinClip::new(prototypes, memory))
+        }
+        Some(uri) => {
+            let (info, fnn) = load_detector(uri, &cfg, weights.as_deref(), device)?;
+            let object = a.object_word.clone().unwrap_or_else(|| info.object_word.clone());
+            let guides = Guides::embed(&model, &tokenizer, &info.normal_word, &info.anomaly_word, std::slice::from_ref(&object))?;
+            let (normal, anomaly) = guides.pair(&object).expect("the object word was embedded");
+            Scorer::Detector { fnn, normal: normal.shallow_clone(), anomaly: anomaly.shallow_clone(), temperature: info.temperature, method: a.method }
+        }
+    };
+
+    let (root, paths) = list_images(&a.input)?;
+    if paths.is_empty() {
+        return Err(usage(format!("--input {} holds no images", a.input)));
+    }
+    if let Some(dir) = &a.png {
+        std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir.display(), e))?;
+    }
+    let reader = ImageReader::open(&root)?;
+    let mut rows = Vec::with_capacity(paths.len());
+    for (b, chunk) in paths.chunks(a.model.batch_size).enumerate() {
+        let pixels = read_batch(&reader, &preprocess, chunk)?;
+        let ok: Vec<&Vec<f32>> = pixels.iter().filter_map(|p| p.as_ref().ok()).collect();
+        let (scores, maps) = if ok.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let encoded = encode_paths(&model, &windows, &ok);
+            let scored = scorer.score(&encoded, &windows);
+            let scores = Vec::<f64>::try_from(scored.image_scores.to_kind(Kind::Double).to_device(tch::Device::Cpu)).expect("scores");
+            let maps = scored.upsampled(size as i64).to_kind(Kind::Float).to_device(tch::Device::Cpu);
+            let maps: Vec<Vec<f32>> = (0..ok.len() as i64).map(|i| Vec::<f32>::try_from(maps.get(i).flatten(0, 1)).expect("map")).collect();
+            (scores, maps)
+        };
+        let mut next = scores.into_iter().zip(maps);
+        for (i, (path, p)) in chunk.iter().zip(&pixels).enumerate() {
+            let index = b * a.model.batch_size + i;
+            let uri = if path.contains("://") || path.starts_with('/') { path.clone() } else { format!("{root}/{path}") };
+            let row = match p {
+                Ok(view) => {
+                    let (score, map) = next.next().expect("one result per decoded image");
+                    if let Some(dir) = &a.png {
+                        let png = heat_overlay_png(&view_rgb(view, size as usize), size, size, &map, None).map_err(|e| usage(format!("overlay of {uri}: {e}")))?;
+                        let file = dir.join(png_name(index, path));
+                        std::fs::write(&file, png).map_err(|e| EngineError::io(file.display(), e))?;
+                    }
+                    MapOutputRow { uri, score: Some(score), height: size, width: size, map: Some(map), error: None }
+                }
+                Err(why) => MapOutputRow { uri, score: None, height: size, width: size, map: None, error: Some(why.clone()) },
+            };
+            rows.push(row);
+        }
+        eprintln!("rwclip: maps {}/{}", rows.len(), paths.len());
+    }
+    let bytes = encode_map_rows(&rows).map_err(|e| usage(format!("encoding {}: {e}", a.out)))?;
+    out_store.put(&out_key, bytes)?;
+    let failed = rows.iter().filter(|r| r.error.is_some()).count();
+    eprintln!("rwclip: wrote {} {} maps ({failed} images could not be read) to {}", rows.len(), a.method, out_store.describe(&out_key));
+    Ok(())
+}
