@@ -248,10 +248,12 @@ impl ClipModel {
             kept.vs.copy(&both.vs).expect("a tower's variables are a subset of both towers'");
             return Ok(kept);
         };
-        let bytes = std::fs::read(path).map_err(|source| WeightsError::Unreadable {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let unreadable = |source| WeightsError::Unreadable { path: path.to_path_buf(), source };
+        let file = std::fs::File::open(path).map_err(unreadable)?;
+        // SAFETY: the map is only read, and dropped before this returns; a
+        // weights file rewritten while a model loads from it is not supported
+        // (the strict load would most likely reject the torn bytes).
+        let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(unreadable)?;
         let model = ClipModel::build(cfg, device, towers);
         load_strict(&model.vs, &bytes, &path.display().to_string(), &|key| !towers.holds_key(key))?;
         Ok(model)
