@@ -131,8 +131,16 @@ fn summary_rows() -> Vec<SummaryRow> {
 
 fn image_score_rows() -> Vec<ImageScoreRow> {
     vec![
-        ImageScoreRow { uri: "s3://archive/2026/frame-000.jpg".into(), score: Some(0.75), s_fnn: Some(0.5), s_pr: Some(0.25), error: None },
-        ImageScoreRow { uri: "frames/broken.jpg".into(), score: None, s_fnn: None, s_pr: None, error: Some("cannot decode image frames/broken.jpg: unexpected end of file".into()) },
+        ImageScoreRow { uri: "s3://archive/2026/frame-000.jpg".into(), score: Some(0.75), s_fnn: Some(0.5), s_pr: Some(0.25), error: None, map: None },
+        ImageScoreRow {
+            uri: "frames/frame-001.jpg".into(),
+            score: Some(0.5),
+            s_fnn: Some(0.25),
+            s_pr: Some(0.25),
+            error: None,
+            map: Some(rwclip_common::artifacts::QuantisedMap { max: 0.625, bytes: vec![0, 17, 255, 128] }),
+        },
+        ImageScoreRow { uri: "frames/broken.jpg".into(), score: None, s_fnn: None, s_pr: None, error: Some("cannot decode image frames/broken.jpg: unexpected end of file".into()), map: None },
     ]
 }
 
@@ -171,7 +179,10 @@ fn expected_pylist(kind: ArtifactKind) -> Value {
             .collect(),
         ArtifactKind::ImageScores => image_score_rows()
             .iter()
-            .map(|r| json!({"uri": r.uri, "score": r.score, "s_fnn": r.s_fnn, "s_pr": r.s_pr, "error": r.error}))
+            .map(|r| {
+                json!({"uri": r.uri, "score": r.score, "s_fnn": r.s_fnn, "s_pr": r.s_pr, "error": r.error,
+                       "map_max": r.map.as_ref().map(|m| m.max), "map": r.map.as_ref().map(|m| m.bytes.clone())})
+            })
             .collect(),
         ArtifactKind::Summary => summary_rows()
             .iter()
@@ -214,7 +225,7 @@ for path in sys.argv[1:]:
     fields = [{"name": f.name, "type": str(f.type), "nullable": f.nullable,
                "description": (f.metadata or {}).get(b"description", b"").decode()} for f in table.schema]
     out[path] = {"metadata": meta, "fields": fields, "rows": table.to_pylist()}
-print(json.dumps(out))
+print(json.dumps(out, default=lambda value: list(value)))  # binary cells as lists of byte values
 "#;
 
 fn pyarrow_type(column_type: ColumnType) -> &'static str {
@@ -223,6 +234,7 @@ fn pyarrow_type(column_type: ColumnType) -> &'static str {
         ColumnType::U64 | ColumnType::OptionalU64 => "uint64",
         ColumnType::F64 | ColumnType::OptionalF64 => "double",
         ColumnType::Utf8 | ColumnType::OptionalUtf8 => "string",
+        ColumnType::OptionalBinary => "binary",
         ColumnType::Embedding => "fixed_size_list<item: float not null>",
     }
 }

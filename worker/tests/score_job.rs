@@ -53,7 +53,7 @@ fn score_rows(out: &Path) -> Vec<serde_json::Value> {
     let json = python::run(
         "import sys, json, pyarrow.dataset as ds\n\
          t = ds.dataset(sys.argv[1], format='parquet').to_table()\n\
-         print(json.dumps(t.to_pylist()))",
+         print(json.dumps(t.to_pylist(), default=list))",
         &[out.join("scores").to_str().unwrap()],
     );
     serde_json::from_str(&json).unwrap()
@@ -423,4 +423,59 @@ fn a_workers_memory_stays_flat_while_it_streams_a_ten_times_longer_manifest() {
     }
     eprintln!("worker peak RSS: {:.1} MiB for 1,500 rows, {:.1} MiB for 15,000", peaks[0], peaks[1]);
     assert!(peaks[1] <= peaks[0] * 1.1 + 16.0, "the worker grew from {:.1} to {:.1} MiB with 10x the rows", peaks[0], peaks[1]);
+}
+
+#[test]
+fn scoring_with_maps_adds_a_quantised_patch_map_per_row_and_one_worker_equals_three() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let images = archive(d);
+    std::fs::write(d.join("broken.png"), b"not an image").unwrap();
+    let manifest: String = std::iter::once("uri".to_string()).chain(images.iter().cloned()).chain(["broken.png".to_string()]).collect::<Vec<_>>().join("\n");
+    std::fs::write(d.join("archive.csv"), manifest + "\n").unwrap();
+    let score = |out: &str, workers: &str, maps: bool| {
+        let mut args = vec!["score", "--detector", "detector.safetensors", "--input", "archive.csv", "--out", out, "--device", "cpu", "--workers", workers, "--rows-per-shard", "3", "--batch-size", "3"];
+        if maps {
+            args.push("--maps");
+        }
+        ok(d, &args);
+    };
+    score("maps-one", "1", true);
+    score("maps-three", "3", true);
+    assert_eq!(parts(&d.join("maps-one")), parts(&d.join("maps-three")), "1 and 3 workers: the same bytes, part for part");
+    score("plain", "2", false);
+
+    let with_maps = score_rows(&d.join("maps-one"));
+    let plain = score_rows(&d.join("plain"));
+    assert_eq!(with_maps.len(), images.len() + 1);
+    // rwclip-tiny: a 4×4 patch grid, one byte per patch.
+    for (m, p) in with_maps.iter().zip(&plain) {
+        assert_eq!(m["uri"], p["uri"]);
+        assert!(p["map"].is_null() && p["map_max"].is_null(), "maps are off by default: {p}");
+        if m["error"].is_null() {
+            let bytes = m["map"].as_array().unwrap_or_else(|| panic!("no map: {m}"));
+            assert_eq!(bytes.len(), 16);
+            assert!(bytes.iter().any(|b| b == 255), "the maximum quantises to 255: {bytes:?}");
+            let max = m["map_max"].as_f64().unwrap();
+            assert!(max > 0.0 && max <= 2.0, "a pr+fnn map lies in [0, 2]: {max}");
+            let score = m["score"].as_f64().unwrap();
+            assert!((score - p["score"].as_f64().unwrap()).abs() < 1e-5, "maps leave the scores as they were: {m} vs {p}");
+        } else {
+            assert!(m["map"].is_null() && m["map_max"].is_null());
+        }
+    }
+
+    // The map is `rwclip maps`' with the same detector, before upsampling.
+    ok(d, &["maps", "--method", "clip+ours", "--detector", "detector.safetensors", "--model", "rwclip-tiny", "--device", "cpu", "--input", "archive.csv", "--out", "maps.parquet"]);
+    let full = python::run(
+        "import sys, json, pyarrow.parquet as pq\nprint(json.dumps(pq.read_table(sys.argv[1]).to_pylist()))",
+        &[d.join("maps.parquet").to_str().unwrap()],
+    );
+    let full: Vec<serde_json::Value> = serde_json::from_str(&full).unwrap();
+    for (m, f) in with_maps.iter().zip(&full).filter(|(m, _)| m["error"].is_null()) {
+        let max = m["map_max"].as_f64().unwrap();
+        let full_max = f["map"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).fold(f64::MIN, f64::max);
+        // Bilinear upsampling never exceeds the grid's maximum, and reaches it at the borders.
+        assert!(full_max <= max + 1e-5 && full_max > max - 0.02 * max, "{}: map_max {max} vs the upsampled map's max {full_max}", m["uri"]);
+    }
 }

@@ -48,6 +48,10 @@ pub fn optional_utf8_column<R>(rows: &[R], get: impl Fn(&R) -> Option<&str>) -> 
     Arc::new(rows.iter().map(get).collect::<StringArray>())
 }
 
+pub fn optional_binary_column<R>(rows: &[R], get: impl Fn(&R) -> Option<&[u8]>) -> ArrayRef {
+    Arc::new(rows.iter().map(get).collect::<arrow_array::BinaryArray>())
+}
+
 pub fn f64_column<R>(rows: &[R], get: impl Fn(&R) -> f64) -> ArrayRef {
     Arc::new(Float64Array::from_iter_values(rows.iter().map(get)))
 }
@@ -166,6 +170,25 @@ impl<'a> BatchColumns<'a> {
     pub fn optional_f64(&self, column: &'static str) -> Result<Vec<Option<f64>>, ArtifactError> {
         let values: &Float64Array = self.typed_nullable(column, ColumnType::OptionalF64, true)?;
         Ok(values.iter().collect())
+    }
+
+    /// A nullable f64 column that older versions of the artifact did not
+    /// have: all nulls there.
+    pub fn optional_f64_if_present(&self, column: &'static str) -> Result<Vec<Option<f64>>, ArtifactError> {
+        if self.batch.column_by_name(column).is_none() {
+            return Ok(vec![None; self.num_rows()]);
+        }
+        self.optional_f64(column)
+    }
+
+    /// A nullable binary column that older versions of the artifact did not
+    /// have: all nulls there.
+    pub fn optional_binary_if_present(&self, column: &'static str) -> Result<Vec<Option<Vec<u8>>>, ArtifactError> {
+        if self.batch.column_by_name(column).is_none() {
+            return Ok(vec![None; self.num_rows()]);
+        }
+        let values: &arrow_array::BinaryArray = self.typed_nullable(column, ColumnType::OptionalBinary, true)?;
+        Ok(values.iter().map(|v| v.map(<[u8]>::to_vec)).collect())
     }
 
     /// A nullable text column.

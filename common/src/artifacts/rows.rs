@@ -5,7 +5,7 @@
 use arrow_array::ArrayRef;
 
 use super::columns::{
-    embedding_column, f64_column, optional_f64_column, optional_u64_column, optional_u8_column, optional_utf8_column, u64_column,
+    embedding_column, f64_column, optional_binary_column, optional_f64_column, optional_u64_column, optional_u8_column, optional_utf8_column, u64_column,
     u8_column, utf8_column, BatchColumns, ColumnCodec,
 };
 use super::error::ArtifactError;
@@ -350,6 +350,28 @@ pub struct ImageScoreRow {
     pub s_fnn: Option<f64>,
     pub s_pr: Option<f64>,
     pub error: Option<String>,
+    /// With maps on: the anomaly map on the patch grid.
+    pub map: Option<QuantisedMap>,
+}
+
+/// An anomaly map on the patch grid in a byte per patch: value ≈ byte / 255 × `max`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantisedMap {
+    pub max: f64,
+    pub bytes: Vec<u8>,
+}
+
+impl QuantisedMap {
+    /// Non-negative `values` (every map method's are) scaled to their maximum.
+    pub fn quantise(values: &[f32]) -> QuantisedMap {
+        let max = values.iter().copied().fold(0.0f32, f32::max);
+        let bytes = values.iter().map(|&v| if max > 0.0 { (v.max(0.0) / max * 255.0).round() as u8 } else { 0 }).collect();
+        QuantisedMap { max: f64::from(max), bytes }
+    }
+
+    pub fn values(&self) -> Vec<f32> {
+        self.bytes.iter().map(|&b| (f64::from(b) / 255.0 * self.max) as f32).collect()
+    }
 }
 
 impl ColumnCodec for ImageScoreRow {
@@ -363,6 +385,8 @@ impl ColumnCodec for ImageScoreRow {
                 optional_f64_column(rows, |r| r.s_fnn),
                 optional_f64_column(rows, |r| r.s_pr),
                 optional_utf8_column(rows, |r| r.error.as_deref()),
+                optional_f64_column(rows, |r| r.map.as_ref().map(|m| m.max)),
+                optional_binary_column(rows, |r| r.map.as_ref().map(|m| m.bytes.as_slice())),
             ],
             0,
         ))
@@ -371,8 +395,16 @@ impl ColumnCodec for ImageScoreRow {
     fn from_columns(c: &BatchColumns<'_>) -> Result<Vec<Self>, ArtifactError> {
         let uri = c.utf8("uri")?;
         let (score, s_fnn, s_pr, error) = (c.optional_f64("score")?, c.optional_f64("s_fnn")?, c.optional_f64("s_pr")?, c.optional_utf8("error")?);
+        let (map_max, map) = (c.optional_f64_if_present("map_max")?, c.optional_binary_if_present("map")?);
         Ok((0..c.num_rows())
-            .map(|i| ImageScoreRow { uri: uri.value(i).to_string(), score: score[i], s_fnn: s_fnn[i], s_pr: s_pr[i], error: error[i].clone() })
+            .map(|i| ImageScoreRow {
+                uri: uri.value(i).to_string(),
+                score: score[i],
+                s_fnn: s_fnn[i],
+                s_pr: s_pr[i],
+                error: error[i].clone(),
+                map: map_max[i].zip(map[i].clone()).map(|(max, bytes)| QuantisedMap { max, bytes }),
+            })
             .collect())
     }
 }

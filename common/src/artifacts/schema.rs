@@ -42,6 +42,8 @@ pub enum ColumnType {
     Utf8,
     /// Text that may be null (an error message, null when there was none).
     OptionalUtf8,
+    /// Bytes that may be null (a quantised anomaly map).
+    OptionalBinary,
     Embedding,
 }
 
@@ -61,7 +63,7 @@ const fn col(name: &'static str, column_type: ColumnType, description: &'static 
     }
 }
 
-use ColumnType::{Embedding, OptionalF64, OptionalLabel, OptionalU64, OptionalUtf8, Utf8, F64, U64, U8};
+use ColumnType::{Embedding, OptionalBinary, OptionalF64, OptionalLabel, OptionalU64, OptionalUtf8, Utf8, F64, U64, U8};
 
 const LABEL_PROMPT: &str = "0 = normal prompt, 1 = anomalous prompt";
 const LABEL_IMAGE: &str = "ground truth: 0 = normal image, 1 = anomalous image";
@@ -209,6 +211,8 @@ const IMAGE_SCORES: &[ColumnSpec] = &[
     col("s_fnn", OptionalF64, "FNN anomaly score of the image embedding (paper s_FNN); null when the image could not be scored"),
     col("s_pr", OptionalF64, "prompt-guided CLIP score (paper s_pr); null when the image could not be scored"),
     col("error", OptionalUtf8, "why the image could not be scored (missing, unreadable, not an image); null when it was"),
+    col("map_max", OptionalF64, "with maps on: the largest value of the image's anomaly map (the detector's score kind on windows); null otherwise"),
+    col("map", OptionalBinary, "with maps on: the anomaly map on the patch grid, row-major, one byte per patch: value = byte / 255 × map_max; null otherwise"),
 ];
 
 /// The artifact kinds; `name()` is what the Parquet metadata records.
@@ -273,10 +277,11 @@ impl ArtifactKind {
     /// The version this code writes. Version 2 of `text_embeddings` added
     /// `seed`; version-1 files still read (with a null seed). Version 2 of
     /// `scores`, `metrics` and `summary` added `dataset`; version-1 files
-    /// read with an empty dataset name.
+    /// read with an empty dataset name. Version 2 of `image_scores` added
+    /// `map_max` and `map`; version-1 files read with null maps.
     pub fn format_version(self) -> &'static str {
         match self {
-            ArtifactKind::TextEmbeddings | ArtifactKind::Scores | ArtifactKind::Metrics | ArtifactKind::Summary => "2",
+            ArtifactKind::TextEmbeddings | ArtifactKind::Scores | ArtifactKind::Metrics | ArtifactKind::Summary | ArtifactKind::ImageScores => "2",
             _ => FORMAT_VERSION,
         }
     }
@@ -284,7 +289,7 @@ impl ArtifactKind {
     /// Versions this code reads.
     pub fn readable_versions(self) -> &'static [&'static str] {
         match self {
-            ArtifactKind::TextEmbeddings | ArtifactKind::Scores | ArtifactKind::Metrics | ArtifactKind::Summary => &["2", "1"],
+            ArtifactKind::TextEmbeddings | ArtifactKind::Scores | ArtifactKind::Metrics | ArtifactKind::Summary | ArtifactKind::ImageScores => &["2", "1"],
             _ => &[FORMAT_VERSION],
         }
     }
@@ -314,7 +319,7 @@ impl ArtifactKind {
 
 impl ColumnType {
     pub fn is_nullable(self) -> bool {
-        matches!(self, ColumnType::OptionalLabel | ColumnType::OptionalU64 | ColumnType::OptionalF64 | ColumnType::OptionalUtf8)
+        matches!(self, ColumnType::OptionalLabel | ColumnType::OptionalU64 | ColumnType::OptionalF64 | ColumnType::OptionalUtf8 | ColumnType::OptionalBinary)
     }
 
     pub fn data_type(self, embedding_dim: usize) -> DataType {
@@ -323,6 +328,7 @@ impl ColumnType {
             ColumnType::U64 | ColumnType::OptionalU64 => DataType::UInt64,
             ColumnType::F64 | ColumnType::OptionalF64 => DataType::Float64,
             ColumnType::Utf8 | ColumnType::OptionalUtf8 => DataType::Utf8,
+            ColumnType::OptionalBinary => DataType::Binary,
             // i32 is Arrow's list size type; CLIP widths are far below its range.
             ColumnType::Embedding => {
                 DataType::FixedSizeList(Arc::new(embedding_item_field()), embedding_dim as i32)

@@ -209,6 +209,10 @@ pub struct ScoreShardSpec {
     pub detector_digest: String,
     pub input: crate::scoring::input::InputShard,
     pub batch_size: usize,
+    /// Rows carry anomaly maps; absent when off, so shards planned without
+    /// maps keep their ids.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub maps: bool,
 }
 
 /// `top_k.csv` and `summary.json` over every score shard of a job.

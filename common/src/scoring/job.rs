@@ -31,6 +31,10 @@ pub struct ScoreJobSpec {
     /// Images per shard (rounded up to whole batches).
     #[serde(default = "default_rows_per_shard")]
     pub rows_per_shard: u64,
+    /// Per image also an anomaly map on the patch grid (`map_max`, `map`):
+    /// the detector's score kind on window embeddings.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub maps: bool,
     #[serde(default)]
     pub model: ScoreModelSpec,
 }

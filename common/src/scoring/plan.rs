@@ -98,6 +98,7 @@ pub async fn plan_score_async(job: &ScoreJob) -> Result<ScorePlan, ScorePlanErro
             detector_digest: detector_digest.clone(),
             input,
             batch_size: job.spec.model.image_batch_size,
+            maps: job.spec.maps,
         });
         let id = spec.id();
         if seen.insert(id.clone()) {

@@ -53,7 +53,7 @@ mod tests {
     use crate::scoring::summary::TopK;
 
     fn row(uri: &str, score: f64) -> ImageScoreRow {
-        ImageScoreRow { uri: uri.into(), score: Some(score), s_fnn: Some(score / 2.0), s_pr: Some(score / 2.0), error: None }
+        ImageScoreRow { uri: uri.into(), score: Some(score), s_fnn: Some(score / 2.0), s_pr: Some(score / 2.0), error: None, map: None }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use clap::Args;
 use rwclip_common::clip_config::{ClipConfig, OPENAI_MEAN, OPENAI_STD};
 use rwclip_common::dataset::is_image_file;
 use rwclip_common::dataset::manifest::read_manifest;
-use rwclip_common::detector::DetectorInfo;
+use rwclip_common::detector::{DetectorInfo, ScoreKind};
 use rwclip_common::job::split_file_uri;
 use rwclip_common::map_method::MapMethod;
 use rwclip_common::maps_table::{encode_map_rows, MapOutputRow};
@@ -22,9 +22,8 @@ use rwclip_engine::fnn::Fnn;
 use rwclip_engine::image_reader::ImageReader;
 use rwclip_engine::maps::winclip::{text_prototypes, ReferenceMemory, WinClip};
 use rwclip_engine::maps::windows::WindowSet;
-use rwclip_engine::maps::{embedding_score_maps, encode_for_maps, window_sets, EncodedImages, MapScores, DEFAULT_SCALES};
+use rwclip_engine::maps::{detector_maps, encode_for_maps, window_sets, EncodedImages, MapScores, DEFAULT_SCALES};
 use rwclip_engine::pipeline::guides::Guides;
-use rwclip_engine::score::prompt_score;
 use rwclip_engine::shard::weights_digest_of;
 use rwclip_inputs::preprocess::Preprocess;
 use rwclip_inputs::tokenizer::ClipTokenizer;
@@ -66,22 +65,14 @@ pub struct MapsArgs {
 /// How the chosen method scores encoded images.
 enum Scorer {
     WinClip(WinClip),
-    Detector { fnn: Fnn, normal: Tensor, anomaly: Tensor, temperature: f64, method: MapMethod },
+    Detector { fnn: Fnn, normal: Tensor, anomaly: Tensor, temperature: f64, kind: ScoreKind },
 }
 
 impl Scorer {
     fn score(&self, images: &EncodedImages, windows: &[WindowSet]) -> MapScores {
         match self {
             Scorer::WinClip(w) => w.score(images, windows),
-            Scorer::Detector { fnn, normal, anomaly, temperature, method } => {
-                let ours = || embedding_score_maps(images, windows, |e| fnn.score(e));
-                let clip = || embedding_score_maps(images, windows, |e| prompt_score(e, normal, anomaly, *temperature));
-                match method {
-                    MapMethod::Ours => ours(),
-                    MapMethod::Clip => clip(),
-                    _ => clip().plus(&ours()),
-                }
-            }
+            Scorer::Detector { fnn, normal, anomaly, temperature, kind } => detector_maps(images, windows, fnn, (normal, anomaly), *temperature, *kind),
         }
     }
 }
@@ -199,7 +190,12 @@ pub fn run(a: MapsArgs) -> Result<()> {
             let object = a.object_word.clone().unwrap_or_else(|| info.object_word.clone());
             let guides = Guides::embed(&model, &tokenizer, &info.normal_word, &info.anomaly_word, std::slice::from_ref(&object))?;
             let (normal, anomaly) = guides.pair(&object).expect("the object word was embedded");
-            Scorer::Detector { fnn, normal: normal.shallow_clone(), anomaly: anomaly.shallow_clone(), temperature: info.temperature, method: a.method }
+            let kind = match a.method {
+                MapMethod::Ours => ScoreKind::Fnn,
+                MapMethod::Clip => ScoreKind::Pr,
+                _ => ScoreKind::PrFnn,
+            };
+            Scorer::Detector { fnn, normal: normal.shallow_clone(), anomaly: anomaly.shallow_clone(), temperature: info.temperature, kind }
         }
     };
 

@@ -37,6 +37,10 @@ pub struct ScoreArgs {
     /// Images per shard.
     #[arg(long, default_value_t = 1024)]
     pub rows_per_shard: u64,
+    /// Per image also an anomaly map on the patch grid (map_max and one byte
+    /// per patch), by the detector's score kind on window embeddings.
+    #[arg(long)]
+    pub maps: bool,
     /// Images per forward pass.
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
@@ -70,6 +74,7 @@ pub fn run(a: ScoreArgs) -> Result<()> {
         top_k: a.top_k,
         contact_sheet: a.contact_sheet,
         rows_per_shard: a.rows_per_shard,
+        maps: a.maps,
         model: ScoreModelSpec { weights: a.weights, device: a.device, image_batch_size: a.batch_size, precision: a.precision },
     };
     let text = toml::to_string(&spec).map_err(|e| usage(format!("cannot build the scoring job: {e}")))?;

@@ -79,3 +79,23 @@ pub fn embedding_score_maps(images: &EncodedImages, windows: &[WindowSet], score
     }
     MapScores { image_scores, maps: winclip::harmonic_mean(&maps) }
 }
+
+/// A detector's maps for its score kind: `fnn` → the FNN's (`ours`), `pr`
+/// → the two guide prompts' (`clip`), `pr+fnn` → their sum (`clip+ours`).
+pub fn detector_maps(
+    images: &EncodedImages,
+    windows: &[WindowSet],
+    fnn: &crate::fnn::Fnn,
+    guides: (&Tensor, &Tensor),
+    temperature: f64,
+    kind: rwclip_common::detector::ScoreKind,
+) -> MapScores {
+    use rwclip_common::detector::ScoreKind;
+    let ours = || embedding_score_maps(images, windows, |e| fnn.score(e));
+    let clip = || embedding_score_maps(images, windows, |e| crate::score::prompt_score(e, guides.0, guides.1, temperature));
+    match kind {
+        ScoreKind::Fnn => ours(),
+        ScoreKind::Pr => clip(),
+        ScoreKind::PrFnn => clip().plus(&ours()),
+    }
+}

@@ -7,7 +7,7 @@
 //! never depend on how many workers scored the archive.
 
 use bytes::Bytes;
-use rwclip_common::artifacts::ImageScoreRow;
+use rwclip_common::artifacts::{ImageScoreRow, QuantisedMap};
 use rwclip_common::dataset::ImageRecord;
 use rwclip_common::job::ObjectSetup;
 use rwclip_common::plan::hash::content_hash;
@@ -24,7 +24,9 @@ use crate::embed::{encode_pixels, parallel_map};
 use crate::error::EngineError;
 use crate::fnn::Fnn;
 use crate::image_reader::{ImageReadError, ImageReader};
-use crate::pipeline::guides::Guides;
+use crate::maps::{detector_maps, encode_for_maps, window_sets, DEFAULT_SCALES};
+use crate::pipeline::guides::{object_name, Guides};
+use tch::Tensor;
 
 /// One input row: what the output calls it and where its bytes are (or
 /// why the row names no image).
@@ -128,6 +130,8 @@ pub fn score(
     let model = ctx.model(&s.model).map_err(ShardError::run(id))?;
     let tokenizer = ctx.tokenizer().map_err(ShardError::run(id))?;
     let guides = Guides::embed(&model, &tokenizer, &info.normal_word, &info.anomaly_word, std::slice::from_ref(&info.object_word)).map_err(ShardError::run(id))?;
+    let guide_pair = guides.pair(&object_name(&info.object_word)).expect("the detector's object word was embedded");
+    let windows = s.maps.then(|| window_sets(&model, &DEFAULT_SCALES));
 
     let (root, rows) = read_rows(id, &s.input.range, &|uri| BlockingStore::open(uri).map_err(EngineError::from))?;
     if rows.len() as u64 != s.input.rows {
@@ -168,11 +172,27 @@ pub fn score(
         let ok: Vec<usize> = (0..chunk.len()).filter(|&i| decoded[i].is_ok()).collect();
         let mut s_fnn = vec![0.0; ok.len()];
         let mut s_pr = vec![0.0; ok.len()];
+        let mut maps: Vec<QuantisedMap> = Vec::new();
         if !ok.is_empty() {
             let records: Vec<ImageRecord> = ok.iter().map(|_| ImageRecord { path: String::new(), category: String::new(), label: 0, defect: String::new(), mask: None }).collect();
             for v in 0..views.len() {
                 let pixels: Vec<f32> = ok.iter().flat_map(|&i| decoded[i].as_ref().expect("ok rows decoded")[v].iter().copied()).collect();
-                let emb = encode_pixels(&model, &pixels, ok.len(), size);
+                // Maps come from the eval view (the first): one pass gives its
+                // embeddings and the tokens its windows are cut from.
+                let emb = match &windows {
+                    Some(windows) if v == 0 => {
+                        let side = size as i64;
+                        let batch = Tensor::from_slice(&pixels).view([ok.len() as i64, 3, side, side]);
+                        let encoded = encode_for_maps(&model, &batch, windows);
+                        let scored = detector_maps(&encoded, windows, &fnn, guide_pair, info.temperature, info.score);
+                        let grids = scored.maps.to_kind(tch::Kind::Float).to_device(tch::Device::Cpu).flatten(1, 2);
+                        maps = (0..ok.len() as i64)
+                            .map(|k| Vec::<f32>::try_from(grids.get(k)).map(|m| QuantisedMap::quantise(&m)).map_err(|e| run(e.into())))
+                            .collect::<Result<_, _>>()?;
+                        encoded.embeddings.to_device(tch::Device::Cpu)
+                    }
+                    _ => encode_pixels(&model, &pixels, ok.len(), size),
+                };
                 let f = Vec::<f64>::try_from(fnn.score(&emb).to_kind(tch::Kind::Double)).map_err(|e| run(e.into()))?;
                 let p = guides.prompt_scores(ObjectSetup::Unknown, &info.object_word, &records, &emb, info.temperature);
                 for k in 0..ok.len() {
@@ -186,10 +206,11 @@ pub fn score(
             out.push(match &decoded[i] {
                 Ok(_) => {
                     let (f, p) = (s_fnn[next], s_pr[next]);
+                    let map = maps.get(next).cloned();
                     next += 1;
-                    ImageScoreRow { uri: r.uri.clone(), score: Some(info.score.combine(p, f)), s_fnn: Some(f), s_pr: Some(p), error: None }
+                    ImageScoreRow { uri: r.uri.clone(), score: Some(info.score.combine(p, f)), s_fnn: Some(f), s_pr: Some(p), error: None, map }
                 }
-                Err(why) => ImageScoreRow { uri: r.uri.clone(), score: None, s_fnn: None, s_pr: None, error: Some(why.clone()) },
+                Err(why) => ImageScoreRow { uri: r.uri.clone(), score: None, s_fnn: None, s_pr: None, error: Some(why.clone()), map: None },
             });
         }
         progress(((b + 1) * batch).min(rows.len()) as u64, total);
