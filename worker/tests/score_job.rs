@@ -465,6 +465,15 @@ fn scoring_with_maps_adds_a_quantised_patch_map_per_row_and_one_worker_equals_th
         }
     }
 
+    // The contact sheet draws each image's map over it: the same sheet from
+    // one worker and three, and not the plain sheet.
+    let sheet = std::fs::read(d.join("maps-one/contact_sheet.png")).unwrap();
+    assert_eq!(sheet, std::fs::read(d.join("maps-three/contact_sheet.png")).unwrap());
+    assert_ne!(sheet, std::fs::read(d.join("plain/contact_sheet.png")).unwrap(), "heat maps on the sheet");
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    std::fs::write(artifacts.join("contact_sheet_maps.png"), &sheet).unwrap();
+
     // The map is `rwclip maps`' with the same detector, before upsampling.
     ok(d, &["maps", "--method", "clip+ours", "--detector", "detector.safetensors", "--model", "rwclip-tiny", "--device", "cpu", "--input", "archive.csv", "--out", "maps.parquet"]);
     let full = python::run(

@@ -50,6 +50,50 @@ pub fn heat_overlay_png(rgb: &[u8], width: u32, height: u32, map: &[f32], mask: 
     encode_png(&heat_overlay_rgb(rgb, width, height, map, mask), (width, height))
 }
 
+/// Bilinear upsampling of a `g`×`g` grid to `side`×`side` (align_corners =
+/// false, edges clamped, as torch upsamples maps).
+pub fn upsample_grid(grid: &[f32], g: usize, side: usize) -> Vec<f32> {
+    assert_eq!(grid.len(), g * g, "a {g}×{g} grid");
+    let scale = g as f32 / side as f32;
+    let source = |d: usize| -> (usize, usize, f32) {
+        let s = ((d as f32 + 0.5) * scale - 0.5).max(0.0);
+        let i = (s.floor() as usize).min(g - 1);
+        (i, (i + 1).min(g - 1), s - i as f32)
+    };
+    let mut out = Vec::with_capacity(side * side);
+    for y in 0..side {
+        let (y0, y1, fy) = source(y);
+        for x in 0..side {
+            let (x0, x1, fx) = source(x);
+            let top = grid[y0 * g + x0] * (1.0 - fx) + grid[y0 * g + x1] * fx;
+            let bottom = grid[y1 * g + x0] * (1.0 - fx) + grid[y1 * g + x1] * fx;
+            out.push(top * (1.0 - fy) + bottom * fy);
+        }
+    }
+    out
+}
+
+/// A patch-grid map (`g`×`g`) drawn over the centred square of an RGB image:
+/// the region the model's eval view (resize, centre crop) covers.
+pub fn overlay_centre_square(rgb: &mut [u8], width: u32, height: u32, grid: &[f32], g: usize) {
+    let (w, h) = (width as usize, height as usize);
+    let side = w.min(h);
+    if side == 0 || g == 0 {
+        return;
+    }
+    let (left, top) = ((w - side) / 2, (h - side) / 2);
+    let mut square = Vec::with_capacity(side * side * 3);
+    for y in 0..side {
+        let row = ((top + y) * w + left) * 3;
+        square.extend_from_slice(&rgb[row..row + side * 3]);
+    }
+    let blended = heat_overlay_rgb(&square, side as u32, side as u32, &upsample_grid(grid, g, side), None);
+    for y in 0..side {
+        let row = ((top + y) * w + left) * 3;
+        rgb[row..row + side * 3].copy_from_slice(&blended[y * side * 3..(y + 1) * side * 3]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +116,21 @@ mod tests {
         assert_eq!(px(2, 2), [255, 255, 255], "mask outline");
         assert_ne!(px(3, 3), [255, 255, 255], "the mask's inside is not outlined");
         assert!(heat_overlay_png(&grey, w, h, &map, None).unwrap().starts_with(b"\x89PNG"));
+    }
+
+    #[test]
+    fn a_grid_map_covers_the_centre_square_and_upsamples_as_torch_does() {
+        // torch: F.interpolate([[0, 1], [2, 3]], size=4, mode="bilinear") first row.
+        let up = upsample_grid(&[0.0, 1.0, 2.0, 3.0], 2, 4);
+        assert_eq!(&up[..4], &[0.0, 0.25, 0.75, 1.0]);
+        assert_eq!(up[15], 3.0);
+        let (w, h) = (12u32, 8u32);
+        let mut rgb = vec![128u8; (w * h * 3) as usize];
+        overlay_centre_square(&mut rgb, w, h, &[0.0, 0.0, 0.0, 1.0], 2);
+        let px = |x: usize, y: usize| &rgb[(y * 12 + x) * 3..(y * 12 + x) * 3 + 3];
+        assert_eq!(px(0, 0), &[128, 128, 128], "outside the centre square: untouched");
+        assert_eq!(px(11, 7), &[128, 128, 128]);
+        assert_eq!(px(9, 7), &[174, 79, 79], "the square's hot corner");
+        assert!(px(2, 0)[2] > px(2, 0)[0], "the square's cold corner is blue");
     }
 }

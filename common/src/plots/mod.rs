@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 pub use contact_sheet::{contact_sheet, SheetImage, SheetLayout, Thumbnail, CONTACT_SHEET_TITLE, THUMB_SIDE};
 pub use curves::{mean_curve, precision_recall, roc, CurveKind};
 pub use figure::{render, Drawable, Figure};
-pub use heat_overlay::{heat_overlay_png, heat_overlay_rgb};
+pub use heat_overlay::{heat_overlay_png, heat_overlay_rgb, overlay_centre_square, upsample_grid};
 pub use kinds::{BandSeries, CurveGrid, CurvePanel, Histograms, NpBands};
 pub use layer_maps::{layer_figures, layer_maps, LayerMap, LayerMaps, PointKind};
 pub use report::results_html;

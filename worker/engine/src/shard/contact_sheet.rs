@@ -5,7 +5,8 @@
 
 use bytes::Bytes;
 use rwclip_common::plan::{ContactSheetSpec, ShardId};
-use rwclip_common::plots::{contact_sheet as draw_sheet, SheetImage, Thumbnail, THUMB_SIDE};
+use rwclip_common::artifacts::ImageScoreRow;
+use rwclip_common::plots::{contact_sheet as draw_sheet, overlay_centre_square, SheetImage, Thumbnail, THUMB_SIDE};
 use rwclip_common::scoring::summary::rank_top_k;
 use rwclip_common::shard_store::part;
 use rwclip_inputs::preprocess::thumbnail_rgb;
@@ -28,11 +29,20 @@ pub fn contact_sheet(id: &ShardId, s: &ContactSheetSpec, store: &BlockingStore, 
         ImageReadError::Store { source, .. } => run(EngineError::Store(source)),
         other => run(EngineError::Usage(other.to_string())),
     })?;
-    let items: Vec<(&String, Result<Bytes, ImageReadError>)> = top.iter().map(|r| &r.uri).zip(read).collect();
-    let thumbs = parallel_map(&items, |(uri, bytes)| {
+    let items: Vec<(&ImageScoreRow, Result<Bytes, ImageReadError>)> = top.iter().zip(read).collect();
+    let thumbs = parallel_map(&items, |(row, bytes)| {
         let bytes = bytes.as_ref().map_err(|e| e.to_string())?;
-        let t = thumbnail_rgb(bytes, uri, THUMB_SIDE).map_err(|e| e.to_string())?;
-        Ok(Thumbnail { width: t.width(), height: t.height(), rgb: t.into_raw() })
+        let t = thumbnail_rgb(bytes, &row.uri, THUMB_SIDE).map_err(|e| e.to_string())?;
+        let (width, height) = (t.width(), t.height());
+        let mut rgb = t.into_raw();
+        // Scored with maps: the map over the part of the image the model saw.
+        if let Some(map) = &row.map {
+            let side = (map.bytes.len() as f64).sqrt() as usize;
+            if side * side == map.bytes.len() {
+                overlay_centre_square(&mut rgb, width, height, &map.values(), side);
+            }
+        }
+        Ok(Thumbnail { width, height, rgb })
     });
     let images: Vec<SheetImage> = top
         .iter()
