@@ -95,7 +95,7 @@ $(WINCLIP_STAMP): | $(VENV_STAMP)
 	@"$(VENV)/bin/python" -m pip install -q --disable-pip-version-check --no-deps --target "$(WINCLIP_ENV)" anomalib==2.7.0 open-clip-torch==2.24.0
 	@touch $@
 
-$(REFERENCE_DIR)/winclip/.done: $(WINCLIP_STAMP) tests/reference/_winclip_anomalib.py tests/reference/clip_tiny.py
+$(REFERENCE_DIR)/winclip/.done: $(WINCLIP_STAMP) tests/reference/_winclip_anomalib.py tests/reference/_anomalib_winclip.py tests/reference/clip_tiny.py
 $(REFERENCE_DIR)/windows/.done: tests/reference/clip_tiny.py
 
 reference: $(REFERENCE_STAMPS)
@@ -108,11 +108,12 @@ test: build reference
 
 # rwclip against open_clip / PyTorch on the same inputs, reported as ratios;
 # then scale (worker RSS, planning 10M rows) and coordinator round trips.
-bench: build
+bench: build $(REFERENCE_DIR)/winclip/.done
 	$(CARGO) build --release -p rwclip-coordinator --bin rwclip-coordinator
 	$(CARGO) bench -p rwclip-worker --bench speed
 	$(CARGO) bench -p rwclip-worker --bench pipeline
 	$(CARGO) bench -p rwclip-worker --bench scale
+	$(CARGO) bench -p rwclip-worker --bench maps
 	$(CARGO) bench -p rwclip-coordinator --bench lease_roundtrip
 
 demo: build
