@@ -136,6 +136,52 @@ impl Preprocess {
         Ok(views.iter().map(|&v| self.transform_decoded(&mut decoded.clone(), v)).collect())
     }
 
+    /// A ground-truth mask through the eval view's geometry: the shortest
+    /// side resized to S with Pillow's nearest neighbour (source pixel
+    /// `floor((x + 0.5) * scale)`, summed as Pillow sums it), the centre S×S kept as `CenterCrop`
+    /// keeps it, and a pixel anomalous (1) where the mask's value is above
+    /// half its range (> 127 of 255; a colour mask by its luma). `S * S`
+    /// bytes of 0/1, row-major.
+    pub fn load_mask_bytes(&self, bytes: &[u8], name: &str) -> Result<Vec<u8>, ImageLoadError> {
+        if bytes.is_empty() {
+            return Err(ImageLoadError::Empty { name: name.to_string() });
+        }
+        let luma = image::load_from_memory(bytes)
+            .map_err(|source| ImageLoadError::Undecodable { name: name.to_string(), source })?
+            .to_luma8();
+        let (width, height) = luma.dimensions();
+        if width == 0 || height == 0 {
+            return Err(ImageLoadError::Empty { name: name.to_string() });
+        }
+        let size = self.image_size;
+        let (rw, rh) = geometry::shortest_side_size(width, height, size);
+        let crop = geometry::CropWindow::center(rw, rh, size);
+        // Pillow's nearest resize is an affine transform that steps the
+        // source coordinate by repeated addition from half a step in; the
+        // sums' rounding decides some pixels, so they are formed the same way.
+        let sources = |src_len: u32, dst_len: u32| -> Vec<u32> {
+            let step = f64::from(src_len) / f64::from(dst_len);
+            let mut at = step * 0.5;
+            (0..dst_len)
+                .map(|_| {
+                    let i = (at as u32).min(src_len - 1);
+                    at += step;
+                    i
+                })
+                .collect()
+        };
+        let (xs, ys) = (sources(width, rw), sources(height, rh));
+        let mut out = Vec::with_capacity((size * size) as usize);
+        for y in 0..size {
+            let sy = ys[(crop.top + y) as usize];
+            for x in 0..size {
+                let sx = xs[(crop.left + x) as usize];
+                out.push(u8::from(luma.get_pixel(sx, sy).0[0] > 127));
+            }
+        }
+        Ok(out)
+    }
+
     /// Transforms an RGB image already in memory into `3 * S * S` values (CHW).
     ///
     /// A zero-sized image (which the loaders reject as [`ImageLoadError::Empty`])
