@@ -56,7 +56,7 @@ pub fn read_map_categories(bytes: &Bytes, file: &str) -> Result<Vec<String>, Map
     Ok(categories.into_iter().collect())
 }
 
-/// Every row of `category`, in file order.
+/// Every row of `category` with both a map and a mask, in file order.
 pub fn read_category_maps(bytes: &Bytes, file: &str, category: &str) -> Result<Vec<MapRow>, MapsTableError> {
     let mut rows = Vec::new();
     for_each_batch(bytes, file, &COLUMNS, |batch, row0| {
@@ -78,8 +78,10 @@ pub fn read_category_maps(bytes: &Bytes, file: &str, category: &str) -> Result<V
                 other => Err(bad(column, format!("must be a positive integer, found {other:?}"))),
             };
             let (height, width) = (dimension(heights[i], "height")?, dimension(widths[i], "width")?);
+            // An image that could not be mapped, or one without ground
+            // truth (Sewer-ML has none), has nothing to measure.
             if maps.is_null(i) || masks.is_null(i) {
-                return Err(bad(if maps.is_null(i) { "map" } else { "mask" }, "is null".into()));
+                continue;
             }
             let map: Vec<f32> = maps.value(i).as_primitive::<Float32Type>().values().to_vec();
             let mask: Vec<u8> = masks.value(i).as_primitive::<UInt8Type>().values().to_vec();
@@ -182,6 +184,16 @@ pub struct MapOutputRow {
     /// `height × width` values, row-major; `None` with `error`.
     pub map: Option<Vec<f32>>,
     pub error: Option<String>,
+    /// A labelled dataset's category and ground-truth mask (0/1, `height ×
+    /// width`, empty for a normal image; `None` where the dataset has no
+    /// masks): with them the file is `rwclip metrics --maps`' input.
+    pub truth: Option<GroundTruth>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroundTruth {
+    pub category: String,
+    pub mask: Option<Vec<u8>>,
 }
 
 /// The rows as one Parquet file: `uri`, `score` (float64), `height`,
@@ -194,7 +206,21 @@ pub fn encode_map_rows(rows: &[MapOutputRow]) -> Result<Bytes, parquet::errors::
     use arrow_array::{Float64Array, Int32Array, StringArray};
     use arrow_schema::{Field, Schema};
 
+    use arrow_array::builder::UInt8Builder;
+
     let mut maps = ListBuilder::new(Float32Builder::new()).with_field(Field::new("item", DataType::Float32, false));
+    let mut masks = ListBuilder::new(UInt8Builder::new()).with_field(Field::new("item", DataType::UInt8, false));
+    for r in rows {
+        match r.truth.as_ref().and_then(|t| t.mask.as_ref()) {
+            Some(m) => {
+                masks.values().append_slice(m);
+                masks.append(true);
+            }
+            None => masks.append(false),
+        }
+    }
+    let masks = masks.finish();
+    let labelled = rows.iter().any(|r| r.truth.is_some());
     for r in rows {
         match &r.map {
             Some(m) => {
@@ -205,15 +231,15 @@ pub fn encode_map_rows(rows: &[MapOutputRow]) -> Result<Bytes, parquet::errors::
         }
     }
     let maps = maps.finish();
-    let schema = Arc::new(Schema::new(vec![
+    let mut fields = vec![
         Field::new("uri", DataType::Utf8, false),
         Field::new("score", DataType::Float64, true),
         Field::new("height", DataType::Int32, false),
         Field::new("width", DataType::Int32, false),
         Field::new("map", maps.data_type().clone(), true),
         Field::new("error", DataType::Utf8, true),
-    ]));
-    let columns: Vec<ArrayRef> = vec![
+    ];
+    let mut columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.uri.as_str()))),
         Arc::new(rows.iter().map(|r| r.score).collect::<Float64Array>()),
         Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.height as i32))),
@@ -221,6 +247,13 @@ pub fn encode_map_rows(rows: &[MapOutputRow]) -> Result<Bytes, parquet::errors::
         Arc::new(maps),
         Arc::new(rows.iter().map(|r| r.error.as_deref()).collect::<StringArray>()),
     ];
+    if labelled {
+        fields.push(Field::new("category", DataType::Utf8, true));
+        fields.push(Field::new("mask", masks.data_type().clone(), true));
+        columns.push(Arc::new(rows.iter().map(|r| r.truth.as_ref().map(|t| t.category.as_str())).collect::<StringArray>()));
+        columns.push(Arc::new(masks));
+    }
+    let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| parquet::errors::ParquetError::General(e.to_string()))?;
     let mut out = Vec::new();
     let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None)?;

@@ -182,3 +182,45 @@ fn maps_from_the_command_line_for_every_method_with_overlays_and_bad_images_as_r
         "only --method winclip takes them",
     );
 }
+
+#[test]
+fn maps_of_labelled_datasets_carry_their_masks_and_feed_metrics_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for kind in ["mvtec", "visa"] {
+        ok_in(d, &["dataset", "synth", "--kind", kind, "--out", kind, "--categories", "bottle,pcb1", "--test-good", "2", "--test-defective", "3"]);
+        let out = format!("{kind}.parquet");
+        ok_in(d, &["maps", "--method", "winclip", "--dataset", kind, "--input", kind, "--out", &out, "--model", "rwclip-tiny", "--device", "cpu", "--batch-size", "4", "--png", &format!("{kind}-png")]);
+        let rows = py(
+            "import sys, json, pyarrow.parquet as pq\n\
+             t = pq.read_table(sys.argv[1]).to_pylist()\n\
+             print(json.dumps([{'uri': r['uri'], 'category': r['category'], 'map': len(r['map'] or []), 'mask': r['mask'], 'error': r['error']} for r in t]))",
+            &[d.join(&out).to_str().unwrap()],
+        );
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&rows).unwrap();
+        assert!(rows.len() >= 10, "{kind}: 2 categories × (2 good + defective) images, got {}", rows.len());
+        for r in &rows {
+            assert!(r["error"].is_null(), "{kind}: {r}");
+            assert_eq!(r["map"], 64 * 64);
+            let mask: Vec<u64> = r["mask"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+            assert_eq!(mask.len(), 64 * 64);
+            let anomalous = mask.iter().filter(|&&v| v == 1).count();
+            let good = r["uri"].as_str().unwrap().contains("good") || r["uri"].as_str().unwrap().contains("Normal");
+            if good {
+                assert_eq!(anomalous, 0, "{kind}: a normal image's mask is empty: {}", r["uri"]);
+            } else {
+                assert!(anomalous > 0 && anomalous < 64 * 64 / 2, "{kind}: the synthesised defect's mask is real: {} has {anomalous} pixels", r["uri"]);
+            }
+        }
+        let json = ok_in(d, &["metrics", "--maps", &out, "--json"]).stdout;
+        let report: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        for category in ["bottle", "pcb1"] {
+            for metric in ["pixel_auroc", "aupro", "pro_200"] {
+                let v = report["categories"][category][metric].as_f64().unwrap_or_else(|| panic!("{kind} {category} {metric}: {report}"));
+                assert!((0.0..=1.0).contains(&v), "{kind} {category} {metric} = {v}");
+            }
+        }
+        assert!(report["mean"]["pixel_auroc"].is_number());
+        assert_eq!(std::fs::read_dir(d.join(format!("{kind}-png"))).unwrap().count(), rows.len());
+    }
+}

@@ -13,7 +13,8 @@ use rwclip_common::dataset::manifest::read_manifest;
 use rwclip_common::detector::{DetectorInfo, ScoreKind};
 use rwclip_common::job::split_file_uri;
 use rwclip_common::map_method::MapMethod;
-use rwclip_common::maps_table::{encode_map_rows, MapOutputRow};
+use rwclip_common::dataset::source::{list as list_dataset_in, DatasetKind, ListOptions};
+use rwclip_common::maps_table::{encode_map_rows, GroundTruth, MapOutputRow};
 use rwclip_common::plots::heat_overlay_png;
 use rwclip_engine::blocking_store::BlockingStore;
 use rwclip_engine::clip::ClipModel;
@@ -23,7 +24,7 @@ use rwclip_engine::image_reader::ImageReader;
 use rwclip_engine::maps::winclip::{text_prototypes, ReferenceMemory, WinClip};
 use rwclip_engine::maps::windows::WindowSet;
 use rwclip_engine::maps::{detector_maps, encode_for_maps, window_sets, EncodedImages, MapScores, DEFAULT_SCALES};
-use rwclip_engine::pipeline::guides::Guides;
+use rwclip_engine::pipeline::guides::{object_name, Guides};
 use rwclip_engine::shard::weights_digest_of;
 use rwclip_inputs::preprocess::Preprocess;
 use rwclip_inputs::tokenizer::ClipTokenizer;
@@ -51,9 +52,19 @@ pub struct MapsArgs {
     /// CSV / Parquet manifest with a `uri` column); absent = zero-shot.
     #[arg(long)]
     pub references: Option<String>,
-    /// The images: a folder, s3:// prefix, or a CSV / Parquet manifest with `uri`.
+    /// The images: a folder, s3:// prefix, or a CSV / Parquet manifest with
+    /// `uri`; with --dataset, the dataset's root.
     #[arg(long)]
     pub input: String,
+    /// The input is a labelled dataset (mvtec, visa, sewer-ml): its test
+    /// split is mapped, each row gets `category` and its ground-truth `mask`
+    /// (the eval view's geometry), and WinCLIP's object word is each image's
+    /// category (unless --object-word): the file is `rwclip metrics --maps`' input.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// With --dataset: comma-separated categories (default: all).
+    #[arg(long, value_delimiter = ',', requires = "dataset")]
+    pub categories: Option<Vec<String>>,
     /// The Parquet file written: uri, score, height, width, map, error.
     #[arg(long)]
     pub out: String,
@@ -94,6 +105,30 @@ fn list_images(input: &str) -> Result<(String, Vec<String>)> {
     Ok((input.trim_end_matches('/').to_string(), keys))
 }
 
+/// One image to map: where its bytes are, and a dataset's ground truth.
+struct Item {
+    path: String,
+    category: Option<String>,
+    /// A dataset image's mask path (`None` for a normal image).
+    mask: Option<String>,
+    label: u8,
+}
+
+/// A labelled dataset's test images through the store (the root, and
+/// items in the dataset's order: by category).
+fn list_dataset(kind: &str, root: &str, categories: Option<&[String]>) -> Result<(String, Vec<Item>)> {
+    let kind = DatasetKind::parse(kind).ok_or_else(|| usage(format!("--dataset {kind:?}: expected mvtec, visa or sewer-ml")))?;
+    let store = BlockingStore::open(root)?;
+    let options = ListOptions { split: None, categories, images: None, file: None };
+    let listing = store.block_on(list_dataset_in(store.store(), kind, &options))?;
+    let items = listing
+        .images
+        .into_iter()
+        .map(|r| Item { path: r.path, category: Some(r.category), mask: r.mask, label: r.label })
+        .collect();
+    Ok((root.trim_end_matches('/').to_string(), items))
+}
+
 /// One batch's images as model input; per image its pixels or its error.
 fn read_batch(reader: &ImageReader, preprocess: &Preprocess, paths: &[String]) -> Result<Vec<std::result::Result<Vec<f32>, String>>> {
     let bytes = reader.read_each(paths).map_err(|e| usage(e.to_string()))?;
@@ -101,6 +136,28 @@ fn read_batch(reader: &ImageReader, preprocess: &Preprocess, paths: &[String]) -
         .iter()
         .zip(bytes)
         .map(|(path, b)| b.map_err(|e| e.to_string()).and_then(|b| preprocess.load_bytes(&b, path).map_err(|e| e.to_string())))
+        .collect())
+}
+
+/// Each item's ground-truth mask in the eval view's geometry: `None` for a
+/// normal image (an empty mask) or an unlabelled one, an error for a mask
+/// that cannot be read.
+fn read_masks(reader: &ImageReader, preprocess: &Preprocess, items: &[Item]) -> Result<Vec<std::result::Result<Option<Vec<u8>>, String>>> {
+    let side = (preprocess.image_size * preprocess.image_size) as usize;
+    let wanted: Vec<String> = items.iter().filter_map(|i| i.mask.clone()).collect();
+    let mut read = reader.read_each(&wanted).map_err(|e| usage(e.to_string()))?.into_iter();
+    Ok(items
+        .iter()
+        .map(|item| match (&item.category, &item.mask) {
+            (None, _) => Ok(None),
+            (Some(_), Some(mask)) => {
+                let bytes = read.next().expect("one read per mask").map_err(|e| format!("mask {mask}: {e}"))?;
+                preprocess.load_mask_bytes(&bytes, mask).map(Some).map_err(|e| format!("mask {mask}: {e}"))
+            }
+            (Some(_), None) if item.label == 0 => Ok(Some(vec![0; side])),
+            // An anomalous image without a mask (Sewer-ML): no pixel truth.
+            (Some(_), None) => Ok(None),
+        })
         .collect())
 }
 
@@ -162,9 +219,15 @@ pub fn run(a: MapsArgs) -> Result<()> {
     let size = cfg.vision.image_size as u32;
     let preprocess = Preprocess::openai(size);
 
+    // WinCLIP's object word: given, else each dataset image's category,
+    // else "object"; prototypes are built once per word.
+    let winclip_object = |category: Option<&str>| -> String {
+        a.object_word.clone().or_else(|| category.map(object_name)).unwrap_or_else(|| "object".to_string())
+    };
+    let mut memory_of_references = None;
     let scorer = match &a.detector {
         None => {
-            let object = a.object_word.clone().unwrap_or_else(|| "object".to_string());
+            let object = winclip_object(None);
             let prototypes = text_prototypes(&model, &tokenizer, &object, a.model.batch_size)?;
             let memory = match &a.references {
                 None => None,
@@ -180,7 +243,8 @@ pub fn run(a: MapsArgs) -> Result<()> {
                         .map(|(p, path)| p.map_err(|e| usage(format!("reference {path}: {e}"))))
                         .collect::<Result<Vec<_>>>()?;
                     let encoded = encode_paths(&model, &windows, &pixels.iter().collect::<Vec<_>>());
-                    Some(ReferenceMemory::new(&encoded))
+                    memory_of_references = Some(encoded);
+                    memory_of_references.as_ref().map(ReferenceMemory::new)
                 }
             };
             Scorer::WinClip(WinClip::new(prototypes, memory))
@@ -199,17 +263,43 @@ pub fn run(a: MapsArgs) -> Result<()> {
         }
     };
 
-    let (root, paths) = list_images(&a.input)?;
-    if paths.is_empty() {
+    let (root, items) = match &a.dataset {
+        Some(kind) => list_dataset(kind, &a.input, a.categories.as_deref())?,
+        None => {
+            let (root, paths) = list_images(&a.input)?;
+            (root, paths.into_iter().map(|path| Item { path, category: None, mask: None, label: 0 }).collect())
+        }
+    };
+    if items.is_empty() {
         return Err(usage(format!("--input {} holds no images", a.input)));
     }
     if let Some(dir) = &a.png {
         std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir.display(), e))?;
     }
     let reader = ImageReader::open(&root)?;
-    let mut rows = Vec::with_capacity(paths.len());
-    for (b, chunk) in paths.chunks(a.model.batch_size).enumerate() {
-        let pixels = read_batch(&reader, &preprocess, chunk)?;
+    let mut rows = Vec::with_capacity(items.len());
+    let mut prototypes_by_object: std::collections::BTreeMap<String, Scorer> = std::collections::BTreeMap::new();
+    // Batches never mix categories: WinCLIP's prompts name the category.
+    let mut batches: Vec<&[Item]> = Vec::new();
+    for group in items.chunk_by(|x, y| x.category == y.category) {
+        batches.extend(group.chunks(a.model.batch_size));
+    }
+    for chunk in batches {
+        let category = chunk[0].category.as_deref();
+        let scorer = match (&scorer, category, &a.object_word) {
+            (Scorer::WinClip(_), Some(category), None) => {
+                let object = winclip_object(Some(category));
+                if !prototypes_by_object.contains_key(&object) {
+                    let prototypes = text_prototypes(&model, &tokenizer, &object, a.model.batch_size)?;
+                    let memory = memory_of_references.as_ref().map(ReferenceMemory::new);
+                    prototypes_by_object.insert(object.clone(), Scorer::WinClip(WinClip::new(prototypes, memory)));
+                }
+                &prototypes_by_object[&object]
+            }
+            _ => &scorer,
+        };
+        let paths: Vec<String> = chunk.iter().map(|i| i.path.clone()).collect();
+        let pixels = read_batch(&reader, &preprocess, &paths)?;
         let ok: Vec<&Vec<f32>> = pixels.iter().filter_map(|p| p.as_ref().ok()).collect();
         let (scores, maps) = if ok.is_empty() {
             (Vec::new(), Vec::new())
@@ -221,25 +311,33 @@ pub fn run(a: MapsArgs) -> Result<()> {
             let maps: Vec<Vec<f32>> = (0..ok.len() as i64).map(|i| Vec::<f32>::try_from(maps.get(i).flatten(0, 1)).expect("map")).collect();
             (scores, maps)
         };
+        let masks = read_masks(&reader, &preprocess, chunk)?;
         let mut next = scores.into_iter().zip(maps);
-        for (i, (path, p)) in chunk.iter().zip(&pixels).enumerate() {
-            let index = b * a.model.batch_size + i;
+        for ((item, p), mask) in chunk.iter().zip(&pixels).zip(masks) {
+            let index = rows.len();
+            let path = &item.path;
             let uri = if path.contains("://") || path.starts_with('/') { path.clone() } else { format!("{root}/{path}") };
-            let row = match p {
-                Ok(view) => {
+            let truth = item.category.clone().map(|category| GroundTruth { category, mask: mask.as_ref().ok().cloned().flatten() });
+            let row = match (p, mask) {
+                (Ok(view), Ok(mask)) => {
                     let (score, map) = next.next().expect("one result per decoded image");
                     if let Some(dir) = &a.png {
-                        let png = heat_overlay_png(&view_rgb(view, size as usize), size, size, &map, None).map_err(|e| usage(format!("overlay of {uri}: {e}")))?;
+                        let png = heat_overlay_png(&view_rgb(view, size as usize), size, size, &map, mask.as_deref())
+                            .map_err(|e| usage(format!("overlay of {uri}: {e}")))?;
                         let file = dir.join(png_name(index, path));
                         std::fs::write(&file, png).map_err(|e| EngineError::io(file.display(), e))?;
                     }
-                    MapOutputRow { uri, score: Some(score), height: size, width: size, map: Some(map), error: None }
+                    MapOutputRow { uri, score: Some(score), height: size, width: size, map: Some(map), error: None, truth }
                 }
-                Err(why) => MapOutputRow { uri, score: None, height: size, width: size, map: None, error: Some(why.clone()) },
+                (Ok(_), Err(why)) => {
+                    next.next();
+                    MapOutputRow { uri, score: None, height: size, width: size, map: None, error: Some(why), truth }
+                }
+                (Err(why), _) => MapOutputRow { uri, score: None, height: size, width: size, map: None, error: Some(why.clone()), truth },
             };
             rows.push(row);
         }
-        eprintln!("rwclip: maps {}/{}", rows.len(), paths.len());
+        eprintln!("rwclip: maps {}/{}", rows.len(), items.len());
     }
     let bytes = encode_map_rows(&rows).map_err(|e| usage(format!("encoding {}: {e}", a.out)))?;
     out_store.put(&out_key, bytes)?;

@@ -76,6 +76,11 @@ fn map_metrics(file: &str, json: bool) -> Result<()> {
     for category in read_map_categories(&bytes, file)? {
         let rows: Vec<MapRow> = read_category_maps(&bytes, file, &category)?;
         let images: Vec<MaskedMap<'_>> = rows.iter().map(MapRow::masked_map).collect();
+        // No row with both a map and a mask (Sewer-ML has no masks): n/a.
+        if images.is_empty() {
+            categories.insert(category, PixelMetrics::default());
+            continue;
+        }
         let metrics = pixel_metrics(&images)
             .map_err(|e| EngineError::InCategory { category: format!("{category} in {file}"), source: Box::new(e.into()) })?;
         categories.insert(category, metrics);
@@ -90,7 +95,7 @@ fn map_metrics(file: &str, json: bool) -> Result<()> {
     for (name, m) in report.categories.iter().chain([(&"mean".to_string(), &report.mean)]) {
         println!("{:<24} {:>11} {:>8} {:>8}", name, percent(m.pixel_auroc), percent(m.aupro), percent(m.pro_200));
     }
-    println!("n/a: the category has no anomalous (or no normal) pixel, or a constant map (PRO-200)");
+    println!("n/a: the category has no mask, no anomalous (or no normal) pixel, or a constant map (PRO-200)");
     Ok(())
 }
 
