@@ -25,7 +25,7 @@ use crate::error::EngineError;
 use crate::fnn::Fnn;
 use crate::image_reader::{ImageReadError, ImageReader};
 use crate::maps::{detector_maps, encode_for_maps, window_sets, DEFAULT_SCALES};
-use crate::pipeline::guides::{object_name, Guides};
+use crate::pipeline::guides::Guides;
 use tch::Tensor;
 
 /// One input row: what the output calls it and where its bytes are (or
@@ -130,7 +130,7 @@ pub fn score(
     let model = ctx.model(&s.model).map_err(ShardError::run(id))?;
     let tokenizer = ctx.tokenizer().map_err(ShardError::run(id))?;
     let guides = Guides::embed(&model, &tokenizer, &info.normal_word, &info.anomaly_word, std::slice::from_ref(&info.object_word)).map_err(ShardError::run(id))?;
-    let guide_pair = guides.pair(&object_name(&info.object_word)).expect("the detector's object word was embedded");
+    let guide_pair = guides.pair(&info.object_word).expect("the detector's object word was embedded");
     let windows = s.maps.then(|| window_sets(&model, &DEFAULT_SCALES));
 
     let (root, rows) = read_rows(id, &s.input.range, &|uri| BlockingStore::open(uri).map_err(EngineError::from))?;
