@@ -223,4 +223,26 @@ fn maps_of_labelled_datasets_carry_their_masks_and_feed_metrics_maps() {
         assert!(report["mean"]["pixel_auroc"].is_number());
         assert_eq!(std::fs::read_dir(d.join(format!("{kind}-png"))).unwrap().count(), rows.len());
     }
+
+    // k-shot on a dataset: each category's references drawn as a trial draws
+    // them; other seeds may draw others, and too many shots name the category.
+    let read_scores = |out: &str| py("import sys, pyarrow.parquet as pq\nprint(pq.read_table(sys.argv[1]).column('score').to_pylist())", &[d.join(out).to_str().unwrap()]);
+    let mapped = |out: &str, extra: &[&str]| {
+        let mut args = vec!["maps", "--method", "winclip", "--dataset", "mvtec", "--input", "mvtec", "--out", out, "--model", "rwclip-tiny", "--device", "cpu"];
+        args.extend_from_slice(extra);
+        ok_in(d, &args);
+        read_scores(out)
+    };
+    let zero = mapped("zero.parquet", &[]);
+    let one = mapped("one.parquet", &["--shots", "1", "--seed", "3"]);
+    assert_ne!(zero, one, "the references change the scores");
+    assert_eq!(one, mapped("one-again.parquet", &["--shots", "1", "--seed", "3"]), "the same seed draws the same references");
+    ok_in(d, &["metrics", "--maps", "one.parquet"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_rwclip"))
+        .current_dir(d)
+        .args(["maps", "--method", "winclip", "--dataset", "mvtec", "--input", "mvtec", "--out", "x.parquet", "--model", "rwclip-tiny", "--device", "cpu", "--shots", "99"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--shots 99: category bottle"), "{}", stderr(&out));
 }

@@ -13,7 +13,8 @@ use rwclip_common::dataset::manifest::read_manifest;
 use rwclip_common::detector::{DetectorInfo, ScoreKind};
 use rwclip_common::job::split_file_uri;
 use rwclip_common::map_method::MapMethod;
-use rwclip_common::dataset::source::{list as list_dataset_in, DatasetKind, ListOptions};
+use rwclip_common::dataset::source::{list as list_dataset_in, DatasetKind, DatasetListing, ListOptions};
+use rwclip_common::plan::draw_references;
 use rwclip_common::maps_table::{encode_map_rows, GroundTruth, MapOutputRow};
 use rwclip_common::plots::heat_overlay_png;
 use rwclip_engine::blocking_store::BlockingStore;
@@ -65,6 +66,13 @@ pub struct MapsArgs {
     /// With --dataset: comma-separated categories (default: all).
     #[arg(long, value_delimiter = ',', requires = "dataset")]
     pub categories: Option<Vec<String>>,
+    /// With --dataset, winclip k-shot: k normal training images per
+    /// category as references, drawn as a sweep's trial of --seed draws them.
+    #[arg(long, requires = "dataset", conflicts_with = "references")]
+    pub shots: Option<u32>,
+    /// With --shots: the trial seed the references are drawn for.
+    #[arg(long, default_value_t = 0, requires = "shots")]
+    pub seed: u64,
     /// The Parquet file written: uri, score, height, width, map, error.
     #[arg(long)]
     pub out: String,
@@ -114,19 +122,19 @@ struct Item {
     label: u8,
 }
 
-/// A labelled dataset's test images through the store (the root, and
-/// items in the dataset's order: by category).
-fn list_dataset(kind: &str, root: &str, categories: Option<&[String]>) -> Result<(String, Vec<Item>)> {
+/// A labelled dataset's test images through the store (the root, items in
+/// the dataset's order: by category) and its listing.
+fn list_dataset(kind: &str, root: &str, categories: Option<&[String]>) -> Result<(String, Vec<Item>, DatasetListing)> {
     let kind = DatasetKind::parse(kind).ok_or_else(|| usage(format!("--dataset {kind:?}: expected mvtec, visa or sewer-ml")))?;
     let store = BlockingStore::open(root)?;
     let options = ListOptions { split: None, categories, images: None, file: None };
     let listing = store.block_on(list_dataset_in(store.store(), kind, &options))?;
     let items = listing
         .images
-        .into_iter()
-        .map(|r| Item { path: r.path, category: Some(r.category), mask: r.mask, label: r.label })
+        .iter()
+        .map(|r| Item { path: r.path.clone(), category: Some(r.category.clone()), mask: r.mask.clone(), label: r.label })
         .collect();
-    Ok((root.trim_end_matches('/').to_string(), items))
+    Ok((root.trim_end_matches('/').to_string(), items, listing))
 }
 
 /// One batch's images as model input; per image its pixels or its error.
@@ -263,13 +271,19 @@ pub fn run(a: MapsArgs) -> Result<()> {
         }
     };
 
-    let (root, items) = match &a.dataset {
-        Some(kind) => list_dataset(kind, &a.input, a.categories.as_deref())?,
+    let (root, items, listing) = match &a.dataset {
+        Some(kind) => {
+            let (root, items, listing) = list_dataset(kind, &a.input, a.categories.as_deref())?;
+            (root, items, Some(listing))
+        }
         None => {
             let (root, paths) = list_images(&a.input)?;
-            (root, paths.into_iter().map(|path| Item { path, category: None, mask: None, label: 0 }).collect())
+            (root, paths.into_iter().map(|path| Item { path, category: None, mask: None, label: 0 }).collect(), None)
         }
     };
+    if a.shots.is_some() && a.method != MapMethod::WinClip {
+        return Err(usage("--shots are WinCLIP's few-shot references: only --method winclip takes them"));
+    }
     if items.is_empty() {
         return Err(usage(format!("--input {} holds no images", a.input)));
     }
@@ -277,8 +291,22 @@ pub fn run(a: MapsArgs) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir.display(), e))?;
     }
     let reader = ImageReader::open(&root)?;
+    // k-shot on a dataset: each category's references, drawn as a trial draws them.
+    let shot_memory = |category: &str| -> Result<Option<ReferenceMemory>> {
+        let (Some(k), Some(listing)) = (a.shots, &listing) else { return Ok(None) };
+        let dataset = listing.kind.display_name();
+        let chosen = draw_references(&listing.references, a.seed, dataset, category, k)
+            .map_err(|available| usage(format!("--shots {k}: category {category} of {} has {available} normal training images", a.input)))?;
+        let paths: Vec<String> = chosen.iter().map(|r| r.path.clone()).collect();
+        let pixels = read_batch(&reader, &preprocess, &paths)?
+            .into_iter()
+            .zip(&paths)
+            .map(|(p, path)| p.map_err(|e| usage(format!("reference {path}: {e}"))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(ReferenceMemory::new(&encode_paths(&model, &windows, &pixels.iter().collect::<Vec<_>>()))))
+    };
     let mut rows = Vec::with_capacity(items.len());
-    let mut prototypes_by_object: std::collections::BTreeMap<String, Scorer> = std::collections::BTreeMap::new();
+    let mut winclip_by_category: std::collections::BTreeMap<String, Scorer> = std::collections::BTreeMap::new();
     // Batches never mix categories: WinCLIP's prompts name the category.
     let mut batches: Vec<&[Item]> = Vec::new();
     for group in items.chunk_by(|x, y| x.category == y.category) {
@@ -286,15 +314,18 @@ pub fn run(a: MapsArgs) -> Result<()> {
     }
     for chunk in batches {
         let category = chunk[0].category.as_deref();
-        let scorer = match (&scorer, category, &a.object_word) {
-            (Scorer::WinClip(_), Some(category), None) => {
-                let object = winclip_object(Some(category));
-                if !prototypes_by_object.contains_key(&object) {
-                    let prototypes = text_prototypes(&model, &tokenizer, &object, a.model.batch_size)?;
-                    let memory = memory_of_references.as_ref().map(ReferenceMemory::new);
-                    prototypes_by_object.insert(object.clone(), Scorer::WinClip(WinClip::new(prototypes, memory)));
+        let scorer = match (&scorer, category) {
+            (Scorer::WinClip(_), Some(category)) if a.object_word.is_none() || a.shots.is_some() => {
+                // One WinCLIP per category: its object word and its references.
+                if !winclip_by_category.contains_key(category) {
+                    let prototypes = text_prototypes(&model, &tokenizer, &winclip_object(Some(category)), a.model.batch_size)?;
+                    let memory = match shot_memory(category)? {
+                        Some(memory) => Some(memory),
+                        None => memory_of_references.as_ref().map(ReferenceMemory::new),
+                    };
+                    winclip_by_category.insert(category.to_string(), Scorer::WinClip(WinClip::new(prototypes, memory)));
                 }
-                &prototypes_by_object[&object]
+                &winclip_by_category[category]
             }
             _ => &scorer,
         };
