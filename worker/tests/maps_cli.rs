@@ -246,3 +246,42 @@ fn maps_of_labelled_datasets_carry_their_masks_and_feed_metrics_maps() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--shots 99: category bottle"), "{}", stderr(&out));
 }
+
+#[test]
+fn maps_of_a_dataset_on_s3_equal_the_local_run() {
+    let server = rwclip_test_support::moto::MotoServer::start();
+    server.create_bucket("maps");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok_in(d, &["dataset", "synth", "--kind", "mvtec", "--out", "mvtec", "--categories", "bottle", "--test-good", "1", "--test-defective", "2"]);
+    py(
+        "import sys, os, boto3\n\
+         s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+         for root, _, files in os.walk(sys.argv[2]):\n    for f in files:\n        p = os.path.join(root, f)\n        s3.upload_file(p, 'maps', 'mvtec/' + os.path.relpath(p, sys.argv[2]))",
+        &[&server.endpoint(), d.join("mvtec").to_str().unwrap()],
+    );
+    let args = |input: &str, out: &str| -> Vec<String> {
+        ["maps", "--method", "winclip", "--dataset", "mvtec", "--input", input, "--out", out, "--model", "rwclip-tiny", "--device", "cpu", "--shots", "1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    ok_in(d, &args("mvtec", "local.parquet").iter().map(String::as_str).collect::<Vec<_>>());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rwclip"));
+    cmd.current_dir(d).args(args("s3://maps/mvtec", "s3://maps/out/maps.parquet"));
+    for (k, v) in server.env() {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let compare = py(
+        "import sys, boto3, io, pyarrow.parquet as pq\n\
+         s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+         remote = pq.read_table(io.BytesIO(s3.get_object(Bucket='maps', Key='out/maps.parquet')['Body'].read())).to_pylist()\n\
+         local = pq.read_table(sys.argv[2]).to_pylist()\n\
+         strip = lambda rows, root: [dict(r, uri=r['uri'][len(root):]) for r in rows]\n\
+         print(len(local), strip(remote, 's3://maps/mvtec') == strip(local, 'mvtec'))",
+        &[&server.endpoint(), d.join("local.parquet").to_str().unwrap()],
+    );
+    assert_eq!(compare.trim(), "7 True", "the S3 run's rows (maps, masks, scores) equal the local run's");
+}
