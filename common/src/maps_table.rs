@@ -106,7 +106,7 @@ pub fn read_category_maps(bytes: &Bytes, file: &str, category: &str) -> Result<V
 fn for_each_batch(
     bytes: &Bytes,
     file: &str,
-    columns: &[&str],
+    columns: &[&'static str],
     mut each: impl FnMut(&RecordBatch, usize) -> Result<(), MapsTableError>,
 ) -> Result<(), MapsTableError> {
     let parquet_err = |e: &dyn std::fmt::Display| MapsTableError::Parquet { file: file.to_string(), message: e.to_string() };
@@ -116,7 +116,7 @@ fn for_each_batch(
     for &name in columns {
         let (index, _) = schema.column_with_name(name).ok_or_else(|| MapsTableError::MissingColumn {
             file: file.to_string(),
-            column: COLUMNS.iter().find(|&&c| c == name).copied().unwrap_or("category"),
+            column: name,
             available: schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", "),
         })?;
         indices.push(index);

@@ -139,7 +139,7 @@ fn validate(labels: &[u8], scores: &[f64]) -> Result<(), MetricsError> {
     Ok(())
 }
 
-fn auroc_from(counts: &ThresholdCounts) -> f64 {
+pub(crate) fn auroc_from(counts: &ThresholdCounts) -> f64 {
     let (fpr, tpr) = roc_curve(counts);
     trapezoid_auc(&fpr, &tpr)
 }

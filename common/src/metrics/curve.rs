@@ -23,19 +23,23 @@ impl ThresholdCounts {
         // Descending; the order inside a tie group is irrelevant because only
         // the cumulative count at the end of each group is kept.
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+        ThresholdCounts::from_descending(order.into_iter().map(|i| (labels[i], scores[i])))
+    }
 
+    /// From (label, score) pairs already in descending score order (a
+    /// caller that sorted for its own reasons need not sort again).
+    pub fn from_descending(samples: impl Iterator<Item = (u8, f64)>) -> ThresholdCounts {
         let mut tps = Vec::new();
         let mut fps = Vec::new();
         let mut positives = 0u64;
-        for (rank, &idx) in order.iter().enumerate() {
-            positives += u64::from(labels[idx]);
+        let mut samples = samples.peekable();
+        let mut seen = 0u64;
+        while let Some((label, score)) = samples.next() {
+            positives += u64::from(label);
+            seen += 1;
             // numpy's `diff(y_score) != 0` — so -0.0 and 0.0 are one threshold.
-            let group_ends = match order.get(rank + 1) {
-                Some(&next) => scores[next] != scores[idx],
-                None => true,
-            };
+            let group_ends = samples.peek().is_none_or(|&(_, next)| next != score);
             if group_ends {
-                let seen = rank as u64 + 1;
                 tps.push(positives as f64);
                 fps.push((seen - positives) as f64);
             }

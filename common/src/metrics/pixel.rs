@@ -16,7 +16,7 @@
 //! pixel, a constant map for PRO-200) is `None`, never NaN: a NaN would
 //! silently poison the mean over categories.
 
-use super::curve::trapezoid_auc;
+use super::curve::{trapezoid_auc, ThresholdCounts};
 use super::numpy_sum::numpy_sum;
 
 /// FPR limit of both PRO integrals.
@@ -168,10 +168,10 @@ fn label_regions(mask: &[u8], height: usize, width: usize, area: &mut Vec<u32>) 
     labels
 }
 
+/// `roc_auc_score` over every pixel, from the order already sorted.
 fn pixel_auroc(p: &Pixels) -> f64 {
-    let labels: Vec<u8> = p.region.iter().map(|&r| u8::from(r != 0)).collect();
-    let scores: Vec<f64> = p.scores.iter().map(|&s| f64::from(s)).collect();
-    super::auroc(&labels, &scores).expect("both classes present and scores finite, checked by the caller")
+    let descending = p.order.iter().map(|&i| (u8::from(p.region[i as usize] != 0), f64::from(p.scores[i as usize])));
+    super::auroc_from(&ThresholdCounts::from_descending(descending))
 }
 
 /// AUPRO up to FPR 0.3, normalised by 0.3 (MVTec AD's `compute_pro` +

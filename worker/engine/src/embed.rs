@@ -192,13 +192,17 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
 
 /// Encodes `n` preprocessed images (`3 * size * size` values each, CHW, as
 /// `Preprocess` makes them): [n, embed_dim] f32 on the CPU, unnormalised.
+/// `n` preprocessed images laid end to end (CHW each) as one [n, 3, S, S] tensor.
+pub fn pixel_batch(pixels: &[f32], n: usize, size: u32) -> Tensor {
+    let size = i64::from(size);
+    Tensor::from_slice(pixels).view([n as i64, 3, size, size])
+}
+
 pub fn encode_pixels(model: &ClipModel, pixels: &[f32], n: usize, size: u32) -> Tensor {
     if n == 0 {
         return Tensor::zeros([0, model.cfg.embed_dim], (Kind::Float, tch::Device::Cpu));
     }
-    let size = size as i64;
-    let batch = Tensor::from_slice(pixels).view([n as i64, 3, size, size]);
-    let emb = tch::no_grad(|| model.clip.encode_image(&batch));
+    let emb = tch::no_grad(|| model.clip.encode_image(&pixel_batch(pixels, n, size)));
     emb.to_kind(Kind::Float).to_device(tch::Device::Cpu)
 }
 

@@ -4,6 +4,7 @@
 //! `--png` an overlay per image. An image that cannot be read or decoded is
 //! a row with its error, never a failed command.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -20,6 +21,8 @@ use rwclip_common::plots::heat_overlay_png;
 use rwclip_engine::blocking_store::BlockingStore;
 use rwclip_engine::clip::ClipModel;
 use rwclip_engine::device::select_device;
+use rwclip_engine::embed::{parallel_map, pixel_batch};
+use rwclip_engine::progress::bar;
 use rwclip_engine::fnn::Fnn;
 use rwclip_engine::image_reader::ImageReader;
 use rwclip_engine::maps::winclip::{text_prototypes, ReferenceMemory, WinClip};
@@ -140,11 +143,34 @@ fn list_dataset(kind: &str, root: &str, categories: Option<&[String]>) -> Result
 /// One batch's images as model input; per image its pixels or its error.
 fn read_batch(reader: &ImageReader, preprocess: &Preprocess, paths: &[String]) -> Result<Vec<std::result::Result<Vec<f32>, String>>> {
     let bytes = reader.read_each(paths).map_err(|e| usage(e.to_string()))?;
-    Ok(paths
-        .iter()
-        .zip(bytes)
-        .map(|(path, b)| b.map_err(|e| e.to_string()).and_then(|b| preprocess.load_bytes(&b, path).map_err(|e| e.to_string())))
-        .collect())
+    let read: Vec<(&String, std::result::Result<bytes::Bytes, String>)> = paths.iter().zip(bytes.into_iter().map(|b| b.map_err(|e| e.to_string()))).collect();
+    Ok(parallel_map(&read, |(path, b)| b.as_ref().map_err(Clone::clone).and_then(|b| preprocess.load_bytes(b, path).map_err(|e| e.to_string()))))
+}
+
+/// Normal reference images, encoded for WinCLIP's memory; every one must
+/// be readable (a bad reference is an error naming it).
+fn encode_references(model: &ClipModel, windows: &[WindowSet], reader: &ImageReader, preprocess: &Preprocess, paths: &[String]) -> Result<EncodedImages> {
+    let pixels = read_batch(reader, preprocess, paths)?
+        .into_iter()
+        .zip(paths)
+        .map(|(p, path)| p.map_err(|e| usage(format!("reference {path}: {e}"))))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(encode_paths(model, windows, &pixels.iter().collect::<Vec<_>>()))
+}
+
+/// A detector's FNN and guide prompts as a scorer of `method`.
+fn detector_scorer(uri: &str, a: &MapsArgs, model: &ClipModel, tokenizer: &ClipTokenizer) -> Result<Scorer> {
+    let weights = a.model.weights.as_ref().map(|p| p.display().to_string());
+    let (info, fnn) = load_detector(uri, &model.cfg, weights.as_deref(), model.vs.device())?;
+    let object = a.object_word.clone().unwrap_or_else(|| info.object_word.clone());
+    let guides = Guides::embed(model, tokenizer, &info.normal_word, &info.anomaly_word, std::slice::from_ref(&object))?;
+    let (normal, anomaly) = guides.pair(&object).expect("the object word was embedded");
+    let kind = match a.method {
+        MapMethod::Ours => ScoreKind::Fnn,
+        MapMethod::Clip => ScoreKind::Pr,
+        _ => ScoreKind::PrFnn,
+    };
+    Ok(Scorer::Detector { fnn, normal: normal.shallow_clone(), anomaly: anomaly.shallow_clone(), temperature: info.temperature, kind })
 }
 
 /// Each item's ground-truth mask in the eval view's geometry: `None` for a
@@ -170,10 +196,8 @@ fn read_masks(reader: &ImageReader, preprocess: &Preprocess, items: &[Item]) -> 
 }
 
 fn encode_paths(model: &ClipModel, windows: &[WindowSet], pixels: &[&Vec<f32>]) -> EncodedImages {
-    let size = model.cfg.vision.image_size;
     let flat: Vec<f32> = pixels.iter().flat_map(|p| p.iter().copied()).collect();
-    let batch = Tensor::from_slice(&flat).view([pixels.len() as i64, 3, size, size]);
-    encode_for_maps(model, &batch, windows)
+    encode_for_maps(model, &pixel_batch(&flat, pixels.len(), model.cfg.vision.image_size as u32), windows)
 }
 
 fn load_detector(uri: &str, cfg: &ClipConfig, weights: Option<&str>, device: tch::Device) -> Result<(DetectorInfo, Fnn)> {
@@ -212,14 +236,13 @@ pub fn run(a: MapsArgs) -> Result<()> {
         (false, Some(_)) => return Err(usage("--method winclip uses no detector; drop --detector")),
         _ => {}
     }
-    if a.references.is_some() && a.method != MapMethod::WinClip {
-        return Err(usage("--references are WinCLIP's few-shot memory: only --method winclip takes them"));
+    if a.method != MapMethod::WinClip && (a.references.is_some() || a.shots.is_some()) {
+        return Err(usage("--references and --shots are WinCLIP's few-shot memory: only --method winclip takes them"));
     }
     let device = select_device(&a.model.device)?;
     if a.model.weights.is_none() {
         eprintln!("rwclip: WARNING: no --weights given: {} is RANDOMLY INITIALISED (maps carry no meaning)", cfg.name);
     }
-    let weights = a.model.weights.as_ref().map(|p| p.display().to_string());
     let (out_store, out_key) = BlockingStore::open_file(&a.out)?;
     let model = ClipModel::load(&cfg, a.model.weights.as_deref(), device)?;
     let tokenizer = ClipTokenizer::new()?;
@@ -227,50 +250,16 @@ pub fn run(a: MapsArgs) -> Result<()> {
     let size = cfg.vision.image_size as u32;
     let preprocess = Preprocess::openai(size);
 
-    // WinCLIP's object word: given, else each dataset image's category,
-    // else "object"; prototypes are built once per word.
-    let winclip_object = |category: Option<&str>| -> String {
-        a.object_word.clone().or_else(|| category.map(object_name)).unwrap_or_else(|| "object".to_string())
-    };
-    let mut memory_of_references = None;
-    let scorer = match &a.detector {
-        None => {
-            let object = winclip_object(None);
-            let prototypes = text_prototypes(&model, &tokenizer, &object, a.model.batch_size)?;
-            let memory = match &a.references {
-                None => None,
-                Some(refs) => {
-                    let (root, paths) = list_images(refs)?;
-                    if paths.is_empty() {
-                        return Err(usage(format!("--references {refs} holds no images")));
-                    }
-                    let reader = ImageReader::open(&root)?;
-                    let pixels = read_batch(&reader, &preprocess, &paths)?
-                        .into_iter()
-                        .zip(&paths)
-                        .map(|(p, path)| p.map_err(|e| usage(format!("reference {path}: {e}"))))
-                        .collect::<Result<Vec<_>>>()?;
-                    let encoded = encode_paths(&model, &windows, &pixels.iter().collect::<Vec<_>>());
-                    memory_of_references = Some(encoded);
-                    memory_of_references.as_ref().map(ReferenceMemory::new)
-                }
-            };
-            Scorer::WinClip(WinClip::new(prototypes, memory))
-        }
-        Some(uri) => {
-            let (info, fnn) = load_detector(uri, &cfg, weights.as_deref(), device)?;
-            let object = a.object_word.clone().unwrap_or_else(|| info.object_word.clone());
-            let guides = Guides::embed(&model, &tokenizer, &info.normal_word, &info.anomaly_word, std::slice::from_ref(&object))?;
-            let (normal, anomaly) = guides.pair(&object).expect("the object word was embedded");
-            let kind = match a.method {
-                MapMethod::Ours => ScoreKind::Fnn,
-                MapMethod::Clip => ScoreKind::Pr,
-                _ => ScoreKind::PrFnn,
-            };
-            Scorer::Detector { fnn, normal: normal.shallow_clone(), anomaly: anomaly.shallow_clone(), temperature: info.temperature, kind }
+    let references = match &a.references {
+        None => None,
+        Some(refs) => {
+            let (root, paths) = list_images(refs)?;
+            if paths.is_empty() {
+                return Err(usage(format!("--references {refs} holds no images")));
+            }
+            Some(encode_references(&model, &windows, &ImageReader::open(&root)?, &preprocess, &paths)?)
         }
     };
-
     let (root, items, listing) = match &a.dataset {
         Some(kind) => {
             let (root, items, listing) = list_dataset(kind, &a.input, a.categories.as_deref())?;
@@ -281,9 +270,6 @@ pub fn run(a: MapsArgs) -> Result<()> {
             (root, paths.into_iter().map(|path| Item { path, category: None, mask: None, label: 0 }).collect(), None)
         }
     };
-    if a.shots.is_some() && a.method != MapMethod::WinClip {
-        return Err(usage("--shots are WinCLIP's few-shot references: only --method winclip takes them"));
-    }
     if items.is_empty() {
         return Err(usage(format!("--input {} holds no images", a.input)));
     }
@@ -291,22 +277,30 @@ pub fn run(a: MapsArgs) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir.display(), e))?;
     }
     let reader = ImageReader::open(&root)?;
-    // k-shot on a dataset: each category's references, drawn as a trial draws them.
-    let shot_memory = |category: &str| -> Result<Option<ReferenceMemory>> {
-        let (Some(k), Some(listing)) = (a.shots, &listing) else { return Ok(None) };
-        let dataset = listing.kind.display_name();
-        let chosen = draw_references(&listing.references, a.seed, dataset, category, k)
+    // WinCLIP's memory: k-shot on a dataset, each category's references
+    // drawn as a trial draws them; else the --references, if any.
+    let winclip_memory = |category: Option<&str>| -> Result<Option<ReferenceMemory>> {
+        let (Some(k), Some(listing), Some(category)) = (a.shots, &listing, category) else {
+            return Ok(references.as_ref().map(ReferenceMemory::new));
+        };
+        let chosen = draw_references(&listing.references, a.seed, listing.kind.display_name(), category, k)
             .map_err(|available| usage(format!("--shots {k}: category {category} of {} has {available} normal training images", a.input)))?;
         let paths: Vec<String> = chosen.iter().map(|r| r.path.clone()).collect();
-        let pixels = read_batch(&reader, &preprocess, &paths)?
-            .into_iter()
-            .zip(&paths)
-            .map(|(p, path)| p.map_err(|e| usage(format!("reference {path}: {e}"))))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Some(ReferenceMemory::new(&encode_paths(&model, &windows, &pixels.iter().collect::<Vec<_>>()))))
+        Ok(Some(ReferenceMemory::new(&encode_references(&model, &windows, &reader, &preprocess, &paths)?)))
     };
+    // What a batch's scorer depends on: WinCLIP's object word (given, else
+    // a dataset image's category, else "object") and, k-shot on a dataset,
+    // the category its references come from. A detector scores every batch alike.
+    let scorer_key = |category: Option<&str>| -> (String, Option<String>) {
+        if a.detector.is_some() {
+            return (String::new(), None);
+        }
+        let object = a.object_word.clone().or_else(|| category.map(object_name)).unwrap_or_else(|| "object".to_string());
+        (object, category.filter(|_| a.shots.is_some()).map(str::to_string))
+    };
+    let mut scorers: BTreeMap<(String, Option<String>), Scorer> = BTreeMap::new();
     let mut rows = Vec::with_capacity(items.len());
-    let mut winclip_by_category: std::collections::BTreeMap<String, Scorer> = std::collections::BTreeMap::new();
+    let progress = bar(items.len() as u64, "maps");
     // Batches never mix categories: WinCLIP's prompts name the category.
     let mut batches: Vec<&[Item]> = Vec::new();
     for group in items.chunk_by(|x, y| x.category == y.category) {
@@ -314,21 +308,15 @@ pub fn run(a: MapsArgs) -> Result<()> {
     }
     for chunk in batches {
         let category = chunk[0].category.as_deref();
-        let scorer = match (&scorer, category) {
-            (Scorer::WinClip(_), Some(category)) if a.object_word.is_none() || a.shots.is_some() => {
-                // One WinCLIP per category: its object word and its references.
-                if !winclip_by_category.contains_key(category) {
-                    let prototypes = text_prototypes(&model, &tokenizer, &winclip_object(Some(category)), a.model.batch_size)?;
-                    let memory = match shot_memory(category)? {
-                        Some(memory) => Some(memory),
-                        None => memory_of_references.as_ref().map(ReferenceMemory::new),
-                    };
-                    winclip_by_category.insert(category.to_string(), Scorer::WinClip(WinClip::new(prototypes, memory)));
-                }
-                &winclip_by_category[category]
-            }
-            _ => &scorer,
-        };
+        let key = scorer_key(category);
+        if !scorers.contains_key(&key) {
+            let scorer = match &a.detector {
+                Some(uri) => detector_scorer(uri, &a, &model, &tokenizer)?,
+                None => Scorer::WinClip(WinClip::new(text_prototypes(&model, &tokenizer, &key.0, a.model.batch_size)?, winclip_memory(category)?)),
+            };
+            scorers.insert(key.clone(), scorer);
+        }
+        let scorer = &scorers[&key];
         let paths: Vec<String> = chunk.iter().map(|i| i.path.clone()).collect();
         let pixels = read_batch(&reader, &preprocess, &paths)?;
         let ok: Vec<&Vec<f32>> = pixels.iter().filter_map(|p| p.as_ref().ok()).collect();
@@ -368,8 +356,9 @@ pub fn run(a: MapsArgs) -> Result<()> {
             };
             rows.push(row);
         }
-        eprintln!("rwclip: maps {}/{}", rows.len(), items.len());
+        progress.inc(chunk.len() as u64);
     }
+    progress.finish_and_clear();
     let bytes = encode_map_rows(&rows).map_err(|e| usage(format!("encoding {}: {e}", a.out)))?;
     out_store.put(&out_key, bytes)?;
     let failed = rows.iter().filter(|r| r.error.is_some()).count();

@@ -20,13 +20,12 @@ use super::context::ExecContext;
 use super::error::ShardError;
 use crate::blocking_store::BlockingStore;
 use crate::overlap::{overlapped, PREFETCH_DEPTH};
-use crate::embed::{encode_pixels, parallel_map};
+use crate::embed::{encode_pixels, parallel_map, pixel_batch};
 use crate::error::EngineError;
 use crate::fnn::Fnn;
 use crate::image_reader::{ImageReadError, ImageReader};
 use crate::maps::{detector_maps, encode_for_maps, window_sets, DEFAULT_SCALES};
 use crate::pipeline::guides::Guides;
-use tch::Tensor;
 
 /// One input row: what the output calls it and where its bytes are (or
 /// why the row names no image).
@@ -181,9 +180,7 @@ pub fn score(
                 // embeddings and the tokens its windows are cut from.
                 let emb = match &windows {
                     Some(windows) if v == 0 => {
-                        let side = size as i64;
-                        let batch = Tensor::from_slice(&pixels).view([ok.len() as i64, 3, side, side]);
-                        let encoded = encode_for_maps(&model, &batch, windows);
+                        let encoded = encode_for_maps(&model, &pixel_batch(&pixels, ok.len(), size), windows);
                         let scored = detector_maps(&encoded, windows, &fnn, guide_pair, info.temperature, info.score);
                         let grids = scored.maps.to_kind(tch::Kind::Float).to_device(tch::Device::Cpu).flatten(1, 2);
                         maps = (0..ok.len() as i64)
