@@ -3,7 +3,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// WinCLIP's window scales, in patches per side: every map method cuts
+/// windows of k×k patches at stride 1 for each k.
+pub const WINDOW_SCALES: [i64; 2] = [2, 3];
+
+/// Written and read as its name (`"clip+ours"`), in job files and shard specs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum MapMethod {
     /// WinCLIP (anomalib's model): prompt ensemble, windows, few-shot memory.
     WinClip,
@@ -27,6 +33,16 @@ impl MapMethod {
         }
     }
 
+    /// The method as the result tables name it.
+    pub fn table_label(self) -> &'static str {
+        match self {
+            MapMethod::WinClip => "WinCLIP",
+            MapMethod::Ours => "Ours",
+            MapMethod::Clip => "CLIP",
+            MapMethod::ClipPlusOurs => "CLIP + ours",
+        }
+    }
+
     /// Whether the method scores with a trained FNN and its guide words.
     pub fn needs_detector(self) -> bool {
         self != MapMethod::WinClip
@@ -36,6 +52,19 @@ impl MapMethod {
 impl fmt::Display for MapMethod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+impl TryFrom<String> for MapMethod {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<MapMethod> for String {
+    fn from(m: MapMethod) -> String {
+        m.name().to_string()
     }
 }
 

@@ -9,7 +9,7 @@ use rwclip_common::artifacts::schema::{
 };
 use rwclip_common::artifacts::{
     from_parquet, read_parquet, to_parquet, write_parquet, ArtifactError, ArtifactKind,
-    ImageEmbeddingRow, ImageScoreRow, MetricRow, ParquetRow, PromptRow, ScoreRow, Store, StoreError, SummaryRow,
+    ImageEmbeddingRow, ImageScoreRow, MetricRow, ParquetRow, PixelMetricStats, PixelMetricValues, WindowEmbeddingRow, PromptRow, ScoreRow, Store, StoreError, SummaryRow,
     TextEmbeddingRow,
 };
 use serde_json::{json, Value};
@@ -107,6 +107,12 @@ fn metric_rows() -> Vec<MetricRow> {
             aupr: 0.75,
             average_precision: 0.625,
             f1_max: 0.5,
+            // A defined, a partly defined and an undefined set of pixel metrics.
+            pixel: match i {
+                0 => PixelMetricValues { pixel_auroc: Some(0.875), aupro: Some(0.625), pro_200: Some(0.5) },
+                1 => PixelMetricValues { pixel_auroc: Some(0.25), aupro: Some(0.125), pro_200: None },
+                _ => PixelMetricValues::default(),
+            },
         })
         .collect()
 }
@@ -126,7 +132,15 @@ fn summary_rows() -> Vec<SummaryRow> {
         f1_max_mean: 0.75,
         f1_max_std: 0.125,
         n_seeds: 10,
+        pixel: PixelMetricStats { pixel_auroc: Some((0.9375, 0.0625)), aupro: Some((0.75, 0.125)), pro_200: None },
     }]
+}
+
+fn window_embedding_rows() -> Vec<WindowEmbeddingRow> {
+    vec![
+        WindowEmbeddingRow { path: "bottle/test/good/000.png".into(), category: "bottle".into(), label: Some(0), mask: None, windows: vec![0, 60, 0, 188], patch_tokens: Some(vec![0, 56]) },
+        WindowEmbeddingRow { path: "bottle/test/broken/000.png".into(), category: "bottle".into(), label: Some(1), mask: Some(vec![0, 1, 1, 0]), windows: vec![0, 0, 0, 60], patch_tokens: None },
+    ]
 }
 
 fn image_score_rows() -> Vec<ImageScoreRow> {
@@ -174,8 +188,12 @@ fn expected_pylist(kind: ArtifactKind) -> Value {
             .map(|r| {
                 json!({"dataset": r.dataset, "config": r.config, "seed": r.seed, "category": r.category, "score": r.score,
                        "auroc": r.auroc, "aupr": r.aupr, "average_precision": r.average_precision,
-                       "f1_max": r.f1_max})
+                       "f1_max": r.f1_max, "pixel_auroc": r.pixel.pixel_auroc, "aupro": r.pixel.aupro, "pro_200": r.pixel.pro_200})
             })
+            .collect(),
+        ArtifactKind::WindowEmbeddings => window_embedding_rows()
+            .iter()
+            .map(|r| json!({"path": r.path, "category": r.category, "label": r.label, "mask": r.mask, "windows": r.windows, "patch_tokens": r.patch_tokens}))
             .collect(),
         ArtifactKind::ImageScores => image_score_rows()
             .iter()
@@ -192,7 +210,10 @@ fn expected_pylist(kind: ArtifactKind) -> Value {
                        "aupr_mean": r.aupr_mean, "aupr_std": r.aupr_std,
                        "average_precision_mean": r.average_precision_mean,
                        "average_precision_std": r.average_precision_std,
-                       "f1_max_mean": r.f1_max_mean, "f1_max_std": r.f1_max_std, "n_seeds": r.n_seeds})
+                       "f1_max_mean": r.f1_max_mean, "f1_max_std": r.f1_max_std, "n_seeds": r.n_seeds,
+                       "pixel_auroc_mean": r.pixel.pixel_auroc.map(|m| m.0), "pixel_auroc_std": r.pixel.pixel_auroc.map(|m| m.1),
+                       "aupro_mean": r.pixel.aupro.map(|m| m.0), "aupro_std": r.pixel.aupro.map(|m| m.1),
+                       "pro_200_mean": r.pixel.pro_200.map(|m| m.0), "pro_200_std": r.pixel.pro_200.map(|m| m.1)})
             })
             .collect(),
     }
@@ -251,6 +272,7 @@ async fn every_artifact_round_trips_and_pyarrow_reads_it_with_descriptions() {
         round_trip(&store, &metric_rows()).await,
         round_trip(&store, &summary_rows()).await,
         round_trip(&store, &image_score_rows()).await,
+        round_trip(&store, &window_embedding_rows()).await,
     ];
     let paths: Vec<String> = keys
         .iter()

@@ -21,7 +21,7 @@ fn planner_with_aggregate() -> Planner {
         let n: usize = n.parse().map_err(|e| format!("bad trial count {n}: {e}"))?;
         let trials: Vec<ShardId> = (0..n).map(|i| ShardId(format!("trial-agg-{i}"))).collect();
         let mut shards: Vec<PlannedShard> = trials.iter().map(|t| shard(&t.0, &[])).collect();
-        let spec = ShardSpec::Aggregate(AggregateSpec { title: "aggregation test".into(), trials: trials.clone(), datasets: Vec::new() });
+        let spec = ShardSpec::Aggregate(AggregateSpec { title: "aggregation test".into(), trials: trials.clone(), datasets: Vec::new(), maps: false });
         shards.push(PlannedShard {
             id: spec.id(),
             kind: ShardKind::Aggregate,
@@ -54,6 +54,7 @@ fn trial_rows(seed: u64) -> Vec<MetricRow> {
             aupr: v,
             average_precision: v,
             f1_max: v,
+            pixel: Default::default(),
         })
         .collect()
 }

@@ -267,3 +267,40 @@ fn paper_example_parses_and_plans() {
     assert_eq!(of_kind(&p, ShardKind::TextEmbedding).len(), 25 * 17 * 10);
     assert!(p.shards[0].model_key.as_deref().unwrap().starts_with("ViT-B-16-plus-240@"));
 }
+
+#[test]
+fn maps_add_window_shards_shared_by_every_trial_and_keep_other_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    let plain = job(dir.path(), "pairs = [8, 16]", "");
+    let mut with_maps = plain.clone();
+    with_maps.spec.scoring.maps = vec!["winclip".parse().unwrap(), "ours".parse().unwrap()];
+    let (a, b) = (plan_with(&plain, &OPTS).unwrap(), plan_with(&with_maps, &OPTS).unwrap());
+    let windows: Vec<&PlannedShard> = b.shards.iter().filter(|s| matches!(spec(s), ShardSpec::WindowEmbedding(_))).collect();
+    assert!(a.shards.iter().all(|s| !matches!(spec(s), ShardSpec::WindowEmbedding(_))), "no window shard without maps");
+    // 8 test images, a window shard per batch-rounded quarter of an image shard (1 → 2 images).
+    assert_eq!(windows.len(), 4);
+    let covered: Vec<u64> = windows
+        .iter()
+        .flat_map(|s| match spec(s) {
+            ShardSpec::WindowEmbedding(w) => (w.first_image..w.first_image + w.images.len() as u64).collect::<Vec<_>>(),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(covered, (0..8).collect::<Vec<u64>>(), "every test image once, in order");
+    assert!(windows.iter().all(|s| s.id.0.starts_with("window-") && s.model_key.is_some()));
+    // Zero-shot only: no patch tokens, no reference windows.
+    assert!(windows.iter().all(|s| matches!(spec(s), ShardSpec::WindowEmbedding(w) if !w.patch_tokens && w.scales == [2, 3])));
+    // Embedding shards keep their ids; every trial (both Np, both seeds) reads the same windows.
+    let ids = |p: &JobPlan, kind: ShardKind| -> BTreeSet<String> { p.shards.iter().filter(|s| s.kind == kind && !s.id.0.starts_with("window-")).map(|s| s.id.0.clone()).collect() };
+    assert_eq!(ids(&a, ShardKind::ImageEmbedding), ids(&b, ShardKind::ImageEmbedding));
+    assert_eq!(ids(&a, ShardKind::TextEmbedding), ids(&b, ShardKind::TextEmbedding));
+    let trials = of_kind(&b, ShardKind::Trial);
+    assert_eq!(trials.len(), 4);
+    for t in &trials {
+        for w in &windows {
+            assert!(t.deps.contains(&w.id), "trial {} depends on {}", t.id, w.id);
+        }
+    }
+    assert!(ids(&a, ShardKind::Trial).is_disjoint(&ids(&b, ShardKind::Trial)), "trials with maps compute more: other ids");
+}

@@ -39,19 +39,23 @@ pub async fn read_trial_metrics(store: &Store, aggregate: &ShardId, spec: &Aggre
 /// trial's grid point, which the ROC/PR curves and histograms show, and
 /// that point's name.
 /// and the layer maps (Fig. 3, Fig. 5) of the trial that drew them.
-async fn figure_inputs(store: &Store, spec: &AggregateSpec) -> Result<(String, Vec<ScoreRow>, Option<plots::LayerMaps>), AggregateError> {
+async fn figure_inputs(store: &Store, spec: &AggregateSpec) -> Result<(String, Vec<ScoreRow>, Option<plots::LayerMaps>, Vec<plots::Figure>), AggregateError> {
     let setup = crate::job::Setup::Zero(crate::job::ObjectSetup::Unknown).label();
     let name = part::scores(&setup);
     let has = |m: &Manifest, part: &str| m.parts.iter().any(|p| p.rsplit('/').next() == Some(part));
     let mut point = None;
     let mut rows = Vec::new();
     let mut maps = None;
+    let mut map_figures = Vec::new();
     for trial in &spec.trials {
         let Some(manifest) = shard_store::committed(store, trial).await? else { continue };
         let Ok(ShardSpec::Trial(t)) = serde_json::from_value::<ShardSpec>(manifest.spec.clone()) else { continue };
         if maps.is_none() && has(&manifest, part::LAYER_MAPS) {
             let bytes = store.get(&shard_store::part_key(store, &manifest, part::LAYER_MAPS)?).await?;
             maps = Some(serde_json::from_slice(&bytes).map_err(|e| AggregateError::Corrupt { what: format!("{} of trial {trial}", part::LAYER_MAPS), message: e.to_string() })?);
+            if has(&manifest, part::MAP_FIGURES) {
+                map_figures = anomaly_map_figures(store, trial, &manifest).await?;
+            }
         }
         if point.get_or_insert_with(|| t.config.clone()) != &t.config {
             continue;
@@ -60,7 +64,23 @@ async fn figure_inputs(store: &Store, spec: &AggregateSpec) -> Result<(String, V
             rows.extend(shard_store::read_part::<ScoreRow>(store, &manifest, &name).await?);
         }
     }
-    Ok((point.unwrap_or_default(), rows, maps))
+    Ok((point.unwrap_or_default(), rows, maps, map_figures))
+}
+
+/// The figure trial's anomaly-map figures: its overlay sheets as it drew
+/// them, and pixel ROC curves drawn from the points it kept.
+async fn anomaly_map_figures(store: &Store, trial: &ShardId, manifest: &Manifest) -> Result<Vec<plots::Figure>, AggregateError> {
+    let corrupt = |what: String, message: String| AggregateError::Corrupt { what: format!("{what} of trial {trial}"), message };
+    let bytes = store.get(&shard_store::part_key(store, manifest, part::MAP_FIGURES)?).await?;
+    let listed: plots::MapFigures = serde_json::from_slice(&bytes).map_err(|e| corrupt(part::MAP_FIGURES.to_string(), e.to_string()))?;
+    let mut figures = plots::pixel_roc_figures(&listed.curves).map_err(|e| corrupt("the pixel ROC curves".to_string(), e))?;
+    for sheet in listed.sheets {
+        let svg = store.get(&shard_store::part_key(store, manifest, &format!("{}.svg", sheet.name))?).await?;
+        let png = store.get(&shard_store::part_key(store, manifest, &format!("{}.png", sheet.name))?).await?;
+        let svg = String::from_utf8(svg.to_vec()).map_err(|e| corrupt(format!("{}.svg", sheet.name), e.to_string()))?;
+        figures.push(plots::Figure { name: sheet.name, title: sheet.title, svg, png: png.to_vec() });
+    }
+    Ok(figures)
 }
 
 /// Computes the aggregate and writes its parts under `prefix`; returns the
@@ -69,17 +89,18 @@ async fn figure_inputs(store: &Store, spec: &AggregateSpec) -> Result<(String, V
 pub async fn write_aggregate_parts(store: &Store, id: &ShardId, spec: &AggregateSpec, prefix: &str) -> Result<Vec<String>, AggregateError> {
     let metrics = read_trial_metrics(store, id, spec).await?;
     let summary = summarise(&metrics);
-    let md = markdown(&spec.title, &spec.datasets, &summary);
+    let md = markdown(&spec.title, &spec.datasets, &summary, spec.maps);
     let plot = |figure: &str| {
         let figure = figure.to_string();
         move |message: String| AggregateError::Plot { aggregate: id.clone(), figure, message }
     };
     let mut figures = plots::np_figures(&summary).map_err(plot("Fig. 4"))?;
-    let (point, scores, maps) = figure_inputs(store, spec).await?;
+    let (point, scores, maps, map_figures) = figure_inputs(store, spec).await?;
     figures.extend(plots::score_figures(&scores, &point).map_err(plot("the score curves"))?);
     if let Some(maps) = &maps {
         figures.extend(plots::layer_figures(maps, &point).map_err(plot("the t-SNE maps"))?);
     }
+    figures.extend(map_figures);
     let html = plots::results_html(&spec.title, &md, &figures);
     let mut files: Vec<(String, Bytes)> = vec![
         (part::METRICS.to_string(), encode("the per-seed metric rows", &metrics)?),

@@ -18,5 +18,5 @@ mod tests;
 
 pub use error::AggregateError;
 pub use exec::{publish_figures, publish_results, read_summary, read_trial_metrics, run_aggregate, write_aggregate_parts, PublishedResults};
-pub use summary::{csv, summarise, unique_trial_rows, MEAN_CATEGORY, SCORE_CLIP, SCORE_COMBINED, SCORE_OURS};
+pub use summary::{csv, summarise, unique_trial_rows, MEAN_CATEGORY, SCORE_CLIP, SCORE_COMBINED, SCORE_OURS, SCORE_WINCLIP};
 pub use tables::{markdown, DatasetColumn, np_sweep_markdown, per_category_markdown, table1, table1_per_grid_point, word_pair_markdown};

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::artifacts::{MetricRow, SummaryRow};
+use crate::artifacts::{MetricRow, PixelMetricStats, SummaryRow};
 use crate::metrics::mean_std;
 
 /// The category name of the mean-over-categories rows.
@@ -14,6 +14,8 @@ pub const MEAN_CATEGORY: &str = "mean";
 pub const SCORE_CLIP: &str = "clip";
 pub const SCORE_OURS: &str = "ours";
 pub const SCORE_COMBINED: &str = "clip+ours";
+/// WinCLIP (anomalib's), a map method that also scores images.
+pub const SCORE_WINCLIP: &str = "winclip";
 
 /// Per-seed rows with at most one row per (dataset, config, seed, category,
 /// score): a trial read twice (a duplicate commit, a trial listed twice)
@@ -45,6 +47,17 @@ pub fn summarise(rows: &[MetricRow]) -> Vec<SummaryRow> {
             let (aupr_mean, aupr_std) = stat(|r| r.aupr);
             let (average_precision_mean, average_precision_std) = stat(|r| r.average_precision);
             let (f1_max_mean, f1_max_std) = stat(|r| r.f1_max);
+            // Over the seeds that define it: a metric is undefined the same
+            // way in every seed (no maps, no pixel ground truth).
+            let pixel_stat = |f: fn(&MetricRow) -> Option<f64>| {
+                let values: Vec<f64> = by_seed.values().filter_map(|r| f(r)).collect();
+                (!values.is_empty()).then(|| mean_std(&values))
+            };
+            let pixel = PixelMetricStats {
+                pixel_auroc: pixel_stat(|r| r.pixel.pixel_auroc),
+                aupro: pixel_stat(|r| r.pixel.aupro),
+                pro_200: pixel_stat(|r| r.pixel.pro_200),
+            };
             SummaryRow {
                 dataset: dataset.to_string(),
                 config: config.to_string(),
@@ -59,6 +72,7 @@ pub fn summarise(rows: &[MetricRow]) -> Vec<SummaryRow> {
                 f1_max_mean,
                 f1_max_std,
                 n_seeds: by_seed.len() as u64,
+                pixel,
             }
         })
         .collect()
@@ -68,13 +82,15 @@ pub fn summarise(rows: &[MetricRow]) -> Vec<SummaryRow> {
 /// precision (Rust's shortest round-trip form), text fields quoted.
 pub fn csv(rows: &[SummaryRow]) -> String {
     let mut out = String::from(
-        "dataset,config,category,score,auroc_mean,auroc_std,aupr_mean,aupr_std,average_precision_mean,average_precision_std,f1_max_mean,f1_max_std,n_seeds\n",
+        "dataset,config,category,score,auroc_mean,auroc_std,aupr_mean,aupr_std,average_precision_mean,average_precision_std,f1_max_mean,f1_max_std,n_seeds,pixel_auroc_mean,pixel_auroc_std,aupro_mean,aupro_std,pro_200_mean,pro_200_std\n",
     );
+    // Undefined pixel metrics are empty cells (pandas reads them as NaN).
+    let pair = |m: Option<(f64, f64)>| m.map_or(",".to_string(), |(mean, std)| format!("{mean},{std}"));
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     for r in rows {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             quote(&r.dataset),
             quote(&r.config),
             quote(&r.category),
@@ -87,7 +103,10 @@ pub fn csv(rows: &[SummaryRow]) -> String {
             r.average_precision_std,
             r.f1_max_mean,
             r.f1_max_std,
-            r.n_seeds
+            r.n_seeds,
+            pair(r.pixel.pixel_auroc),
+            pair(r.pixel.aupro),
+            pair(r.pixel.pro_200)
         );
     }
     out
@@ -108,6 +127,7 @@ mod tests {
             aupr: 0.5,
             average_precision: 0.5,
             f1_max: 0.5,
+            pixel: Default::default(),
         }
     }
 
@@ -125,10 +145,23 @@ mod tests {
     }
 
     #[test]
+    fn pixel_metrics_are_summarised_over_the_seeds_that_define_them() {
+        use crate::artifacts::PixelMetricValues;
+        let with = |seed, auroc: Option<f64>, pro: Option<f64>| MetricRow { pixel: PixelMetricValues { pixel_auroc: auroc, aupro: pro, pro_200: None }, ..row("c", seed, 0.5) };
+        let s = summarise(&[with(0, Some(0.6), Some(0.2)), with(1, Some(0.8), None), with(2, None, None)]);
+        let (mean, std) = s[0].pixel.pixel_auroc.unwrap();
+        assert!((mean - 0.7).abs() < 1e-12 && (std - 0.1).abs() < 1e-12, "{:?}", s[0].pixel);
+        assert_eq!(s[0].pixel.aupro, Some((0.2, 0.0)));
+        assert_eq!(s[0].pixel.pro_200, None, "no seed defines it: undefined, not 0 or NaN");
+        let text = csv(&s);
+        assert!(text.lines().nth(1).unwrap().ends_with(",3,0.7,0.10000000000000003,0.2,0,,"), "{text}");
+    }
+
+    #[test]
     fn csv_quotes_text_and_keeps_full_precision() {
         let s = summarise(&[row("Np=5 \"a\"/\"b\"", 0, 0.1 + 0.2)]);
         let text = csv(&s);
         let line = text.lines().nth(1).expect("one data row");
-        assert_eq!(line, "\"MVTec-AD\",\"Np=5 \"\"a\"\"/\"\"b\"\"\",\"mean\",\"ours\",0.30000000000000004,0,0.5,0,0.5,0,0.5,0,1");
+        assert_eq!(line, "\"MVTec-AD\",\"Np=5 \"\"a\"\"/\"\"b\"\"\",\"mean\",\"ours\",0.30000000000000004,0,0.5,0,0.5,0,0.5,0,1,,,,,,");
     }
 }

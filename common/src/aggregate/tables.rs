@@ -15,15 +15,18 @@ use crate::artifacts::SummaryRow;
 use crate::dataset::source::DatasetKind;
 
 use super::grid::{parse_config, GridPoint};
-use super::summary::{MEAN_CATEGORY, SCORE_CLIP, SCORE_COMBINED, SCORE_OURS};
+use super::summary::{MEAN_CATEGORY, SCORE_CLIP, SCORE_COMBINED, SCORE_OURS, SCORE_WINCLIP};
 
 /// Rows of Table 1: (setup, score, method label). "Ours" alone is shown only
 /// for the unknown-object setup: the FNN never sees the category, so it
 /// scores identically in both setups (as the paper notes).
+/// WinCLIP's rows appear when the job ran it (a map method).
 const TABLE1_ROWS: &[(&str, &str, &str)] = &[
+    ("object-unknown", SCORE_WINCLIP, "WinCLIP"),
     ("object-unknown", SCORE_CLIP, "CLIP"),
     ("object-unknown", SCORE_OURS, "Ours"),
     ("object-unknown", SCORE_COMBINED, "CLIP + ours"),
+    ("object-known", SCORE_WINCLIP, "WinCLIP"),
     ("object-known", SCORE_CLIP, "CLIP"),
     ("object-known", SCORE_COMBINED, "CLIP + ours"),
 ];
@@ -34,9 +37,11 @@ const SCORES: &[(&str, &str)] = &[(SCORE_CLIP, "CLIP"), (SCORE_OURS, "Ours"), (S
 const SWEEP_SETUP: &str = "object-unknown";
 
 /// One metric in percent. CLIP's score does not depend on the seed, so like
-/// the paper it is printed without a spread; so is anything from one seed.
+/// the paper it is printed without a spread; nor does zero-shot WinCLIP's;
+/// so is anything from one seed.
 pub fn cell(r: &SummaryRow, mean: f64, std: f64) -> String {
-    if r.n_seeds <= 1 || r.score == SCORE_CLIP {
+    let seedless = r.score == SCORE_CLIP || (r.score == SCORE_WINCLIP && !parse_config(&r.config).setup.ends_with("-shot"));
+    if r.n_seeds <= 1 || seedless {
         format!("{:.1}", mean * 100.0)
     } else {
         format!("{:.1}±{:.1}", mean * 100.0, std * 100.0)
@@ -74,8 +79,25 @@ fn table1_rows(rows: &[&SummaryRow]) -> Vec<(String, &'static str, &'static str)
         .collect();
     shots.sort_unstable();
     shots.dedup();
-    out.extend(shots.into_iter().map(|k| (format!("{k}-shot"), SCORE_COMBINED, "CLIP + ours")));
+    out.extend(shots.into_iter().flat_map(|k| [(format!("{k}-shot"), SCORE_WINCLIP, "WinCLIP"), (format!("{k}-shot"), SCORE_COMBINED, "CLIP + ours")]));
     out
+}
+
+/// The pixel metrics' column headers, and how each is picked from a row.
+type PixelPick = fn(&SummaryRow) -> Option<(f64, f64)>;
+const PIXEL_COLUMNS: [(&str, PixelPick); 3] = [("P-AUROC", |r| r.pixel.pixel_auroc), ("AUPRO", |r| r.pixel.aupro), ("PRO-200", |r| r.pixel.pro_200)];
+
+/// The pixel cells of one row: its metrics, "n/a" where the dataset has no
+/// pixel ground truth (Sewer-ML), "–" where the method made no maps.
+fn pixel_cells(r: Option<&SummaryRow>, kind: DatasetKind) -> Vec<String> {
+    PIXEL_COLUMNS
+        .iter()
+        .map(|(_, pick)| match r.and_then(|r| pick(r).map(|(m, s)| cell(r, m, s))) {
+            Some(text) => text,
+            None if kind == DatasetKind::SewerMl => "n/a".to_string(),
+            None => "–".to_string(),
+        })
+        .collect()
 }
 
 /// The dataset names of `rows` in first-seen order, or `columns`' when given.
@@ -98,11 +120,12 @@ fn of_dataset(rows: &[SummaryRow], name: &str) -> Vec<SummaryRow> {
 
 /// Table 1 of one grid point with a column group per dataset (plain
 /// AUROC / AUPR / F1-max headers when there is one).
-fn table1_groups_markdown(groups: &[(String, Vec<SummaryRow>)], point: &str) -> String {
+fn table1_groups_markdown(groups: &[(String, DatasetKind, Vec<SummaryRow>)], point: &str, maps: bool) -> String {
     let single = groups.len() == 1;
+    let metrics: Vec<&str> = ["AUROC", "AUPR", "F1-max"].into_iter().chain(PIXEL_COLUMNS.iter().map(|(h, _)| *h).filter(|_| maps)).collect();
     let mut md = String::from("| Setup | Method |");
-    for (name, _) in groups {
-        for metric in ["AUROC", "AUPR", "F1-max"] {
+    for (name, _, _) in groups {
+        for metric in &metrics {
             if single {
                 let _ = write!(md, " {metric} |");
             } else {
@@ -111,22 +134,27 @@ fn table1_groups_markdown(groups: &[(String, Vec<SummaryRow>)], point: &str) -> 
         }
     }
     md.push_str("\n|---|---|");
-    md.push_str(&"---|".repeat(3 * groups.len()));
+    md.push_str(&"---|".repeat(metrics.len() * groups.len()));
     md.push('\n');
-    let all: Vec<&SummaryRow> = groups.iter().flat_map(|(_, r)| r.iter()).collect();
+    let all: Vec<&SummaryRow> = groups.iter().flat_map(|(_, _, r)| r.iter()).collect();
     for (setup, score, label) in table1_rows(&all) {
         let config = config_at(&setup, point);
-        let cells: Vec<Option<&SummaryRow>> = groups.iter().map(|(_, r)| find(r, &config, MEAN_CATEGORY, score)).collect();
-        if cells.iter().all(Option::is_none) {
+        let cells: Vec<(DatasetKind, Option<&SummaryRow>)> = groups.iter().map(|(_, kind, r)| (*kind, find(r, &config, MEAN_CATEGORY, score))).collect();
+        if cells.iter().all(|(_, c)| c.is_none()) {
             continue;
         }
         let _ = write!(md, "| {} | {label} |", setup_label(&setup));
-        for c in cells {
+        for (kind, c) in cells {
             match c {
                 Some(r) => {
                     let _ = write!(md, " {} | {} | {} |", cell(r, r.auroc_mean, r.auroc_std), cell(r, r.aupr_mean, r.aupr_std), cell(r, r.f1_max_mean, r.f1_max_std));
                 }
                 None => md.push_str(" – | – | – |"),
+            }
+            if maps {
+                for text in pixel_cells(c, kind) {
+                    let _ = write!(md, " {text} |");
+                }
             }
         }
         md.push('\n');
@@ -137,12 +165,23 @@ fn table1_groups_markdown(groups: &[(String, Vec<SummaryRow>)], point: &str) -> 
 
 /// Rows `(setup, score, label)` of a small table at one grid point, one
 /// line per dataset: `| Dataset | Method | AUROC | AUPR | F1-max |`.
-fn method_rows_markdown(groups: &[(String, Vec<SummaryRow>)], point: &str, methods: &[(&str, &str, &str)]) -> String {
-    let mut md = String::from("| Dataset | Method | AUROC | AUPR | F1-max |\n|---|---|---|---|---|\n");
-    for (name, rows) in groups {
+fn method_rows_markdown(groups: &[(String, DatasetKind, Vec<SummaryRow>)], point: &str, methods: &[(&str, &str, &str)], maps: bool) -> String {
+    let mut md = String::from("| Dataset | Method | AUROC | AUPR | F1-max |");
+    if maps {
+        md.push_str(" P-AUROC | AUPRO | PRO-200 |\n|---|---|---|---|---|---|---|---|\n");
+    } else {
+        md.push_str("\n|---|---|---|---|---|\n");
+    }
+    for (name, kind, rows) in groups {
         for &(setup, score, label) in methods {
             if let Some(r) = find(rows, &config_at(setup, point), MEAN_CATEGORY, score) {
-                let _ = writeln!(md, "| {name} | {label} | {} | {} | {} |", cell(r, r.auroc_mean, r.auroc_std), cell(r, r.aupr_mean, r.aupr_std), cell(r, r.f1_max_mean, r.f1_max_std));
+                let _ = write!(md, "| {name} | {label} | {} | {} | {} |", cell(r, r.auroc_mean, r.auroc_std), cell(r, r.aupr_mean, r.aupr_std), cell(r, r.f1_max_mean, r.f1_max_std));
+                if maps {
+                    for text in pixel_cells(Some(r), *kind) {
+                        let _ = write!(md, " {text} |");
+                    }
+                }
+                md.push('\n');
             }
         }
     }
@@ -173,17 +212,25 @@ fn grid_points(rows: &[SummaryRow]) -> Vec<&str> {
     points.into_iter().map(|(_, l)| l).collect()
 }
 
-/// Table 1 (mean over categories) of one grid point as aligned text.
+/// Table 1 (mean over categories) of one grid point as aligned text, with
+/// the pixel columns when some row has pixel metrics.
 fn table1_text(rows: &[SummaryRow], point: &str) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<22} {:<12} {:>11} {:>11} {:>11}", "Setup", "Method", "AUROC", "AUPR", "F1-max");
+    let pixel = rows.iter().any(|r| r.pixel.pixel_auroc.is_some());
+    let _ = write!(out, "{:<22} {:<12} {:>11} {:>11} {:>11}", "Setup", "Method", "AUROC", "AUPR", "F1-max");
+    if pixel {
+        for (header, _) in PIXEL_COLUMNS {
+            let _ = write!(out, " {header:>11}");
+        }
+    }
+    out.push('\n');
     let mut last_setup = String::new();
     let all: Vec<&SummaryRow> = rows.iter().collect();
     for (setup, score, label) in table1_rows(&all) {
         let Some(r) = find(rows, &config_at(&setup, point), MEAN_CATEGORY, score) else { continue };
         let shown = if setup != last_setup { setup_label(&setup) } else { String::new() };
         last_setup = setup;
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{:<22} {:<12} {:>11} {:>11} {:>11}",
             shown,
@@ -192,6 +239,12 @@ fn table1_text(rows: &[SummaryRow], point: &str) -> String {
             cell(r, r.aupr_mean, r.aupr_std),
             cell(r, r.f1_max_mean, r.f1_max_std),
         );
+        if pixel {
+            for text in pixel_cells(Some(r), DatasetKind::Mvtec) {
+                let _ = write!(out, " {text:>11}");
+            }
+        }
+        out.push('\n');
     }
     out
 }
@@ -225,7 +278,8 @@ pub fn table1_per_grid_point(rows: &[SummaryRow]) -> String {
 /// by side), Table 2 when multi-crop is swept, Table 5 for Sewer-ML, then
 /// per dataset the per-category breakdown, Table 4 and Fig. 4 when swept.
 /// `columns` orders the datasets; empty means as they appear in `rows`.
-pub fn markdown(title: &str, columns: &[DatasetColumn], rows: &[SummaryRow]) -> String {
+/// `maps`: the job made anomaly maps, so the tables carry pixel columns.
+pub fn markdown(title: &str, columns: &[DatasetColumn], rows: &[SummaryRow], maps: bool) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# {title}\n");
     let _ = writeln!(
@@ -233,8 +287,8 @@ pub fn markdown(title: &str, columns: &[DatasetColumn], rows: &[SummaryRow]) -> 
         "Mean ± std over seeds (population std), in percent. CLIP's prompt score does not depend on the seed and has no spread. AUPR is the trapezoid area under the precision-recall curve. Few-shot rows score s_pr (object known) + s_fnn + s_img, s_img being the minimum over the k reference images of (1 − cos) / 2.\n"
     );
     let columns = dataset_columns(columns, rows);
-    let groups = |kinds: &dyn Fn(DatasetKind) -> bool| -> Vec<(String, Vec<SummaryRow>)> {
-        columns.iter().filter(|c| kinds(c.kind)).map(|c| (c.name.clone(), of_dataset(rows, &c.name))).filter(|(_, r)| !r.is_empty()).collect()
+    let groups = |kinds: &dyn Fn(DatasetKind) -> bool| -> Vec<(String, DatasetKind, Vec<SummaryRow>)> {
+        columns.iter().filter(|c| kinds(c.kind)).map(|c| (c.name.clone(), c.kind, of_dataset(rows, &c.name))).filter(|(_, _, r)| !r.is_empty()).collect()
     };
     let table1_groups = groups(&|k| k != DatasetKind::SewerMl);
     let sewer_groups = groups(&|k| k == DatasetKind::SewerMl);
@@ -249,7 +303,7 @@ pub fn markdown(title: &str, columns: &[DatasetColumn], rows: &[SummaryRow]) -> 
                 (false, false) => format!("Table 1, {point}"),
             };
             let _ = writeln!(md, "## {heading}\n");
-            md.push_str(&table1_groups_markdown(&table1_groups, point));
+            md.push_str(&table1_groups_markdown(&table1_groups, point, maps));
         }
     }
     let crop_suffix = format!(" {}", crate::plan::MULTI_CROP_LABEL);
@@ -258,13 +312,13 @@ pub fn markdown(title: &str, columns: &[DatasetColumn], rows: &[SummaryRow]) -> 
     if swept_crop && !mvtec_groups.is_empty() {
         for &point in points.iter().filter(|p| !p.ends_with(&crop_suffix)) {
             let _ = writeln!(md, "## Table 2: without multi-crop, 0-shot, object known{}\n", if point.is_empty() { String::new() } else { format!(", {point}") });
-            md.push_str(&method_rows_markdown(&mvtec_groups, point, &[("object-known", SCORE_CLIP, "CLIP"), ("object-known", SCORE_OURS, "Ours"), ("object-known", SCORE_COMBINED, "CLIP + ours")]));
+            md.push_str(&method_rows_markdown(&mvtec_groups, point, &[("object-known", SCORE_CLIP, "CLIP"), ("object-known", SCORE_OURS, "Ours"), ("object-known", SCORE_COMBINED, "CLIP + ours")], maps));
         }
     }
     if !sewer_groups.is_empty() {
         for &point in &points {
             let _ = writeln!(md, "## Table 5: Sewer-ML, 0-shot, object unknown{}\n", if point.is_empty() { String::new() } else { format!(", {point}") });
-            md.push_str(&method_rows_markdown(&sewer_groups, point, &[("object-unknown", SCORE_CLIP, "CLIP"), ("object-unknown", SCORE_OURS, "Ours"), ("object-unknown", SCORE_COMBINED, "CLIP + ours")]));
+            md.push_str(&method_rows_markdown(&sewer_groups, point, &[("object-unknown", SCORE_WINCLIP, "WinCLIP"), ("object-unknown", SCORE_CLIP, "CLIP"), ("object-unknown", SCORE_OURS, "Ours"), ("object-unknown", SCORE_COMBINED, "CLIP + ours")], maps));
         }
     }
     for c in &columns {
@@ -279,6 +333,9 @@ pub fn markdown(title: &str, columns: &[DatasetColumn], rows: &[SummaryRow]) -> 
             setups.dedup();
             for setup in setups {
                 md.push_str(&per_category_markdown_titled(&rows, setup, point, &suffix));
+                if maps && c.kind != DatasetKind::SewerMl {
+                    md.push_str(&per_category_pixel_markdown(&rows, setup, point, &suffix));
+                }
             }
         }
         if let Some(t4) = word_pair_markdown(&rows) {
@@ -336,6 +393,46 @@ fn per_category_markdown_titled(rows: &[SummaryRow], setup: &str, point: &str, s
                         cell(r, m, s)
                     })
                     .unwrap_or_else(|| "–".to_string());
+                let _ = write!(md, " {text} |");
+            }
+        }
+        md.push('\n');
+    }
+    md.push('\n');
+    md
+}
+
+/// Rows = categories then the mean; columns = P-AUROC / AUPRO / PRO-200 of
+/// every method that made maps. Empty when none did under this setup.
+fn per_category_pixel_markdown(rows: &[SummaryRow], setup: &str, point: &str, suffix: &str) -> String {
+    let config = config_at(setup, point);
+    let methods: Vec<(&str, &str)> = [(SCORE_WINCLIP, "WinCLIP")]
+        .into_iter()
+        .chain(SCORES.iter().copied())
+        .filter(|(score, _)| rows.iter().any(|r| r.config == config && r.score == *score && r.pixel.pixel_auroc.is_some()))
+        .collect();
+    if methods.is_empty() {
+        return String::new();
+    }
+    let mut categories: Vec<&str> = rows.iter().filter(|r| r.config == config && r.category != MEAN_CATEGORY).map(|r| r.category.as_str()).collect();
+    categories.dedup();
+    categories.push(MEAN_CATEGORY);
+    let at = if point.is_empty() { String::new() } else { format!(", {point}") };
+    let mut md = format!("### Per category, pixel level, {}{at}{suffix}\n\n| Category |", setup_label(setup));
+    for (header, _) in PIXEL_COLUMNS {
+        for (_, label) in &methods {
+            let _ = write!(md, " {header} {label} |");
+        }
+    }
+    md.push_str("\n|---|");
+    md.push_str(&"---|".repeat(PIXEL_COLUMNS.len() * methods.len()));
+    md.push('\n');
+    for category in categories {
+        let name = if category == MEAN_CATEGORY { "**mean**".to_string() } else { category.to_string() };
+        let _ = write!(md, "| {name} |");
+        for (_, pick) in PIXEL_COLUMNS {
+            for (score, _) in &methods {
+                let text = find(rows, &config, category, score).and_then(|r| pick(r).map(|(m, s)| cell(r, m, s))).unwrap_or_else(|| "–".to_string());
                 let _ = write!(md, " {text} |");
             }
         }

@@ -24,6 +24,7 @@ fn sr(config: &str, category: &str, score: &str, auroc: (f64, f64), n_seeds: u64
         f1_max_mean: 0.75,
         f1_max_std: 0.02,
         n_seeds,
+        pixel: Default::default(),
     }
 }
 
@@ -38,7 +39,7 @@ fn table1_rows_are_setup_and_method_in_percent_with_clip_unspread() {
         sr("object-unknown", MEAN_CATEGORY, SCORE_OURS, (0.910, 0.004), 10),
         sr("object-unknown", MEAN_CATEGORY, SCORE_COMBINED, (0.922, 0.003), 10),
     ];
-    let md = markdown("demo", &[], &rows);
+    let md = markdown("demo", &[], &rows, false);
     assert!(md.starts_with("# demo\n"), "{md}");
     assert!(md.contains("| 0-shot, object unknown | CLIP | 91.5 | 50.0 | 75.0 |\n"), "{md}");
     assert!(md.contains("| 0-shot, object unknown | Ours | 91.0±0.4 | 50.0±1.0 | 75.0±2.0 |\n"), "{md}");
@@ -95,7 +96,7 @@ fn word_pair_sweeps_get_table_4_with_clip_and_combined_auroc_per_cell() {
     assert_eq!(lines[4], "| \"a normal\" | 87.3 / 88.6±0.5 | 89.3 / 90.5±0.2 |");
     assert_eq!(lines[5], "| \"an\" | 87.5 / 86.1±0.6 | 91.5 / 92.2±0.3 |");
     assert!(np_sweep_markdown(&rows).is_none(), "one Np: no Fig. 4 table");
-    assert!(markdown("t", &[], &rows).contains(&md), "results.md includes Table 4");
+    assert!(markdown("t", &[], &rows, false).contains(&md), "results.md includes Table 4");
 }
 
 #[test]
@@ -149,6 +150,7 @@ fn metric(config: &str, seed: u64, category: &str, score: &str, auroc: f64) -> M
         aupr: auroc,
         average_precision: auroc,
         f1_max: auroc,
+        pixel: Default::default(),
     }
 }
 
@@ -174,7 +176,7 @@ async fn the_aggregate_shard_summarises_committed_trials_once_and_publishes() {
     }
     // The seed-1 trial listed twice: its rows must count once.
     trials.push(trials[1].clone());
-    let spec = AggregateSpec { title: "t".into(), trials, datasets: Vec::new() };
+    let spec = AggregateSpec { title: "t".into(), trials, datasets: Vec::new(), maps: false };
     let manifest = run_aggregate(&store, &spec, &AttemptId("c1".into()), "coordinator").await.unwrap();
     let names: Vec<&str> = manifest.parts.iter().map(|p| p.rsplit('/').next().unwrap()).collect();
     // No figure: one grid point and no per-image scores; the report still.
@@ -204,13 +206,13 @@ async fn a_corrupt_trial_part_is_a_fatal_error_naming_the_part() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().to_str().unwrap()).unwrap();
     let bad = commit_trial(&store, "bad", Bytes::from_static(b"not parquet")).await;
-    let spec = AggregateSpec { title: "t".into(), trials: vec![bad.clone()], datasets: Vec::new() };
+    let spec = AggregateSpec { title: "t".into(), trials: vec![bad.clone()], datasets: Vec::new(), maps: false };
     let err = run_aggregate(&store, &spec, &AttemptId("c1".into()), "coordinator").await.unwrap_err();
     assert!(!err.is_retryable(), "{err}");
     let msg = err.to_string();
     assert!(msg.contains(&format!("shards/{bad}/attempts/a1/{TRIAL_METRICS_PART}")), "{msg}");
 
-    let missing = AggregateSpec { title: "t".into(), trials: vec![ShardId("trial-never".into())], datasets: Vec::new() };
+    let missing = AggregateSpec { title: "t".into(), trials: vec![ShardId("trial-never".into())], datasets: Vec::new(), maps: false };
     let err = run_aggregate(&store, &missing, &AttemptId("c1".into()), "coordinator").await.unwrap_err();
     assert!(matches!(err, AggregateError::MissingTrial { .. }) && !err.is_retryable(), "{err}");
 }

@@ -187,6 +187,11 @@ impl<'a> BatchColumns<'a> {
         if self.batch.column_by_name(column).is_none() {
             return Ok(vec![None; self.num_rows()]);
         }
+        self.optional_binary(column)
+    }
+
+    /// A nullable binary column.
+    pub fn optional_binary(&self, column: &'static str) -> Result<Vec<Option<Vec<u8>>>, ArtifactError> {
         let values: &arrow_array::BinaryArray = self.typed_nullable(column, ColumnType::OptionalBinary, true)?;
         Ok(values.iter().map(|v| v.map(<[u8]>::to_vec)).collect())
     }

@@ -68,6 +68,18 @@ pub struct MetricRow {
     pub aupr: f64,
     pub average_precision: f64,
     pub f1_max: f64,
+    /// Pixel-level metrics of the score kind's anomaly maps; `None` without
+    /// maps, or without pixel ground truth (Sewer-ML).
+    pub pixel: PixelMetricValues,
+}
+
+/// Pixel AUROC, AUPRO@0.3 and PRO-200 of one category (or the mean over
+/// the categories that define them); each `None` where undefined.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PixelMetricValues {
+    pub pixel_auroc: Option<f64>,
+    pub aupro: Option<f64>,
+    pub pro_200: Option<f64>,
 }
 
 /// Mean and population std over seeds of one category's metrics for one score kind.
@@ -86,6 +98,8 @@ pub struct SummaryRow {
     pub f1_max_mean: f64,
     pub f1_max_std: f64,
     pub n_seeds: u64,
+    /// Mean and std over the seeds that define each pixel metric.
+    pub pixel: PixelMetricStats,
 }
 
 type Columns = Result<(Vec<ArrayRef>, usize), ArtifactError>;
@@ -255,6 +269,9 @@ impl ColumnCodec for MetricRow {
                 f64_column(rows, |r| r.aupr),
                 f64_column(rows, |r| r.average_precision),
                 f64_column(rows, |r| r.f1_max),
+                optional_f64_column(rows, |r| r.pixel.pixel_auroc),
+                optional_f64_column(rows, |r| r.pixel.aupro),
+                optional_f64_column(rows, |r| r.pixel.pro_200),
             ],
             0,
         ))
@@ -270,6 +287,7 @@ impl ColumnCodec for MetricRow {
         let (auroc, aupr) = (c.f64("auroc")?, c.f64("aupr")?);
         let (average_precision, f1_max) = (c.f64("average_precision")?, c.f64("f1_max")?);
         let dataset = c.utf8_or("dataset", "")?;
+        let (pixel_auroc, aupro, pro_200) = (c.optional_f64_if_present("pixel_auroc")?, c.optional_f64_if_present("aupro")?, c.optional_f64_if_present("pro_200")?);
         Ok((0..c.num_rows())
             .map(|i| MetricRow {
                 dataset: dataset[i].clone(),
@@ -281,6 +299,7 @@ impl ColumnCodec for MetricRow {
                 aupr: aupr.value(i),
                 average_precision: average_precision.value(i),
                 f1_max: f1_max.value(i),
+                pixel: PixelMetricValues { pixel_auroc: pixel_auroc[i], aupro: aupro[i], pro_200: pro_200[i] },
             })
             .collect())
     }
@@ -305,6 +324,12 @@ impl ColumnCodec for SummaryRow {
                 f64_column(rows, |r| r.f1_max_mean),
                 f64_column(rows, |r| r.f1_max_std),
                 u64_column(rows, |r| r.n_seeds),
+                optional_f64_column(rows, |r| r.pixel.pixel_auroc.map(|m| m.0)),
+                optional_f64_column(rows, |r| r.pixel.pixel_auroc.map(|m| m.1)),
+                optional_f64_column(rows, |r| r.pixel.aupro.map(|m| m.0)),
+                optional_f64_column(rows, |r| r.pixel.aupro.map(|m| m.1)),
+                optional_f64_column(rows, |r| r.pixel.pro_200.map(|m| m.0)),
+                optional_f64_column(rows, |r| r.pixel.pro_200.map(|m| m.1)),
             ],
             0,
         ))
@@ -321,6 +346,10 @@ impl ColumnCodec for SummaryRow {
         let (f1_mean, f1_std) = (c.f64("f1_max_mean")?, c.f64("f1_max_std")?);
         let n_seeds = c.u64("n_seeds")?;
         let dataset = c.utf8_or("dataset", "")?;
+        let stat = |mean: &'static str, std: &'static str| -> Result<Vec<Option<(f64, f64)>>, ArtifactError> {
+            Ok(c.optional_f64_if_present(mean)?.into_iter().zip(c.optional_f64_if_present(std)?).map(|(m, s)| m.zip(s)).collect())
+        };
+        let (pixel_auroc, aupro, pro_200) = (stat("pixel_auroc_mean", "pixel_auroc_std")?, stat("aupro_mean", "aupro_std")?, stat("pro_200_mean", "pro_200_std")?);
         Ok((0..c.num_rows())
             .map(|i| SummaryRow {
                 dataset: dataset[i].clone(),
@@ -336,9 +365,36 @@ impl ColumnCodec for SummaryRow {
                 f1_max_mean: f1_mean.value(i),
                 f1_max_std: f1_std.value(i),
                 n_seeds: n_seeds.value(i),
+                pixel: PixelMetricStats { pixel_auroc: pixel_auroc[i], aupro: aupro[i], pro_200: pro_200[i] },
             })
             .collect())
     }
+}
+
+/// Mean ± std over seeds of each pixel metric; `None` where no seed defines it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PixelMetricStats {
+    pub pixel_auroc: Option<(f64, f64)>,
+    pub aupro: Option<(f64, f64)>,
+    pub pro_200: Option<(f64, f64)>,
+}
+
+/// One image's window embeddings and patch tokens (the inputs of its
+/// anomaly maps) and its ground-truth mask, compactly: f16 little-endian.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowEmbeddingRow {
+    pub path: String,
+    pub category: String,
+    pub label: Option<u8>,
+    /// 0/1 per pixel of the model's view (S × S, row-major); `None`
+    /// without pixel ground truth (an unlabelled image, Sewer-ML).
+    pub mask: Option<Vec<u8>>,
+    /// [Σ windows over the scales, embed_dim] f16: every window of the
+    /// first scale, then the next, unnormalised.
+    pub windows: Vec<u8>,
+    /// [grid², width] f16 `ln_post` patch tokens (WinCLIP's few-shot
+    /// memory); `None` when the job's maps do not need them.
+    pub patch_tokens: Option<Vec<u8>>,
 }
 
 /// A detector's scores of one archive image; the scores are `None` and
@@ -406,5 +462,40 @@ impl ColumnCodec for ImageScoreRow {
                 map: map_max[i].zip(map[i].clone()).map(|(max, bytes)| QuantisedMap { max, bytes }),
             })
             .collect())
+    }
+}
+
+impl ColumnCodec for WindowEmbeddingRow {
+    const KIND: ArtifactKind = ArtifactKind::WindowEmbeddings;
+
+    fn to_columns(rows: &[Self]) -> Columns {
+        Ok((
+            vec![
+                utf8_column(rows, |r| &r.path),
+                utf8_column(rows, |r| &r.category),
+                optional_u8_column(rows, |r| r.label),
+                optional_binary_column(rows, |r| r.mask.as_deref()),
+                optional_binary_column(rows, |r| Some(r.windows.as_slice())),
+                optional_binary_column(rows, |r| r.patch_tokens.as_deref()),
+            ],
+            0,
+        ))
+    }
+
+    fn from_columns(c: &BatchColumns<'_>) -> Result<Vec<Self>, ArtifactError> {
+        let (path, category, label) = (c.utf8("path")?, c.utf8("category")?, c.optional_label("label")?);
+        let (mask, windows, patch_tokens) = (c.optional_binary("mask")?, c.optional_binary("windows")?, c.optional_binary("patch_tokens")?);
+        (0..c.num_rows())
+            .map(|i| {
+                Ok(WindowEmbeddingRow {
+                    path: path.value(i).to_string(),
+                    category: category.value(i).to_string(),
+                    label: label[i],
+                    mask: mask[i].clone(),
+                    windows: windows[i].clone().ok_or(ArtifactError::Null { artifact: Self::KIND.name(), column: "windows", row: i })?,
+                    patch_tokens: patch_tokens[i].clone(),
+                })
+            })
+            .collect()
     }
 }

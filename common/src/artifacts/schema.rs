@@ -78,7 +78,7 @@ const PATH: &str = "image path relative to the dataset root";
 const CATEGORY: &str = "dataset category (object class) of the image";
 const CONFIG: &str = "name of the run configuration (job) that produced the numbers";
 const SCORE_KIND: &str =
-    "which score was evaluated: clip (s_pr), ours (s_fnn) or clip+ours (s_pr + s_fnn)";
+    "which score was evaluated: clip (s_pr), ours (s_fnn), clip+ours (s_pr + s_fnn) or winclip (WinCLIP, when it is a map method)";
 const METRIC_CATEGORY: &str = "dataset category, or \"mean\" for the mean over categories";
 
 const PROMPTS: &[ColumnSpec] = &[
@@ -163,6 +163,9 @@ const METRICS: &[ColumnSpec] = &[
         F64,
         "maximum F1 over the points of the precision-recall curve",
     ),
+    col("pixel_auroc", OptionalF64, "pixel AUROC of the score kind's anomaly maps over all pixels of the category's test images (sklearn roc_auc_score); null without maps or pixel ground truth"),
+    col("aupro", OptionalF64, "AUPRO@0.3 of the maps (MVTec AD: 8-connected regions, exact curve to FPR 0.3, divided by 0.3); null without maps or pixel ground truth"),
+    col("pro_200", OptionalF64, "PRO over 200 evenly spaced thresholds integrated to FPR 0.3 (cflow-ad's variant, as published zero-shot numbers use); null without maps or pixel ground truth"),
 ];
 
 const SUMMARY: &[ColumnSpec] = &[
@@ -203,6 +206,21 @@ const SUMMARY: &[ColumnSpec] = &[
         U64,
         "number of seeds the mean and std are taken over",
     ),
+    col("pixel_auroc_mean", OptionalF64, "mean pixel AUROC over the seeds that define it; null without maps or pixel ground truth"),
+    col("pixel_auroc_std", OptionalF64, "population standard deviation (ddof=0) of pixel AUROC over those seeds"),
+    col("aupro_mean", OptionalF64, "mean AUPRO@0.3 over the seeds that define it; null without maps or pixel ground truth"),
+    col("aupro_std", OptionalF64, "population standard deviation (ddof=0) of AUPRO@0.3 over those seeds"),
+    col("pro_200_mean", OptionalF64, "mean PRO-200 over the seeds that define it; null without maps or pixel ground truth"),
+    col("pro_200_std", OptionalF64, "population standard deviation (ddof=0) of PRO-200 over those seeds"),
+];
+
+const WINDOW_EMBEDDINGS: &[ColumnSpec] = &[
+    col("path", Utf8, PATH),
+    col("category", Utf8, CATEGORY),
+    col("label", OptionalLabel, LABEL_IMAGE_OPTIONAL),
+    col("mask", OptionalBinary, "ground truth in the model's view: one byte per pixel (0 normal, 1 anomalous), S × S row-major; null for a normal image (all 0) or without pixel ground truth (Sewer-ML)"),
+    col("windows", OptionalBinary, "every window embedding (k×k patches encoded as their own sequence, NOT L2-normalised), scale by scale, windows row by row of their top-left patch: [Σ windows, D] float16 little-endian; never null"),
+    col("patch_tokens", OptionalBinary, "the image's ln_post patch tokens (not projected): [grid², width] float16 little-endian; null when no map method needs them"),
 ];
 
 const IMAGE_SCORES: &[ColumnSpec] = &[
@@ -225,10 +243,11 @@ pub enum ArtifactKind {
     Metrics,
     Summary,
     ImageScores,
+    WindowEmbeddings,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 7] = [
+    pub const ALL: [ArtifactKind; 8] = [
         ArtifactKind::Prompts,
         ArtifactKind::TextEmbeddings,
         ArtifactKind::ImageEmbeddings,
@@ -236,6 +255,7 @@ impl ArtifactKind {
         ArtifactKind::Metrics,
         ArtifactKind::Summary,
         ArtifactKind::ImageScores,
+        ArtifactKind::WindowEmbeddings,
     ];
 
     pub fn name(self) -> &'static str {
@@ -247,6 +267,7 @@ impl ArtifactKind {
             ArtifactKind::Metrics => "metrics",
             ArtifactKind::Summary => "summary",
             ArtifactKind::ImageScores => "image_scores",
+            ArtifactKind::WindowEmbeddings => "window_embeddings",
         }
     }
 
@@ -259,6 +280,7 @@ impl ArtifactKind {
             ArtifactKind::Metrics => "image-level metrics per category, seed and score kind",
             ArtifactKind::Summary => "metrics aggregated over seeds: mean and std per category and score kind",
             ArtifactKind::ImageScores => "a detector's scores of archive images, one row per input image, in input order",
+            ArtifactKind::WindowEmbeddings => "per test image, the window embeddings and patch tokens its anomaly maps are made of, and its ground-truth mask",
         }
     }
 
@@ -271,6 +293,7 @@ impl ArtifactKind {
             ArtifactKind::Metrics => METRICS,
             ArtifactKind::Summary => SUMMARY,
             ArtifactKind::ImageScores => IMAGE_SCORES,
+            ArtifactKind::WindowEmbeddings => WINDOW_EMBEDDINGS,
         }
     }
 
@@ -278,10 +301,13 @@ impl ArtifactKind {
     /// `seed`; version-1 files still read (with a null seed). Version 2 of
     /// `scores`, `metrics` and `summary` added `dataset`; version-1 files
     /// read with an empty dataset name. Version 2 of `image_scores` added
-    /// `map_max` and `map`; version-1 files read with null maps.
+    /// `map_max` and `map`; version-1 files read with null maps. Version 3
+    /// of `metrics` and `summary` added the pixel metrics; older files read
+    /// with nulls there.
     pub fn format_version(self) -> &'static str {
         match self {
-            ArtifactKind::TextEmbeddings | ArtifactKind::Scores | ArtifactKind::Metrics | ArtifactKind::Summary | ArtifactKind::ImageScores => "2",
+            ArtifactKind::Metrics | ArtifactKind::Summary => "3",
+            ArtifactKind::TextEmbeddings | ArtifactKind::Scores | ArtifactKind::ImageScores => "2",
             _ => FORMAT_VERSION,
         }
     }
@@ -289,7 +315,8 @@ impl ArtifactKind {
     /// Versions this code reads.
     pub fn readable_versions(self) -> &'static [&'static str] {
         match self {
-            ArtifactKind::TextEmbeddings | ArtifactKind::Scores | ArtifactKind::Metrics | ArtifactKind::Summary | ArtifactKind::ImageScores => &["2", "1"],
+            ArtifactKind::Metrics | ArtifactKind::Summary => &["3", "2", "1"],
+            ArtifactKind::TextEmbeddings | ArtifactKind::Scores | ArtifactKind::ImageScores => &["2", "1"],
             _ => &[FORMAT_VERSION],
         }
     }

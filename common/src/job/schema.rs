@@ -281,6 +281,12 @@ pub struct ScoringSpec {
     /// Test-time multi-crop (§4.2): `false`, `true`, or `[false, true]` to
     /// sweep both (the paper's Table 2 is without, its other tables with).
     pub multi_crop: BoolGrid,
+    /// Anomaly maps and pixel metrics of these methods ("winclip", "ours",
+    /// "clip", "clip+ours"); `winclip` also joins the image-level tables.
+    /// Empty (the default): image level only, at image-level cost. Left out
+    /// of the serialised spec when empty, so job ids stay what they were.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub maps: Vec<crate::map_method::MapMethod>,
 }
 
 /// A setting that is either fixed or swept over both values.
@@ -313,6 +319,7 @@ impl Default for ScoringSpec {
             setups: vec![Setup::Zero(ObjectSetup::Unknown), Setup::Zero(ObjectSetup::Known)],
             object_word: "object".to_string(),
             multi_crop: BoolGrid::default(),
+            maps: Vec::new(),
         }
     }
 }

@@ -137,6 +137,9 @@ impl Job {
         if sc.object_word.trim().is_empty() {
             return Err(self.invalid("scoring.object_word", "must not be empty"));
         }
+        if let Some(d) = first_duplicate(&sc.maps) {
+            return Err(self.invalid("scoring.maps", format!("lists {d} twice")));
+        }
         Ok(())
     }
 }

@@ -75,17 +75,36 @@ impl Pixels {
 
 /// The three metrics of one category's images.
 pub fn pixel_metrics(images: &[MaskedMap<'_>]) -> Result<PixelMetrics, PixelMetricsError> {
+    Ok(pixel_metrics_and_roc(images, 0)?.0)
+}
+
+/// The pixel ROC curve as `(fpr, tpr)` points, thinned to at most a given
+/// number (evenly along the curve, ends kept): enough to draw it.
+pub type RocPoints = Vec<(f64, f64)>;
+
+/// [`pixel_metrics`] and, when `roc_points` > 1 and the category has both
+/// kinds of pixel, its pixel ROC curve, from one sort of the pixels.
+pub fn pixel_metrics_and_roc(images: &[MaskedMap<'_>], roc_points: usize) -> Result<(PixelMetrics, Option<RocPoints>), PixelMetricsError> {
     let pixels = gather(images)?;
     let normal = pixels.normal_count();
     let anomalous = pixels.scores.len() - normal;
     if normal == 0 || anomalous == 0 {
-        return Ok(PixelMetrics::default());
+        return Ok((PixelMetrics::default(), None));
     }
-    Ok(PixelMetrics {
-        pixel_auroc: Some(pixel_auroc(&pixels)),
+    let (fpr, tpr) = super::curve::roc_curve(&pixel_counts(&pixels));
+    let metrics = PixelMetrics {
+        pixel_auroc: Some(trapezoid_auc(&fpr, &tpr)),
         aupro: Some(aupro(&pixels, normal)),
         pro_200: pro_200(&pixels, normal),
-    })
+    };
+    let roc = (roc_points > 1).then(|| {
+        let n = fpr.len();
+        let step = (n - 1) as f64 / (roc_points.min(n) - 1).max(1) as f64;
+        let mut idx: Vec<usize> = (0..roc_points.min(n)).map(|k| ((k as f64 * step).round() as usize).min(n - 1)).collect();
+        idx.dedup();
+        idx.into_iter().map(|i| (fpr[i], tpr[i])).collect()
+    });
+    Ok((metrics, roc))
 }
 
 /// The unweighted mean over categories of each metric a category defines
@@ -169,9 +188,9 @@ fn label_regions(mask: &[u8], height: usize, width: usize, area: &mut Vec<u32>) 
 }
 
 /// `roc_auc_score` over every pixel, from the order already sorted.
-fn pixel_auroc(p: &Pixels) -> f64 {
+fn pixel_counts(p: &Pixels) -> ThresholdCounts {
     let descending = p.order.iter().map(|&i| (u8::from(p.region[i as usize] != 0), f64::from(p.scores[i as usize])));
-    super::auroc_from(&ThresholdCounts::from_descending(descending))
+    ThresholdCounts::from_descending(descending)
 }
 
 /// AUPRO up to FPR 0.3, normalised by 0.3 (MVTec AD's `compute_pro` +

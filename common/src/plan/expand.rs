@@ -17,7 +17,8 @@ use crate::job::{Job, JobSpec, WordPair};
 
 use super::datasets::{canonical, draw_references, list_datasets_blocking, ListedDataset};
 use super::hash::content_hash;
-use super::spec::{AggregateSpec, ImageShardSpec, LayerMapsSpec, ModelRef, ReferenceDraw, ShardSpec, TextShardSpec, TrialDataset, TrialSpec, LAYER_MAP_PAIRS};
+use super::spec::{AggregateSpec, DatasetMaps, ImageShardSpec, LayerMapsSpec, ModelRef, ReferenceDraw, ShardSpec, TextShardSpec, TrialDataset, TrialSpec, WindowShardSpec, LAYER_MAP_PAIRS};
+use crate::map_method::{MapMethod, WINDOW_SCALES};
 use super::types::{JobId, PlannedShard, ShardId};
 
 /// Shard sizes. Both are rounded up to whole encoder batches so batches
@@ -101,7 +102,15 @@ fn check_size(job: &Job, datasets: &[ListedDataset], options: &PlanOptions) -> R
     let trials = (counts.len() as u64).saturating_mul(words).saturating_mul(crops.len() as u64).saturating_mul(seeds);
     let step = round_up(options.image_shard_images.max(1), spec.model.image_batch_size as u64);
     let views = if crops.contains(&true) { 2 } else { 1 };
-    let images: u64 = datasets.iter().map(|d| (d.listing.images.len() as u64).div_ceil(step) * views + (d.listing.references.len() as u64).div_ceil(step)).sum();
+    let window_step = window_shard_images(options, spec.model.image_batch_size);
+    let windows = if spec.scoring.maps.is_empty() { 0 } else { 1 };
+    let images: u64 = datasets
+        .iter()
+        .map(|d| {
+            let (tests, references) = (d.listing.images.len() as u64, d.listing.references.len() as u64);
+            tests.div_ceil(step) * views + references.div_ceil(step) + windows * (tests + references).div_ceil(window_step)
+        })
+        .sum();
     let count = text.saturating_add(trials).saturating_add(images).saturating_add(1);
     if count <= options.max_shards {
         return Ok(());
@@ -152,12 +161,12 @@ pub fn plan_listed(job: &Job, datasets: &[ListedDataset], options: &PlanOptions)
     let image_batch = spec.model.image_batch_size as u64;
     let image_step = round_up(options.image_shard_images, image_batch) as usize;
     let crops = spec.scoring.multi_crop.values();
-    let mut image_shards_of = |d: &ListedDataset, records: &[ImageRecord], corners: bool, shards: &mut Vec<PlannedShard>| -> Vec<ShardId> {
+    let image_specs = |d: &ListedDataset, records: &[ImageRecord], corners: bool| -> Vec<ShardSpec> {
         records
             .chunks(image_step)
             .enumerate()
             .map(|(k, images)| {
-                let s = ShardSpec::ImageEmbedding(ImageShardSpec {
+                ShardSpec::ImageEmbedding(ImageShardSpec {
                     model: model.clone(),
                     image_size: cfg.vision.image_size as u32,
                     dataset_root: d.store_uri.clone(),
@@ -165,21 +174,52 @@ pub fn plan_listed(job: &Job, datasets: &[ListedDataset], options: &PlanOptions)
                     images: images.to_vec(),
                     batch_size: spec.model.image_batch_size,
                     corners,
-                });
-                push(s, shards)
+                })
             })
             .collect()
     };
+    // Window shards are smaller: an image's windows are hundreds of embeddings.
+    let window_step = window_shard_images(options, spec.model.image_batch_size) as usize;
+    let window_specs = |d: &ListedDataset, records: &[ImageRecord], patch_tokens: bool| -> Vec<ShardSpec> {
+        records
+            .chunks(window_step)
+            .enumerate()
+            .map(|(k, images)| {
+                ShardSpec::WindowEmbedding(WindowShardSpec {
+                    model: model.clone(),
+                    image_size: cfg.vision.image_size as u32,
+                    dataset_root: d.store_uri.clone(),
+                    first_image: (k * window_step) as u64,
+                    images: images.to_vec(),
+                    batch_size: spec.model.image_batch_size,
+                    scales: WINDOW_SCALES.to_vec(),
+                    patch_tokens,
+                })
+            })
+            .collect()
+    };
+    let mut push_all = |specs: Vec<ShardSpec>, shards: &mut Vec<PlannedShard>| -> Vec<ShardId> { specs.into_iter().map(|s| push(s, shards)).collect() };
     let mut per_dataset = Vec::new();
     for d in datasets {
-        let image_shards = image_shards_of(d, &d.listing.images, false, &mut shards);
-        let corner_shards = if crops.contains(&true) { image_shards_of(d, &d.listing.images, true, &mut shards) } else { Vec::new() };
+        let image_shards = push_all(image_specs(d, &d.listing.images, false), &mut shards);
+        let corner_shards = if crops.contains(&true) { push_all(image_specs(d, &d.listing.images, true), &mut shards) } else { Vec::new() };
         let draws = reference_draws(job, d)?;
         // Every reference any trial draws, in pool order, embedded once.
         let drawn: BTreeSet<&str> = draws.values().flatten().flat_map(|r| r.paths.iter().map(String::as_str)).collect();
         let pool: Vec<ImageRecord> = d.listing.references.iter().filter(|r| drawn.contains(r.path.as_str())).cloned().collect();
-        let reference_shards = image_shards_of(d, &pool, false, &mut shards);
-        per_dataset.push((d, image_shards, corner_shards, reference_shards, draws));
+        let reference_shards = push_all(image_specs(d, &pool, false), &mut shards);
+        let maps = if spec.scoring.maps.is_empty() {
+            None
+        } else {
+            // WinCLIP's few-shot memory is the only user of patch tokens and reference windows.
+            let few_shot_winclip = spec.scoring.maps.contains(&MapMethod::WinClip) && d.setups.iter().any(|s| s.shots().is_some());
+            Some(DatasetMaps {
+                root: d.store_uri.clone(),
+                window_shards: push_all(window_specs(d, &d.listing.images, few_shot_winclip), &mut shards),
+                reference_window_shards: if few_shot_winclip { push_all(window_specs(d, &pool, true), &mut shards) } else { Vec::new() },
+            })
+        };
+        per_dataset.push((d, image_shards, corner_shards, reference_shards, draws, maps));
     }
 
     let sentences = job.sentences()?;
@@ -214,13 +254,14 @@ pub fn plan_listed(job: &Job, datasets: &[ListedDataset], options: &PlanOptions)
                 .collect();
             let trial_datasets = per_dataset
                 .iter()
-                .map(|(d, image_shards, corner_shards, reference_shards, draws)| TrialDataset {
+                .map(|(d, image_shards, corner_shards, reference_shards, draws, maps)| TrialDataset {
                     name: d.name.clone(),
                     setups: d.setups.clone(),
                     image_shards: image_shards.clone(),
                     corner_shards: if multi_crop { corner_shards.clone() } else { Vec::new() },
                     reference_shards: reference_shards.clone(),
                     references: draws.get(&seed).cloned().unwrap_or_default(),
+                    maps: maps.clone(),
                 })
                 .collect();
             let trial = ShardSpec::Trial(TrialSpec {
@@ -235,6 +276,7 @@ pub fn plan_listed(job: &Job, datasets: &[ListedDataset], options: &PlanOptions)
                 temperature: spec.scoring.temperature,
                 object_word: spec.scoring.object_word.clone(),
                 layer_maps: trials.is_empty().then(|| LayerMapsSpec { pairs: np.min(LAYER_MAP_PAIRS), sentences: sentences.clone() }),
+                maps: spec.scoring.maps.clone(),
             });
             trials.push(trial);
         }
@@ -246,6 +288,7 @@ pub fn plan_listed(job: &Job, datasets: &[ListedDataset], options: &PlanOptions)
             title: title(job, &cfg.name, datasets, &counts, &words, &crops),
             trials: trial_ids,
             datasets: datasets.iter().map(|d| crate::aggregate::DatasetColumn { name: d.name.clone(), kind: d.listing.kind }).collect(),
+            maps: !spec.scoring.maps.is_empty(),
         }),
         &mut shards,
     );
@@ -254,6 +297,13 @@ pub fn plan_listed(job: &Job, datasets: &[ListedDataset], options: &PlanOptions)
         shards,
         aggregate,
     })
+}
+
+/// Images per window shard: a quarter of an image shard's (rounded up to
+/// whole batches), as an image's windows and patch tokens are some hundred
+/// embeddings where the image itself is one.
+fn window_shard_images(options: &PlanOptions, image_batch_size: usize) -> u64 {
+    round_up(options.image_shard_images.div_ceil(4).max(1), image_batch_size as u64)
 }
 
 /// Appended to a grid point's config name when it uses multi-crop.

@@ -21,5 +21,5 @@ pub mod types;
 
 pub use expand::{config_label, plan, plan_listed, plan_with, text_block_pairs, text_sort_window, MAX_PLAN_SHARDS, TEXT_SORT_BATCHES, JobPlan, PlanError, PlanOptions, MULTI_CROP_LABEL};
 pub use datasets::{draw_references, list_datasets, list_datasets_blocking, ListedDataset};
-pub use spec::{AggregateSpec, ImageShardSpec, LayerMapsSpec, ModelRef, Precision, ShardItems, LAYER_MAP_PAIRS, ReferenceDraw, ScoreShardSpec, ScoreSummarySpec, ContactSheetSpec, ShardSpec, TextShardSpec, TrialDataset, TrialSpec};
+pub use spec::{AggregateSpec, DatasetMaps, ImageShardSpec, WindowShardSpec, LayerMapsSpec, ModelRef, Precision, ShardItems, LAYER_MAP_PAIRS, ReferenceDraw, ScoreShardSpec, ScoreSummarySpec, ContactSheetSpec, ShardSpec, TextShardSpec, TrialDataset, TrialSpec};
 pub use types::{AttemptId, JobId, PlannedShard, ShardId, ShardKind};

@@ -122,6 +122,25 @@ pub struct ImageShardSpec {
     pub corners: bool,
 }
 
+/// The window embeddings and patch tokens of `images` (entries
+/// `first_image ..` of a dataset's test list or reference pool), what their
+/// anomaly maps are made of, with each image's ground-truth mask in the
+/// model's view. Encoded in batches at absolute multiples of `batch_size`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowShardSpec {
+    pub model: ModelRef,
+    pub image_size: u32,
+    /// As [`ImageShardSpec::dataset_root`].
+    pub dataset_root: String,
+    pub first_image: u64,
+    pub images: Vec<ImageRecord>,
+    pub batch_size: usize,
+    /// Window sides in patches.
+    pub scales: Vec<i64>,
+    /// Also store the patch tokens (WinCLIP's few-shot memory needs them).
+    pub patch_tokens: bool,
+}
+
 /// One FNN trial: config × seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrialSpec {
@@ -143,6 +162,10 @@ pub struct TrialSpec {
     /// Fig. 3 and Fig. 5. Omitted otherwise, so other trials' ids do not move.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer_maps: Option<LayerMapsSpec>,
+    /// Anomaly-map methods scored per dataset with window shards; empty
+    /// (and omitted) without maps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maps: Vec<crate::map_method::MapMethod>,
 }
 
 /// What the figure trial maps with t-SNE: its first `pairs` prompt pairs
@@ -177,6 +200,21 @@ pub struct TrialDataset {
     /// Few-shot: the references of each (k, category), drawn at plan time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub references: Vec<ReferenceDraw>,
+    /// With maps: where the windows of the test and reference images are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maps: Option<DatasetMaps>,
+}
+
+/// One dataset's inputs to its anomaly maps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetMaps {
+    /// Where the images are (the figure trial draws overlays of some).
+    pub root: String,
+    /// The test images' window shards, in dataset order.
+    pub window_shards: Vec<ShardId>,
+    /// Few-shot WinCLIP: the drawn references' window shards.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reference_window_shards: Vec<ShardId>,
 }
 
 /// The k normal reference images of one category under one trial seed.
@@ -196,6 +234,9 @@ pub struct AggregateSpec {
     /// The job's datasets in order, for the tables' column groups.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub datasets: Vec<crate::aggregate::DatasetColumn>,
+    /// The trials made anomaly maps: the tables gain pixel columns.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub maps: bool,
 }
 
 /// A detector's scores of one row range of an archive (see
@@ -248,6 +289,7 @@ pub struct ContactSheetSpec {
 pub enum ShardSpec {
     TextEmbedding(TextShardSpec),
     ImageEmbedding(ImageShardSpec),
+    WindowEmbedding(WindowShardSpec),
     Trial(TrialSpec),
     Aggregate(AggregateSpec),
     Score(ScoreShardSpec),
@@ -269,6 +311,7 @@ impl ShardSpec {
         match self {
             ShardSpec::TextEmbedding(s) => ShardItems { prompts: 2 * s.pairs, images: 0 },
             ShardSpec::ImageEmbedding(s) => ShardItems { prompts: 0, images: s.images.len() as u64 },
+            ShardSpec::WindowEmbedding(s) => ShardItems { prompts: 0, images: s.images.len() as u64 },
             ShardSpec::Score(s) => ShardItems { prompts: 0, images: s.input.rows },
             ShardSpec::Trial(_) | ShardSpec::Aggregate(_) | ShardSpec::ScoreSummary(_) | ShardSpec::ContactSheet(_) => ShardItems::default(),
         }
@@ -277,7 +320,8 @@ impl ShardSpec {
     pub fn kind(&self) -> ShardKind {
         match self {
             ShardSpec::TextEmbedding(_) => ShardKind::TextEmbedding,
-            ShardSpec::ImageEmbedding(_) => ShardKind::ImageEmbedding,
+            // Window shards are image encoding too: the same stage, model and workers.
+            ShardSpec::ImageEmbedding(_) | ShardSpec::WindowEmbedding(_) => ShardKind::ImageEmbedding,
             ShardSpec::Trial(_) => ShardKind::Trial,
             ShardSpec::Aggregate(_) | ShardSpec::ScoreSummary(_) => ShardKind::Aggregate,
             ShardSpec::Score(_) => ShardKind::Score,
@@ -290,6 +334,7 @@ impl ShardSpec {
         match self {
             ShardSpec::TextEmbedding(s) => Some(&s.model),
             ShardSpec::ImageEmbedding(s) => Some(&s.model),
+            ShardSpec::WindowEmbedding(s) => Some(&s.model),
             ShardSpec::Trial(s) => Some(&s.model),
             ShardSpec::Score(s) => Some(&s.model),
             ShardSpec::Aggregate(_) | ShardSpec::ScoreSummary(_) | ShardSpec::ContactSheet(_) => None,
@@ -299,11 +344,12 @@ impl ShardSpec {
     /// Shards whose committed outputs this one reads.
     pub fn deps(&self) -> Vec<ShardId> {
         match self {
-            ShardSpec::TextEmbedding(_) | ShardSpec::ImageEmbedding(_) | ShardSpec::Score(_) => Vec::new(),
+            ShardSpec::TextEmbedding(_) | ShardSpec::ImageEmbedding(_) | ShardSpec::WindowEmbedding(_) | ShardSpec::Score(_) => Vec::new(),
             ShardSpec::ScoreSummary(s) => s.shards.iter().chain(&s.contact_sheet).cloned().collect(),
             ShardSpec::ContactSheet(s) => s.shards.clone(),
             ShardSpec::Trial(t) => {
-                let images = t.datasets.iter().flat_map(|d| d.image_shards.iter().chain(&d.corner_shards).chain(&d.reference_shards));
+                let windows = t.datasets.iter().flat_map(|d| d.maps.iter().flat_map(|m| m.window_shards.iter().chain(&m.reference_window_shards)));
+                let images = t.datasets.iter().flat_map(|d| d.image_shards.iter().chain(&d.corner_shards).chain(&d.reference_shards)).chain(windows);
                 let mut deps: Vec<ShardId> = t.text_shards.iter().cloned().collect();
                 for id in images {
                     if !deps.contains(id) {
@@ -330,6 +376,7 @@ impl ShardSpec {
     pub fn id(&self) -> ShardId {
         let prefix = match self.kind() {
             ShardKind::TextEmbedding => "text",
+            ShardKind::ImageEmbedding if matches!(self, ShardSpec::WindowEmbedding(_)) => "window",
             ShardKind::ImageEmbedding => "image",
             ShardKind::Trial => "trial",
             ShardKind::Aggregate if matches!(self, ShardSpec::ScoreSummary(_)) => "score-summary",

@@ -8,6 +8,7 @@ mod figure;
 mod heat_overlay;
 mod kinds;
 mod layer_maps;
+mod map_figures;
 mod report;
 mod tsne;
 
@@ -19,6 +20,7 @@ pub use figure::{render, Drawable, Figure};
 pub use heat_overlay::{heat_overlay_png, heat_overlay_rgb, overlay_centre_square, upsample_grid};
 pub use kinds::{BandSeries, CurveGrid, CurvePanel, Histograms, NpBands};
 pub use layer_maps::{layer_figures, layer_maps, LayerMap, LayerMaps, PointKind};
+pub use map_figures::{overlay_sheet, pixel_roc_figures, sheet_name, MapFigures, OverlayCell, OverlayRow, PixelRoc, SheetRef};
 pub use report::results_html;
 pub use tsne::tsne;
 

@@ -15,6 +15,7 @@ fn summary(config: &str, score: &str, auroc: f64, std: f64) -> SummaryRow {
         f1_max_mean: 0.0,
         f1_max_std: 0.0,
         n_seeds: 3,
+        pixel: Default::default(),
     }
 }
 

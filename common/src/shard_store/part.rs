@@ -7,6 +7,8 @@ pub const PROMPTS: &str = "prompts.parquet";
 pub const TEXT_EMBEDDINGS: &str = "text_embeddings.parquet";
 /// Image shards: the eval view's embeddings.
 pub const IMAGE_EMBEDDINGS: &str = "image_embeddings.parquet";
+/// A window shard's window embeddings, patch tokens and masks.
+pub const WINDOW_EMBEDDINGS: &str = "window_embeddings.parquet";
 /// Trials: the trained FNN.
 pub const CHECKPOINT: &str = "fnn.safetensors";
 /// Trials and aggregates: per-seed metric rows (a trial's own; an
@@ -22,6 +24,8 @@ pub const RESULTS_HTML: &str = "results.html";
 /// The figure trial (a job's first): Fig. 3's and Fig. 5's t-SNE maps
 /// (`plots::LayerMaps` as JSON).
 pub const LAYER_MAPS: &str = "layer_maps.json";
+/// The figure trial: its anomaly-map sheets and pixel ROC points (`plots::MapFigures`).
+pub const MAP_FIGURES: &str = "map_figures.json";
 /// Score shards: one row per input image, in input order.
 pub const IMAGE_SCORES: &str = "image_scores.parquet";
 /// Scoring summaries, copied to the job's output with `scores/`.

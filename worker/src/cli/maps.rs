@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Args;
-use rwclip_common::clip_config::{ClipConfig, OPENAI_MEAN, OPENAI_STD};
+use rwclip_common::clip_config::ClipConfig;
 use rwclip_common::dataset::is_image_file;
 use rwclip_common::dataset::manifest::read_manifest;
 use rwclip_common::detector::{DetectorInfo, ScoreKind};
@@ -27,7 +27,7 @@ use rwclip_engine::fnn::Fnn;
 use rwclip_engine::image_reader::ImageReader;
 use rwclip_engine::maps::winclip::{text_prototypes, ReferenceMemory, WinClip};
 use rwclip_engine::maps::windows::WindowSet;
-use rwclip_engine::maps::{detector_maps, encode_for_maps, window_sets, EncodedImages, MapScores, DEFAULT_SCALES};
+use rwclip_engine::maps::{detector_maps, encode_for_maps, view_rgb, window_sets, EncodedImages, MapScores, DEFAULT_SCALES};
 use rwclip_engine::pipeline::guides::{object_name, Guides};
 use rwclip_engine::shard::weights_digest_of;
 use rwclip_inputs::preprocess::Preprocess;
@@ -207,15 +207,6 @@ fn load_detector(uri: &str, cfg: &ClipConfig, weights: Option<&str>, device: tch
     let digest = weights_digest_of(weights)?;
     info.check_model(uri, &cfg.name, &digest, weights.unwrap_or("random init")).map_err(|e| usage(e.to_string()))?;
     Ok((info, Fnn::from_safetensors(&bytes, device)?))
-}
-
-/// The model's view of an image as RGB bytes (its normalisation undone).
-fn view_rgb(pixels: &[f32], size: usize) -> Vec<u8> {
-    let plane = size * size;
-    (0..plane)
-        .flat_map(|p| (0..3).map(move |c| (p, c)))
-        .map(|(p, c)| ((pixels[c * plane + p] * OPENAI_STD[c] as f32 + OPENAI_MEAN[c] as f32) * 255.0).round().clamp(0.0, 255.0) as u8)
-        .collect()
 }
 
 fn png_name(index: usize, uri: &str) -> String {

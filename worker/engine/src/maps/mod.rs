@@ -12,7 +12,7 @@ use crate::clip::ClipModel;
 use windows::WindowSet;
 
 /// WinCLIP's window scales (in patches per side).
-pub const DEFAULT_SCALES: [i64; 2] = [2, 3];
+pub const DEFAULT_SCALES: [i64; 2] = rwclip_common::map_method::WINDOW_SCALES;
 
 /// What the map methods need of a batch of images (f32).
 #[derive(Debug)]
@@ -45,6 +45,17 @@ impl MapScores {
     pub fn plus(&self, other: &MapScores) -> MapScores {
         MapScores { image_scores: &self.image_scores + &other.image_scores, maps: &self.maps + &other.maps }
     }
+}
+
+/// The model's view of an image (`Preprocess` output, CHW, normalised) as
+/// RGB bytes, its normalisation undone: what an overlay is drawn on.
+pub fn view_rgb(pixels: &[f32], size: usize) -> Vec<u8> {
+    use rwclip_common::clip_config::{OPENAI_MEAN, OPENAI_STD};
+    let plane = size * size;
+    (0..plane)
+        .flat_map(|p| (0..3).map(move |c| (p, c)))
+        .map(|(p, c)| ((pixels[c * plane + p] * OPENAI_STD[c] as f32 + OPENAI_MEAN[c] as f32) * 255.0).round().clamp(0.0, 255.0) as u8)
+        .collect()
 }
 
 /// The window sets of `scales` for `model`'s patch grid.

@@ -10,7 +10,7 @@ use crate::error::{Result, EngineError};
 
 /// Score kinds and the mean category, as in the paper's tables (shared
 /// with the aggregate in `rwclip_common::aggregate`).
-pub use rwclip_common::aggregate::{MEAN_CATEGORY, SCORE_CLIP, SCORE_COMBINED, SCORE_OURS};
+pub use rwclip_common::aggregate::{MEAN_CATEGORY, SCORE_CLIP, SCORE_COMBINED, SCORE_OURS, SCORE_WINCLIP};
 
 /// Metrics of each category (sorted by name) and their unweighted mean over
 /// categories, the MVTec/VisA convention. Errors name the category.
@@ -68,5 +68,6 @@ fn row(dataset: &str, config: &str, seed: u64, category: &str, score: &str, m: B
         aupr: m.aupr,
         average_precision: m.average_precision,
         f1_max: m.f1_max,
+        pixel: Default::default(),
     }
 }

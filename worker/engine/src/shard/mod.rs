@@ -12,6 +12,8 @@ mod error;
 mod local;
 mod score;
 mod trial;
+mod trial_maps;
+mod windows;
 
 pub use context::{weights_digest_of, ExecContext};
 pub use error::ShardError;
@@ -43,6 +45,7 @@ pub fn execute(
     let parts = match spec {
         ShardSpec::TextEmbedding(s) => embeddings::text(&id, s, ctx, store, &prefix, progress)?,
         ShardSpec::ImageEmbedding(s) => embeddings::image(&id, s, ctx, store, &prefix, progress)?,
+        ShardSpec::WindowEmbedding(s) => windows::windows(&id, s, ctx, store, &prefix, progress)?,
         ShardSpec::Trial(s) => trial::trial(&id, s, ctx, store, &prefix, progress)?,
         ShardSpec::Aggregate(s) => aggregate::aggregate(&id, s, store, &prefix)?,
         ShardSpec::Score(s) => score::score(&id, s, ctx, store, &prefix, progress)?,

@@ -20,7 +20,11 @@ use crate::blocking_store::BlockingStore;
 use crate::embed::tensor_of;
 use crate::fnn::{l2_normalize_rows, Fnn};
 use crate::pipeline::guides::{objects_for, Guides};
-use crate::pipeline::summary::{trial_metrics, SCORE_CLIP, SCORE_COMBINED, SCORE_OURS};
+use crate::pipeline::summary::{trial_metrics, MEAN_CATEGORY, SCORE_CLIP, SCORE_COMBINED, SCORE_OURS, SCORE_WINCLIP};
+use super::trial_maps::{dataset_maps, DatasetMapResults, MapScorers};
+use rwclip_common::artifacts::{MetricRow, PixelMetricValues};
+use rwclip_common::metrics::pixel::{mean_pixel_metrics, PixelMetrics};
+use rwclip_common::plots::{MapFigures, SheetRef};
 use crate::pipeline::with_intra_op_threads;
 
 /// The metric-row config of a setup at this trial's grid point.
@@ -130,7 +134,17 @@ pub fn trial(
     let mut metrics = Vec::new();
     // One scores part per setup, holding every dataset's rows.
     let mut scores: BTreeMap<String, Vec<ScoreRow>> = BTreeMap::new();
+    let mut map_figures = MapFigures::default();
+    let figure_trial = s.layer_maps.is_some();
     for (d, e) in s.datasets.iter().zip(&evaluated) {
+        let maps = match (&d.maps, s.maps.is_empty()) {
+            (Some(dm), false) => {
+                let scorers = MapScorers { model: &model, tokenizer: &tokenizer, fnn: &fnn, guides: &guides, temperature: s.temperature, object_word: &s.object_word };
+                let r = dataset_maps(id, s, d, dm, &e.records, &e.views[0], &e.references, &scorers, store, figure_trial)?;
+                Some(r)
+            }
+            _ => None,
+        };
         let per_view_fnn = e
             .views
             .iter()
@@ -161,10 +175,32 @@ pub fn trial(
                 s_combined: combined[i],
             }));
             let config = config_name(s, &setup.label());
-            for (score, values) in [(SCORE_CLIP, &pr), (SCORE_OURS, &s_fnn), (SCORE_COMBINED, &combined)] {
-                metrics.extend(trial_metrics(&d.name, &config, s.seed, score, &e.records, values).map_err(ShardError::run(id))?);
+            let winclip = maps.as_ref().and_then(|m| m.winclip_scores.get(&setup.label()));
+            let methods = [(SCORE_CLIP, &pr), (SCORE_OURS, &s_fnn), (SCORE_COMBINED, &combined)].into_iter().chain(winclip.map(|w| (SCORE_WINCLIP, w)));
+            for (score, values) in methods {
+                let mut rows = trial_metrics(&d.name, &config, s.seed, score, &e.records, values).map_err(ShardError::run(id))?;
+                if let Some(per_category) = maps.as_ref().and_then(|m| m.pixel.get(&(setup.label(), score.to_string()))) {
+                    attach_pixel_metrics(&mut rows, per_category);
+                }
+                metrics.extend(rows);
             }
         }
+        if let Some(DatasetMapResults { curves, sheets, .. }) = maps {
+            map_figures.curves.extend(curves);
+            for sheet in sheets {
+                for (ext, bytes) in [("svg", Bytes::from(sheet.svg)), ("png", Bytes::from(sheet.png))] {
+                    let key = format!("{prefix}{}.{ext}", sheet.name);
+                    store.put(&key, bytes).map_err(|e| ShardError::run(id)(e.into()))?;
+                    parts.push(key);
+                }
+                map_figures.sheets.push(SheetRef { name: sheet.name, title: sheet.title });
+            }
+        }
+    }
+    if figure_trial && !s.maps.is_empty() {
+        let key = format!("{prefix}{}", part::MAP_FIGURES);
+        store.put(&key, Bytes::from(serde_json::to_vec(&map_figures).expect("map figures are plain data"))).map_err(|e| ShardError::run(id)(e.into()))?;
+        parts.push(key);
     }
     for (label, rows) in scores {
         let key = format!("{prefix}{}", part::scores(&label));
@@ -176,6 +212,18 @@ pub fn trial(
     parts.push(key);
     progress(3, 3);
     Ok(parts)
+}
+
+/// Gives one score kind's metric rows their category's pixel metrics, and
+/// the mean row the mean over the categories that define each.
+fn attach_pixel_metrics(rows: &mut [MetricRow], per_category: &BTreeMap<String, PixelMetrics>) {
+    let mean = mean_pixel_metrics(per_category.values());
+    for r in rows {
+        let m = if r.category == MEAN_CATEGORY { Some(mean) } else { per_category.get(&r.category).copied() };
+        if let Some(m) = m {
+            r.pixel = PixelMetricValues { pixel_auroc: m.pixel_auroc, aupro: m.aupro, pro_200: m.pro_200 };
+        }
+    }
 }
 
 /// Fig. 3's and Fig. 5's maps: the first `lm.pairs` prompt pairs and the
@@ -323,6 +371,7 @@ mod tests {
                 ReferenceDraw { shots: 2, category: "a".into(), paths: vec!["ra1".into(), "ra2".into()] },
                 ReferenceDraw { shots: 2, category: "b".into(), paths: vec!["rb1".into(), "rb2".into()] },
             ],
+            maps: None,
         };
         let references = [("ra1", [1.0, 0.0]), ("ra2", [0.0, 1.0]), ("rb1", [-1.0, 0.0]), ("rb2", [-1.0, 0.1])]
             .into_iter()
