@@ -4,25 +4,15 @@
 //! side, zero- and few-shot rows), Table 2, Table 4, Table 5 and Fig. 4.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
-use rwclip_test_support::process::run_with_deadline;
+use rwclip_test_support::process::run_ok;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rwclip");
 
 fn rwclip(dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).current_dir(dir);
-    let out = run_with_deadline(cmd, Duration::from_secs(600)).unwrap_or_else(|| panic!("rwclip {args:?} ran past 600 s"));
-    assert!(
-        out.status.success(),
-        "rwclip {args:?} exited {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    run_ok(BIN, dir, args, Duration::from_secs(600))
 }
 
 const JOB: &str = r#"

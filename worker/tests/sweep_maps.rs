@@ -6,25 +6,15 @@
 //! --maps` on the same images (within the f16 storage of window embeddings).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
-use rwclip_test_support::process::run_with_deadline;
+use rwclip_test_support::process::run_ok;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rwclip");
 
 fn rwclip(dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).current_dir(dir);
-    let out = run_with_deadline(cmd, Duration::from_secs(600)).unwrap_or_else(|| panic!("rwclip {args:?} ran past 600 s"));
-    assert!(
-        out.status.success(),
-        "rwclip {args:?} exited {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    run_ok(BIN, dir, args, Duration::from_secs(600))
 }
 
 const JOB: &str = r#"
@@ -224,7 +214,6 @@ fn a_sweep_with_maps_reports_winclip_and_pixel_metrics_and_draws_where() {
     assert!(html.contains("id=\"maps-mvtec-ad-weave\"") && html.contains("id=\"pixel-roc-visa\""), "results.html shows the map figures");
 
     // Rerun: everything is committed, nothing is computed again, same results.
-    let again = rwclip(d, &["run", "job.toml", "--workers", "1"]);
+    rwclip(d, &["run", "job.toml", "--workers", "1"]);
     assert_eq!(std::fs::read_to_string(d.join("out/results.csv")).unwrap(), csv);
-    let _ = again;
 }

@@ -113,6 +113,22 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Runs `bin args` in `dir` and returns its output, failing the test (with
+/// both streams) when it exits non-zero or runs past `timeout`.
+pub fn run_ok(bin: &str, dir: &std::path::Path, args: &[&str], timeout: Duration) -> Output {
+    let mut cmd = Command::new(bin);
+    cmd.args(args).current_dir(dir);
+    let out = run_with_deadline(cmd, timeout).unwrap_or_else(|| panic!("{bin} {args:?} ran past {} s", timeout.as_secs()));
+    assert!(
+        out.status.success(),
+        "{bin} {args:?} exited {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Runs `cmd` and collects its output; `None` (after killing it) when it
 /// runs past `timeout`.
 pub fn run_with_deadline(mut cmd: Command, timeout: Duration) -> Option<Output> {
