@@ -14,7 +14,7 @@ REQS := tools/python-requirements.txt
 VENV_STAMP := $(VENV)/.rwclip-requirements.txt
 # Bump the suffix whenever the package list below changes, so machines that
 # bootstrapped with an older list install the new packages too.
-SYSTEM_STAMP := $(HOME)/.cache/rwclip/.system-packages-v4
+SYSTEM_STAMP := $(HOME)/.cache/rwclip/.system-packages-v5
 CARGO ?= cargo
 REFERENCE_DIR := target/reference
 # anomalib's WinCLIP, the reference for rwclip's, needs open_clip < 2.26.1 and
@@ -51,7 +51,9 @@ $(VENV_STAMP): $(REQS) | $(SYSTEM_STAMP)
 # test that runs deploy/slurm/rwclip.sbatch on a real one-node Slurm cluster;
 # docker.io, debootstrap and patchelf for the test that builds deploy/Dockerfile
 # on a debootstrapped Debian base and runs the image; chromium for the dashboard's
-# headless-browser test; GNU time for `make bench`'s peak RSS. Installed only if missing.
+# headless-browser test; GNU time for `make bench`'s peak RSS; FFmpeg's
+# development libraries (and clang for ffmpeg-sys' bindgen) for the video
+# decoder, and the ffmpeg CLI that makes test footage. Installed only if missing.
 $(SYSTEM_STAMP):
 	@set -e; missing=""; \
 	command -v nasm >/dev/null || missing="$$missing nasm"; \
@@ -63,6 +65,9 @@ $(SYSTEM_STAMP):
 	command -v patchelf >/dev/null || missing="$$missing patchelf"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -x /usr/bin/time ] || missing="$$missing time"; \
+	pkg-config --exists libavcodec libavformat libavutil libswscale 2>/dev/null || missing="$$missing pkg-config libavcodec-dev libavformat-dev libavutil-dev libswscale-dev"; \
+	ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || missing="$$missing clang libclang-dev"; \
+	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
 	if [ -n "$$missing" ]; then \
 	  echo "bootstrap: apt-get install$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

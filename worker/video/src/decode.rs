@@ -1,0 +1,312 @@
+//! One video decoded forward from its first packet, sampled, every loop
+//! bounded.
+
+use std::io::{Read, Seek};
+
+use ffmpeg_next::codec;
+use ffmpeg_next::Discard;
+use ffmpeg_next::format::context::StreamIo;
+use ffmpeg_next::media;
+use ffmpeg_next::util::frame::Video as VideoFrame;
+use ffmpeg_next::{Error as AvError, Packet, Rational};
+use serde::{Deserialize, Serialize};
+
+use crate::convert::RgbConverter;
+use crate::error::VideoError;
+use crate::sampling::{Sampler, Sampling};
+
+/// Invalid-data answers from the demuxer in a row before the stream is
+/// given up (after a broken seek a demuxer can answer so forever).
+const MAX_INVALID_IN_A_ROW: u32 = 64;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecodeOptions {
+    pub sampling: Sampling,
+    /// Decoder threads (frame threading gives the same frames).
+    pub threads: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions { sampling: Sampling::default(), threads: 1 }
+    }
+}
+
+/// What the container says about the video stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoInfo {
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    /// Seconds, from the stream or the container; `None` when neither says.
+    pub duration_s: Option<f64>,
+    /// The stream's average frame rate, when known.
+    pub fps: Option<f64>,
+}
+
+/// A kept frame: packed RGB24, `width × height × 3` bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// Index in the stream, in decode order from its first frame (for
+    /// keyframe sampling, which skips decoding the rest: from the timestamp
+    /// and the frame rate).
+    pub index: u64,
+    /// Seconds after the stream's start.
+    pub pts_s: f64,
+    /// The sampling tick this frame stands for (fps sampling only).
+    pub target_s: Option<f64>,
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<u8>,
+}
+
+/// How decoding a video ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "ending", rename_all = "snake_case")]
+pub enum Ending {
+    /// Every frame up to the end of the stream.
+    Complete,
+    /// The stream stopped well before the duration its header announces.
+    Truncated { at_s: f64, of_s: f64 },
+    /// Decoding stopped on an error after `at_s` seconds.
+    Failed { at_s: f64, reason: String },
+}
+
+impl Ending {
+    /// The row text for an ending that lost frames; `None` when complete.
+    pub fn describe(&self) -> Option<String> {
+        match self {
+            Ending::Complete => None,
+            Ending::Truncated { at_s, of_s } => Some(format!("truncated at {at_s:.1} s of {of_s:.1} s")),
+            Ending::Failed { at_s, reason } => Some(format!("decoding stopped at {at_s:.1} s: {reason}")),
+        }
+    }
+}
+
+/// Counts from one pass over a video.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decoded {
+    pub info: VideoInfo,
+    /// Frames the decoder produced.
+    pub decoded: u64,
+    /// Frames kept by the sampling.
+    pub sampled: u64,
+    /// Packets or frames the decoder rejected and skipped.
+    pub corrupt: u64,
+    pub ending: Ending,
+}
+
+fn seconds(ts: i64, tb: Rational) -> f64 {
+    ts as f64 * f64::from(tb.numerator()) / f64::from(tb.denominator()).max(1.0)
+}
+
+fn rate(r: Rational) -> Option<f64> {
+    (r.numerator() > 0 && r.denominator() > 0).then(|| f64::from(r.numerator()) / f64::from(r.denominator()))
+}
+
+fn init() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let _ = ffmpeg_next::init();
+        // Errors come back as return codes and are reported per video;
+        // libav's own log lines would only interleave on stderr.
+        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Quiet);
+    });
+}
+
+/// Decodes `source` (`size` bytes, called `video` in errors), hands each
+/// frame the sampling keeps to `on_frame` in order, and says how the stream
+/// ended. `Err` only when the video gives no stream to decode at all.
+pub fn decode<S: Read + Seek + Send + 'static>(
+    source: S,
+    size: u64,
+    video: &str,
+    options: &DecodeOptions,
+    on_info: impl FnOnce(&VideoInfo),
+    mut on_frame: impl FnMut(Frame),
+) -> Result<Decoded, VideoError> {
+    init();
+    let name = video.to_string();
+    if size == 0 {
+        return Err(VideoError::Empty { video: name });
+    }
+    let io = StreamIo::from_read_seek(source).map_err(|e| VideoError::Io { video: name.clone(), reason: e.to_string() })?;
+    let hint = video.rsplit('/').next().unwrap_or(video);
+    let mut input = ffmpeg_next::format::input_from_stream(io, Some(hint), None).map_err(|e| VideoError::Unreadable { video: name.clone(), reason: open_reason(video, &e) })?;
+    let (index, tb, start, params, stream_duration, fps) = {
+        let stream = input.streams().best(media::Type::Video).ok_or_else(|| VideoError::NoVideoStream { video: name.clone() })?;
+        let tb = stream.time_base();
+        let start = (stream.start_time() != ffmpeg_next::ffi::AV_NOPTS_VALUE).then(|| stream.start_time());
+        let duration = (stream.duration() > 0).then(|| seconds(stream.duration(), tb));
+        (stream.index(), tb, start, stream.parameters(), duration, rate(stream.avg_frame_rate()).or_else(|| rate(stream.rate())))
+    };
+    let container_duration = (input.duration() > 0).then(|| input.duration() as f64 / f64::from(ffmpeg_next::ffi::AV_TIME_BASE));
+    let id = params.id();
+    if id == codec::Id::None || ffmpeg_next::decoder::find(id).is_none() {
+        let codec = if id == codec::Id::None { "unknown to FFmpeg".to_string() } else { format!("{id:?}").to_lowercase() };
+        return Err(VideoError::UnsupportedCodec { video: name, codec });
+    }
+    let mut context = codec::context::Context::from_parameters(params).map_err(|e| VideoError::Unreadable { video: name.clone(), reason: e.to_string() })?;
+    context.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: options.threads.max(1), ..Default::default() });
+    let mut decoder = context.decoder().video().map_err(|e| VideoError::Unreadable { video: name.clone(), reason: format!("cannot open its decoder: {e}") })?;
+    if id == codec::Id::RAWVIDEO && decoder.format() == ffmpeg_next::format::Pixel::None {
+        return Err(VideoError::NoPixelFormat { video: name });
+    }
+    let sampler = Sampler::new(options.sampling);
+    if sampler.keyframes_only() {
+        decoder.skip_frame(Discard::NonKey);
+    }
+    let info = VideoInfo {
+        codec: format!("{id:?}").to_lowercase(),
+        width: decoder.width(),
+        height: decoder.height(),
+        duration_s: stream_duration.or(container_duration),
+        fps,
+    };
+    on_info(&info);
+
+    let mut pass = Pass {
+        tb,
+        origin: start,
+        fps,
+        sampler,
+        keyframes: options.sampling == Sampling::Keyframes,
+        converter: RgbConverter::new(),
+        frame: VideoFrame::empty(),
+        decoded: 0,
+        sampled: 0,
+        corrupt: 0,
+        last_s: None,
+        failure: None,
+    };
+    let mut invalid_in_a_row = 0u32;
+    let mut packet = Packet::empty();
+    loop {
+        match packet.read(&mut input) {
+            Ok(()) => {
+                invalid_in_a_row = 0;
+                if packet.stream() != index {
+                    continue;
+                }
+                // Keyframe sampling decodes few frames: how far the stream
+                // reaches is read off its packets too.
+                if let Some(ts) = packet.pts() {
+                    pass.reached(ts);
+                }
+                if decoder.send_packet(&packet).is_err() {
+                    pass.corrupt += 1;
+                }
+                pass.drain(&mut decoder, &mut on_frame);
+            }
+            Err(AvError::Eof) => break,
+            Err(AvError::InvalidData) if invalid_in_a_row < MAX_INVALID_IN_A_ROW => {
+                invalid_in_a_row += 1;
+                pass.corrupt += 1;
+            }
+            Err(e) => {
+                pass.failure.get_or_insert_with(|| format!("reading the stream: {e}"));
+                break;
+            }
+        }
+        if pass.failure.is_some() {
+            break;
+        }
+    }
+    if pass.failure.is_none() {
+        let _ = decoder.send_eof();
+        pass.drain(&mut decoder, &mut on_frame);
+    }
+    let ending = pass.ending(info.duration_s);
+    Ok(Decoded { info, decoded: pass.decoded, sampled: pass.sampled, corrupt: pass.corrupt, ending })
+}
+
+fn open_reason(video: &str, e: &AvError) -> String {
+    let lower = video.to_ascii_lowercase();
+    let mp4 = [".mp4", ".m4v", ".mov"].iter().any(|x| lower.ends_with(x));
+    match e {
+        AvError::InvalidData if mp4 => format!("{e}; an MP4 whose index (moov) is missing or cut off reads so"),
+        _ => e.to_string(),
+    }
+}
+
+/// The state of the frame loop.
+struct Pass {
+    tb: Rational,
+    origin: Option<i64>,
+    fps: Option<f64>,
+    sampler: Sampler,
+    keyframes: bool,
+    converter: RgbConverter,
+    frame: VideoFrame,
+    decoded: u64,
+    sampled: u64,
+    corrupt: u64,
+    /// End time of the last decoded frame.
+    last_s: Option<f64>,
+    failure: Option<String>,
+}
+
+impl Pass {
+    /// Every frame the decoder has ready; one receive error ends the drain
+    /// (the next packet resumes it), so this loop is bounded by the
+    /// decoder's queue.
+    fn drain(&mut self, decoder: &mut ffmpeg_next::decoder::Video, on_frame: &mut impl FnMut(Frame)) {
+        loop {
+            match decoder.receive_frame(&mut self.frame) {
+                Ok(()) => self.on_decoded(on_frame),
+                Err(AvError::Other { errno }) if errno == libc::EAGAIN => return,
+                Err(AvError::Eof) => return,
+                Err(_) => {
+                    self.corrupt += 1;
+                    return;
+                }
+            }
+            if self.failure.is_some() {
+                return;
+            }
+        }
+    }
+
+    /// Seconds after the start of the timestamp `ts`, noting the end of its
+    /// frame as reached.
+    fn reached(&mut self, ts: i64) -> f64 {
+        let origin = *self.origin.get_or_insert(ts);
+        let pts_s = seconds(ts - origin, self.tb);
+        let end = pts_s + self.fps.map_or(0.0, |f| 1.0 / f);
+        self.last_s = Some(self.last_s.map_or(end, |l: f64| l.max(end)));
+        pts_s
+    }
+
+    fn on_decoded(&mut self, on_frame: &mut impl FnMut(Frame)) {
+        let index = self.decoded;
+        self.decoded += 1;
+        let Some(ts) = self.frame.timestamp() else {
+            self.corrupt += 1;
+            return;
+        };
+        let pts_s = self.reached(ts);
+        let index = if self.keyframes { self.fps.map_or(index, |f| (pts_s * f).round().max(0.0) as u64) } else { index };
+        let Some(target_s) = self.sampler.keep(index, pts_s, self.frame.is_key()) else { return };
+        match self.converter.rgb(&self.frame) {
+            Ok(rgb) => {
+                self.sampled += 1;
+                on_frame(Frame { index, pts_s, target_s, width: self.frame.width(), height: self.frame.height(), rgb });
+            }
+            Err(reason) => self.failure = Some(reason),
+        }
+    }
+
+    /// Truncated when the frames stop short of the announced duration by
+    /// more than half a second and two frames.
+    fn ending(&self, duration_s: Option<f64>) -> Ending {
+        let at_s = self.last_s.unwrap_or(0.0);
+        if let Some(reason) = &self.failure {
+            return Ending::Failed { at_s, reason: reason.clone() };
+        }
+        let slack = 0.5f64.max(2.0 * self.fps.map_or(0.0, |f| 1.0 / f));
+        match duration_s {
+            Some(of_s) if at_s + slack < of_s => Ending::Truncated { at_s, of_s },
+            _ => Ending::Complete,
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Frames from rwclip-video equal PyAV's `to_ndarray(format="rgb24")`,
+//! pixel for pixel, with the same indices and timestamps, on videos that
+//! Debian's `ffmpeg` CLI makes here in every container and codec a sewer
+//! inspection archive holds.
+
+use std::path::Path;
+use std::process::Command;
+
+mod footage;
+
+use footage::make_video;
+use rwclip_video::{decode, DecodeOptions, Ending, Frame, Sampling};
+
+const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/reference/_video_frames.py");
+
+fn rust_frames(path: &Path, sampling: Sampling) -> (Vec<Frame>, rwclip_video::Decoded) {
+    let file = std::fs::File::open(path).unwrap();
+    let size = file.metadata().unwrap().len();
+    let mut frames = Vec::new();
+    let decoded = decode(file, size, &path.display().to_string(), &DecodeOptions { sampling, threads: 2 }, |_| {}, |f| frames.push(f)).unwrap();
+    (frames, decoded)
+}
+
+fn pyav_frames(path: &Path, sampling: Sampling, dir: &Path) -> (Vec<serde_json::Value>, Vec<u8>) {
+    let out = dir.join(format!("{}-{}", path.file_name().unwrap().to_string_lossy(), sampling.to_string().replace('=', "_")));
+    let run = Command::new(env!("RWCLIP_PYTHON")).arg(REFERENCE).arg(path).arg(sampling.to_string()).arg(&out).output().expect("the reference venv's python (make bootstrap)");
+    assert!(run.status.success(), "PyAV reference failed: {}", String::from_utf8_lossy(&run.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(format!("{}.json", out.display())).unwrap()).unwrap();
+    (rows, std::fs::read(format!("{}.rgb", out.display())).unwrap())
+}
+
+fn assert_equal_to_pyav(path: &Path, sampling: Sampling, dir: &Path) -> Vec<Frame> {
+    let (frames, decoded) = rust_frames(path, sampling);
+    let (rows, rgb) = pyav_frames(path, sampling, dir);
+    let name = format!("{} {sampling}", path.display());
+    assert_eq!(decoded.ending, Ending::Complete, "{name}");
+    assert_eq!(frames.len(), rows.len(), "{name}: frames kept");
+    assert_eq!(decoded.sampled as usize, frames.len());
+    let mut offset = 0;
+    for (f, r) in frames.iter().zip(&rows) {
+        assert_eq!(f.index, r["index"].as_u64().unwrap(), "{name}: index");
+        assert!((f.pts_s - r["pts_s"].as_f64().unwrap()).abs() < 1e-9, "{name}: frame {} at {} s, PyAV {}", f.index, f.pts_s, r["pts_s"]);
+        assert_eq!(f.target_s, r["target_s"].as_f64(), "{name}: frame {} target", f.index);
+        assert_eq!((f.width, f.height), (r["width"].as_u64().unwrap() as u32, r["height"].as_u64().unwrap() as u32));
+        let reference = &rgb[offset..offset + f.rgb.len()];
+        offset += f.rgb.len();
+        if f.rgb != reference {
+            let differ = f.rgb.iter().zip(reference).filter(|(a, b)| a != b).count();
+            let worst = f.rgb.iter().zip(reference).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+            panic!("{name}: frame {} differs from PyAV's in {differ} of {} bytes (by up to {worst})", f.index, f.rgb.len());
+        }
+    }
+    assert_eq!(offset, rgb.len());
+    frames
+}
+
+#[test]
+fn frames_equal_pyav_for_mpeg2_h264_mpeg4_and_wmv2() {
+    let dir = tempfile::tempdir().unwrap();
+    let videos = [
+        make_video(dir.path(), "pipe.mpg", 6, &["-c:v", "mpeg2video", "-q:v", "4"]),
+        make_video(dir.path(), "pipe.mp4", 6, &["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "50", "-sc_threshold", "0"]),
+        make_video(dir.path(), "pipe.avi", 6, &["-c:v", "mpeg4", "-q:v", "4"]),
+        make_video(dir.path(), "pipe.wmv", 6, &["-c:v", "wmv2", "-q:v", "4"]),
+        make_video(dir.path(), "pipe.mkv", 3, &["-c:v", "libx264", "-pix_fmt", "yuv420p"]),
+        make_video(dir.path(), "pipe.mov", 3, &["-c:v", "mpeg4"]),
+        // Tagged BT.709 full range: PyAV converts with the frame's own tags.
+        make_video(dir.path(), "tagged.mp4", 3, &["-c:v", "libx264", "-pix_fmt", "yuvj420p", "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"]),
+    ];
+    for (v, seconds) in videos.iter().zip([6, 6, 6, 6, 3, 3, 3]) {
+        let frames = assert_equal_to_pyav(v, Sampling::Fps(1.0), dir.path());
+        // 25 fps at 1 fps: frames 0, 25, 50, … exactly at whole seconds.
+        assert_eq!(frames.iter().map(|f| f.index).collect::<Vec<_>>(), (0..seconds).map(|s| s * 25).collect::<Vec<_>>(), "{}", v.display());
+        for f in &frames {
+            assert!((f.pts_s - f.index as f64 / 25.0).abs() < 1e-6 && f.target_s == Some((f.index / 25) as f64), "{}: {} at {}", v.display(), f.index, f.pts_s);
+        }
+    }
+    let every = assert_equal_to_pyav(&videos[1], Sampling::EveryNth(7), dir.path());
+    assert_eq!(every.len(), 150usize.div_ceil(7));
+    let keys = assert_equal_to_pyav(&videos[1], Sampling::Keyframes, dir.path());
+    assert_eq!(keys.iter().map(|f| f.index).collect::<Vec<_>>(), vec![0, 50, 100], "x264 with -g 50 and no scene cuts");
+    assert_equal_to_pyav(&videos[0], Sampling::Fps(2.5), dir.path());
+}
