@@ -145,7 +145,7 @@ fn window_embedding_rows() -> Vec<WindowEmbeddingRow> {
 
 fn image_score_rows() -> Vec<ImageScoreRow> {
     vec![
-        ImageScoreRow { uri: "s3://archive/2026/frame-000.jpg".into(), score: Some(0.75), s_fnn: Some(0.5), s_pr: Some(0.25), error: None, map: None },
+        ImageScoreRow { uri: "s3://archive/2026/frame-000.jpg".into(), score: Some(0.75), s_fnn: Some(0.5), s_pr: Some(0.25), error: None, map: None, at: None },
         ImageScoreRow {
             uri: "frames/frame-001.jpg".into(),
             score: Some(0.5),
@@ -153,8 +153,27 @@ fn image_score_rows() -> Vec<ImageScoreRow> {
             s_pr: Some(0.25),
             error: None,
             map: Some(rwclip_common::artifacts::QuantisedMap { max: 0.625, bytes: vec![0, 17, 255, 128] }),
+            at: None,
         },
-        ImageScoreRow { uri: "frames/broken.jpg".into(), score: None, s_fnn: None, s_pr: None, error: Some("cannot decode image frames/broken.jpg: unexpected end of file".into()), map: None },
+        ImageScoreRow {
+            uri: "s3://archive/inspections/MH12-MH13.mpg".into(),
+            score: Some(0.25),
+            s_fnn: Some(0.125),
+            s_pr: Some(0.125),
+            error: None,
+            map: None,
+            at: Some(rwclip_common::artifacts::FrameAt { frame: Some(350), pts_s: 14.0, target_s: Some(14.0) }),
+        },
+        ImageScoreRow {
+            uri: "s3://archive/inspections/MH12-MH13.mpg".into(),
+            score: None,
+            s_fnn: None,
+            s_pr: None,
+            error: Some("truncated at 14.2 s of 30.0 s".into()),
+            map: None,
+            at: Some(rwclip_common::artifacts::FrameAt { frame: None, pts_s: 14.2, target_s: None }),
+        },
+        ImageScoreRow { uri: "frames/broken.jpg".into(), score: None, s_fnn: None, s_pr: None, error: Some("cannot decode image frames/broken.jpg: unexpected end of file".into()), map: None, at: None },
     ]
 }
 
@@ -199,7 +218,8 @@ fn expected_pylist(kind: ArtifactKind) -> Value {
             .iter()
             .map(|r| {
                 json!({"uri": r.uri, "score": r.score, "s_fnn": r.s_fnn, "s_pr": r.s_pr, "error": r.error,
-                       "map_max": r.map.as_ref().map(|m| m.max), "map": r.map.as_ref().map(|m| m.bytes.clone())})
+                       "map_max": r.map.as_ref().map(|m| m.max), "map": r.map.as_ref().map(|m| m.bytes.clone()),
+                       "frame": r.at.and_then(|a| a.frame), "pts_s": r.at.map(|a| a.pts_s), "target_s": r.at.and_then(|a| a.target_s)})
             })
             .collect(),
         ArtifactKind::Summary => summary_rows()

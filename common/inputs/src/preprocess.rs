@@ -191,6 +191,12 @@ impl Preprocess {
         self.resize_crop_normalize(img.as_raw(), width, height, Layout::Rgb, Filter::Bicubic, false, View::Center)
     }
 
+    /// Every view in `views` of a packed RGB24 frame already decoded (a
+    /// video frame), each as [`Preprocess::transform`] makes the centre one.
+    pub fn rgb_views(&self, rgb: &[u8], width: u32, height: u32, views: &[View]) -> Vec<Vec<f32>> {
+        views.iter().map(|&v| self.resize_crop_normalize(rgb, width, height, Layout::Rgb, Filter::Bicubic, false, v)).collect()
+    }
+
     /// The shortest side the image is resized to before `view` is cut.
     fn resize_side(&self, view: View) -> u32 {
         match view {

@@ -408,6 +408,26 @@ pub struct ImageScoreRow {
     pub error: Option<String>,
     /// With maps on: the anomaly map on the patch grid.
     pub map: Option<QuantisedMap>,
+    /// For a row of a video: which frame, and when.
+    pub at: Option<FrameAt>,
+}
+
+impl ImageScoreRow {
+    /// A row that could not be scored, and why.
+    pub fn failed(uri: &str, error: String, at: Option<FrameAt>) -> ImageScoreRow {
+        ImageScoreRow { uri: uri.to_string(), score: None, s_fnn: None, s_pr: None, error: Some(error), map: None, at }
+    }
+}
+
+/// Where in its video a scored frame is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameAt {
+    /// Index in the stream (decode order); `None` on a video's error row.
+    pub frame: Option<u64>,
+    /// Seconds after the stream's start.
+    pub pts_s: f64,
+    /// The sampling tick the frame stands for (fps sampling).
+    pub target_s: Option<f64>,
 }
 
 /// An anomaly map on the patch grid in a byte per patch: value ≈ byte / 255 × `max`.
@@ -443,6 +463,9 @@ impl ColumnCodec for ImageScoreRow {
                 optional_utf8_column(rows, |r| r.error.as_deref()),
                 optional_f64_column(rows, |r| r.map.as_ref().map(|m| m.max)),
                 optional_binary_column(rows, |r| r.map.as_ref().map(|m| m.bytes.as_slice())),
+                optional_u64_column(rows, |r| r.at.and_then(|a| a.frame)),
+                optional_f64_column(rows, |r| r.at.map(|a| a.pts_s)),
+                optional_f64_column(rows, |r| r.at.and_then(|a| a.target_s)),
             ],
             0,
         ))
@@ -450,6 +473,7 @@ impl ColumnCodec for ImageScoreRow {
 
     fn from_columns(c: &BatchColumns<'_>) -> Result<Vec<Self>, ArtifactError> {
         let uri = c.utf8("uri")?;
+        let (frame, pts_s, target_s) = (c.optional_u64_if_present("frame")?, c.optional_f64_if_present("pts_s")?, c.optional_f64_if_present("target_s")?);
         let (score, s_fnn, s_pr, error) = (c.optional_f64("score")?, c.optional_f64("s_fnn")?, c.optional_f64("s_pr")?, c.optional_utf8("error")?);
         let (map_max, map) = (c.optional_f64_if_present("map_max")?, c.optional_binary_if_present("map")?);
         Ok((0..c.num_rows())
@@ -460,6 +484,7 @@ impl ColumnCodec for ImageScoreRow {
                 s_pr: s_pr[i],
                 error: error[i].clone(),
                 map: map_max[i].zip(map[i].clone()).map(|(max, bytes)| QuantisedMap { max, bytes }),
+                at: pts_s[i].map(|pts_s| FrameAt { frame: frame[i], pts_s, target_s: target_s[i] }),
             })
             .collect())
     }

@@ -231,6 +231,9 @@ const IMAGE_SCORES: &[ColumnSpec] = &[
     col("error", OptionalUtf8, "why the image could not be scored (missing, unreadable, not an image); null when it was"),
     col("map_max", OptionalF64, "with maps on: the largest value of the image's anomaly map (the detector's score kind on windows); null otherwise"),
     col("map", OptionalBinary, "with maps on: the anomaly map on the patch grid, row-major, one byte per patch: value = byte / 255 × map_max; null otherwise"),
+    col("frame", OptionalU64, "for a frame of a video (uri names the video): the frame's index in the stream, in decode order from 0; null for stills and for a video's error row"),
+    col("pts_s", OptionalF64, "for a frame of a video: its timestamp, seconds after the stream's start; on a video's error row, how far decoding got; null for stills"),
+    col("target_s", OptionalF64, "for a frame sampled at `fps`: the tick k / fps it stands for (it is the first frame at or after it); null otherwise"),
 ];
 
 /// The artifact kinds; `name()` is what the Parquet metadata records.
@@ -303,11 +306,12 @@ impl ArtifactKind {
     /// read with an empty dataset name. Version 2 of `image_scores` added
     /// `map_max` and `map`; version-1 files read with null maps. Version 3
     /// of `metrics` and `summary` added the pixel metrics; older files read
-    /// with nulls there.
+    /// with nulls there. Version 3 of `image_scores` added `frame`, `pts_s`
+    /// and `target_s` (rows of videos); older files read as stills.
     pub fn format_version(self) -> &'static str {
         match self {
-            ArtifactKind::Metrics | ArtifactKind::Summary => "3",
-            ArtifactKind::TextEmbeddings | ArtifactKind::Scores | ArtifactKind::ImageScores => "2",
+            ArtifactKind::Metrics | ArtifactKind::Summary | ArtifactKind::ImageScores => "3",
+            ArtifactKind::TextEmbeddings | ArtifactKind::Scores => "2",
             _ => FORMAT_VERSION,
         }
     }
@@ -315,8 +319,8 @@ impl ArtifactKind {
     /// Versions this code reads.
     pub fn readable_versions(self) -> &'static [&'static str] {
         match self {
-            ArtifactKind::Metrics | ArtifactKind::Summary => &["3", "2", "1"],
-            ArtifactKind::TextEmbeddings | ArtifactKind::Scores | ArtifactKind::ImageScores => &["2", "1"],
+            ArtifactKind::Metrics | ArtifactKind::Summary | ArtifactKind::ImageScores => &["3", "2", "1"],
+            ArtifactKind::TextEmbeddings | ArtifactKind::Scores => &["2", "1"],
             _ => &[FORMAT_VERSION],
         }
     }

@@ -254,6 +254,10 @@ pub struct ScoreShardSpec {
     /// maps keep their ids.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub maps: bool,
+    /// Frames kept of each video among the rows; absent at the default, so
+    /// image-only shards keep their ids.
+    #[serde(default, skip_serializing_if = "crate::scoring::sampling::Sampling::is_default")]
+    pub sampling: crate::scoring::sampling::Sampling,
 }
 
 /// `top_k.csv` and `summary.json` over every score shard of a job.

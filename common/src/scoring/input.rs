@@ -12,7 +12,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts::{Store, StoreError};
-use crate::dataset::is_image_file;
+use crate::dataset::is_scored_file;
 use crate::plan::hash::fnv1a_128;
 
 /// The rows of one scoring shard.
@@ -60,7 +60,7 @@ pub enum InputError {
     OpenQuote { file: String, line: u64 },
     #[error("{file}: {problem}")]
     Parquet { file: String, problem: String },
-    #[error("{input} has no images")]
+    #[error("{input} has no images or videos")]
     NoImages { input: String },
     #[error("{input} would plan more than {max} shards of {rows_per_shard} rows; raise `rows_per_shard`")]
     TooManyShards { input: String, max: u64, rows_per_shard: u64 },
@@ -414,7 +414,7 @@ struct KeyCutter<F: FnMut(InputShard)> {
 
 impl<F: FnMut(InputShard)> KeyCutter<F> {
     fn push(&mut self, key: &str) {
-        if !is_image_file(key) || self.too_many {
+        if !is_scored_file(key) || self.too_many {
             return;
         }
         self.rows += 1;

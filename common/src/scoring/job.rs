@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::plan::Precision;
+use crate::scoring::sampling::Sampling;
 use serde::{Deserialize, Serialize};
 
 use crate::job::{parse_device_name, JobError, Location, PathChecks};
@@ -35,6 +36,10 @@ pub struct ScoreJobSpec {
     /// the detector's score kind on window embeddings.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub maps: bool,
+    /// Frames of each input video scored: `fps=1` (default), `fps=F`,
+    /// `every_nth=N` or `keyframes`.
+    #[serde(default, skip_serializing_if = "Sampling::is_default")]
+    pub sampling: Sampling,
     #[serde(default)]
     pub model: ScoreModelSpec,
 }

@@ -8,12 +8,16 @@
 //! - [`summary`]: `top_k.csv` and `summary.json` over every shard, and
 //!   publishing `scores/` to the output.
 //! - [`report`]: its `results.md`.
+//! - [`sampling`]: which frames of a video are scored.
+//! - [`videos`]: per-video results and their top moments.
 
 pub mod input;
 pub mod job;
 pub mod plan;
 pub mod report;
+pub mod sampling;
 pub mod summary;
+pub mod videos;
 
 pub use job::{declared_kind, ScoreJob, ScoreJobSpec, MAX_SCORE_SHARDS};
 pub use plan::{plan_score, read_detector_header, ScorePlanError};

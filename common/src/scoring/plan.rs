@@ -99,6 +99,7 @@ pub async fn plan_score_async(job: &ScoreJob) -> Result<ScorePlan, ScorePlanErro
             input,
             batch_size: job.spec.model.image_batch_size,
             maps: job.spec.maps,
+            sampling: job.spec.sampling,
         });
         let id = spec.id();
         if seen.insert(id.clone()) {

@@ -30,12 +30,35 @@ pub fn scoring_markdown(summary: &serde_json::Value, top: &[ImageScoreRow]) -> S
             }
         }
     }
+    if let Some(videos) = summary["videos"].as_object() {
+        let _ = write!(
+            md,
+            "\n## Videos\n\n{} videos, {} frames scored, {} with errors.\n\n| video | frames | errors | max score | at | top moments |\n|---|---|---|---|---|---|\n",
+            videos["count"].as_u64().unwrap_or(0),
+            videos["frames_scored"].as_u64().unwrap_or(0),
+            videos["with_errors"].as_u64().unwrap_or(0)
+        );
+        for v in videos["top"].as_array().into_iter().flatten().take(REPORT_TOP_ROWS) {
+            let moments: Vec<String> = v["moments"].as_array().into_iter().flatten().map(|m| format!("{} ({:.3})", super::videos::hms(m["at_s"].as_f64().unwrap_or(0.0)), m["score"].as_f64().unwrap_or(0.0))).collect();
+            let max = v["max_score"].as_f64().map(|s| format!("{s:.6}")).unwrap_or_default();
+            let at = v["max_at_s"].as_f64().map(super::videos::hms).unwrap_or_default();
+            let errors = match v["error"].as_str() {
+                Some(e) => format!("{}: {}", v["errors"], cell(e)),
+                None => v["errors"].to_string(),
+            };
+            let _ = writeln!(md, "| {} | {} | {errors} | {max} | {at} | {} |", cell(v["uri"].as_str().unwrap_or("")), v["frames_scored"], moments.join(", "));
+        }
+    }
     if !top.is_empty() {
         let shown = top.len().min(REPORT_TOP_ROWS);
         let _ = write!(md, "\n## The {shown} best-scored images (of {} in top_k.csv)\n\n| rank | uri | score | s_fnn | s_pr |\n|---|---|---|---|---|\n", top.len());
         let f = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
         for (i, r) in top.iter().take(shown).enumerate() {
-            let _ = writeln!(md, "| {} | {} | {} | {} | {} |", i + 1, cell(&r.uri), f(r.score), f(r.s_fnn), f(r.s_pr));
+            let uri = match r.at {
+                Some(at) => format!("{} at {}", r.uri, super::videos::hms(at.pts_s)),
+                None => r.uri.clone(),
+            };
+            let _ = writeln!(md, "| {} | {} | {} | {} | {} |", i + 1, cell(&uri), f(r.score), f(r.s_fnn), f(r.s_pr));
         }
     }
     md
@@ -53,7 +76,7 @@ mod tests {
     use crate::scoring::summary::TopK;
 
     fn row(uri: &str, score: f64) -> ImageScoreRow {
-        ImageScoreRow { uri: uri.into(), score: Some(score), s_fnn: Some(score / 2.0), s_pr: Some(score / 2.0), error: None, map: None }
+        ImageScoreRow { uri: uri.into(), score: Some(score), s_fnn: Some(score / 2.0), s_pr: Some(score / 2.0), error: None, map: None, at: None }
     }
 
     #[test]

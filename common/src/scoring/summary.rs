@@ -129,12 +129,16 @@ pub async fn write_summary_parts(store: &Store, id: &ShardId, spec: &ScoreSummar
     let mut top = TopK::new(spec.top_k);
     // Scores are kept as f32 for the quantiles: 4 bytes per scored image.
     let mut scores: Vec<f32> = Vec::new();
-    let (mut rows, mut failed) = (0u64, 0u64);
+    let (mut rows, mut failed, mut inputs) = (0u64, 0u64, 0u64);
     let mut errors: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let mut videos = super::videos::VideoTables::default();
     for m in &manifests {
         for r in shard_store::read_part::<ImageScoreRow>(store, m, part::IMAGE_SCORES).await? {
             let row = rows;
             rows += 1;
+            if videos.offer(&r) {
+                inputs += 1;
+            }
             match r.score {
                 Some(score) => {
                     scores.push(score as f32);
@@ -147,15 +151,18 @@ pub async fn write_summary_parts(store: &Store, id: &ShardId, spec: &ScoreSummar
             }
         }
     }
-    if rows != spec.rows {
-        return Err(AggregateError::RowCount { aggregate: id.clone(), expected: spec.rows, found: rows });
+    // The plan counted input rows: a video is one, however many frames.
+    if inputs != spec.rows {
+        return Err(AggregateError::RowCount { aggregate: id.clone(), expected: spec.rows, found: inputs });
     }
+    let videos = videos.finish();
     let top = top.into_ranked();
-    let mut csv = String::from("rank,uri,score,s_fnn,s_pr\n");
+    let mut csv = String::from("rank,uri,score,s_fnn,s_pr,frame,pts_s\n");
     for (rank, t) in top.iter().enumerate() {
         let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
         let f = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
-        let _ = writeln!(csv, "{},{},{},{},{}", rank + 1, quote(&t.uri), f(t.score), f(t.s_fnn), f(t.s_pr));
+        let frame = t.at.and_then(|a| a.frame).map(|f| f.to_string()).unwrap_or_default();
+        let _ = writeln!(csv, "{},{},{},{},{},{},{}", rank + 1, quote(&t.uri), f(t.score), f(t.s_fnn), f(t.s_pr), frame, f(t.at.map(|a| a.pts_s)));
     }
     scores.sort_by(f32::total_cmp);
     let sorted: Vec<f64> = scores.iter().map(|&s| f64::from(s)).collect();
@@ -174,8 +181,22 @@ pub async fn write_summary_parts(store: &Store, id: &ShardId, spec: &ScoreSummar
         "top_k": top.len(),
         "shards": spec.shards.len(),
     });
+    let mut summary = summary;
+    if !videos.is_empty() {
+        let mut ranked: Vec<&super::videos::VideoSummary> = videos.iter().collect();
+        ranked.sort_by(|a, b| b.max_score.unwrap_or(f64::NEG_INFINITY).total_cmp(&a.max_score.unwrap_or(f64::NEG_INFINITY)));
+        summary["videos"] = serde_json::json!({
+            "count": videos.len(),
+            "frames_scored": videos.iter().map(|v| v.frames_scored).sum::<u64>(),
+            "with_errors": videos.iter().filter(|v| v.errors > 0).count(),
+            "top": ranked.iter().take(super::videos::SUMMARY_VIDEOS).collect::<Vec<_>>(),
+        });
+    }
     let pretty = serde_json::to_string_pretty(&summary).expect("json");
     let mut files = vec![(part::TOP_K_CSV.to_string(), Bytes::from(csv)), (part::SUMMARY_JSON.to_string(), Bytes::from(pretty.clone()))];
+    if !videos.is_empty() {
+        files.push((part::VIDEOS_CSV.to_string(), Bytes::from(super::videos::videos_csv(&videos))));
+    }
     // Sampled evenly from the sorted scores: a bounded histogram input
     // however long the archive.
     let step = sorted.len().div_ceil(100_000).max(1);
@@ -239,6 +260,9 @@ pub async fn publish_scores(store: &Store, summary: &Manifest, spec: &ScoreSumma
     }
     let top_k = store.get(&shard_store::part_key(store, summary, part::TOP_K_CSV)?).await?;
     output.put(part::TOP_K_CSV, top_k).await?;
+    if let Ok(key) = shard_store::part_key(store, summary, part::VIDEOS_CSV) {
+        output.put(part::VIDEOS_CSV, store.get(&key).await?).await?;
+    }
     let text = store.get(&shard_store::part_key(store, summary, part::SUMMARY_JSON)?).await?;
     let mut json: serde_json::Value = serde_json::from_slice(&text).map_err(|e| AggregateError::Corrupt { what: "summary.json".to_string(), message: e.to_string() })?;
     json["wall_s"] = serde_json::json!(wall_s);

@@ -41,7 +41,11 @@ pub struct ScoreArgs {
     /// per patch), by the detector's score kind on window embeddings.
     #[arg(long)]
     pub maps: bool,
-    /// Images per forward pass.
+    /// Frames scored of each input video: fps=F (the first frame at or after
+    /// each 1/F s, decoded forward), every_nth=N, or keyframes.
+    #[arg(long, default_value = "fps=1")]
+    pub sampling: rwclip_common::scoring::sampling::Sampling,
+    /// Images (and video frames) per forward pass.
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
     /// cpu, cuda, cuda:N or auto.
@@ -75,6 +79,7 @@ pub fn run(a: ScoreArgs) -> Result<()> {
         contact_sheet: a.contact_sheet,
         rows_per_shard: a.rows_per_shard,
         maps: a.maps,
+        sampling: a.sampling,
         model: ScoreModelSpec { weights: a.weights, device: a.device, image_batch_size: a.batch_size, precision: a.precision },
     };
     let text = toml::to_string(&spec).map_err(|e| usage(format!("cannot build the scoring job: {e}")))?;

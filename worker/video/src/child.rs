@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::decode::Decoded;
 use crate::error::VideoError;
+use crate::frames::Decoded;
 use crate::wire::{Message, WireError};
 
 /// Why a child gave no ending of its own.

@@ -1,25 +1,16 @@
-//! Frames sampled from a video with FFmpeg's libraries.
-//!
-//! A video is read from any `Read + Seek` source (the worker gives it a
-//! ranged reader over the object store), decoded forward from its first
-//! packet and sampled as the job asks ([`Sampling`]); each kept frame is
-//! converted to packed RGB24 exactly as PyAV's
-//! `frame.to_ndarray(format="rgb24")` converts it.
-//!
-//! Broken footage never panics here and never loops without bound: every
-//! read, send and receive is counted, a pixel format is checked before a
-//! scaler is built, and how the stream ended is reported ([`Ending`]).
-//! What libav can still do to a process (abort, hang) is contained by
-//! running [`decode`] in a child process under a watchdog ([`child`]).
+//! Videos as a scoring job sees them, without linking FFmpeg: what a
+//! decoder reports ([`frames`]), how its frames travel between processes
+//! ([`wire`]), and running the decoder (`rwclip-decode`, the only binary
+//! that links FFmpeg) as a child under a watchdog ([`child`]) — libav can
+//! abort the whole process or spin on a broken stream, and neither may
+//! take a worker's other videos with it.
 
 pub mod child;
-mod convert;
-mod decode;
 mod error;
-mod sampling;
+mod frames;
 mod wire;
 
-pub use decode::{decode, DecodeOptions, Decoded, Ending, Frame, VideoInfo};
 pub use error::VideoError;
-pub use sampling::{Sampler, Sampling, SamplingParseError};
+pub use frames::{DecodeOptions, Decoded, Ending, Frame, VideoInfo};
+pub use rwclip_common::scoring::sampling::{Sampler, Sampling, SamplingParseError};
 pub use wire::{Message, WireError};

@@ -4,8 +4,8 @@
 
 use std::io::{Read, Write};
 
-use crate::decode::{Decoded, Frame, VideoInfo};
 use crate::error::VideoError;
+use crate::frames::{Decoded, Frame, VideoInfo};
 
 const INFO: u8 = b'I';
 const FRAME: u8 = b'F';
@@ -99,7 +99,7 @@ impl Message {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::Ending;
+    use crate::frames::Ending;
 
     #[test]
     fn messages_round_trip() {

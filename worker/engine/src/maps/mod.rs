@@ -9,7 +9,7 @@ pub mod winclip;
 use tch::{Kind, Tensor};
 
 use crate::clip::ClipModel;
-use windows::WindowSet;
+pub use windows::WindowSet;
 
 /// WinCLIP's window scales (in patches per side).
 pub const DEFAULT_SCALES: [i64; 2] = rwclip_common::map_method::WINDOW_SCALES;

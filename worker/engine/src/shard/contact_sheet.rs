@@ -24,14 +24,18 @@ pub fn contact_sheet(id: &ShardId, s: &ContactSheetSpec, store: &BlockingStore, 
     let reader = ImageReader::open(&s.root).map_err(|e| run(e.into()))?;
     // A listed prefix's rows carry `<root>/<key>`; the reader wants the key.
     let root = format!("{}/", s.root.trim_end_matches('/'));
-    let locations: Vec<String> = top.iter().map(|r| r.uri.strip_prefix(&root).unwrap_or(&r.uri).to_string()).collect();
-    let read = reader.read_each(&locations).map_err(|e| match e {
-        ImageReadError::Store { source, .. } => run(EngineError::Store(source)),
-        other => run(EngineError::Usage(other.to_string())),
-    })?;
-    let items: Vec<(&ImageScoreRow, Result<Bytes, ImageReadError>)> = top.iter().zip(read).collect();
+    // A video's frame is not re-read here: its file may be gigabytes.
+    let stills: Vec<String> = top.iter().filter(|r| r.at.is_none()).map(|r| r.uri.strip_prefix(&root).unwrap_or(&r.uri).to_string()).collect();
+    let mut read = reader
+        .read_each(&stills)
+        .map_err(|e| match e {
+            ImageReadError::Store { source, .. } => run(EngineError::Store(source)),
+            other => run(EngineError::Usage(other.to_string())),
+        })?
+        .into_iter();
+    let items: Vec<(&ImageScoreRow, Option<Result<Bytes, ImageReadError>>)> = top.iter().map(|r| (r, r.at.is_none().then(|| read.next().expect("one read per still")))).collect();
     let thumbs = parallel_map(&items, |(row, bytes)| {
-        let bytes = bytes.as_ref().map_err(|e| e.to_string())?;
+        let bytes = bytes.as_ref().ok_or_else(|| "video frame: not drawn".to_string())?.as_ref().map_err(|e| e.to_string())?;
         let t = thumbnail_rgb(bytes, &row.uri, THUMB_SIDE).map_err(|e| e.to_string())?;
         let (width, height) = (t.width(), t.height());
         let mut rgb = t.into_raw();
@@ -48,7 +52,14 @@ pub fn contact_sheet(id: &ShardId, s: &ContactSheetSpec, store: &BlockingStore, 
         .iter()
         .zip(thumbs)
         .enumerate()
-        .map(|(i, (r, thumb))| SheetImage { rank: i + 1, uri: r.uri.clone(), score: r.score.unwrap_or(f64::NAN), thumb })
+        .map(|(i, (r, thumb))| {
+            // A frame is captioned with its video and time.
+            let uri = match r.at {
+                Some(at) => format!("{} at {}", r.uri, rwclip_common::scoring::videos::hms(at.pts_s)),
+                None => r.uri.clone(),
+            };
+            SheetImage { rank: i + 1, uri, score: r.score.unwrap_or(f64::NAN), thumb }
+        })
         .collect();
     progress(images.len() as u64, images.len() as u64);
     let heading = format!("The {} best-scored images", images.len());

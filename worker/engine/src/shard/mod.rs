@@ -11,6 +11,7 @@ mod embeddings;
 mod error;
 mod local;
 mod score;
+mod score_video;
 mod trial;
 mod trial_maps;
 mod windows;

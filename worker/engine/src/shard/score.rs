@@ -7,8 +7,9 @@
 //! never depend on how many workers scored the archive.
 
 use bytes::Bytes;
-use rwclip_common::artifacts::{ImageScoreRow, QuantisedMap};
-use rwclip_common::dataset::ImageRecord;
+use rwclip_common::artifacts::{FrameAt, ImageScoreRow, QuantisedMap};
+use rwclip_common::dataset::{is_video_file, ImageRecord};
+use rwclip_common::detector::DetectorInfo;
 use rwclip_common::job::ObjectSetup;
 use rwclip_common::plan::hash::content_hash;
 use rwclip_common::plan::{ScoreShardSpec, ShardId};
@@ -18,13 +19,15 @@ use rwclip_inputs::preprocess::{Corner, Preprocess, View};
 
 use super::context::ExecContext;
 use super::error::ShardError;
+use super::score_video::{score_video, VideoDecoder};
 use crate::blocking_store::BlockingStore;
 use crate::overlap::{overlapped, PREFETCH_DEPTH};
 use crate::embed::{encode_pixels, parallel_map, pixel_batch};
 use crate::error::EngineError;
 use crate::fnn::Fnn;
 use crate::image_reader::{ImageReadError, ImageReader};
-use crate::maps::{detector_maps, encode_for_maps, window_sets, DEFAULT_SCALES};
+use crate::clip::ClipModel;
+use crate::maps::{detector_maps, encode_for_maps, window_sets, WindowSet, DEFAULT_SCALES};
 use crate::pipeline::guides::Guides;
 
 /// One input row: what the output calls it and where its bytes are (or
@@ -88,7 +91,7 @@ fn read_rows(id: &ShardId, range: &InputRange, store_of: &dyn Fn(&str) -> Result
             let store = store_of(root).map_err(ShardError::run(id))?;
             let mut keys = Vec::new();
             let collect = |k: &str| {
-                if k <= last.as_str() && after.as_deref().is_none_or(|a| k > a) && rwclip_common::dataset::is_image_file(k) {
+                if k <= last.as_str() && after.as_deref().is_none_or(|a| k > a) && rwclip_common::dataset::is_scored_file(k) {
                     keys.push(k.to_string());
                 }
             };
@@ -140,15 +143,18 @@ pub fn score(
     let size = model.cfg.vision.image_size as u32;
     let preprocess = Preprocess::openai(size);
     let views: Vec<View> = if info.multi_crop { std::iter::once(View::Center).chain(Corner::ALL.into_iter().map(View::Corner)).collect() } else { vec![View::Center] };
+    let scorer = BatchScorer { id, model: &model, fnn: &fnn, guides: &guides, guide_pair, info: &info, windows: windows.as_deref(), views: views.len(), size };
     let batch = s.batch_size.max(1);
     let total = rows.len() as u64;
     let mut out: Vec<ImageScoreRow> = Vec::with_capacity(rows.len());
     let chunks: Vec<&[InputRow]> = rows.chunks(batch).collect();
-    // Reads and decoding of the next batches overlap the model on this one.
-    let prepare = |b: usize| -> Result<Vec<Result<Vec<Vec<f32>>, String>>, ShardError> {
+    let mut videos: Option<VideoDecoder> = None;
+    // Reads and decoding of the next batches overlap the model on this one;
+    // a video row is expanded into its frames where it stands.
+    let prepare = |b: usize| -> Result<Vec<Prepared>, ShardError> {
         let chunk = chunks[b];
         // Bytes of every row that names an image; errors stay per row.
-        let wanted: Vec<String> = chunk.iter().filter_map(|r| r.location.as_ref().ok().cloned()).collect();
+        let wanted: Vec<String> = chunk.iter().filter_map(|r| r.location.as_ref().ok().filter(|l| !is_video_file(l)).cloned()).collect();
         let mut fetched = reader
             .read_each(&wanted)
             .map_err(|e| match e {
@@ -159,56 +165,33 @@ pub fn score(
         let read: Vec<Result<Bytes, String>> = chunk
             .iter()
             .map(|r| match &r.location {
+                Ok(l) if is_video_file(l) => Ok(Bytes::new()),
                 Ok(_) => fetched.next().expect("one result per wanted row").map_err(|e| e.to_string()),
                 Err(why) => Err(why.clone()),
             })
             .collect();
         Ok(decode_all(&preprocess, chunk, &read, &views))
     };
-    overlapped(chunks.len(), PREFETCH_DEPTH, prepare, |b, decoded| {
+    overlapped(chunks.len(), PREFETCH_DEPTH, prepare, |b, prepared| {
         let chunk = chunks[b];
-        let decoded = decoded?;
-        let ok: Vec<usize> = (0..chunk.len()).filter(|&i| decoded[i].is_ok()).collect();
-        let mut s_fnn = vec![0.0; ok.len()];
-        let mut s_pr = vec![0.0; ok.len()];
-        let mut maps: Vec<QuantisedMap> = Vec::new();
-        if !ok.is_empty() {
-            let records: Vec<ImageRecord> = ok.iter().map(|_| ImageRecord { path: String::new(), category: String::new(), label: 0, defect: String::new(), mask: None }).collect();
-            for v in 0..views.len() {
-                let pixels: Vec<f32> = ok.iter().flat_map(|&i| decoded[i].as_ref().expect("ok rows decoded")[v].iter().copied()).collect();
-                // Maps come from the eval view (the first): one pass gives its
-                // embeddings and the tokens its windows are cut from.
-                let emb = match &windows {
-                    Some(windows) if v == 0 => {
-                        let encoded = encode_for_maps(&model, &pixel_batch(&pixels, ok.len(), size), windows);
-                        let scored = detector_maps(&encoded, windows, &fnn, guide_pair, info.temperature, info.score);
-                        let grids = scored.maps.to_kind(tch::Kind::Float).to_device(tch::Device::Cpu).flatten(1, 2);
-                        maps = (0..ok.len() as i64)
-                            .map(|k| Vec::<f32>::try_from(grids.get(k)).map(|m| QuantisedMap::quantise(&m)).map_err(|e| run(e.into())))
-                            .collect::<Result<_, _>>()?;
-                        encoded.embeddings.to_device(tch::Device::Cpu)
+        let prepared = prepared?;
+        let stills: Vec<&Vec<Vec<f32>>> = prepared.iter().filter_map(|p| match p {
+            Prepared::Still(Ok(v)) => Some(v),
+            _ => None,
+        }).collect();
+        let mut scored = scorer.score(&stills)?.into_iter();
+        for (r, p) in chunk.iter().zip(&prepared) {
+            match p {
+                Prepared::Still(Ok(_)) => out.push(scored.next().expect("one score per still").into_row(&r.uri, None)),
+                Prepared::Still(Err(why)) => out.push(ImageScoreRow::failed(&r.uri, why.clone(), None)),
+                Prepared::Video(key) => {
+                    if videos.is_none() {
+                        videos = Some(VideoDecoder::locate().map_err(|e| run(EngineError::Usage(e)))?);
                     }
-                    _ => encode_pixels(&model, &pixels, ok.len(), size),
-                };
-                let f = Vec::<f64>::try_from(fnn.score(&emb).to_kind(tch::Kind::Double)).map_err(|e| run(e.into()))?;
-                let p = guides.prompt_scores(ObjectSetup::Unknown, &info.object_word, &records, &emb, info.temperature);
-                for k in 0..ok.len() {
-                    s_fnn[k] += f[k] / views.len() as f64;
-                    s_pr[k] += p[k] / views.len() as f64;
+                    let decoder = videos.as_ref().expect("located above");
+                    score_video(decoder, &root, key, &r.uri, s.sampling, batch, &preprocess, &views, &scorer, &mut out)?;
                 }
             }
-        }
-        let mut next = 0;
-        for (i, r) in chunk.iter().enumerate() {
-            out.push(match &decoded[i] {
-                Ok(_) => {
-                    let (f, p) = (s_fnn[next], s_pr[next]);
-                    let map = maps.get(next).cloned();
-                    next += 1;
-                    ImageScoreRow { uri: r.uri.clone(), score: Some(info.score.combine(p, f)), s_fnn: Some(f), s_pr: Some(p), error: None, map }
-                }
-                Err(why) => ImageScoreRow { uri: r.uri.clone(), score: None, s_fnn: None, s_pr: None, error: Some(why.clone()), map: None },
-            });
         }
         progress(((b + 1) * batch).min(rows.len()) as u64, total);
         Ok::<(), ShardError>(())
@@ -218,12 +201,91 @@ pub fn score(
     Ok(vec![key])
 }
 
+/// One input row made ready for the model: a still's views (or why it has
+/// none), or a video to expand into frames.
+enum Prepared {
+    Still(Result<Vec<Vec<f32>>, String>),
+    Video(String),
+}
+
+/// The scores of one image or frame.
+pub(super) struct Scored {
+    s_fnn: f64,
+    s_pr: f64,
+    score: f64,
+    map: Option<QuantisedMap>,
+}
+
+impl Scored {
+    pub(super) fn into_row(self, uri: &str, at: Option<FrameAt>) -> ImageScoreRow {
+        ImageScoreRow { uri: uri.to_string(), score: Some(self.score), s_fnn: Some(self.s_fnn), s_pr: Some(self.s_pr), error: None, map: self.map, at }
+    }
+}
+
+/// The detector applied to batches of preprocessed views, stills and
+/// frames alike.
+pub(super) struct BatchScorer<'a> {
+    id: &'a ShardId,
+    model: &'a ClipModel,
+    fnn: &'a Fnn,
+    guides: &'a Guides,
+    guide_pair: (&'a tch::Tensor, &'a tch::Tensor),
+    info: &'a DetectorInfo,
+    windows: Option<&'a [WindowSet]>,
+    views: usize,
+    size: u32,
+}
+
+impl BatchScorer<'_> {
+    pub(super) fn shard(&self) -> &ShardId {
+        self.id
+    }
+
+    /// `items[i][v]` is view `v` of item `i`; scores are the mean over views.
+    pub(super) fn score(&self, items: &[&Vec<Vec<f32>>]) -> Result<Vec<Scored>, ShardError> {
+        let run = ShardError::run(self.id);
+        let n = items.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let mut s_fnn = vec![0.0; n];
+        let mut s_pr = vec![0.0; n];
+        let mut maps: Vec<QuantisedMap> = Vec::new();
+        let records: Vec<ImageRecord> = (0..n).map(|_| ImageRecord { path: String::new(), category: String::new(), label: 0, defect: String::new(), mask: None }).collect();
+        for v in 0..self.views {
+            let pixels: Vec<f32> = items.iter().flat_map(|item| item[v].iter().copied()).collect();
+            // Maps come from the eval view (the first): one pass gives its
+            // embeddings and the tokens its windows are cut from.
+            let emb = match self.windows {
+                Some(windows) if v == 0 => {
+                    let encoded = encode_for_maps(self.model, &pixel_batch(&pixels, n, self.size), windows);
+                    let scored = detector_maps(&encoded, windows, self.fnn, self.guide_pair, self.info.temperature, self.info.score);
+                    let grids = scored.maps.to_kind(tch::Kind::Float).to_device(tch::Device::Cpu).flatten(1, 2);
+                    maps = (0..n as i64)
+                        .map(|k| Vec::<f32>::try_from(grids.get(k)).map(|m| QuantisedMap::quantise(&m)).map_err(|e| run(e.into())))
+                        .collect::<Result<_, _>>()?;
+                    encoded.embeddings.to_device(tch::Device::Cpu)
+                }
+                _ => encode_pixels(self.model, &pixels, n, self.size),
+            };
+            let f = Vec::<f64>::try_from(self.fnn.score(&emb).to_kind(tch::Kind::Double)).map_err(|e| run(e.into()))?;
+            let p = self.guides.prompt_scores(ObjectSetup::Unknown, &self.info.object_word, &records, &emb, self.info.temperature);
+            for k in 0..n {
+                s_fnn[k] += f[k] / self.views as f64;
+                s_pr[k] += p[k] / self.views as f64;
+            }
+        }
+        let mut maps = maps.into_iter();
+        Ok((0..n).map(|k| Scored { s_fnn: s_fnn[k], s_pr: s_pr[k], score: self.info.score.combine(s_pr[k], s_fnn[k]), map: maps.next() }).collect())
+    }
+}
+
 /// Every view of every readable row, each row decoded once, on all cores;
 /// a row's error is why it could not be read or decoded.
-fn decode_all(preprocess: &Preprocess, chunk: &[InputRow], read: &[Result<Bytes, String>], views: &[View]) -> Vec<Result<Vec<Vec<f32>>, String>> {
+fn decode_all(preprocess: &Preprocess, chunk: &[InputRow], read: &[Result<Bytes, String>], views: &[View]) -> Vec<Prepared> {
     let items: Vec<(&InputRow, &Result<Bytes, String>)> = chunk.iter().zip(read).collect();
-    parallel_map(&items, |(row, r)| {
-        let bytes = r.as_ref().map_err(Clone::clone)?;
-        preprocess.load_bytes_views(bytes, &row.uri, views).map_err(|e| e.to_string())
+    parallel_map(&items, |(row, r)| match &row.location {
+        Ok(key) if is_video_file(key) => Prepared::Video(key.clone()),
+        _ => Prepared::Still(r.as_ref().map_err(Clone::clone).and_then(|bytes| preprocess.load_bytes_views(bytes, &row.uri, views).map_err(|e| e.to_string()))),
     })
 }

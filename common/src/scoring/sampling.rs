@@ -1,10 +1,11 @@
-//! Which decoded frames a job keeps.
+//! Which decoded frames of a video a scoring job keeps (the decoder that
+//! applies it is rwclip-video; the plan and the job file only name it).
 
 use serde::{Deserialize, Serialize};
 
 /// How frames are sampled from a video.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(try_from = "String", into = "String")]
 pub enum Sampling {
     /// The first frame at or after each tick `k / fps` seconds after the
     /// stream's start, found by decoding forward: exact, never snapped to a
@@ -19,6 +20,12 @@ pub enum Sampling {
 impl Default for Sampling {
     fn default() -> Self {
         Sampling::Fps(1.0)
+    }
+}
+
+impl Sampling {
+    pub fn is_default(&self) -> bool {
+        *self == Sampling::default()
     }
 }
 
@@ -53,6 +60,19 @@ impl std::str::FromStr for Sampling {
             }
             _ => Err(err("unknown sampling")),
         }
+    }
+}
+
+impl TryFrom<String> for Sampling {
+    type Error = SamplingParseError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Sampling> for String {
+    fn from(s: Sampling) -> String {
+        s.to_string()
     }
 }
 

@@ -8,7 +8,8 @@ mod footage;
 use std::path::Path;
 
 use footage::make_video;
-use rwclip_video::{decode, DecodeOptions, Decoded, Ending, Sampling, VideoError};
+use rwclip_decoder::decode;
+use rwclip_video::{DecodeOptions, Decoded, Ending, Sampling, VideoError};
 
 fn run(path: &Path) -> Result<(Decoded, usize), VideoError> {
     let bytes = std::fs::read(path).unwrap();

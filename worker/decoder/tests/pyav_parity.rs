@@ -9,7 +9,8 @@ use std::process::Command;
 mod footage;
 
 use footage::make_video;
-use rwclip_video::{decode, DecodeOptions, Ending, Frame, Sampling};
+use rwclip_decoder::decode;
+use rwclip_video::{DecodeOptions, Ending, Frame, Sampling};
 
 const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/reference/_video_frames.py");
 

@@ -9,92 +9,14 @@ use ffmpeg_next::format::context::StreamIo;
 use ffmpeg_next::media;
 use ffmpeg_next::util::frame::Video as VideoFrame;
 use ffmpeg_next::{Error as AvError, Packet, Rational};
-use serde::{Deserialize, Serialize};
+use rwclip_common::scoring::sampling::{Sampler, Sampling};
+use rwclip_video::{DecodeOptions, Decoded, Ending, Frame, VideoError, VideoInfo};
 
 use crate::convert::RgbConverter;
-use crate::error::VideoError;
-use crate::sampling::{Sampler, Sampling};
 
 /// Invalid-data answers from the demuxer in a row before the stream is
 /// given up (after a broken seek a demuxer can answer so forever).
 const MAX_INVALID_IN_A_ROW: u32 = 64;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DecodeOptions {
-    pub sampling: Sampling,
-    /// Decoder threads (frame threading gives the same frames).
-    pub threads: usize,
-}
-
-impl Default for DecodeOptions {
-    fn default() -> Self {
-        DecodeOptions { sampling: Sampling::default(), threads: 1 }
-    }
-}
-
-/// What the container says about the video stream.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VideoInfo {
-    pub codec: String,
-    pub width: u32,
-    pub height: u32,
-    /// Seconds, from the stream or the container; `None` when neither says.
-    pub duration_s: Option<f64>,
-    /// The stream's average frame rate, when known.
-    pub fps: Option<f64>,
-}
-
-/// A kept frame: packed RGB24, `width × height × 3` bytes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Frame {
-    /// Index in the stream, in decode order from its first frame (for
-    /// keyframe sampling, which skips decoding the rest: from the timestamp
-    /// and the frame rate).
-    pub index: u64,
-    /// Seconds after the stream's start.
-    pub pts_s: f64,
-    /// The sampling tick this frame stands for (fps sampling only).
-    pub target_s: Option<f64>,
-    pub width: u32,
-    pub height: u32,
-    pub rgb: Vec<u8>,
-}
-
-/// How decoding a video ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "ending", rename_all = "snake_case")]
-pub enum Ending {
-    /// Every frame up to the end of the stream.
-    Complete,
-    /// The stream stopped well before the duration its header announces.
-    Truncated { at_s: f64, of_s: f64 },
-    /// Decoding stopped on an error after `at_s` seconds.
-    Failed { at_s: f64, reason: String },
-}
-
-impl Ending {
-    /// The row text for an ending that lost frames; `None` when complete.
-    pub fn describe(&self) -> Option<String> {
-        match self {
-            Ending::Complete => None,
-            Ending::Truncated { at_s, of_s } => Some(format!("truncated at {at_s:.1} s of {of_s:.1} s")),
-            Ending::Failed { at_s, reason } => Some(format!("decoding stopped at {at_s:.1} s: {reason}")),
-        }
-    }
-}
-
-/// Counts from one pass over a video.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Decoded {
-    pub info: VideoInfo,
-    /// Frames the decoder produced.
-    pub decoded: u64,
-    /// Frames kept by the sampling.
-    pub sampled: u64,
-    /// Packets or frames the decoder rejected and skipped.
-    pub corrupt: u64,
-    pub ending: Ending,
-}
 
 fn seconds(ts: i64, tb: Rational) -> f64 {
     ts as f64 * f64::from(tb.numerator()) / f64::from(tb.denominator()).max(1.0)

@@ -1,0 +1,105 @@
+//! A video row of a score shard: its frames decoded by `rwclip-decode` in a
+//! child process under a watchdog, scored in batches as they arrive (at
+//! most one batch of frames held), one row per frame, and one more row
+//! when the video could not be read to its end.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use rwclip_common::artifacts::{FrameAt, ImageScoreRow};
+use rwclip_common::scoring::sampling::Sampling;
+use rwclip_inputs::preprocess::{Preprocess, View};
+use rwclip_video::child::{decode_in_child, ChildFailure};
+use rwclip_video::{Frame, Message};
+
+use super::error::ShardError;
+use super::score::BatchScorer;
+use crate::embed::parallel_map;
+use crate::error::EngineError;
+
+/// Where the decoder binary is: `RWCLIP_DECODER`, else beside this
+/// executable.
+const DECODER_ENV: &str = "RWCLIP_DECODER";
+/// Seconds without a frame before a decoder is taken for hung.
+const STALL_ENV: &str = "RWCLIP_DECODE_STALL_S";
+const DEFAULT_STALL_S: u64 = 120;
+
+pub struct VideoDecoder {
+    exe: PathBuf,
+    stall: Duration,
+}
+
+impl VideoDecoder {
+    pub fn locate() -> Result<VideoDecoder, String> {
+        let exe = match std::env::var_os(DECODER_ENV) {
+            Some(p) => PathBuf::from(p),
+            None => std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?.with_file_name("rwclip-decode"),
+        };
+        if !exe.is_file() {
+            return Err(format!("the video decoder {} is missing: install rwclip-decode beside rwclip, or set {DECODER_ENV}", exe.display()));
+        }
+        let stall = std::env::var(STALL_ENV).ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_STALL_S);
+        Ok(VideoDecoder { exe, stall: Duration::from_secs(stall.max(1)) })
+    }
+}
+
+/// Scores every frame `sampling` keeps of the video `key` below `root`
+/// into `out`, in batches of `batch` counted from the video's first frame
+/// (so a frame's batch never depends on the shard it is in).
+#[allow(clippy::too_many_arguments)]
+pub fn score_video(
+    decoder: &VideoDecoder,
+    root: &str,
+    key: &str,
+    uri: &str,
+    sampling: Sampling,
+    batch: usize,
+    preprocess: &Preprocess,
+    views: &[View],
+    scorer: &BatchScorer<'_>,
+    out: &mut Vec<ImageScoreRow>,
+) -> Result<(), ShardError> {
+    let mut command = Command::new(&decoder.exe);
+    command.arg(root).arg(key).arg(sampling.to_string()).arg("1");
+    let mut pending: Vec<Frame> = Vec::with_capacity(batch);
+    let mut failure: Option<ShardError> = None;
+    let flush = |pending: &mut Vec<Frame>, out: &mut Vec<ImageScoreRow>| -> Result<(), ShardError> {
+        let frames = std::mem::take(pending);
+        let prepared: Vec<Vec<Vec<f32>>> = parallel_map(&frames, |f| preprocess.rgb_views(&f.rgb, f.width, f.height, views));
+        let items: Vec<&Vec<Vec<f32>>> = prepared.iter().collect();
+        for (f, scored) in frames.iter().zip(scorer.score(&items)?) {
+            out.push(scored.into_row(uri, Some(FrameAt { frame: Some(f.index), pts_s: f.pts_s, target_s: f.target_s })));
+        }
+        Ok(())
+    };
+    let ending = decode_in_child(command, decoder.stall, |message| {
+        if let Message::Frame(frame) = message {
+            if failure.is_some() {
+                return;
+            }
+            pending.push(frame);
+            if pending.len() == batch {
+                if let Err(e) = flush(&mut pending, out) {
+                    failure = Some(e);
+                }
+            }
+        }
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    flush(&mut pending, out)?;
+    let reached = out.last().and_then(|r| r.at.filter(|_| r.uri == uri)).map_or(0.0, |a| a.pts_s);
+    let trailing = match ending {
+        Ok(Ok(decoded)) => decoded.ending.describe().map(|why| (why, decoded.ending.at_s().unwrap_or(reached))),
+        Ok(Err(video_error)) => Some((video_error.to_string(), 0.0)),
+        Err(ChildFailure::Spawn(why)) => return Err(ShardError::Run { shard: scorer.shard().clone(), source: EngineError::Usage(format!("{}: {why}", decoder.exe.display())) }),
+        Err(failure @ (ChildFailure::Crashed { at_s, .. } | ChildFailure::Stalled { at_s, .. })) => Some((format!("{uri}: {failure}"), at_s.unwrap_or(reached))),
+        Err(failure @ ChildFailure::Protocol(_)) => Some((format!("{uri}: {failure}"), reached)),
+    };
+    if let Some((why, at_s)) = trailing {
+        out.push(ImageScoreRow::failed(uri, why, Some(FrameAt { frame: None, pts_s: at_s, target_s: None })));
+    }
+    Ok(())
+}
