@@ -133,3 +133,70 @@ fn a_folder_of_videos_is_scored_frame_by_frame_and_bad_footage_is_a_row() {
     rwclip(d, &b.iter().map(String::as_str).collect::<Vec<_>>(), &env);
     assert_eq!(parts(&d.join("out1")), parts(&d.join("out2")));
 }
+
+fn s3(server: &rwclip_test_support::moto::MotoServer, uri: &str) -> rwclip_common::artifacts::Store {
+    use rwclip_test_support::moto::{ACCESS_KEY, REGION, SECRET_KEY};
+    rwclip_common::artifacts::Store::open_with_options(uri, &[("aws_endpoint", &server.endpoint()), ("aws_access_key_id", ACCESS_KEY), ("aws_secret_access_key", SECRET_KEY), ("aws_region", REGION)]).unwrap()
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+/// A long video is cut into shards of `frames_per_shard` sampled frames by
+/// the length its container states; the shards, on any number of workers
+/// and read from moto S3 in ranged reads, give the rows of one pass.
+#[test]
+fn long_videos_spread_over_shards_locally_and_on_s3_with_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let spec = SynthSpec { categories: vec!["weave".into()], train_good: 0, test_good: 1, test_defective: 0, image_size: 64, ..SynthSpec::default() };
+    synth::write(&d.join("data"), &spec).unwrap();
+    rwclip(d, &["train", "--model", "rwclip-tiny", "--pairs", "128", "--seed", "1", "--device", "cpu", "--out", "detector.safetensors"], &[]);
+    let v = d.join("long");
+    std::fs::create_dir_all(&v).unwrap();
+    ffmpeg(&v.join("a.mp4"), 40, &["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "250"]);
+    ffmpeg(&v.join("b.mpg"), 27, &["-c:v", "mpeg2video", "-q:v", "6"]);
+    let score = |input: &str, out: &str, workers: &str, per: &str, env: &[(&str, &str)]| {
+        rwclip(d, &["score", "--input", input, "--detector", "detector.safetensors", "--out", out, "--device", "cpu", "--batch-size", "4", "--frames-per-shard", per, "--workers", workers], env);
+    };
+    score("long", "split3", "3", "8", &[]);
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("split3/summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["shards"], 5 + 4, "40 s and 27 s at 1 fps in shards of 8 frames: {summary}");
+    assert_eq!(summary["videos"]["count"], 2);
+    let split = rows(&d.join("split3"));
+    for (name, seconds) in [("a.mp4", 40u64), ("b.mpg", 27)] {
+        let frames: Vec<u64> = split.iter().filter(|r| r["uri"].as_str().unwrap().ends_with(name)).map(|r| r["frame"].as_u64().unwrap()).collect();
+        assert_eq!(frames, (0..seconds).map(|s| s * 25).collect::<Vec<_>>(), "{name}: every second once, in order");
+    }
+    score("long", "split1", "1", "8", &[]);
+    assert_eq!(parts(&d.join("split1")), parts(&d.join("split3")), "1 and 3 workers");
+    score("long", "whole", "1", "1024", &[]);
+    assert_eq!(parts(&d.join("whole")).len(), 2);
+    let whole = rows(&d.join("whole"));
+    assert_eq!(whole, split, "one shard per video gives the same rows as shards of 8 frames");
+
+    // The same folder on moto S3: read by ranged reads, scored into S3.
+    let server = rwclip_test_support::moto::MotoServer::start();
+    server.create_bucket("footage");
+    let bucket = s3(&server, "s3://footage");
+    for name in ["a.mp4", "b.mpg"] {
+        block_on(bucket.put(&format!("inspections/{name}"), std::fs::read(v.join(name)).unwrap().into())).unwrap();
+    }
+    let env: Vec<(&str, String)> = server.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    score("s3://footage/inspections", "s3://footage/scored", "2", "8", &env);
+    let on_s3: Vec<Vec<u8>> = (0..9).map(|i| block_on(bucket.get(&format!("scored/scores/part-{i:06}.parquet"))).unwrap().to_vec()).collect();
+    let local: Vec<Vec<u8>> = parts(&d.join("split3"));
+    assert_eq!(on_s3.len(), local.len());
+    // Same rows; the uri column names the S3 objects.
+    let dump = |bytes: &[Vec<u8>]| -> Vec<String> {
+        bytes.iter().flat_map(|b| {
+            let p = d.join("part.parquet");
+            std::fs::write(&p, b).unwrap();
+            let out = python::run("import sys, json, pyarrow.parquet as pq\nfor r in pq.read_table(sys.argv[1]).to_pylist():\n    r['uri'] = r['uri'].rsplit('/', 1)[1]\n    print(json.dumps(r, default=list, sort_keys=True))", &[p.to_str().unwrap()]);
+            out.lines().map(String::from).collect::<Vec<_>>()
+        }).collect()
+    };
+    assert_eq!(dump(&on_s3), dump(&local));
+}

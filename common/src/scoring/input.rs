@@ -12,7 +12,8 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts::{Store, StoreError};
-use crate::dataset::is_scored_file;
+use crate::dataset::{is_scored_file, is_video_file};
+use crate::scoring::sampling::Sampling;
 use crate::plan::hash::fnv1a_128;
 
 /// The rows of one scoring shard.
@@ -27,6 +28,10 @@ pub enum InputRange {
     /// Image keys of `root` sorting after `after` (from the first key when
     /// `None`) up to and including `last`.
     Keys { root: String, after: Option<String>, last: String, digest: String },
+    /// The video `key` of `root` (`size` bytes), its fps ticks `first_tick`
+    /// up to `end_tick` (to its end when `None`): a long video is cut into
+    /// several such shards.
+    Video { root: String, key: String, size: u64, first_tick: u64, end_tick: Option<u64> },
 }
 
 impl InputRange {
@@ -35,7 +40,7 @@ impl InputRange {
     pub fn root(&self) -> &str {
         match self {
             InputRange::Csv { folder, .. } | InputRange::Parquet { folder, .. } => folder,
-            InputRange::Keys { root, .. } => root,
+            InputRange::Keys { root, .. } | InputRange::Video { root, .. } => root,
         }
     }
 }
@@ -374,11 +379,25 @@ pub fn parquet_uris(file: &str, bytes: Bytes, start: u64, rows: u64) -> Result<V
     Ok(out)
 }
 
+/// How the videos of a folder or prefix are cut into shards.
+#[derive(Debug, Clone, Copy)]
+pub struct VideoCut {
+    pub sampling: Sampling,
+    pub frames_per_shard: u64,
+}
+
+/// Video probes in flight while planning (each a HEAD and a ranged read or
+/// two of the container's header).
+const PROBES_IN_FLIGHT: usize = 16;
+
 /// Cuts the images below `store` (a folder or prefix) into shards of
-/// `rows_per_shard` keys, listing once. S3 lists in key order; a local
-/// folder is listed, then its keys sorted.
-pub async fn split_keys(store: &Store, rows_per_shard: u64, max_shards: u64, on_shard: impl FnMut(InputShard)) -> Result<u64, InputError> {
-    let mut cutter = KeyCutter { root: store.uri().to_string(), per: rows_per_shard, max_shards, rows: 0, shards: 0, in_shard: 0, after: None, last: String::new(), hash: 0, too_many: false, on_shard };
+/// `rows_per_shard` keys, listing once, and each video into shards of
+/// `frames_per_shard` sampled frames by the length its container states
+/// ([`super::video_length`]). S3 lists in key order; a local folder is
+/// listed, then its keys sorted.
+pub async fn split_keys(store: &Store, rows_per_shard: u64, max_shards: u64, videos: VideoCut, mut on_shard: impl FnMut(InputShard)) -> Result<u64, InputError> {
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut cutter = KeyCutter { root: store.uri().to_string(), per: rows_per_shard, max_shards, rows: 0, shards: 0, in_shard: 0, after: None, last: String::new(), hash: 0, too_many: false, on_shard: |p| pieces.push(p) };
     let list_error = |source| InputError::Store { uri: store.uri().to_string(), source };
     if store.uri().starts_with("s3://") {
         store.for_each_key("", |key| cutter.push(key)).await.map_err(list_error)?;
@@ -389,16 +408,71 @@ pub async fn split_keys(store: &Store, rows_per_shard: u64, max_shards: u64, on_
         keys.iter().for_each(|k| cutter.push(k));
     }
     cutter.finish();
-    if cutter.too_many {
+    let (too_many, rows) = (cutter.too_many, cutter.rows);
+    if too_many {
         return Err(InputError::TooManyShards { input: store.uri().to_string(), max: max_shards, rows_per_shard });
     }
-    if cutter.rows == 0 {
+    if rows == 0 {
         return Err(InputError::NoImages { input: store.uri().to_string() });
     }
-    Ok(cutter.rows)
+    let probes = futures::stream::iter(pieces.into_iter().map(|piece| async move {
+        match piece {
+            Piece::Shard(s) => Ok((s, None)),
+            Piece::Video { key, row } => {
+                let size = store.size(&key).await.map_err(store_error(store, &key))?;
+                let seconds = super::video_length::video_seconds(store, &key, size).await.map_err(store_error(store, &key))?;
+                let range = InputRange::Video { root: store.uri().to_string(), key, size, first_tick: 0, end_tick: None };
+                Ok((InputShard { range, first_row: row, rows: 1 }, seconds))
+            }
+        }
+    }))
+    .buffered(PROBES_IN_FLIGHT);
+    futures::pin_mut!(probes);
+    let mut shards = 0u64;
+    while let Some(probed) = probes.next().await {
+        let (shard, seconds) = probed?;
+        for piece in video_segments(shard, seconds, videos) {
+            shards += 1;
+            if shards > max_shards {
+                return Err(InputError::TooManyShards { input: store.uri().to_string(), max: max_shards, rows_per_shard });
+            }
+            on_shard(piece);
+        }
+    }
+    Ok(rows)
 }
 
-struct KeyCutter<F: FnMut(InputShard)> {
+/// A video's shards: ticks of fps sampling `frames_per_shard` at a time by
+/// its stated length, the last open-ended; one shard when the length is
+/// unknown or the sampling is not by time.
+fn video_segments(shard: InputShard, seconds: Option<f64>, cut: VideoCut) -> Vec<InputShard> {
+    let InputRange::Video { root, key, size, .. } = &shard.range else { return vec![shard] };
+    let (Sampling::Fps(fps), Some(seconds)) = (cut.sampling, seconds) else { return vec![shard] };
+    let ticks = (seconds * fps - 1e-9).floor().max(0.0) as u64 + 1;
+    let n = ticks.div_ceil(cut.frames_per_shard.max(1)).max(1);
+    (0..n)
+        .map(|k| InputShard {
+            range: InputRange::Video {
+                root: root.clone(),
+                key: key.clone(),
+                size: *size,
+                first_tick: k * cut.frames_per_shard,
+                end_tick: (k + 1 < n).then(|| (k + 1) * cut.frames_per_shard),
+            },
+            first_row: shard.first_row,
+            rows: 1,
+        })
+        .collect()
+}
+
+/// What listing a folder gives, in key order: a range of stills, or a video
+/// (probed and cut after the listing).
+enum Piece {
+    Shard(InputShard),
+    Video { key: String, row: u64 },
+}
+
+struct KeyCutter<F: FnMut(Piece)> {
     root: String,
     per: u64,
     max_shards: u64,
@@ -412,9 +486,20 @@ struct KeyCutter<F: FnMut(InputShard)> {
     on_shard: F,
 }
 
-impl<F: FnMut(InputShard)> KeyCutter<F> {
+impl<F: FnMut(Piece)> KeyCutter<F> {
     fn push(&mut self, key: &str) {
         if !is_scored_file(key) || self.too_many {
+            return;
+        }
+        if is_video_file(key) {
+            // Stills before it are one range, the video its own shards,
+            // and the next range starts after it.
+            if self.in_shard > 0 {
+                self.cut();
+            }
+            (self.on_shard)(Piece::Video { key: key.to_string(), row: self.rows });
+            self.rows += 1;
+            self.after = Some(key.to_string());
             return;
         }
         self.rows += 1;
@@ -438,11 +523,11 @@ impl<F: FnMut(InputShard)> KeyCutter<F> {
             self.too_many = true;
             return;
         }
-        (self.on_shard)(InputShard {
+        (self.on_shard)(Piece::Shard(InputShard {
             range: InputRange::Keys { root: self.root.clone(), after: self.after.clone(), last: self.last.clone(), digest: format!("{:032x}", self.hash) },
             first_row: self.rows - self.in_shard,
             rows: self.in_shard,
-        });
+        }));
         self.after = Some(self.last.clone());
         self.in_shard = 0;
         self.hash = 0;

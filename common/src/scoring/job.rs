@@ -40,6 +40,10 @@ pub struct ScoreJobSpec {
     /// `every_nth=N` or `keyframes`.
     #[serde(default, skip_serializing_if = "Sampling::is_default")]
     pub sampling: Sampling,
+    /// Sampled frames per shard of a long video (fps sampling of a folder or
+    /// prefix): one three-hour inspection spreads over many workers.
+    #[serde(default = "default_frames_per_shard", skip_serializing_if = "is_default_frames_per_shard")]
+    pub frames_per_shard: u64,
     #[serde(default)]
     pub model: ScoreModelSpec,
 }
@@ -78,6 +82,15 @@ fn default_contact_sheet() -> usize {
 }
 fn default_rows_per_shard() -> u64 {
     1024
+}
+/// Sampled frames per video shard unless the job says otherwise.
+pub const DEFAULT_FRAMES_PER_SHARD: u64 = 1024;
+
+fn default_frames_per_shard() -> u64 {
+    DEFAULT_FRAMES_PER_SHARD
+}
+fn is_default_frames_per_shard(n: &u64) -> bool {
+    *n == DEFAULT_FRAMES_PER_SHARD
 }
 fn default_device() -> String {
     "auto".to_string()
@@ -170,6 +183,9 @@ impl ScoreJob {
         }
         if s.rows_per_shard == 0 || s.rows_per_shard > 1_000_000 {
             return Err(self.invalid("rows_per_shard", format!("is {}; must be between 1 and 1000000", s.rows_per_shard)));
+        }
+        if s.frames_per_shard == 0 {
+            return Err(self.invalid("frames_per_shard", "must be at least 1"));
         }
         if s.model.image_batch_size == 0 {
             return Err(self.invalid("model.image_batch_size", "must be at least 1"));

@@ -10,6 +10,7 @@
 //! - [`report`]: its `results.md`.
 //! - [`sampling`]: which frames of a video are scored.
 //! - [`videos`]: per-video results and their top moments.
+//! - [`video_length`]: a video's length from its container, for the plan.
 
 pub mod input;
 pub mod job;
@@ -17,6 +18,7 @@ pub mod plan;
 pub mod report;
 pub mod sampling;
 pub mod summary;
+pub mod video_length;
 pub mod videos;
 
 pub use job::{declared_kind, ScoreJob, ScoreJobSpec, MAX_SCORE_SHARDS};

@@ -13,7 +13,7 @@ use crate::job::Location;
 use crate::plan::hash::content_hash;
 use crate::plan::{ContactSheetSpec, JobId, ModelRef, PlannedShard, ScoreShardSpec, ScoreSummarySpec, ShardId, ShardSpec};
 
-use super::input::{split_csv, split_keys, split_parquet, InputError, InputShard};
+use super::input::{split_csv, split_keys, split_parquet, InputError, InputShard, VideoCut};
 use super::job::{ScoreJob, MAX_SCORE_SHARDS};
 
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +85,8 @@ pub async fn plan_score_async(job: &ScoreJob) -> Result<ScorePlan, ScorePlanErro
             }
         }
         let store = Store::open(&input.to_uri()).map_err(|e| input_error(InputError::Store { uri: input.to_uri(), source: e }))?;
-        split_keys(&store, per, MAX_SCORE_SHARDS, |s| inputs.push(s)).await.map_err(input_error)?
+        let videos = VideoCut { sampling: job.spec.sampling, frames_per_shard: job.spec.frames_per_shard };
+        split_keys(&store, per, MAX_SCORE_SHARDS, videos, |s| inputs.push(s)).await.map_err(input_error)?
     };
     let mut shards = Vec::with_capacity(inputs.len() + 1);
     let mut seen = BTreeSet::new();

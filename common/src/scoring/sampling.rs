@@ -134,6 +134,16 @@ impl Sampler {
         }
     }
 
+    /// Fps sampling resumed mid-stream (after a seek): `pts_s` is the frame
+    /// just before the next one offered. A frame is the first at or after a
+    /// tick exactly when that tick lies between its predecessor and it, so
+    /// this is all the state a whole pass would have.
+    pub fn resume_after(&mut self, pts_s: f64) {
+        if let Sampling::Fps(fps) = self.sampling {
+            self.next_tick = (pts_s * fps + TICK_EPSILON).floor().max(-1.0) as i64 as u64 + 1;
+        }
+    }
+
     /// Whether the decoder may skip every frame that is not a keyframe.
     pub fn keyframes_only(&self) -> bool {
         matches!(self.sampling, Sampling::Keyframes)

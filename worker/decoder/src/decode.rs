@@ -87,59 +87,128 @@ pub fn decode<S: Read + Seek + Send + 'static>(
     };
     on_info(&info);
 
-    let mut pass = Pass {
-        tb,
-        origin: start,
-        fps,
-        sampler,
-        keyframes: options.sampling == Sampling::Keyframes,
-        converter: RgbConverter::new(),
-        frame: VideoFrame::empty(),
-        decoded: 0,
-        sampled: 0,
-        corrupt: 0,
-        last_s: None,
-        failure: None,
+    // A shard of a long video starts at its first tick: seek a few seconds
+    // before it (containers land on the keyframe before; an MPEG program
+    // stream may land late, which the first frame tells), else decode from
+    // the start. Either way the frames kept are those of a whole pass.
+    let window = match (options.segment, options.sampling) {
+        (Some(segment), Sampling::Fps(fps)) => Some(Window { first: segment.first_tick, end: segment.end_tick, t0: segment.first_tick as f64 / fps, fps }),
+        _ => None,
     };
-    let mut invalid_in_a_row = 0u32;
-    let mut packet = Packet::empty();
+    let mut seek_lead = Some(SEEK_LEAD_S);
     loop {
-        match packet.read(&mut input) {
-            Ok(()) => {
-                invalid_in_a_row = 0;
-                if packet.stream() != index {
-                    continue;
-                }
-                // Keyframe sampling decodes few frames: how far the stream
-                // reaches is read off its packets too.
-                if let Some(ts) = packet.pts() {
-                    pass.reached(ts);
-                }
-                if decoder.send_packet(&packet).is_err() {
-                    pass.corrupt += 1;
-                }
-                pass.drain(&mut decoder, &mut on_frame);
+        let seeked = match (window, start, seek_lead) {
+            (Some(w), Some(origin), Some(lead)) if w.first > 0 => {
+                let target = seconds(origin, tb) + (w.t0 - lead).max(0.0);
+                let ts = (target * f64::from(ffmpeg_next::ffi::AV_TIME_BASE)) as i64;
+                input.seek(ts, ..ts).is_ok()
             }
-            Err(AvError::Eof) => break,
-            Err(AvError::InvalidData) if invalid_in_a_row < MAX_INVALID_IN_A_ROW => {
-                invalid_in_a_row += 1;
-                pass.corrupt += 1;
+            _ => false,
+        };
+        let mut pass = Pass::new(tb, start, fps, Sampler::new(options.sampling), options.sampling == Sampling::Keyframes, window, seeked);
+        pass.run(&mut input, &mut decoder, index, &mut on_frame);
+        if pass.landed_late {
+            // Start over from the first packet: exact, if slower.
+            decoder.flush();
+            if !rewind(&mut input, index, start) {
+                return Ok(Decoded { info, decoded: 0, sampled: 0, corrupt: 0, ending: Ending::Failed { at_s: 0.0, reason: "a seek landed late and the stream cannot be read from its start again".to_string() } });
             }
-            Err(e) => {
-                pass.failure.get_or_insert_with(|| format!("reading the stream: {e}"));
-                break;
-            }
+            seek_lead = None;
+            continue;
         }
-        if pass.failure.is_some() {
-            break;
+        let ending = pass.ending(info.duration_s);
+        return Ok(Decoded { info, decoded: pass.decoded, sampled: pass.sampled, corrupt: pass.corrupt, ending });
+    }
+}
+
+/// Back to the first packet: by byte where the demuxer allows it (an MPEG
+/// program stream), else to the keyframe at or before the stream's start.
+fn rewind(input: &mut ffmpeg_next::format::context::Input, stream: usize, start: Option<i64>) -> bool {
+    use ffmpeg_next::ffi;
+    // SAFETY: the context is open and owned by `input` for this call.
+    unsafe {
+        let ctx = input.as_mut_ptr();
+        ffi::av_seek_frame(ctx, -1, 0, ffi::AVSEEK_FLAG_BYTE as i32) >= 0 || ffi::av_seek_frame(ctx, stream as i32, start.unwrap_or(0), ffi::AVSEEK_FLAG_BACKWARD as i32) >= 0
+    }
+}
+
+/// How far before a shard's first tick a seek aims.
+const SEEK_LEAD_S: f64 = 5.0;
+
+/// The ticks a shard of a long video keeps.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    first: u64,
+    end: Option<u64>,
+    /// Seconds of the first tick.
+    t0: f64,
+    fps: f64,
+}
+
+impl Pass {
+    #[allow(clippy::too_many_arguments)]
+    fn new(tb: Rational, origin: Option<i64>, fps: Option<f64>, sampler: Sampler, keyframes: bool, window: Option<Window>, seeked: bool) -> Pass {
+        Pass {
+            tb,
+            origin,
+            fps,
+            sampler,
+            keyframes,
+            window,
+            awaiting_first: seeked,
+            landed_late: false,
+            done: false,
+            converter: RgbConverter::new(),
+            frame: VideoFrame::empty(),
+            decoded: 0,
+            sampled: 0,
+            corrupt: 0,
+            last_s: None,
+            failure: None,
         }
     }
-    if pass.failure.is_none() {
-        let _ = decoder.send_eof();
-        pass.drain(&mut decoder, &mut on_frame);
+
+    /// Reads packets to the end of the stream (or of the window), every
+    /// loop bounded.
+    fn run(&mut self, input: &mut ffmpeg_next::format::context::Input, decoder: &mut ffmpeg_next::decoder::Video, index: usize, on_frame: &mut impl FnMut(Frame)) {
+        let mut invalid_in_a_row = 0u32;
+        let mut packet = Packet::empty();
+        loop {
+            match packet.read(input) {
+                Ok(()) => {
+                    invalid_in_a_row = 0;
+                    if packet.stream() != index {
+                        continue;
+                    }
+                    // Keyframe sampling decodes few frames: how far the
+                    // stream reaches is read off its packets too.
+                    if let Some(ts) = packet.pts() {
+                        self.reached(ts);
+                    }
+                    if decoder.send_packet(&packet).is_err() {
+                        self.corrupt += 1;
+                    }
+                    self.drain(decoder, on_frame);
+                }
+                Err(AvError::Eof) => break,
+                Err(AvError::InvalidData) if invalid_in_a_row < MAX_INVALID_IN_A_ROW => {
+                    invalid_in_a_row += 1;
+                    self.corrupt += 1;
+                }
+                Err(e) => {
+                    self.failure.get_or_insert_with(|| format!("reading the stream: {e}"));
+                    break;
+                }
+            }
+            if self.failure.is_some() || self.done || self.landed_late {
+                return;
+            }
+        }
+        if self.failure.is_none() {
+            let _ = decoder.send_eof();
+            self.drain(decoder, on_frame);
+        }
     }
-    let ending = pass.ending(info.duration_s);
-    Ok(Decoded { info, decoded: pass.decoded, sampled: pass.sampled, corrupt: pass.corrupt, ending })
 }
 
 fn open_reason(video: &str, e: &AvError) -> String {
@@ -158,6 +227,13 @@ struct Pass {
     fps: Option<f64>,
     sampler: Sampler,
     keyframes: bool,
+    window: Option<Window>,
+    /// After a seek: the first frame only tells where sampling resumes.
+    awaiting_first: bool,
+    /// The seek landed at or after the first tick: start over.
+    landed_late: bool,
+    /// The window's last tick is passed.
+    done: bool,
     converter: RgbConverter,
     frame: VideoFrame,
     decoded: u64,
@@ -183,7 +259,7 @@ impl Pass {
                     return;
                 }
             }
-            if self.failure.is_some() {
+            if self.failure.is_some() || self.done || self.landed_late {
                 return;
             }
         }
@@ -207,8 +283,28 @@ impl Pass {
             return;
         };
         let pts_s = self.reached(ts);
-        let index = if self.keyframes { self.fps.map_or(index, |f| (pts_s * f).round().max(0.0) as u64) } else { index };
+        if self.awaiting_first {
+            self.awaiting_first = false;
+            match self.window {
+                Some(w) if pts_s + 1e-9 < w.t0 => self.sampler.resume_after(pts_s),
+                _ => self.landed_late = true,
+            }
+            return;
+        }
+        // Decode order counts frames only on a whole pass from the start;
+        // keyframe sampling and shards of a long video index by timestamp.
+        let index = if self.keyframes || self.window.is_some() { self.fps.map_or(index, |f| (pts_s * f).round().max(0.0) as u64) } else { index };
         let Some(target_s) = self.sampler.keep(index, pts_s, self.frame.is_key()) else { return };
+        if let (Some(w), Some(target)) = (self.window, target_s) {
+            let tick = (target * w.fps).round() as u64;
+            if tick < w.first {
+                return;
+            }
+            if w.end.is_some_and(|end| tick >= end) {
+                self.done = true;
+                return;
+            }
+        }
         match self.converter.rgb(&self.frame) {
             Ok(rgb) => {
                 self.sampled += 1;
@@ -224,6 +320,11 @@ impl Pass {
         let at_s = self.last_s.unwrap_or(0.0);
         if let Some(reason) = &self.failure {
             return Ending::Failed { at_s, reason: reason.clone() };
+        }
+        // A shard that saw its last tick, or a stream that ended before it
+        // began (the shard holding the end reports that), lost nothing.
+        if self.done || self.window.is_some_and(|w| at_s < w.t0) {
+            return Ending::Complete;
         }
         let slack = 0.5f64.max(2.0 * self.fps.map_or(0.0, |f| 1.0 / f));
         match duration_s {

@@ -1,6 +1,7 @@
-//! `rwclip-decode ROOT KEY SAMPLING [THREADS]`: decodes the video `KEY` of
-//! the store at `ROOT` (a folder or `s3://` prefix) and writes the messages
-//! of `rwclip_video::wire` on stdout. The worker runs it as a child under a
+//! `rwclip-decode ROOT KEY SAMPLING [THREADS [FIRST:END]]`: decodes the
+//! video `KEY` of the store at `ROOT` (a folder or `s3://` prefix), only the
+//! fps ticks `FIRST..END` when given (END empty: to the end), and writes the
+//! messages of `rwclip_video::wire` on stdout. The worker runs it as a child under a
 //! watchdog: whatever libav does to this process (abort, hang) costs one
 //! video, never the shard. Only this binary links FFmpeg.
 
@@ -10,7 +11,7 @@ use std::io::Write;
 use std::str::FromStr;
 
 use rwclip_decoder::decode;
-use rwclip_video::{DecodeOptions, Message, Sampling};
+use rwclip_video::{DecodeOptions, Message, Sampling, Segment};
 
 use store_reader::StoreReader;
 
@@ -22,7 +23,7 @@ const FAILPOINT: &str = "RWCLIP_DECODE_FAILPOINT";
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [root, key, sampling, rest @ ..] = args.as_slice() else {
-        eprintln!("usage: rwclip-decode ROOT KEY SAMPLING [THREADS]");
+        eprintln!("usage: rwclip-decode ROOT KEY SAMPLING [THREADS [FIRST:END]]");
         std::process::exit(2);
     };
     let sampling = Sampling::from_str(sampling).unwrap_or_else(|e| {
@@ -30,6 +31,12 @@ fn main() {
         std::process::exit(2)
     });
     let threads = rest.first().and_then(|t| t.parse().ok()).unwrap_or(1);
+    let segment = rest.get(1).map(|s| {
+        Segment::parse(s).unwrap_or_else(|| {
+            eprintln!("segment {s:?}: expected FIRST:END or FIRST:");
+            std::process::exit(2)
+        })
+    });
     let stdout = std::io::stdout();
     let out = std::cell::RefCell::new(std::io::BufWriter::with_capacity(1 << 20, stdout.lock()));
     let video = format!("{}/{key}", root.trim_end_matches('/'));
@@ -47,7 +54,7 @@ fn main() {
                 reader,
                 size,
                 &video,
-                &DecodeOptions { sampling, threads },
+                &DecodeOptions { sampling, threads, segment },
                 |info| write(&mut *out.borrow_mut(), &Message::Info(info.clone())),
                 |frame| {
                     write(&mut *out.borrow_mut(), &Message::Frame(frame));

@@ -15,7 +15,7 @@ fn run(path: &Path) -> Result<(Decoded, usize), VideoError> {
     let bytes = std::fs::read(path).unwrap();
     let size = bytes.len() as u64;
     let mut frames = 0;
-    decode(std::io::Cursor::new(bytes), size, &path.display().to_string(), &DecodeOptions { sampling: Sampling::Fps(1.0), threads: 1 }, |_| {}, |_| frames += 1).map(|d| (d, frames))
+    decode(std::io::Cursor::new(bytes), size, &path.display().to_string(), &DecodeOptions { sampling: Sampling::Fps(1.0), threads: 1, segment: None }, |_| {}, |_| frames += 1).map(|d| (d, frames))
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {

@@ -18,7 +18,7 @@ fn rust_frames(path: &Path, sampling: Sampling) -> (Vec<Frame>, rwclip_video::De
     let file = std::fs::File::open(path).unwrap();
     let size = file.metadata().unwrap().len();
     let mut frames = Vec::new();
-    let decoded = decode(file, size, &path.display().to_string(), &DecodeOptions { sampling, threads: 2 }, |_| {}, |f| frames.push(f)).unwrap();
+    let decoded = decode(file, size, &path.display().to_string(), &DecodeOptions { sampling, threads: 2, segment: None }, |_| {}, |f| frames.push(f)).unwrap();
     (frames, decoded)
 }
 
@@ -81,4 +81,40 @@ fn frames_equal_pyav_for_mpeg2_h264_mpeg4_and_wmv2() {
     let keys = assert_equal_to_pyav(&videos[1], Sampling::Keyframes, dir.path());
     assert_eq!(keys.iter().map(|f| f.index).collect::<Vec<_>>(), vec![0, 50, 100], "x264 with -g 50 and no scene cuts");
     assert_equal_to_pyav(&videos[0], Sampling::Fps(2.5), dir.path());
+}
+
+/// A long video cut into shards of sampled frames: each shard seeks before
+/// its first tick and decodes forward, and together they give exactly the
+/// frames of one pass over the whole video.
+#[test]
+fn shards_of_a_video_together_equal_one_whole_pass() {
+    use rwclip_video::Segment;
+    let dir = tempfile::tempdir().unwrap();
+    let videos = [
+        make_video(dir.path(), "long.mpg", 31, &["-c:v", "mpeg2video", "-q:v", "6"]),
+        make_video(dir.path(), "long.mp4", 31, &["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "250"]),
+        make_video(dir.path(), "long.avi", 31, &["-c:v", "mpeg4", "-q:v", "6"]),
+        make_video(dir.path(), "long.wmv", 31, &["-c:v", "wmv2", "-q:v", "6"]),
+        make_video(dir.path(), "long.mkv", 31, &["-c:v", "libx264", "-pix_fmt", "yuv420p"]),
+    ];
+    for v in &videos {
+        let (whole, _) = rust_frames(v, Sampling::Fps(1.0));
+        assert_eq!(whole.len(), 31, "{}", v.display());
+        let mut pieces = Vec::new();
+        for segment in [Segment { first_tick: 0, end_tick: Some(7) }, Segment { first_tick: 7, end_tick: Some(14) }, Segment { first_tick: 14, end_tick: Some(29) }, Segment { first_tick: 29, end_tick: None }] {
+            let file = std::fs::File::open(v).unwrap();
+            let size = file.metadata().unwrap().len();
+            let mut frames = Vec::new();
+            let d = decode(file, size, &v.display().to_string(), &DecodeOptions { sampling: Sampling::Fps(1.0), threads: 2, segment: Some(segment) }, |_| {}, |f| frames.push(f)).unwrap();
+            assert_eq!(d.ending, Ending::Complete, "{} {segment:?}", v.display());
+            let ticks: Vec<u64> = frames.iter().map(|f| f.target_s.unwrap() as u64).collect();
+            let expected: Vec<u64> = (segment.first_tick..segment.end_tick.unwrap_or(31)).collect();
+            assert_eq!(ticks, expected, "{} {segment:?}", v.display());
+            pieces.extend(frames);
+        }
+        assert_eq!(pieces.len(), whole.len());
+        for (a, b) in pieces.iter().zip(&whole) {
+            assert!(a == b, "{}: frame {} (at {} s) differs between the shard and the whole pass", v.display(), b.index, b.pts_s);
+        }
+    }
 }

@@ -45,6 +45,10 @@ pub struct ScoreArgs {
     /// each 1/F s, decoded forward), every_nth=N, or keyframes.
     #[arg(long, default_value = "fps=1")]
     pub sampling: rwclip_common::scoring::sampling::Sampling,
+    /// Sampled frames per shard of a long video (fps sampling, videos in a
+    /// folder or prefix).
+    #[arg(long, default_value_t = rwclip_common::scoring::job::DEFAULT_FRAMES_PER_SHARD)]
+    pub frames_per_shard: u64,
     /// Images (and video frames) per forward pass.
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
@@ -80,6 +84,7 @@ pub fn run(a: ScoreArgs) -> Result<()> {
         rows_per_shard: a.rows_per_shard,
         maps: a.maps,
         sampling: a.sampling,
+        frames_per_shard: a.frames_per_shard,
         model: ScoreModelSpec { weights: a.weights, device: a.device, image_batch_size: a.batch_size, precision: a.precision },
     };
     let text = toml::to_string(&spec).map_err(|e| usage(format!("cannot build the scoring job: {e}")))?;

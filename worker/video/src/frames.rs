@@ -9,11 +9,35 @@ pub struct DecodeOptions {
     pub sampling: Sampling,
     /// Decoder threads (frame threading gives the same frames).
     pub threads: usize,
+    /// Only the frames of these sampling ticks (fps sampling of a video the
+    /// plan cut into shards); `None` = the whole video.
+    #[serde(default)]
+    pub segment: Option<Segment>,
+}
+
+/// Ticks `first_tick ..` up to `end_tick` (open-ended for a video's last
+/// shard) of fps sampling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub first_tick: u64,
+    pub end_tick: Option<u64>,
+}
+
+impl Segment {
+    /// `FIRST:END` or `FIRST:` (open-ended), as `rwclip-decode` takes it.
+    pub fn arg(&self) -> String {
+        format!("{}:{}", self.first_tick, self.end_tick.map(|e| e.to_string()).unwrap_or_default())
+    }
+
+    pub fn parse(arg: &str) -> Option<Segment> {
+        let (first, end) = arg.split_once(':')?;
+        Some(Segment { first_tick: first.parse().ok()?, end_tick: if end.is_empty() { None } else { Some(end.parse().ok()?) } })
+    }
 }
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        DecodeOptions { sampling: Sampling::default(), threads: 1 }
+        DecodeOptions { sampling: Sampling::default(), threads: 1, segment: None }
     }
 }
 

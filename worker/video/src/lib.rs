@@ -11,6 +11,6 @@ mod frames;
 mod wire;
 
 pub use error::VideoError;
-pub use frames::{DecodeOptions, Decoded, Ending, Frame, VideoInfo};
+pub use frames::{DecodeOptions, Decoded, Ending, Frame, Segment, VideoInfo};
 pub use rwclip_common::scoring::sampling::{Sampler, Sampling, SamplingParseError};
 pub use wire::{Message, WireError};

@@ -20,6 +20,7 @@ use rwclip_inputs::preprocess::{Corner, Preprocess, View};
 use super::context::ExecContext;
 use super::error::ShardError;
 use super::score_video::{score_video, VideoDecoder};
+use rwclip_video::Segment;
 use crate::blocking_store::BlockingStore;
 use crate::overlap::{overlapped, PREFETCH_DEPTH};
 use crate::embed::{encode_pixels, parallel_map, pixel_batch};
@@ -87,6 +88,7 @@ fn read_rows(id: &ShardId, range: &InputRange, store_of: &dyn Fn(&str) -> Result
                 .collect();
             Ok((folder.clone(), rows))
         }
+        InputRange::Video { root, key, .. } => Ok((root.clone(), vec![InputRow { uri: format!("{root}/{key}"), location: Ok(key.clone()) }])),
         InputRange::Keys { root, after, last, .. } => {
             let store = store_of(root).map_err(ShardError::run(id))?;
             let mut keys = Vec::new();
@@ -189,7 +191,12 @@ pub fn score(
                         videos = Some(VideoDecoder::locate().map_err(|e| run(EngineError::Usage(e)))?);
                     }
                     let decoder = videos.as_ref().expect("located above");
-                    score_video(decoder, &root, key, &r.uri, s.sampling, batch, &preprocess, &views, &scorer, &mut out)?;
+                    // A long video's shard scores only its ticks.
+                    let segment = match &s.input.range {
+                        InputRange::Video { first_tick, end_tick, .. } if (*first_tick, *end_tick) != (0, None) => Some(Segment { first_tick: *first_tick, end_tick: *end_tick }),
+                        _ => None,
+                    };
+                    score_video(decoder, &root, key, &r.uri, s.sampling, segment, batch, &preprocess, &views, &scorer, &mut out)?;
                 }
             }
         }

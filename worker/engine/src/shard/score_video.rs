@@ -11,7 +11,7 @@ use rwclip_common::artifacts::{FrameAt, ImageScoreRow};
 use rwclip_common::scoring::sampling::Sampling;
 use rwclip_inputs::preprocess::{Preprocess, View};
 use rwclip_video::child::{decode_in_child, ChildFailure};
-use rwclip_video::{Frame, Message};
+use rwclip_video::{Frame, Message, Segment};
 
 use super::error::ShardError;
 use super::score::BatchScorer;
@@ -54,6 +54,7 @@ pub fn score_video(
     key: &str,
     uri: &str,
     sampling: Sampling,
+    segment: Option<Segment>,
     batch: usize,
     preprocess: &Preprocess,
     views: &[View],
@@ -62,6 +63,9 @@ pub fn score_video(
 ) -> Result<(), ShardError> {
     let mut command = Command::new(&decoder.exe);
     command.arg(root).arg(key).arg(sampling.to_string()).arg("1");
+    if let Some(segment) = segment {
+        command.arg(segment.arg());
+    }
     let mut pending: Vec<Frame> = Vec::with_capacity(batch);
     let mut failure: Option<ShardError> = None;
     let flush = |pending: &mut Vec<Frame>, out: &mut Vec<ImageScoreRow>| -> Result<(), ShardError> {
