@@ -119,6 +119,7 @@ bench: build $(REFERENCE_DIR)/winclip/.done
 	$(CARGO) bench -p rwclip-worker --bench pipeline
 	$(CARGO) bench -p rwclip-worker --bench scale
 	$(CARGO) bench -p rwclip-worker --bench maps
+	$(CARGO) bench -p rwclip-worker --bench video
 	$(CARGO) bench -p rwclip-coordinator --bench lease_roundtrip
 
 demo: build

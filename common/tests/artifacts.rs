@@ -143,6 +143,22 @@ fn window_embedding_rows() -> Vec<WindowEmbeddingRow> {
     ]
 }
 
+fn video_rows() -> Vec<rwclip_common::artifacts::VideoRow> {
+    use rwclip_common::artifacts::{VideoMoment, VideoRow};
+    vec![
+        VideoRow {
+            uri: "s3://archive/inspections/MH12-MH13.mpg".into(),
+            frames_scored: 1800,
+            errors: 1,
+            error: Some("truncated at 1800.2 s of 3600.0 s".into()),
+            max_score: Some(0.875),
+            max_at_s: Some(912.0),
+            moments: vec![VideoMoment { at_s: 912.0, frame: Some(22800), score: 0.875 }, VideoMoment { at_s: 40.0, frame: Some(1000), score: 0.5 }],
+        },
+        VideoRow { uri: "inspections/empty.avi".into(), frames_scored: 0, errors: 1, error: Some("empty file (0 bytes)".into()), max_score: None, max_at_s: None, moments: vec![] },
+    ]
+}
+
 fn image_score_rows() -> Vec<ImageScoreRow> {
     vec![
         ImageScoreRow { uri: "s3://archive/2026/frame-000.jpg".into(), score: Some(0.75), s_fnn: Some(0.5), s_pr: Some(0.25), error: None, map: None, at: None },
@@ -222,6 +238,13 @@ fn expected_pylist(kind: ArtifactKind) -> Value {
                        "frame": r.at.and_then(|a| a.frame), "pts_s": r.at.map(|a| a.pts_s), "target_s": r.at.and_then(|a| a.target_s)})
             })
             .collect(),
+        ArtifactKind::Videos => video_rows()
+            .iter()
+            .map(|r| {
+                json!({"uri": r.uri, "frames_scored": r.frames_scored, "errors": r.errors, "error": r.error, "max_score": r.max_score, "max_at_s": r.max_at_s,
+                       "moments": serde_json::to_string(&r.moments).unwrap()})
+            })
+            .collect(),
         ArtifactKind::Summary => summary_rows()
             .iter()
             .map(|r| {
@@ -293,6 +316,7 @@ async fn every_artifact_round_trips_and_pyarrow_reads_it_with_descriptions() {
         round_trip(&store, &summary_rows()).await,
         round_trip(&store, &image_score_rows()).await,
         round_trip(&store, &window_embedding_rows()).await,
+        round_trip(&store, &video_rows()).await,
     ];
     let paths: Vec<String> = keys
         .iter()

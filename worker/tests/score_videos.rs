@@ -121,10 +121,37 @@ fn a_folder_of_videos_is_scored_frame_by_frame_and_bad_footage_is_a_row() {
     assert_eq!(mpg_summary["max_at_s"], best["pts_s"]);
     assert!(!mpg_summary["moments"].as_array().unwrap().is_empty());
 
-    let csv = std::fs::read_to_string(d.join("out2/videos.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 8, "{csv}");
+    let table: Vec<serde_json::Value> = serde_json::from_str(&python::run(
+        "import sys, json, pyarrow.parquet as pq\nprint(json.dumps(pq.read_table(sys.argv[1]).to_pylist()))",
+        &[d.join("out2/videos.parquet").to_str().unwrap()],
+    ))
+    .unwrap();
+    assert_eq!(table.len(), 7);
+    assert!(table[0]["uri"].as_str().unwrap().ends_with("b-pipe.mpg") && table[0]["frames_scored"] == 6 && table[0]["errors"] == 0, "{:?}", table[0]);
+    let moments: Vec<serde_json::Value> = serde_json::from_str(table[0]["moments"].as_str().unwrap()).unwrap();
+    assert_eq!(moments[0]["score"], table[0]["max_score"]);
+    assert!(table[2]["error"].as_str().unwrap().starts_with("truncated at "), "{:?}", table[2]);
     let md = std::fs::read_to_string(d.join("out2/results.md")).unwrap();
     assert!(md.contains("## Videos") && md.contains("7 videos") && md.contains("b-pipe.mpg") && md.contains("00:00:0"), "{md}");
+    // Score over time of the best videos, in results.html too.
+    for rank in 1..=3 {
+        let png = std::fs::read(d.join(format!("out2/score-over-time-{rank}.png"))).unwrap();
+        let pixels = rwclip_inputs::preprocess::Preprocess::openai(224)
+            .load_bytes_views(&png, "score-over-time", &[rwclip_inputs::preprocess::View::Center])
+            .unwrap_or_else(|e| panic!("score-over-time-{rank}.png does not decode: {e}"))
+            .remove(0);
+        let mean = pixels.iter().sum::<f32>() / pixels.len() as f32;
+        let var = pixels.iter().map(|p| (p - mean).powi(2)).sum::<f32>() / pixels.len() as f32;
+        assert!(var > 1e-4, "score-over-time-{rank}.png is blank");
+        let svg = std::fs::read_to_string(d.join(format!("out2/score-over-time-{rank}.svg"))).unwrap();
+        assert!(svg.contains("score over time") && svg.contains("00:00:0"), "score-over-time-{rank}.svg");
+    }
+    let html = std::fs::read_to_string(d.join("out2/results.html")).unwrap();
+    assert!(html.contains("Score over time") && html.contains("Videos"), "results.html");
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    std::fs::write(artifacts.join("videos-score-over-time-1.png"), std::fs::read(d.join("out2/score-over-time-1.png")).unwrap()).unwrap();
+    std::fs::write(artifacts.join("videos-results.md"), &md).unwrap();
     let top_k = std::fs::read_to_string(d.join("out2/top_k.csv")).unwrap();
     assert!(top_k.starts_with("rank,uri,score,s_fnn,s_pr,frame,pts_s\n"), "{top_k}");
 
@@ -199,4 +226,49 @@ fn long_videos_spread_over_shards_locally_and_on_s3_with_the_same_rows() {
         }).collect()
     };
     assert_eq!(dump(&on_s3), dump(&local));
+}
+
+/// Videos cut into many shards survive a SIGKILLed worker and a restarted
+/// coordinator: every frame exactly once, the same parts as a local run.
+#[test]
+fn a_killed_worker_and_a_restarted_coordinator_lose_no_frame() {
+    use rwclip_test_support::cluster::Cluster;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let spec = SynthSpec { categories: vec!["weave".into()], train_good: 0, test_good: 1, test_defective: 0, image_size: 64, ..SynthSpec::default() };
+    synth::write(&d.join("data"), &spec).unwrap();
+    rwclip(d, &["train", "--model", "rwclip-tiny", "--pairs", "128", "--seed", "1", "--device", "cpu", "--out", "detector.safetensors"], &[]);
+    let v = d.join("footage");
+    std::fs::create_dir_all(&v).unwrap();
+    ffmpeg(&v.join("a.mp4"), 40, &["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+    ffmpeg(&v.join("b.mpg"), 30, &["-c:v", "mpeg2video", "-q:v", "6"]);
+    ffmpeg(&v.join("c.avi"), 20, &["-c:v", "mpeg4", "-q:v", "6"]);
+    let job = format!(
+        "kind = \"score\"\nname = \"chaos\"\noutput = \"{out}\"\ndetector = \"{det}\"\ninput = \"{input}\"\nframes_per_shard = 4\ntop_k = 5\n[model]\ndevice = \"cpu\"\nimage_batch_size = 4\n",
+        out = d.join("chaos-out").display(),
+        det = d.join("detector.safetensors").display(),
+        input = v.display(),
+    );
+    std::fs::write(d.join("chaos.toml"), job).unwrap();
+    let mut cluster = Cluster::start(Path::new(BIN), d.join("store").to_str().unwrap(), &[]);
+    let victim = cluster.add_worker();
+    let id = cluster.submit(&d.join("chaos.toml"));
+    cluster.wait_for(&id, Duration::from_secs(180), "a shard running", |s| s.shards_running >= 1 && s.shards_committed >= 3);
+    cluster.kill_worker(victim);
+    cluster.kill_coordinator();
+    cluster.start_coordinator();
+    cluster.add_worker();
+    cluster.add_worker();
+    let status = cluster.wait_succeeded(&id, Duration::from_secs(300));
+    assert_eq!(status.shards_failed, 0);
+    let got = rows(&d.join("chaos-out"));
+    for (name, seconds) in [("a.mp4", 40u64), ("b.mpg", 30), ("c.avi", 20)] {
+        let frames: Vec<u64> = got.iter().filter(|r| r["uri"].as_str().unwrap().ends_with(name)).map(|r| r["frame"].as_u64().unwrap()).collect();
+        assert_eq!(frames, (0..seconds).map(|s| s * 25).collect::<Vec<_>>(), "{name}: every second exactly once");
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("chaos-out/summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["shards"], 10 + 8 + 5);
+    drop(cluster);
+    rwclip(d, &["score", "--input", "footage", "--detector", "detector.safetensors", "--out", "local", "--device", "cpu", "--batch-size", "4", "--frames-per-shard", "4", "--top-k", "5", "--workers", "1"], &[]);
+    assert_eq!(parts(&d.join("local")), parts(&d.join("chaos-out")), "the same parts as one local worker");
 }

@@ -69,6 +69,8 @@ pub enum ArtifactError {
         expected: usize,
         found: usize,
     },
+    #[error("{artifact} column {column:?} row {row}: {problem}")]
+    BadCell { artifact: &'static str, column: &'static str, row: usize, problem: String },
     #[error("{artifact} embedding width {dim} is larger than Arrow's list size limit")]
     EmbeddingTooWide { artifact: &'static str, dim: usize },
     #[error(transparent)]

@@ -25,7 +25,7 @@ mod store;
 use bytes::Bytes;
 
 pub use error::ArtifactError;
-pub use rows::{FrameAt, ImageEmbeddingRow, ImageScoreRow, MetricRow, PixelMetricStats, PixelMetricValues, PromptRow, QuantisedMap, ScoreRow, SummaryRow, TextEmbeddingRow, WindowEmbeddingRow};
+pub use rows::{FrameAt, ImageEmbeddingRow, ImageScoreRow, MetricRow, PixelMetricStats, PixelMetricValues, PromptRow, QuantisedMap, ScoreRow, SummaryRow, TextEmbeddingRow, VideoMoment, VideoRow, WindowEmbeddingRow};
 pub use schema::ArtifactKind;
 pub use store::{Store, StoreError};
 

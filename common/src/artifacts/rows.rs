@@ -419,6 +419,26 @@ impl ImageScoreRow {
     }
 }
 
+/// A scoring job's results for one input video (`videos.parquet`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VideoMoment {
+    pub at_s: f64,
+    pub frame: Option<u64>,
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VideoRow {
+    pub uri: String,
+    pub frames_scored: u64,
+    pub errors: u64,
+    /// The first error row's text (an unreadable video, or how it ended).
+    pub error: Option<String>,
+    pub max_score: Option<f64>,
+    pub max_at_s: Option<f64>,
+    pub moments: Vec<VideoMoment>,
+}
+
 /// Where in its video a scored frame is.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FrameAt {
@@ -487,6 +507,44 @@ impl ColumnCodec for ImageScoreRow {
                 at: pts_s[i].map(|pts_s| FrameAt { frame: frame[i], pts_s, target_s: target_s[i] }),
             })
             .collect())
+    }
+}
+
+impl ColumnCodec for VideoRow {
+    const KIND: ArtifactKind = ArtifactKind::Videos;
+
+    fn to_columns(rows: &[Self]) -> Columns {
+        let moments: Vec<String> = rows.iter().map(|r| serde_json::to_string(&r.moments).expect("plain data")).collect();
+        Ok((
+            vec![
+                utf8_column(rows, |r| &r.uri),
+                u64_column(rows, |r| r.frames_scored),
+                u64_column(rows, |r| r.errors),
+                optional_utf8_column(rows, |r| r.error.as_deref()),
+                optional_f64_column(rows, |r| r.max_score),
+                optional_f64_column(rows, |r| r.max_at_s),
+                std::sync::Arc::new(arrow_array::StringArray::from(moments)) as ArrayRef,
+            ],
+            0,
+        ))
+    }
+
+    fn from_columns(c: &BatchColumns<'_>) -> Result<Vec<Self>, ArtifactError> {
+        let (uri, frames, errors, error) = (c.utf8("uri")?, c.u64("frames_scored")?, c.u64("errors")?, c.optional_utf8("error")?);
+        let (max_score, max_at_s, moments) = (c.optional_f64("max_score")?, c.optional_f64("max_at_s")?, c.utf8("moments")?);
+        (0..c.num_rows())
+            .map(|i| {
+                Ok(VideoRow {
+                    uri: uri.value(i).to_string(),
+                    frames_scored: frames.value(i),
+                    errors: errors.value(i),
+                    error: error[i].clone(),
+                    max_score: max_score[i],
+                    max_at_s: max_at_s[i],
+                    moments: serde_json::from_str(moments.value(i)).map_err(|e| ArtifactError::BadCell { artifact: Self::KIND.name(), column: "moments", row: i, problem: format!("not a JSON list of moments: {e}") })?,
+                })
+            })
+            .collect()
     }
 }
 

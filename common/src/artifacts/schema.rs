@@ -236,6 +236,16 @@ const IMAGE_SCORES: &[ColumnSpec] = &[
     col("target_s", OptionalF64, "for a frame sampled at `fps`: the tick k / fps it stands for (it is the first frame at or after it); null otherwise"),
 ];
 
+const VIDEOS: &[ColumnSpec] = &[
+    col("uri", Utf8, "the video as the input names it"),
+    col("frames_scored", U64, "sampled frames of the video that were scored"),
+    col("errors", U64, "error rows of the video (0, or 1: why it could not be read, or read to its end)"),
+    col("error", OptionalUtf8, "that error row's text; null when the video was read to its end"),
+    col("max_score", OptionalF64, "the highest score of any of its frames; null when none was scored"),
+    col("max_at_s", OptionalF64, "when that frame is, seconds after the stream's start; null when none was scored"),
+    col("moments", Utf8, "the top moments as a JSON list of {at_s, frame, score}: peaks of the score over time, highest first, at least 10 s apart, at most 5"),
+];
+
 /// The artifact kinds; `name()` is what the Parquet metadata records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArtifactKind {
@@ -247,10 +257,11 @@ pub enum ArtifactKind {
     Summary,
     ImageScores,
     WindowEmbeddings,
+    Videos,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 8] = [
+    pub const ALL: [ArtifactKind; 9] = [
         ArtifactKind::Prompts,
         ArtifactKind::TextEmbeddings,
         ArtifactKind::ImageEmbeddings,
@@ -259,6 +270,7 @@ impl ArtifactKind {
         ArtifactKind::Summary,
         ArtifactKind::ImageScores,
         ArtifactKind::WindowEmbeddings,
+        ArtifactKind::Videos,
     ];
 
     pub fn name(self) -> &'static str {
@@ -271,6 +283,7 @@ impl ArtifactKind {
             ArtifactKind::Summary => "summary",
             ArtifactKind::ImageScores => "image_scores",
             ArtifactKind::WindowEmbeddings => "window_embeddings",
+            ArtifactKind::Videos => "videos",
         }
     }
 
@@ -284,6 +297,7 @@ impl ArtifactKind {
             ArtifactKind::Summary => "metrics aggregated over seeds: mean and std per category and score kind",
             ArtifactKind::ImageScores => "a detector's scores of archive images, one row per input image, in input order",
             ArtifactKind::WindowEmbeddings => "per test image, the window embeddings and patch tokens its anomaly maps are made of, and its ground-truth mask",
+            ArtifactKind::Videos => "a scoring job's results per input video, in input order: frames scored, errors, the highest score and when, the top moments",
         }
     }
 
@@ -297,6 +311,7 @@ impl ArtifactKind {
             ArtifactKind::Summary => SUMMARY,
             ArtifactKind::ImageScores => IMAGE_SCORES,
             ArtifactKind::WindowEmbeddings => WINDOW_EMBEDDINGS,
+            ArtifactKind::Videos => VIDEOS,
         }
     }
 

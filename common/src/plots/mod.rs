@@ -10,6 +10,7 @@ mod kinds;
 mod layer_maps;
 mod map_figures;
 mod report;
+mod score_over_time;
 mod tsne;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ pub use kinds::{BandSeries, CurveGrid, CurvePanel, Histograms, NpBands};
 pub use layer_maps::{layer_figures, layer_maps, LayerMap, LayerMaps, PointKind};
 pub use map_figures::{overlay_sheet, pixel_roc_figures, sheet_name, MapFigures, OverlayCell, OverlayRow, PixelRoc, SheetRef};
 pub use report::results_html;
+pub use score_over_time::ScoreOverTime;
 pub use tsne::tsne;
 
 use crate::aggregate::grid::parse_config;
@@ -137,6 +139,12 @@ pub fn score_figures(rows: &[ScoreRow], point: &str) -> Result<Vec<Figure>, Stri
 pub fn distribution_figure(scores: &[f64]) -> Result<Figure, String> {
     let h = Histograms { bins: 40, panels: vec![("score".to_string(), vec![("images".to_string(), scores.to_vec())])] };
     render("score_distribution", "Score distribution", (640, 400), &h)
+}
+
+/// The score of one video over time, its top moments marked; `rank` (1
+/// for the best video) names the files.
+pub fn score_over_time_figure(rank: usize, curve: &ScoreOverTime) -> Result<Figure, String> {
+    render(&format!("score-over-time-{rank}"), &format!("Score over time: {}", curve.video), (900, 320), curve)
 }
 
 #[cfg(test)]

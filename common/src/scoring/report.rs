@@ -16,7 +16,9 @@ fn cell(s: &str) -> String {
 /// The report of `summary` (`summary.json`'s value) and the best rows.
 pub fn scoring_markdown(summary: &serde_json::Value, top: &[ImageScoreRow]) -> String {
     let n = |k: &str| summary[k].as_u64().unwrap_or(0);
-    let mut md = format!("# {}\n\n{} images scored, {} failed", summary["title"].as_str().unwrap_or("scoring job"), n("scored"), n("failed"));
+    // With videos, a row is an image or a sampled frame.
+    let what = if summary["videos"].is_object() { "images and frames" } else { "images" };
+    let mut md = format!("# {}\n\n{} {what} scored, {} failed", summary["title"].as_str().unwrap_or("scoring job"), n("scored"), n("failed"));
     if let Some(errors) = summary["errors"].as_object().filter(|e| !e.is_empty()) {
         let kinds: Vec<String> = errors.iter().map(|(k, v)| format!("{k} {}", v.as_u64().unwrap_or(0))).collect();
         let _ = write!(md, " ({})", kinds.join(", "));

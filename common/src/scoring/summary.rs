@@ -99,7 +99,21 @@ pub async fn rank_top_k(store: &Store, reader: &ShardId, shards: &[ShardId], k: 
 /// The kind of a row's error, for the counts in `summary.json` (and the
 /// contact sheet's empty cells).
 pub(crate) fn error_kind(error: &str) -> &'static str {
-    if error.contains("not found") {
+    if error.starts_with("truncated at ") {
+        "truncated video"
+    } else if error.contains("the decoder crashed") {
+        "decoder crashed"
+    } else if error.contains("the decoder hung") {
+        "decoder hung"
+    } else if error.contains("decoding stopped at") {
+        "damaged video"
+    } else if error.contains("unsupported codec") || error.contains("has no video stream") || error.contains("has no pixel format") {
+        "unsupported video"
+    } else if error.contains("not a readable video") {
+        "undecodable"
+    } else if error.contains("empty file") {
+        "empty"
+    } else if error.contains("not found") {
         "missing"
     } else if error.contains("is empty") {
         "empty"
@@ -132,8 +146,18 @@ pub async fn write_summary_parts(store: &Store, id: &ShardId, spec: &ScoreSummar
     let (mut rows, mut failed, mut inputs) = (0u64, 0u64, 0u64);
     let mut errors: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
     let mut videos = super::videos::VideoTables::default();
-    for m in &manifests {
+    // The shards each video's rows are in, to read its curve again.
+    let mut spans: std::collections::HashMap<String, (usize, usize)> = std::collections::HashMap::new();
+    for (mi, m) in manifests.iter().enumerate() {
         for r in shard_store::read_part::<ImageScoreRow>(store, m, part::IMAGE_SCORES).await? {
+            if r.at.is_some() {
+                match spans.get_mut(&r.uri) {
+                    Some(span) => span.1 = mi,
+                    None => {
+                        spans.insert(r.uri.clone(), (mi, mi));
+                    }
+                }
+            }
             let row = rows;
             rows += 1;
             if videos.offer(&r) {
@@ -183,7 +207,7 @@ pub async fn write_summary_parts(store: &Store, id: &ShardId, spec: &ScoreSummar
     });
     let mut summary = summary;
     if !videos.is_empty() {
-        let mut ranked: Vec<&super::videos::VideoSummary> = videos.iter().collect();
+        let mut ranked: Vec<&crate::artifacts::VideoRow> = videos.iter().collect();
         ranked.sort_by(|a, b| b.max_score.unwrap_or(f64::NEG_INFINITY).total_cmp(&a.max_score.unwrap_or(f64::NEG_INFINITY)));
         summary["videos"] = serde_json::json!({
             "count": videos.len(),
@@ -195,7 +219,8 @@ pub async fn write_summary_parts(store: &Store, id: &ShardId, spec: &ScoreSummar
     let pretty = serde_json::to_string_pretty(&summary).expect("json");
     let mut files = vec![(part::TOP_K_CSV.to_string(), Bytes::from(csv)), (part::SUMMARY_JSON.to_string(), Bytes::from(pretty.clone()))];
     if !videos.is_empty() {
-        files.push((part::VIDEOS_CSV.to_string(), Bytes::from(super::videos::videos_csv(&videos))));
+        let bytes = crate::artifacts::to_parquet(&videos).map_err(|e| AggregateError::Corrupt { what: part::VIDEOS.to_string(), message: e.to_string() })?;
+        files.push((part::VIDEOS.to_string(), bytes));
     }
     // Sampled evenly from the sorted scores: a bounded histogram input
     // however long the archive.
@@ -207,6 +232,9 @@ pub async fn write_summary_parts(store: &Store, id: &ShardId, spec: &ScoreSummar
     }
     if let Some(sheet) = &spec.contact_sheet {
         figures.push(contact_sheet_figure(store, id, sheet).await?);
+    }
+    for (rank, curve) in video_curves(store, &manifests, &videos, &spans).await?.iter().enumerate() {
+        figures.push(crate::plots::score_over_time_figure(rank + 1, curve).map_err(|message| AggregateError::Plot { aggregate: id.clone(), figure: format!("the score over time of {}", curve.video), message })?);
     }
     let markdown = super::report::scoring_markdown(&summary, &top);
     files.push((part::RESULTS_MD.to_string(), Bytes::from(markdown.clone())));
@@ -224,6 +252,36 @@ pub async fn write_summary_parts(store: &Store, id: &ShardId, spec: &ScoreSummar
         keys.push(key);
     }
     Ok(keys)
+}
+
+/// Videos drawn as a score-over-time figure: the best few.
+pub const CURVE_VIDEOS: usize = 3;
+
+/// The score over time of the [`CURVE_VIDEOS`] videos with the highest
+/// scores, read again from the shards that hold them.
+async fn video_curves(
+    store: &Store,
+    manifests: &[Manifest],
+    videos: &[crate::artifacts::VideoRow],
+    spans: &std::collections::HashMap<String, (usize, usize)>,
+) -> Result<Vec<crate::plots::ScoreOverTime>, AggregateError> {
+    let mut best: Vec<&crate::artifacts::VideoRow> = videos.iter().filter(|v| v.max_score.is_some()).collect();
+    best.sort_by(|a, b| b.max_score.unwrap_or(0.0).total_cmp(&a.max_score.unwrap_or(0.0)));
+    let mut curves = Vec::new();
+    for v in best.into_iter().take(CURVE_VIDEOS) {
+        let Some(&(first, last)) = spans.get(&v.uri) else { continue };
+        let mut points = Vec::new();
+        for m in &manifests[first..=last] {
+            for r in shard_store::read_part::<ImageScoreRow>(store, m, part::IMAGE_SCORES).await? {
+                if let (true, Some(at), Some(score)) = (r.uri == v.uri, r.at, r.score) {
+                    points.push((at.pts_s, score));
+                }
+            }
+        }
+        let peaks = v.moments.iter().map(|m| (m.at_s, m.score)).collect();
+        curves.push(crate::plots::ScoreOverTime::new(v.uri.clone(), points, peaks));
+    }
+    Ok(curves)
 }
 
 /// The committed contact sheet `sheet`'s figure, which the summary publishes.
@@ -260,8 +318,8 @@ pub async fn publish_scores(store: &Store, summary: &Manifest, spec: &ScoreSumma
     }
     let top_k = store.get(&shard_store::part_key(store, summary, part::TOP_K_CSV)?).await?;
     output.put(part::TOP_K_CSV, top_k).await?;
-    if let Ok(key) = shard_store::part_key(store, summary, part::VIDEOS_CSV) {
-        output.put(part::VIDEOS_CSV, store.get(&key).await?).await?;
+    if let Ok(key) = shard_store::part_key(store, summary, part::VIDEOS) {
+        output.put(part::VIDEOS, store.get(&key).await?).await?;
     }
     let text = store.get(&shard_store::part_key(store, summary, part::SUMMARY_JSON)?).await?;
     let mut json: serde_json::Value = serde_json::from_slice(&text).map_err(|e| AggregateError::Corrupt { what: "summary.json".to_string(), message: e.to_string() })?;

@@ -2,43 +2,22 @@
 //! score and when, and the top moments (peaks of the score over time), read
 //! from the rows in one pass holding one video's scores at a time.
 
-use serde::Serialize;
-
-use crate::artifacts::ImageScoreRow;
+use crate::artifacts::{ImageScoreRow, VideoMoment, VideoRow};
 
 /// Top moments kept per video.
 pub const MOMENTS_PER_VIDEO: usize = 5;
 /// Two moments of one video are at least this far apart: a defect seen
 /// for several seconds is one moment.
 pub const MOMENT_GAP_S: f64 = 10.0;
-/// Videos listed in `summary.json` (all of them are in `videos.csv`).
+/// Videos listed in `summary.json` (all of them are in `videos.parquet`).
 pub const SUMMARY_VIDEOS: usize = 100;
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Moment {
-    pub at_s: f64,
-    pub frame: Option<u64>,
-    pub score: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct VideoSummary {
-    pub uri: String,
-    pub frames_scored: u64,
-    pub errors: u64,
-    /// The first error row's text (an unreadable video, or how it ended).
-    pub error: Option<String>,
-    pub max_score: Option<f64>,
-    pub max_at_s: Option<f64>,
-    pub moments: Vec<Moment>,
-}
 
 /// Rows in input order → one summary per video. A video's rows are
 /// contiguous (a shard expands a video where it stands).
 #[derive(Debug, Default)]
 pub struct VideoTables {
-    current: Option<(VideoSummary, Vec<Moment>)>,
-    done: Vec<VideoSummary>,
+    current: Option<(VideoRow, Vec<VideoMoment>)>,
+    done: Vec<VideoRow>,
 }
 
 impl VideoTables {
@@ -52,7 +31,7 @@ impl VideoTables {
         let starts = self.current.as_ref().is_none_or(|(v, _)| v.uri != r.uri);
         if starts {
             self.close();
-            let summary = VideoSummary { uri: r.uri.clone(), frames_scored: 0, errors: 0, error: None, max_score: None, max_at_s: None, moments: Vec::new() };
+            let summary = VideoRow { uri: r.uri.clone(), frames_scored: 0, errors: 0, error: None, max_score: None, max_at_s: None, moments: Vec::new() };
             self.current = Some((summary, Vec::new()));
         }
         let (v, series) = self.current.as_mut().expect("opened above");
@@ -63,7 +42,7 @@ impl VideoTables {
                     v.max_score = Some(score);
                     v.max_at_s = Some(at.pts_s);
                 }
-                series.push(Moment { at_s: at.pts_s, frame: at.frame, score });
+                series.push(VideoMoment { at_s: at.pts_s, frame: at.frame, score });
             }
             None => {
                 v.errors += 1;
@@ -83,7 +62,7 @@ impl VideoTables {
     }
 
     /// Every video, in input order.
-    pub fn finish(mut self) -> Vec<VideoSummary> {
+    pub fn finish(mut self) -> Vec<VideoRow> {
         self.close();
         self.done
     }
@@ -91,10 +70,10 @@ impl VideoTables {
 
 /// Up to `k` moments, highest score first, each at least `gap_s` from
 /// every higher one (ties: the earlier).
-pub fn peaks(series: &[Moment], k: usize, gap_s: f64) -> Vec<Moment> {
-    let mut order: Vec<&Moment> = series.iter().collect();
+pub fn peaks(series: &[VideoMoment], k: usize, gap_s: f64) -> Vec<VideoMoment> {
+    let mut order: Vec<&VideoMoment> = series.iter().collect();
     order.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.at_s.total_cmp(&b.at_s)));
-    let mut chosen: Vec<Moment> = Vec::new();
+    let mut chosen: Vec<VideoMoment> = Vec::new();
     for m in order {
         if chosen.len() == k {
             break;
@@ -110,18 +89,6 @@ pub fn peaks(series: &[Moment], k: usize, gap_s: f64) -> Vec<Moment> {
 pub fn hms(seconds: f64) -> String {
     let s = seconds.max(0.0) as u64;
     format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-}
-
-/// `videos.csv`: one line per video, in input order.
-pub fn videos_csv(videos: &[VideoSummary]) -> String {
-    let mut csv = String::from("uri,frames_scored,errors,max_score,max_at_s,moments,error\n");
-    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    for v in videos {
-        let f = |x: Option<f64>| x.map(|x| x.to_string()).unwrap_or_default();
-        let moments: Vec<String> = v.moments.iter().map(|m| format!("{}@{}", m.score, m.at_s)).collect();
-        csv.push_str(&format!("{},{},{},{},{},{},{}\n", quote(&v.uri), v.frames_scored, v.errors, f(v.max_score), f(v.max_at_s), quote(&moments.join(" ")), quote(v.error.as_deref().unwrap_or(""))));
-    }
-    csv
 }
 
 #[cfg(test)]
@@ -163,7 +130,7 @@ mod tests {
 
     #[test]
     fn peaks_are_apart_and_best_first() {
-        let series: Vec<Moment> = [(0.0, 0.2), (5.0, 0.9), (12.0, 0.3), (16.0, 0.95), (40.0, 0.5), (41.0, 0.5)].iter().map(|&(t, s)| Moment { at_s: t, frame: None, score: s }).collect();
+        let series: Vec<VideoMoment> = [(0.0, 0.2), (5.0, 0.9), (12.0, 0.3), (16.0, 0.95), (40.0, 0.5), (41.0, 0.5)].iter().map(|&(t, s)| VideoMoment { at_s: t, frame: None, score: s }).collect();
         let p = peaks(&series, 3, 10.0);
         assert_eq!(p.iter().map(|m| m.at_s).collect::<Vec<_>>(), vec![16.0, 5.0, 40.0]);
         assert_eq!(hms(3725.9), "01:02:05");

@@ -28,8 +28,8 @@ pub const LAYER_MAPS: &str = "layer_maps.json";
 pub const MAP_FIGURES: &str = "map_figures.json";
 /// Score shards: one row per input image, in input order.
 pub const IMAGE_SCORES: &str = "image_scores.parquet";
-/// A scoring job over videos: one line per video (frames, errors, top moments).
-pub const VIDEOS_CSV: &str = "videos.csv";
+/// A scoring job over videos: one row per video (frames, errors, top moments).
+pub const VIDEOS: &str = "videos.parquet";
 /// Scoring summaries, copied to the job's output with `scores/`.
 pub const TOP_K_CSV: &str = "top_k.csv";
 pub const SUMMARY_JSON: &str = "summary.json";
