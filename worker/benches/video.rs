@@ -13,7 +13,7 @@ use rwclip_video::child::decode_in_child;
 use rwclip_video::Message;
 
 const RWCLIP: &str = env!("CARGO_BIN_EXE_rwclip");
-const FOOTAGE_S: u32 = 120;
+const FOOTAGE_S: u32 = 300;
 
 fn decoder() -> PathBuf {
     Path::new(RWCLIP).with_file_name("rwclip-decode")
@@ -44,6 +44,12 @@ fn python(args: &[&str]) -> (f64, u64) {
 
 /// Seconds and frames of rwclip-decode over `video` with `sampling`.
 fn rust_decode(dir: &Path, video: &str, sampling: &str) -> (f64, u64) {
+    let (first, n) = rust_decode_once(dir, video, sampling);
+    let (second, _) = rust_decode_once(dir, video, sampling);
+    (first.min(second), n)
+}
+
+fn rust_decode_once(dir: &Path, video: &str, sampling: &str) -> (f64, u64) {
     let started = Instant::now();
     let mut frames = 0u64;
     let mut cmd = Command::new(decoder());
@@ -75,7 +81,8 @@ fn main() {
     let footage = d.join("footage");
     std::fs::create_dir_all(&footage).unwrap();
     let noisy = "testsrc2=size=720x576:rate=25,noise=alls=10:allf=t";
-    ffmpeg(&footage.join("sd.mpg"), FOOTAGE_S, noisy, &["-c:v", "mpeg2video", "-b:v", "6M"]);
+    // MPEG-2 as broadcast and DVD footage has it: two B-frames between references.
+    ffmpeg(&footage.join("sd.mpg"), FOOTAGE_S, noisy, &["-c:v", "mpeg2video", "-b:v", "6M", "-bf", "2"]);
     ffmpeg(&footage.join("sd.mp4"), FOOTAGE_S, noisy, &["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"]);
 
     println!("# rwclip video bench ({threads} threads, {FOOTAGE_S} s of SD 720x576 25 fps per codec)\n");
@@ -101,7 +108,9 @@ fn main() {
         let (fps_s, n) = rust_decode(&footage, name, "fps=1");
         assert_eq!(n, u64::from(FOOTAGE_S));
         let (key_s, _) = rust_decode(&footage, name, "keyframes");
-        let (py_s, _) = python(&[weights.to_str().unwrap(), "1", "1", "16", "-", "--decode-only", footage.join(name).to_str().unwrap()]);
+        let video = footage.join(name);
+        let decode_only = [weights.to_str().unwrap(), "1", "1", "16", "-", "--decode-only", video.to_str().unwrap()];
+        let py_s = python(&decode_only).0.min(python(&decode_only).0);
         println!("| {name} | {:.0} s | {:.0} s | {:.2}× | {:.0} s | {:.1}× cheaper |", per_hour(fps_s), per_hour(py_s), py_s / fps_s, per_hour(key_s), fps_s / key_s);
     }
 

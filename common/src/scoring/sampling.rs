@@ -144,6 +144,14 @@ impl Sampler {
         }
     }
 
+    /// The ticks per second of fps sampling.
+    pub fn fps(&self) -> Option<f64> {
+        match self.sampling {
+            Sampling::Fps(fps) => Some(fps),
+            _ => None,
+        }
+    }
+
     /// Whether the decoder may skip every frame that is not a keyframe.
     pub fn keyframes_only(&self) -> bool {
         matches!(self.sampling, Sampling::Keyframes)

@@ -96,6 +96,8 @@ pub fn decode<S: Read + Seek + Send + 'static>(
         _ => None,
     };
     let mut seek_lead = Some(SEEK_LEAD_S);
+    let mut skipping = true;
+    let mut emitted_up_to: Option<i64> = None;
     loop {
         let seeked = match (window, start, seek_lead) {
             (Some(w), Some(origin), Some(lead)) if w.first > 0 => {
@@ -106,7 +108,22 @@ pub fn decode<S: Read + Seek + Send + 'static>(
             _ => false,
         };
         let mut pass = Pass::new(tb, start, fps, Sampler::new(options.sampling), options.sampling == Sampling::Keyframes, window, seeked);
+        pass.skipping = skipping && matches!(options.sampling, Sampling::Fps(_));
+        pass.emitted_up_to = emitted_up_to;
         pass.run(&mut input, &mut decoder, index, &mut on_frame);
+        if pass.inexact {
+            // Decode everything from the start; what was emitted is not
+            // emitted again (the same frames decode to the same pixels).
+            decoder.flush();
+            decoder.skip_frame(Discard::Default);
+            if !rewind(&mut input, index, start) {
+                return Ok(Decoded { info, decoded: pass.decoded, sampled: pass.sampled, corrupt: pass.corrupt, ending: Ending::Failed { at_s: pass.last_s.unwrap_or(0.0), reason: "a gap in the stream needs it read again from its start, and it cannot be".to_string() } });
+            }
+            skipping = false;
+            emitted_up_to = pass.last_emitted.or(emitted_up_to);
+            seek_lead = None;
+            continue;
+        }
         if pass.landed_late {
             // Start over from the first packet: exact, if slower.
             decoder.flush();
@@ -148,7 +165,16 @@ struct Window {
 impl Pass {
     #[allow(clippy::too_many_arguments)]
     fn new(tb: Rational, origin: Option<i64>, fps: Option<f64>, sampler: Sampler, keyframes: bool, window: Option<Window>, seeked: bool) -> Pass {
+        let frame_ticks = fps.map(|f| (f64::from(tb.denominator()) / (f * f64::from(tb.numerator()).max(1.0))).round() as i64).filter(|&t| t > 0);
         Pass {
+            skipping: false,
+            skipped: std::collections::BTreeSet::new(),
+            previous: None,
+            inexact: false,
+            emitted_up_to: None,
+            last_emitted: None,
+            frame_ticks,
+            undecoded: 0,
             tb,
             origin,
             fps,
@@ -185,6 +211,13 @@ impl Pass {
                     if let Some(ts) = packet.pts() {
                         self.reached(ts);
                     }
+                    if self.skipping {
+                        let skip = self.may_skip(&packet);
+                        decoder.skip_frame(if skip { Discard::NonReference } else { Discard::Default });
+                        if let (true, Some(ts)) = (skip, packet.pts()) {
+                            self.skipped.insert(ts);
+                        }
+                    }
                     if decoder.send_packet(&packet).is_err() {
                         self.corrupt += 1;
                     }
@@ -200,7 +233,7 @@ impl Pass {
                     break;
                 }
             }
-            if self.failure.is_some() || self.done || self.landed_late {
+            if self.failure.is_some() || self.done || self.landed_late || self.inexact {
                 return;
             }
         }
@@ -234,6 +267,25 @@ struct Pass {
     landed_late: bool,
     /// The window's last tick is passed.
     done: bool,
+    /// Fps sampling of a constant-rate stream may leave non-reference
+    /// frames undecoded when no tick falls on them.
+    skipping: bool,
+    /// Timestamps of packets sent with non-reference frames discarded, not
+    /// yet passed by a decoded frame.
+    skipped: std::collections::BTreeSet<i64>,
+    /// The last decoded frame's timestamp.
+    previous: Option<i64>,
+    /// A gap in the stream that skipped frames cannot account for: start
+    /// over without skipping.
+    inexact: bool,
+    /// After a restart: frames up to this timestamp were emitted already.
+    emitted_up_to: Option<i64>,
+    /// The timestamp of the last frame emitted.
+    last_emitted: Option<i64>,
+    /// The nominal frame duration, in time-base units.
+    frame_ticks: Option<i64>,
+    /// Frames the decoder skipped (non-reference, between two ticks).
+    undecoded: u64,
     converter: RgbConverter,
     frame: VideoFrame,
     decoded: u64,
@@ -259,7 +311,7 @@ impl Pass {
                     return;
                 }
             }
-            if self.failure.is_some() || self.done || self.landed_late {
+            if self.failure.is_some() || self.done || self.landed_late || self.inexact {
                 return;
             }
         }
@@ -275,13 +327,53 @@ impl Pass {
         pts_s
     }
 
+    /// Whether `packet`'s frame, if it is not a reference, may go
+    /// undecoded: its predecessor is one nominal frame before it (checked
+    /// when the next frame is decoded) and no tick falls between them, so
+    /// the sampling never keeps it.
+    fn may_skip(&self, packet: &Packet) -> bool {
+        let (Some(ts), Some(frame), Some(origin)) = (packet.pts(), self.frame_ticks, self.origin) else { return false };
+        // Program streams often leave durations unset; the gap check holds
+        // either way.
+        if self.awaiting_first || (packet.duration() != 0 && packet.duration() != frame) {
+            return false;
+        }
+        let Some(fps) = self.sampler.fps() else { return false };
+        let (now, before) = (seconds(ts - origin, self.tb), seconds(ts - frame - origin, self.tb));
+        before >= 0.0 && (now * fps + 1e-9).floor() == (before * fps + 1e-9).floor()
+    }
+
+    /// Every frame between the last decoded one and `ts` must be one the
+    /// decoder was allowed to skip, one nominal frame apart; else a gap in
+    /// the stream may have made a skipped frame the one to keep.
+    fn gap_explained(&mut self, ts: i64) -> bool {
+        let (Some(previous), Some(frame)) = (self.previous, self.frame_ticks) else { return true };
+        self.skipped = self.skipped.split_off(&(previous + 1));
+        let mut expected = previous + frame;
+        while expected < ts {
+            if !self.skipped.remove(&expected) {
+                return false;
+            }
+            self.undecoded += 1;
+            expected += frame;
+        }
+        true
+    }
+
     fn on_decoded(&mut self, on_frame: &mut impl FnMut(Frame)) {
-        let index = self.decoded;
-        self.decoded += 1;
         let Some(ts) = self.frame.timestamp() else {
+            self.decoded += 1;
             self.corrupt += 1;
             return;
         };
+        if self.skipping && !self.gap_explained(ts) {
+            self.inexact = true;
+            return;
+        }
+        // Frames left undecoded still count in the stream's order.
+        let index = self.decoded + self.undecoded;
+        self.decoded += 1;
+        self.previous = Some(ts);
         let pts_s = self.reached(ts);
         if self.awaiting_first {
             self.awaiting_first = false;
@@ -305,8 +397,13 @@ impl Pass {
                 return;
             }
         }
+        if self.emitted_up_to.is_some_and(|e| ts <= e) {
+            self.sampled += 1;
+            return;
+        }
         match self.converter.rgb(&self.frame) {
             Ok(rgb) => {
+                self.last_emitted = Some(ts);
                 self.sampled += 1;
                 on_frame(Frame { index, pts_s, target_s, width: self.frame.width(), height: self.frame.height(), rgb });
             }
