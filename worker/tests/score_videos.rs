@@ -272,3 +272,34 @@ fn a_killed_worker_and_a_restarted_coordinator_lose_no_frame() {
     rwclip(d, &["score", "--input", "footage", "--detector", "detector.safetensors", "--out", "local", "--device", "cpu", "--batch-size", "4", "--frames-per-shard", "4", "--top-k", "5", "--workers", "1"], &[]);
     assert_eq!(parts(&d.join("local")), parts(&d.join("chaos-out")), "the same parts as one local worker");
 }
+
+/// A CSV manifest mixes stills and videos, named relative to it or by an
+/// absolute path; a video that is not there is a row saying so.
+#[test]
+fn a_manifest_mixes_stills_and_videos_by_relative_and_absolute_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let spec = SynthSpec { categories: vec!["weave".into()], train_good: 0, test_good: 1, test_defective: 0, image_size: 64, ..SynthSpec::default() };
+    synth::write(&d.join("data"), &spec).unwrap();
+    rwclip(d, &["train", "--model", "rwclip-tiny", "--pairs", "128", "--seed", "1", "--device", "cpu", "--out", "detector.safetensors"], &[]);
+    std::fs::create_dir_all(d.join("elsewhere")).unwrap();
+    ffmpeg(&d.join("relative.mp4"), 3, &["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+    ffmpeg(&d.join("elsewhere/absolute.wmv"), 2, &["-c:v", "wmv2"]);
+    let absolute = d.join("elsewhere/absolute.wmv");
+    let manifest = format!("site,uri\n1,data/weave/test/good/000.png\n2,relative.mp4\n3,{}\n4,gone.mpg\n", absolute.display());
+    std::fs::write(d.join("m.csv"), manifest).unwrap();
+    rwclip(d, &["score", "--input", "m.csv", "--detector", "detector.safetensors", "--out", "out", "--device", "cpu", "--batch-size", "4", "--workers", "1"], &[]);
+    let got = rows(&d.join("out"));
+    let names: Vec<(&str, Option<u64>)> = got.iter().map(|r| (r["uri"].as_str().unwrap(), r["frame"].as_u64())).collect();
+    let abs = absolute.display().to_string();
+    assert_eq!(
+        names,
+        vec![("data/weave/test/good/000.png", None), ("relative.mp4", Some(0)), ("relative.mp4", Some(25)), ("relative.mp4", Some(50)), (abs.as_str(), Some(0)), (abs.as_str(), Some(25)), ("gone.mpg", None)],
+    );
+    assert!(got[..6].iter().all(|r| r["score"].is_f64()));
+    let gone = got[6]["error"].as_str().unwrap();
+    assert!(gone.contains("gone.mpg") && gone.contains("not found"), "{gone}");
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("out/summary.json")).unwrap()).unwrap();
+    assert_eq!((summary["rows"].as_u64(), summary["videos"]["count"].as_u64()), (Some(7), Some(3)), "{summary}");
+    assert_eq!(summary["errors"]["missing"], 1, "{summary}");
+}

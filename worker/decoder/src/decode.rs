@@ -138,14 +138,20 @@ pub fn decode<S: Read + Seek + Send + 'static>(
     }
 }
 
-/// Back to the first packet: by byte where the demuxer allows it (an MPEG
-/// program stream), else to the keyframe at or before the stream's start.
+/// Back to the first packet: an MPEG program or transport stream (no
+/// index) by byte, any other container to the keyframe at or before the
+/// stream's start through its index.
 fn rewind(input: &mut ffmpeg_next::format::context::Input, stream: usize, start: Option<i64>) -> bool {
     use ffmpeg_next::ffi;
+    let by_byte = matches!(input.format().name(), "mpeg" | "mpegts" | "mpegvideo");
     // SAFETY: the context is open and owned by `input` for this call.
     unsafe {
         let ctx = input.as_mut_ptr();
-        ffi::av_seek_frame(ctx, -1, 0, ffi::AVSEEK_FLAG_BYTE as i32) >= 0 || ffi::av_seek_frame(ctx, stream as i32, start.unwrap_or(0), ffi::AVSEEK_FLAG_BACKWARD as i32) >= 0
+        if by_byte {
+            ffi::av_seek_frame(ctx, -1, 0, ffi::AVSEEK_FLAG_BYTE as i32) >= 0
+        } else {
+            ffi::av_seek_frame(ctx, stream as i32, start.unwrap_or(0), ffi::AVSEEK_FLAG_BACKWARD as i32) >= 0
+        }
     }
 }
 
@@ -361,7 +367,11 @@ impl Pass {
     }
 
     fn on_decoded(&mut self, on_frame: &mut impl FnMut(Frame)) {
-        let Some(ts) = self.frame.timestamp() else {
+        // The frame's own pts, as PyAV reports it; else libav's best-effort
+        // guess; else (the last frame flushed out of an AVI with B-frames,
+        // which newer FFmpeg times) one nominal frame after the previous.
+        let guessed = self.previous.zip(self.frame_ticks).map(|(p, f)| p + f);
+        let Some(ts) = self.frame.pts().or_else(|| self.frame.timestamp()).or(guessed) else {
             self.decoded += 1;
             self.corrupt += 1;
             return;

@@ -196,7 +196,9 @@ pub fn score(
                         InputRange::Video { first_tick, end_tick, .. } if (*first_tick, *end_tick) != (0, None) => Some(Segment { first_tick: *first_tick, end_tick: *end_tick }),
                         _ => None,
                     };
-                    score_video(decoder, &root, key, &r.uri, s.sampling, segment, batch, &preprocess, &views, &scorer, &mut out)?;
+                    // A manifest may name a video by an absolute path or URL.
+                    let (video_root, video_key) = if key.contains("://") || key.starts_with('/') { rwclip_common::job::split_file_uri(key) } else { (root.clone(), key.clone()) };
+                    score_video(decoder, &video_root, &video_key, &r.uri, s.sampling, segment, batch, &preprocess, &views, &scorer, &mut out)?;
                 }
             }
         }
