@@ -32,6 +32,16 @@ fn ffmpeg(path: &Path, seconds: u32, codec: &[&str]) {
     assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// A folder with one synthesised still (`data/weave/test/good/000.png`)
+/// and `detector.safetensors`, trained for random-init rwclip-tiny.
+fn with_detector() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SynthSpec { categories: vec!["weave".into()], train_good: 0, test_good: 1, test_defective: 0, image_size: 64, ..SynthSpec::default() };
+    synth::write(&dir.path().join("data"), &spec).unwrap();
+    rwclip(dir.path(), &["train", "--model", "rwclip-tiny", "--pairs", "128", "--seed", "1", "--device", "cpu", "--out", "detector.safetensors"], &[]);
+    dir
+}
+
 fn rows(out: &Path) -> Vec<serde_json::Value> {
     let json = python::run(
         "import sys, json, pyarrow.dataset as ds\nt = ds.dataset(sys.argv[1], format='parquet').to_table()\nprint(json.dumps(t.to_pylist(), default=list))",
@@ -48,11 +58,8 @@ fn parts(out: &Path) -> Vec<Vec<u8>> {
 
 #[test]
 fn a_folder_of_videos_is_scored_frame_by_frame_and_bad_footage_is_a_row() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = with_detector();
     let d = dir.path();
-    let spec = SynthSpec { categories: vec!["weave".into()], train_good: 0, test_good: 1, test_defective: 0, image_size: 64, ..SynthSpec::default() };
-    synth::write(&d.join("data"), &spec).unwrap();
-    rwclip(d, &["train", "--model", "rwclip-tiny", "--pairs", "128", "--seed", "1", "--device", "cpu", "--out", "detector.safetensors"], &[]);
     let v = d.join("inspections");
     std::fs::create_dir_all(&v).unwrap();
     std::fs::copy(d.join("data/weave/test/good/000.png"), v.join("a-still.png")).unwrap();
@@ -175,11 +182,8 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 /// and read from moto S3 in ranged reads, give the rows of one pass.
 #[test]
 fn long_videos_spread_over_shards_locally_and_on_s3_with_the_same_rows() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = with_detector();
     let d = dir.path();
-    let spec = SynthSpec { categories: vec!["weave".into()], train_good: 0, test_good: 1, test_defective: 0, image_size: 64, ..SynthSpec::default() };
-    synth::write(&d.join("data"), &spec).unwrap();
-    rwclip(d, &["train", "--model", "rwclip-tiny", "--pairs", "128", "--seed", "1", "--device", "cpu", "--out", "detector.safetensors"], &[]);
     let v = d.join("long");
     std::fs::create_dir_all(&v).unwrap();
     ffmpeg(&v.join("a.mp4"), 40, &["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "250"]);
@@ -233,11 +237,8 @@ fn long_videos_spread_over_shards_locally_and_on_s3_with_the_same_rows() {
 #[test]
 fn a_killed_worker_and_a_restarted_coordinator_lose_no_frame() {
     use rwclip_test_support::cluster::Cluster;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = with_detector();
     let d = dir.path();
-    let spec = SynthSpec { categories: vec!["weave".into()], train_good: 0, test_good: 1, test_defective: 0, image_size: 64, ..SynthSpec::default() };
-    synth::write(&d.join("data"), &spec).unwrap();
-    rwclip(d, &["train", "--model", "rwclip-tiny", "--pairs", "128", "--seed", "1", "--device", "cpu", "--out", "detector.safetensors"], &[]);
     let v = d.join("footage");
     std::fs::create_dir_all(&v).unwrap();
     ffmpeg(&v.join("a.mp4"), 40, &["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
@@ -277,11 +278,8 @@ fn a_killed_worker_and_a_restarted_coordinator_lose_no_frame() {
 /// absolute path; a video that is not there is a row saying so.
 #[test]
 fn a_manifest_mixes_stills_and_videos_by_relative_and_absolute_names() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = with_detector();
     let d = dir.path();
-    let spec = SynthSpec { categories: vec!["weave".into()], train_good: 0, test_good: 1, test_defective: 0, image_size: 64, ..SynthSpec::default() };
-    synth::write(&d.join("data"), &spec).unwrap();
-    rwclip(d, &["train", "--model", "rwclip-tiny", "--pairs", "128", "--seed", "1", "--device", "cpu", "--out", "detector.safetensors"], &[]);
     std::fs::create_dir_all(d.join("elsewhere")).unwrap();
     ffmpeg(&d.join("relative.mp4"), 3, &["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
     ffmpeg(&d.join("elsewhere/absolute.wmv"), 2, &["-c:v", "wmv2"]);
