@@ -16,6 +16,11 @@ VENV_STAMP := $(VENV)/.rwclip-requirements.txt
 # bootstrapped with an older list install the new packages too.
 SYSTEM_STAMP := $(HOME)/.cache/rwclip/.system-packages-v5
 CARGO ?= cargo
+# A fresh clone builds everything once: incremental state would only add
+# gigabytes of disk (a CI run once died in the linker on a full disk).
+ifdef CI
+export CARGO_INCREMENTAL := 0
+endif
 REFERENCE_DIR := target/reference
 # anomalib's WinCLIP, the reference for rwclip's, needs open_clip < 2.26.1 and
 # would pull lightning through its package __init__s: it lives in its own
