@@ -153,7 +153,7 @@ fn video_rows() -> Vec<rwclip_common::artifacts::VideoRow> {
             error: Some("truncated at 1800.2 s of 3600.0 s".into()),
             max_score: Some(0.875),
             max_at_s: Some(912.0),
-            moments: vec![VideoMoment { at_s: 912.0, frame: Some(22800), score: 0.875 }, VideoMoment { at_s: 40.0, frame: Some(1000), score: 0.5 }],
+            moments: vec![VideoMoment { at_s: 912.0, frame: Some(22800), score: 0.875, distance_m: Some(61.25) }, VideoMoment { at_s: 40.0, frame: Some(1000), score: 0.5, distance_m: None }],
         },
         VideoRow { uri: "inspections/empty.avi".into(), frames_scored: 0, errors: 1, error: Some("empty file (0 bytes)".into()), max_score: None, max_at_s: None, moments: vec![] },
     ]
@@ -178,7 +178,7 @@ fn image_score_rows() -> Vec<ImageScoreRow> {
             s_pr: Some(0.125),
             error: None,
             map: None,
-            at: Some(rwclip_common::artifacts::FrameAt { frame: Some(350), pts_s: 14.0, target_s: Some(14.0) }),
+            at: Some(rwclip_common::artifacts::FrameAt { frame: Some(350), pts_s: 14.0, target_s: Some(14.0), distance_m: Some(3.5) }),
         },
         ImageScoreRow {
             uri: "s3://archive/inspections/MH12-MH13.mpg".into(),
@@ -187,7 +187,7 @@ fn image_score_rows() -> Vec<ImageScoreRow> {
             s_pr: None,
             error: Some("truncated at 14.2 s of 30.0 s".into()),
             map: None,
-            at: Some(rwclip_common::artifacts::FrameAt { frame: None, pts_s: 14.2, target_s: None }),
+            at: Some(rwclip_common::artifacts::FrameAt { frame: None, pts_s: 14.2, target_s: None, distance_m: None }),
         },
         ImageScoreRow { uri: "frames/broken.jpg".into(), score: None, s_fnn: None, s_pr: None, error: Some("cannot decode image frames/broken.jpg: unexpected end of file".into()), map: None, at: None },
     ]
@@ -235,7 +235,8 @@ fn expected_pylist(kind: ArtifactKind) -> Value {
             .map(|r| {
                 json!({"uri": r.uri, "score": r.score, "s_fnn": r.s_fnn, "s_pr": r.s_pr, "error": r.error,
                        "map_max": r.map.as_ref().map(|m| m.max), "map": r.map.as_ref().map(|m| m.bytes.clone()),
-                       "frame": r.at.and_then(|a| a.frame), "pts_s": r.at.map(|a| a.pts_s), "target_s": r.at.and_then(|a| a.target_s)})
+                       "frame": r.at.and_then(|a| a.frame), "pts_s": r.at.map(|a| a.pts_s), "target_s": r.at.and_then(|a| a.target_s),
+                       "distance_m": r.at.and_then(|a| a.distance_m)})
             })
             .collect(),
         ArtifactKind::Videos => video_rows()

@@ -160,7 +160,7 @@ fn a_folder_of_videos_is_scored_frame_by_frame_and_bad_footage_is_a_row() {
     std::fs::write(artifacts.join("videos-score-over-time-1.png"), std::fs::read(d.join("out2/score-over-time-1.png")).unwrap()).unwrap();
     std::fs::write(artifacts.join("videos-results.md"), &md).unwrap();
     let top_k = std::fs::read_to_string(d.join("out2/top_k.csv")).unwrap();
-    assert!(top_k.starts_with("rank,uri,score,s_fnn,s_pr,frame,pts_s\n"), "{top_k}");
+    assert!(top_k.starts_with("rank,uri,score,s_fnn,s_pr,frame,pts_s,distance_m\n"), "{top_k}");
 
     // One worker gives the same parts, byte for byte.
     let b: Vec<String> = args("out1", "1");
@@ -300,4 +300,74 @@ fn a_manifest_mixes_stills_and_videos_by_relative_and_absolute_names() {
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("out/summary.json")).unwrap()).unwrap();
     assert_eq!((summary["rows"].as_u64(), summary["videos"]["count"].as_u64()), (Some(7), Some(3)), "{summary}");
     assert_eq!(summary["errors"]["missing"], 1, "{summary}");
+}
+
+/// The metres of pipe each frame shows when a manifest gives a video's
+/// span (`start_m`/`end_m` in a CSV, against the flow; `length_m` in a
+/// Parquet), with the manifest's videos cut into shards of frames like a
+/// folder's; and a folder's video whose name says nothing, told by its
+/// bytes.
+#[test]
+fn manifest_videos_are_cut_into_shards_and_placed_along_the_pipe_and_unnamed_footage_is_sniffed() {
+    let dir = with_detector();
+    let d = dir.path();
+    ffmpeg(&d.join("survey.mpg"), 10, &["-c:v", "mpeg2video", "-q:v", "6"]);
+    ffmpeg(&d.join("survey.mp4"), 6, &["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+    let still = "data/weave/test/good/000.png";
+    std::fs::write(d.join("m.csv"), format!("uri,start_m,end_m\n{still},,\nsurvey.mpg,70,10\n")).unwrap();
+    python::run(
+        "import sys, pyarrow as pa, pyarrow.parquet as pq\npq.write_table(pa.table({'uri': [sys.argv[2], 'survey.mpg'], 'length_m': [None, 25.0]}), sys.argv[1])",
+        &[d.join("m.parquet").to_str().unwrap(), still],
+    );
+    let score = |input: &str, out: &str| {
+        rwclip(d, &["score", "--input", input, "--detector", "detector.safetensors", "--out", out, "--device", "cpu", "--batch-size", "4", "--frames-per-shard", "4", "--workers", "2"], &[]);
+    };
+    for (manifest, out, start, end) in [("m.csv", "by-csv", 70.0, 10.0), ("m.parquet", "by-parquet", 0.0, 25.0)] {
+        score(manifest, out);
+        let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join(out).join("summary.json")).unwrap()).unwrap();
+        assert_eq!(summary["shards"], 1 + 3, "{manifest}: the still's range and 10 s in shards of 4 frames: {summary}");
+        let got = rows(&d.join(out));
+        assert_eq!(got[0]["uri"], still);
+        assert!(got[0]["distance_m"].is_null());
+        let frames: Vec<&serde_json::Value> = got[1..].iter().collect();
+        assert_eq!(frames.iter().map(|r| r["frame"].as_u64().unwrap()).collect::<Vec<_>>(), (0..10).map(|s| s * 25).collect::<Vec<_>>(), "{manifest}");
+        assert!(frames.iter().all(|r| r["uri"] == "survey.mpg"));
+        // Linear in time along the span, the same duration for every frame.
+        assert_eq!(frames[0]["distance_m"].as_f64(), Some(start), "{manifest}");
+        let durations: Vec<f64> = frames[1..].iter().map(|r| (end - start) * r["pts_s"].as_f64().unwrap() / (r["distance_m"].as_f64().unwrap() - start)).collect();
+        assert!(durations.iter().all(|t| (t - durations[0]).abs() < 1e-9 && (9.9..10.2).contains(t)), "{manifest}: {durations:?}");
+        let moments = &summary["videos"]["top"][0]["moments"];
+        assert!(moments.as_array().unwrap().iter().all(|m| m["distance_m"].is_f64()), "{moments}");
+        let md = std::fs::read_to_string(d.join(out).join("results.md")).unwrap();
+        assert!(md.contains(" m ("), "moments give metres: {md}");
+        let top_k = std::fs::read_to_string(d.join(out).join("top_k.csv")).unwrap();
+        assert!(top_k.lines().skip(1).any(|l| l.contains(",\"survey.mpg\",") && !l.ends_with(',')), "{top_k}");
+    }
+    let mut bad = Command::new(BIN);
+    bad.args(["score", "--input", "bad.csv", "--detector", "detector.safetensors", "--out", "bad", "--device", "cpu"]).current_dir(d);
+    std::fs::write(d.join("bad.csv"), "uri,length_m\nsurvey.mpg,12 m\n").unwrap();
+    let out = run_with_deadline(bad, Duration::from_secs(60)).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("bad.csv, line 2") && stderr.contains("length_m") && stderr.contains("\"12 m\""), "{stderr}");
+
+    // A folder: a recording named without an extension is read as the
+    // video its bytes say it is; a text file without one is not scored;
+    // an MP4 named .jpg is a row saying what it is.
+    let f = d.join("mixed");
+    std::fs::create_dir_all(&f).unwrap();
+    std::fs::copy(d.join(still), f.join("000.png")).unwrap();
+    std::fs::copy(d.join("survey.mpg"), f.join("run_0007")).unwrap();
+    std::fs::copy(d.join("survey.mp4"), f.join("clip.jpg")).unwrap();
+    std::fs::write(f.join("notes"), "inspector: A. Smith\n").unwrap();
+    std::fs::write(f.join("readme.txt"), "footage of 2026-11-30\n").unwrap();
+    score("mixed", "by-folder");
+    let got = rows(&d.join("by-folder"));
+    let names: Vec<String> = got.iter().map(|r| r["uri"].as_str().unwrap().rsplit('/').next().unwrap().to_string()).collect();
+    assert_eq!(names, [vec!["000.png".to_string(), "clip.jpg".to_string()], vec!["run_0007".to_string(); 10]].concat());
+    assert!(got[0]["score"].is_f64());
+    let clip = got[1]["error"].as_str().unwrap();
+    assert!(clip.contains("clip.jpg") && clip.contains("a video (MP4/QuickTime)"), "{clip}");
+    assert_eq!(got[2..].iter().map(|r| r["frame"].as_u64().unwrap()).collect::<Vec<_>>(), (0..10).map(|s| s * 25).collect::<Vec<_>>());
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("by-folder/summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["shards"], 1 + 3, "{summary}");
 }

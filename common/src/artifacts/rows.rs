@@ -425,6 +425,9 @@ pub struct VideoMoment {
     pub at_s: f64,
     pub frame: Option<u64>,
     pub score: f64,
+    /// Metres along the pipe, when the manifest gives the video's span.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distance_m: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -448,6 +451,8 @@ pub struct FrameAt {
     pub pts_s: f64,
     /// The sampling tick the frame stands for (fps sampling).
     pub target_s: Option<f64>,
+    /// Metres along the pipe, when the manifest gives the video's span.
+    pub distance_m: Option<f64>,
 }
 
 /// An anomaly map on the patch grid in a byte per patch: value ≈ byte / 255 × `max`.
@@ -486,6 +491,7 @@ impl ColumnCodec for ImageScoreRow {
                 optional_u64_column(rows, |r| r.at.and_then(|a| a.frame)),
                 optional_f64_column(rows, |r| r.at.map(|a| a.pts_s)),
                 optional_f64_column(rows, |r| r.at.and_then(|a| a.target_s)),
+                optional_f64_column(rows, |r| r.at.and_then(|a| a.distance_m)),
             ],
             0,
         ))
@@ -494,6 +500,7 @@ impl ColumnCodec for ImageScoreRow {
     fn from_columns(c: &BatchColumns<'_>) -> Result<Vec<Self>, ArtifactError> {
         let uri = c.utf8("uri")?;
         let (frame, pts_s, target_s) = (c.optional_u64_if_present("frame")?, c.optional_f64_if_present("pts_s")?, c.optional_f64_if_present("target_s")?);
+        let distance_m = c.optional_f64_if_present("distance_m")?;
         let (score, s_fnn, s_pr, error) = (c.optional_f64("score")?, c.optional_f64("s_fnn")?, c.optional_f64("s_pr")?, c.optional_utf8("error")?);
         let (map_max, map) = (c.optional_f64_if_present("map_max")?, c.optional_binary_if_present("map")?);
         Ok((0..c.num_rows())
@@ -504,7 +511,7 @@ impl ColumnCodec for ImageScoreRow {
                 s_pr: s_pr[i],
                 error: error[i].clone(),
                 map: map_max[i].zip(map[i].clone()).map(|(max, bytes)| QuantisedMap { max, bytes }),
-                at: pts_s[i].map(|pts_s| FrameAt { frame: frame[i], pts_s, target_s: target_s[i] }),
+                at: pts_s[i].map(|pts_s| FrameAt { frame: frame[i], pts_s, target_s: target_s[i], distance_m: distance_m[i] }),
             })
             .collect())
     }

@@ -234,6 +234,7 @@ const IMAGE_SCORES: &[ColumnSpec] = &[
     col("frame", OptionalU64, "for a frame of a video (uri names the video): the frame's index in the stream, in decode order from 0; null for stills and for a video's error row"),
     col("pts_s", OptionalF64, "for a frame of a video: its timestamp, seconds after the stream's start; on a video's error row, how far decoding got; null for stills"),
     col("target_s", OptionalF64, "for a frame sampled at `fps`: the tick k / fps it stands for (it is the first frame at or after it); null otherwise"),
+    col("distance_m", OptionalF64, "for a frame of a video whose manifest row gives `length_m` or `start_m`/`end_m`: metres along the pipe, start_m + (end_m - start_m) * pts_s / duration (constant camera speed); null otherwise"),
 ];
 
 const VIDEOS: &[ColumnSpec] = &[
@@ -243,7 +244,7 @@ const VIDEOS: &[ColumnSpec] = &[
     col("error", OptionalUtf8, "that error row's text; null when the video was read to its end"),
     col("max_score", OptionalF64, "the highest score of any of its frames; null when none was scored"),
     col("max_at_s", OptionalF64, "when that frame is, seconds after the stream's start; null when none was scored"),
-    col("moments", Utf8, "the top moments as a JSON list of {at_s, frame, score}: peaks of the score over time, highest first, at least 10 s apart, at most 5"),
+    col("moments", Utf8, "the top moments as a JSON list of {at_s, frame, score, distance_m (when the manifest gives the video's span)}: peaks of the score over time, highest first, at least 10 s apart, at most 5"),
 ];
 
 /// The artifact kinds; `name()` is what the Parquet metadata records.
@@ -322,10 +323,12 @@ impl ArtifactKind {
     /// `map_max` and `map`; version-1 files read with null maps. Version 3
     /// of `metrics` and `summary` added the pixel metrics; older files read
     /// with nulls there. Version 3 of `image_scores` added `frame`, `pts_s`
-    /// and `target_s` (rows of videos); older files read as stills.
+    /// and `target_s` (rows of videos); older files read as stills. Version
+    /// 4 added `distance_m`; older files read with it null.
     pub fn format_version(self) -> &'static str {
         match self {
-            ArtifactKind::Metrics | ArtifactKind::Summary | ArtifactKind::ImageScores => "3",
+            ArtifactKind::ImageScores => "4",
+            ArtifactKind::Metrics | ArtifactKind::Summary => "3",
             ArtifactKind::TextEmbeddings | ArtifactKind::Scores => "2",
             _ => FORMAT_VERSION,
         }
@@ -334,7 +337,8 @@ impl ArtifactKind {
     /// Versions this code reads.
     pub fn readable_versions(self) -> &'static [&'static str] {
         match self {
-            ArtifactKind::Metrics | ArtifactKind::Summary | ArtifactKind::ImageScores => &["3", "2", "1"],
+            ArtifactKind::ImageScores => &["4", "3", "2", "1"],
+            ArtifactKind::Metrics | ArtifactKind::Summary => &["3", "2", "1"],
             ArtifactKind::TextEmbeddings | ArtifactKind::Scores => &["2", "1"],
             _ => &[FORMAT_VERSION],
         }

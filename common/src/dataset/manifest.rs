@@ -107,6 +107,12 @@ pub(crate) fn cell(array: &ArrayRef, i: usize) -> Option<String> {
         ($($t:ty),*) => {$(if let Some(a) = any.downcast_ref::<$t>() { return Some(a.value(i).to_string()); })*};
     }
     int!(Int8Array, Int16Array, Int32Array, Int64Array, UInt8Array, UInt16Array, UInt32Array, UInt64Array);
+    if let Some(a) = any.downcast_ref::<arrow_array::Float64Array>() {
+        return Some(a.value(i).to_string());
+    }
+    if let Some(a) = any.downcast_ref::<arrow_array::Float32Array>() {
+        return Some(a.value(i).to_string());
+    }
     if let Some(a) = any.downcast_ref::<StringArray>() {
         return Some(a.value(i).to_string());
     }

@@ -13,8 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::artifacts::{Store, StoreError};
 use crate::dataset::{is_scored_file, is_video_file};
-use crate::scoring::sampling::Sampling;
 use crate::plan::hash::fnv1a_128;
+
+use super::pipe_span::{PipeSpan, SpanColumns};
+use super::sniff::worth_sniffing;
+use super::video_cut::{plan_pieces, NamedVideo, Piece};
+pub use super::video_cut::VideoCut;
 
 /// The rows of one scoring shard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,8 +34,19 @@ pub enum InputRange {
     Keys { root: String, after: Option<String>, last: String, digest: String },
     /// The video `key` of `root` (`size` bytes), its fps ticks `first_tick`
     /// up to `end_tick` (to its end when `None`): a long video is cut into
-    /// several such shards.
-    Video { root: String, key: String, size: u64, first_tick: u64, end_tick: Option<u64> },
+    /// several such shards. A manifest's video keeps the manifest's `name`
+    /// for it and the metres of pipe it covers.
+    Video {
+        root: String,
+        key: String,
+        size: u64,
+        first_tick: u64,
+        end_tick: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        span: Option<PipeSpan>,
+    },
 }
 
 impl InputRange {
@@ -65,6 +80,10 @@ pub enum InputError {
     OpenQuote { file: String, line: u64 },
     #[error("{file}: {problem}")]
     Parquet { file: String, problem: String },
+    #[error("{file}, line {line}: {problem}")]
+    Manifest { file: String, line: u64, problem: String },
+    #[error("{input} holds more than {max} files whose names say neither image nor video (each is read to learn if it is a video): move them out, or list the footage in a manifest")]
+    TooManyUnknown { input: String, max: u64 },
     #[error("{input} has no images or videos")]
     NoImages { input: String },
     #[error("{input} would plan more than {max} shards of {rows_per_shard} rows; raise `rows_per_shard`")]
@@ -141,10 +160,12 @@ fn store_error(store: &Store, key: &str) -> impl FnOnce(StoreError) -> InputErro
 }
 
 /// Cuts the CSV manifest `file` of `store` (the manifest's folder) into
-/// shards of `rows_per_shard` rows, streaming it once; `on_shard` gets each
-/// shard in order. Returns the number of rows.
-pub async fn split_csv(store: &Store, file: &str, rows_per_shard: u64, max_shards: u64, on_shard: impl FnMut(InputShard)) -> Result<u64, InputError> {
+/// shards of `rows_per_shard` rows, streaming it once, and each video it
+/// names into shards of sampled frames; `on_shard` gets each shard in
+/// order. Returns the number of rows.
+pub async fn split_csv(store: &Store, file: &str, rows_per_shard: u64, max_shards: u64, videos: VideoCut, on_shard: impl FnMut(InputShard)) -> Result<u64, InputError> {
     let mut chunks = store.get_chunks(file).await.map_err(store_error(store, file))?;
+    let mut pieces = Vec::new();
     let mut splitter = CsvSplitter {
         folder: store.uri().to_string(),
         file: file.to_string(),
@@ -154,21 +175,28 @@ pub async fn split_csv(store: &Store, file: &str, rows_per_shard: u64, max_shard
         record: Vec::new(),
         offset: 0,
         line: 0,
-        uri_column: None,
-        rows: 0,
+        columns: None,
         shards: 0,
         shard: ShardBuilder::new(rows_per_shard),
-        on_shard,
+        on_piece: |p| pieces.push(p),
     };
     while let Some(chunk) = chunks.next().await {
         splitter.feed(&chunk.map_err(|source| InputError::Store { uri: store.full_uri(file), source })?)?;
     }
-    splitter.finish()
+    splitter.finish()?;
+    plan_pieces(store, pieces, videos, max_shards, rows_per_shard, on_shard).await
+}
+
+/// The header's columns a split reads.
+#[derive(Debug, Clone, Copy)]
+struct ManifestColumns {
+    uri: usize,
+    spans: SpanColumns,
 }
 
 /// The state of one pass over a CSV manifest: the record being read, the
-/// header's `uri` column once known, and the shard being filled.
-struct CsvSplitter<F: FnMut(InputShard)> {
+/// header's columns once known, and the shard being filled.
+struct CsvSplitter<F: FnMut(Piece)> {
     folder: String,
     file: String,
     uri: String,
@@ -179,14 +207,13 @@ struct CsvSplitter<F: FnMut(InputShard)> {
     /// Bytes of the file before the current chunk.
     offset: u64,
     line: u64,
-    uri_column: Option<usize>,
-    rows: u64,
+    columns: Option<ManifestColumns>,
     shards: u64,
     shard: ShardBuilder,
-    on_shard: F,
+    on_piece: F,
 }
 
-impl<F: FnMut(InputShard)> CsvSplitter<F> {
+impl<F: FnMut(Piece)> CsvSplitter<F> {
     fn feed(&mut self, chunk: &[u8]) -> Result<(), InputError> {
         let mut ends = Vec::new();
         self.scanner.feed(chunk, |end| ends.push(end));
@@ -205,10 +232,11 @@ impl<F: FnMut(InputShard)> CsvSplitter<F> {
     fn on_record(&mut self, bytes: &[u8], end: u64) -> Result<(), InputError> {
         self.line += 1;
         let text = String::from_utf8_lossy(bytes);
-        let Some(uri_column) = self.uri_column else {
-            let columns = record_fields(text.trim_start_matches('\u{feff}'));
-            let column = columns.iter().position(|c| c.trim() == "uri").ok_or_else(|| InputError::NoUriColumn { file: self.uri.clone(), columns: columns.join(", ") })?;
-            self.uri_column = Some(column);
+        let Some(columns) = self.columns else {
+            let names = record_fields(text.trim_start_matches('\u{feff}'));
+            let uri = names.iter().position(|c| c.trim() == "uri").ok_or_else(|| InputError::NoUriColumn { file: self.uri.clone(), columns: names.join(", ") })?;
+            let spans = SpanColumns::from_header(&names).map_err(|problem| InputError::Manifest { file: self.uri.clone(), line: self.line, problem })?;
+            self.columns = Some(ManifestColumns { uri, spans });
             self.shard.start(end, self.line + 1);
             return Ok(());
         };
@@ -216,27 +244,39 @@ impl<F: FnMut(InputShard)> CsvSplitter<F> {
             self.shard.skip(bytes.len() as u64);
             return Ok(());
         }
-        self.rows += 1;
+        // Most manifests name only stills: the fields are split only when
+        // the record may name a video.
+        if names_video_extension(bytes) {
+            let fields = record_fields(&text);
+            if let Some(key) = fields.get(columns.uri).map(|u| u.trim()).filter(|u| is_video_file(u)) {
+                let span = columns.spans.span(|i| fields.get(i).cloned()).map_err(|problem| InputError::Manifest { file: self.uri.clone(), line: self.line, problem })?;
+                // Stills before it are one range; the video is planned
+                // apart and the next range starts after it.
+                if let Some(done) = self.shard.finish() {
+                    self.emit(done)?;
+                }
+                self.shard.skip(bytes.len() as u64);
+                (self.on_piece)(Piece::Video(NamedVideo { key: key.to_string(), name: Some(key.to_string()), span }));
+                return Ok(());
+            }
+        }
         if let Some(done) = self.shard.push(bytes) {
-            self.emit(uri_column, done)?;
+            self.emit(done)?;
         }
         Ok(())
     }
 
-    fn emit(&mut self, uri_column: usize, FilledRange { start, end, first_line, digest, rows }: FilledRange) -> Result<(), InputError> {
+    fn emit(&mut self, FilledRange { start, end, first_line, digest, rows }: FilledRange) -> Result<(), InputError> {
         self.shards += 1;
         if self.shards > self.max_shards {
             return Err(InputError::TooManyShards { input: self.uri.clone(), max: self.max_shards, rows_per_shard: self.shard.per });
         }
-        (self.on_shard)(InputShard {
-            range: InputRange::Csv { folder: self.folder.clone(), file: self.file.clone(), uri_column, start, end, first_line, digest },
-            first_row: self.rows - rows,
-            rows,
-        });
+        let uri_column = self.columns.expect("a range follows the header").uri;
+        (self.on_piece)(Piece::Range(InputShard { range: InputRange::Csv { folder: self.folder.clone(), file: self.file.clone(), uri_column, start, end, first_line, digest }, first_row: 0, rows }));
         Ok(())
     }
 
-    fn finish(mut self) -> Result<u64, InputError> {
+    fn finish(mut self) -> Result<(), InputError> {
         if self.scanner.in_quotes() {
             return Err(InputError::OpenQuote { file: self.uri.clone(), line: self.line + 1 });
         }
@@ -244,12 +284,26 @@ impl<F: FnMut(InputShard)> CsvSplitter<F> {
             let record = std::mem::take(&mut self.record);
             self.on_record(&record, self.offset)?;
         }
-        let Some(uri_column) = self.uri_column else { return Err(InputError::Empty { file: self.uri.clone() }) };
-        if let Some(done) = self.shard.finish() {
-            self.emit(uri_column, done)?;
+        if self.columns.is_none() {
+            return Err(InputError::Empty { file: self.uri.clone() });
         }
-        Ok(self.rows)
+        if let Some(done) = self.shard.finish() {
+            self.emit(done)?;
+        }
+        Ok(())
     }
+}
+
+/// Whether `record` holds `.<video extension>` anywhere (a cheap test
+/// before splitting its fields).
+fn names_video_extension(record: &[u8]) -> bool {
+    record.iter().enumerate().any(|(i, &b)| {
+        b == b'.' && {
+            let rest = &record[i + 1..];
+            let end = rest.iter().position(|c| !c.is_ascii_alphanumeric()).unwrap_or(rest.len());
+            end <= 5 && is_video_file(&format!("x.{}", String::from_utf8_lossy(&rest[..end])))
+        }
+    })
 }
 
 /// A full shard's byte range, first line, digest and row count.
@@ -321,9 +375,11 @@ impl ShardBuilder {
 }
 
 /// Cuts the Parquet manifest `file` of `store` into shards of
-/// `rows_per_shard` rows reading only its footer (row counts); the digest
-/// covers the footer and the file size.
-pub async fn split_parquet(store: &Store, file: &str, rows_per_shard: u64, max_shards: u64, mut on_shard: impl FnMut(InputShard)) -> Result<u64, InputError> {
+/// `rows_per_shard` rows, and each video it names into shards of sampled
+/// frames: it reads the footer, then only the `uri` column (and the span
+/// columns) a row group at a time. The digest covers the footer and the
+/// file size.
+pub async fn split_parquet(store: &Store, file: &str, rows_per_shard: u64, max_shards: u64, videos: VideoCut, on_shard: impl FnMut(InputShard)) -> Result<u64, InputError> {
     let uri = store.full_uri(file);
     let bad = |problem: String| InputError::Parquet { file: uri.clone(), problem };
     let size = store.size(file).await.map_err(store_error(store, file))?;
@@ -341,22 +397,57 @@ pub async fn split_parquet(store: &Store, file: &str, rows_per_shard: u64, max_s
     let footer = store.get_range(file, size - 8 - len..size - 8).await.map_err(store_error(store, file))?;
     let metadata = parquet::file::metadata::ParquetMetaDataReader::decode_metadata(&footer).map_err(|e| bad(format!("its footer does not decode: {e}")))?;
     let schema = metadata.file_metadata().schema_descr();
-    if !(0..schema.num_columns()).any(|i| schema.column(i).name() == "uri") {
-        let columns: Vec<String> = (0..schema.num_columns()).map(|i| schema.column(i).name().to_string()).collect();
-        return Err(InputError::NoUriColumn { file: uri.clone(), columns: columns.join(", ") });
-    }
+    let names: Vec<String> = (0..schema.num_columns()).map(|i| schema.column(i).name().to_string()).collect();
+    let Some(uri_column) = names.iter().position(|n| n == "uri") else {
+        return Err(InputError::NoUriColumn { file: uri.clone(), columns: names.join(", ") });
+    };
+    let spans = SpanColumns::from_header(&names).map_err(|problem| InputError::Manifest { file: uri.clone(), line: 1, problem })?;
     let total = metadata.file_metadata().num_rows().max(0) as u64;
     let digest = format!("{:032x}-{size}", fnv1a_128(&footer));
-    let shards = total.div_ceil(rows_per_shard);
-    if shards > max_shards {
-        return Err(InputError::TooManyShards { input: uri, max: max_shards, rows_per_shard });
+    let range = |start: u64, rows: u64| Piece::Range(InputShard { range: InputRange::Parquet { folder: store.uri().to_string(), file: file.to_string(), start, rows, digest: digest.clone() }, first_row: start, rows });
+    let mut pieces: Vec<Piece> = Vec::new();
+    let (mut row, mut run_start) = (0u64, 0u64);
+    let columns: Vec<usize> = std::iter::once(uri_column).chain(spans.indices()).collect();
+    let scanned = super::parquet_scan::scan_columns(store, file, size, std::sync::Arc::new(metadata), &columns, |batch| {
+        let column = |leaf: usize| batch.column_by_name(&names[leaf]);
+        let uris = column(uri_column).ok_or("the `uri` column was not read")?;
+        for i in 0..batch.num_rows() {
+            let key = crate::dataset::manifest::cell(uris, i).map(|u| u.trim().to_string()).filter(|u| is_video_file(u));
+            match key {
+                Some(key) => {
+                    if row > run_start {
+                        pieces.push(range(run_start, row - run_start));
+                    }
+                    let span = spans.span(|leaf| column(leaf).and_then(|a| crate::dataset::manifest::cell(a, i))).map_err(|problem| format!("row {}: {problem}", row + 1))?;
+                    pieces.push(Piece::Video(NamedVideo { key: key.clone(), name: Some(key), span }));
+                    run_start = row + 1;
+                }
+                None if row + 1 - run_start == rows_per_shard => {
+                    pieces.push(range(run_start, rows_per_shard));
+                    run_start = row + 1;
+                }
+                None => {}
+            }
+            row += 1;
+            if pieces.len() as u64 > max_shards {
+                return Err(format!("more than {max_shards} shards of {rows_per_shard} rows; raise `rows_per_shard`"));
+            }
+        }
+        Ok(())
+    })
+    .await;
+    match scanned {
+        Ok(()) => {}
+        Err(super::parquet_scan::ScanError::Store(source)) => return Err(InputError::Store { uri: uri.clone(), source }),
+        Err(super::parquet_scan::ScanError::Parquet(problem)) => return Err(bad(problem)),
     }
-    for k in 0..shards {
-        let start = k * rows_per_shard;
-        let rows = rows_per_shard.min(total - start);
-        on_shard(InputShard { range: InputRange::Parquet { folder: store.uri().to_string(), file: file.to_string(), start, rows, digest: digest.clone() }, first_row: start, rows });
+    if row != total {
+        return Err(bad(format!("its footer counts {total} rows, its `uri` column {row}")));
     }
-    Ok(total)
+    if row > run_start {
+        pieces.push(range(run_start, row - run_start));
+    }
+    plan_pieces(store, pieces, videos, max_shards, rows_per_shard, on_shard).await
 }
 
 /// The `uri` of rows `start .. start + rows` of a Parquet manifest (`None`
@@ -379,25 +470,13 @@ pub fn parquet_uris(file: &str, bytes: Bytes, start: u64, rows: u64) -> Result<V
     Ok(out)
 }
 
-/// How the videos of a folder or prefix are cut into shards.
-#[derive(Debug, Clone, Copy)]
-pub struct VideoCut {
-    pub sampling: Sampling,
-    pub frames_per_shard: u64,
-}
-
-/// Video probes in flight while planning (each a HEAD and a ranged read or
-/// two of the container's header).
-const PROBES_IN_FLIGHT: usize = 16;
-
 /// Cuts the images below `store` (a folder or prefix) into shards of
 /// `rows_per_shard` keys, listing once, and each video into shards of
-/// `frames_per_shard` sampled frames by the length its container states
-/// ([`super::video_length`]). S3 lists in key order; a local folder is
-/// listed, then its keys sorted.
-pub async fn split_keys(store: &Store, rows_per_shard: u64, max_shards: u64, videos: VideoCut, mut on_shard: impl FnMut(InputShard)) -> Result<u64, InputError> {
+/// sampled frames ([`super::video_cut`]). S3 lists in key order; a local
+/// folder is listed, then its keys sorted.
+pub async fn split_keys(store: &Store, rows_per_shard: u64, max_shards: u64, videos: VideoCut, on_shard: impl FnMut(InputShard)) -> Result<u64, InputError> {
     let mut pieces: Vec<Piece> = Vec::new();
-    let mut cutter = KeyCutter { root: store.uri().to_string(), per: rows_per_shard, max_shards, rows: 0, shards: 0, in_shard: 0, after: None, last: String::new(), hash: 0, too_many: false, on_shard: |p| pieces.push(p) };
+    let mut cutter = KeyCutter { root: store.uri().to_string(), per: rows_per_shard, max_shards, shards: 0, in_shard: 0, after: None, last: String::new(), hash: 0, too_many: false, unknown: Vec::new(), unknown_seen: 0, on_piece: |p| pieces.push(p) };
     let list_error = |source| InputError::Store { uri: store.uri().to_string(), source };
     if store.uri().starts_with("s3://") {
         store.for_each_key("", |key| cutter.push(key)).await.map_err(list_error)?;
@@ -408,87 +487,54 @@ pub async fn split_keys(store: &Store, rows_per_shard: u64, max_shards: u64, vid
         keys.iter().for_each(|k| cutter.push(k));
     }
     cutter.finish();
-    let (too_many, rows) = (cutter.too_many, cutter.rows);
-    if too_many {
+    if cutter.unknown_seen > MAX_SNIFFED {
+        return Err(InputError::TooManyUnknown { input: store.uri().to_string(), max: MAX_SNIFFED });
+    }
+    if cutter.too_many {
         return Err(InputError::TooManyShards { input: store.uri().to_string(), max: max_shards, rows_per_shard });
     }
+    let rows = plan_pieces(store, pieces, videos, max_shards, rows_per_shard, on_shard).await?;
     if rows == 0 {
         return Err(InputError::NoImages { input: store.uri().to_string() });
     }
-    let probes = futures::stream::iter(pieces.into_iter().map(|piece| async move {
-        match piece {
-            Piece::Shard(s) => Ok((s, None)),
-            Piece::Video { key, row } => {
-                let size = store.size(&key).await.map_err(store_error(store, &key))?;
-                let seconds = super::video_length::video_seconds(store, &key, size).await.map_err(store_error(store, &key))?;
-                let range = InputRange::Video { root: store.uri().to_string(), key, size, first_tick: 0, end_tick: None };
-                Ok((InputShard { range, first_row: row, rows: 1 }, seconds))
-            }
-        }
-    }))
-    .buffered(PROBES_IN_FLIGHT);
-    futures::pin_mut!(probes);
-    let mut shards = 0u64;
-    while let Some(probed) = probes.next().await {
-        let (shard, seconds) = probed?;
-        for piece in video_segments(shard, seconds, videos) {
-            shards += 1;
-            if shards > max_shards {
-                return Err(InputError::TooManyShards { input: store.uri().to_string(), max: max_shards, rows_per_shard });
-            }
-            on_shard(piece);
-        }
-    }
     Ok(rows)
-}
-
-/// A video's shards: ticks of fps sampling `frames_per_shard` at a time by
-/// its stated length, the last open-ended; one shard when the length is
-/// unknown or the sampling is not by time.
-fn video_segments(shard: InputShard, seconds: Option<f64>, cut: VideoCut) -> Vec<InputShard> {
-    let InputRange::Video { root, key, size, .. } = &shard.range else { return vec![shard] };
-    let (Sampling::Fps(fps), Some(seconds)) = (cut.sampling, seconds) else { return vec![shard] };
-    let ticks = (seconds * fps - 1e-9).floor().max(0.0) as u64 + 1;
-    let n = ticks.div_ceil(cut.frames_per_shard.max(1)).max(1);
-    (0..n)
-        .map(|k| InputShard {
-            range: InputRange::Video {
-                root: root.clone(),
-                key: key.clone(),
-                size: *size,
-                first_tick: k * cut.frames_per_shard,
-                end_tick: (k + 1 < n).then(|| (k + 1) * cut.frames_per_shard),
-            },
-            first_row: shard.first_row,
-            rows: 1,
-        })
-        .collect()
-}
-
-/// What listing a folder gives, in key order: a range of stills, or a video
-/// (probed and cut after the listing).
-enum Piece {
-    Shard(InputShard),
-    Video { key: String, row: u64 },
 }
 
 struct KeyCutter<F: FnMut(Piece)> {
     root: String,
     per: u64,
     max_shards: u64,
-    rows: u64,
     shards: u64,
     in_shard: u64,
     after: Option<String>,
     last: String,
     hash: u128,
     too_many: bool,
-    on_shard: F,
+    /// Files of no known kind met since the last range began: they follow
+    /// that range, so rows stay close to key order.
+    unknown: Vec<String>,
+    unknown_seen: u64,
+    on_piece: F,
 }
+
+/// Files of no known kind a folder may hold (each costs the plan a read).
+const MAX_SNIFFED: u64 = 100_000;
 
 impl<F: FnMut(Piece)> KeyCutter<F> {
     fn push(&mut self, key: &str) {
-        if !is_scored_file(key) || self.too_many {
+        if self.too_many {
+            return;
+        }
+        if worth_sniffing(key) {
+            // Not in any range's listing (a worker keeps only scored
+            // names): planned on its own if its head says video.
+            self.unknown_seen += 1;
+            if self.unknown_seen <= MAX_SNIFFED {
+                self.unknown.push(key.to_string());
+            }
+            return;
+        }
+        if !is_scored_file(key) {
             return;
         }
         if is_video_file(key) {
@@ -497,12 +543,11 @@ impl<F: FnMut(Piece)> KeyCutter<F> {
             if self.in_shard > 0 {
                 self.cut();
             }
-            (self.on_shard)(Piece::Video { key: key.to_string(), row: self.rows });
-            self.rows += 1;
+            self.flush_unknown();
+            (self.on_piece)(Piece::Video(NamedVideo { key: key.to_string(), name: None, span: None }));
             self.after = Some(key.to_string());
             return;
         }
-        self.rows += 1;
         self.in_shard += 1;
         self.hash = fnv1a_128(&[&self.hash.to_le_bytes()[..], key.as_bytes()].concat());
         self.last = key.to_string();
@@ -515,6 +560,13 @@ impl<F: FnMut(Piece)> KeyCutter<F> {
         if self.in_shard > 0 && !self.too_many {
             self.cut();
         }
+        self.flush_unknown();
+    }
+
+    fn flush_unknown(&mut self) {
+        for key in std::mem::take(&mut self.unknown) {
+            (self.on_piece)(Piece::Unknown { key });
+        }
     }
 
     fn cut(&mut self) {
@@ -523,14 +575,15 @@ impl<F: FnMut(Piece)> KeyCutter<F> {
             self.too_many = true;
             return;
         }
-        (self.on_shard)(Piece::Shard(InputShard {
+        (self.on_piece)(Piece::Range(InputShard {
             range: InputRange::Keys { root: self.root.clone(), after: self.after.clone(), last: self.last.clone(), digest: format!("{:032x}", self.hash) },
-            first_row: self.rows - self.in_shard,
+            first_row: 0,
             rows: self.in_shard,
         }));
         self.after = Some(self.last.clone());
         self.in_shard = 0;
         self.hash = 0;
+        self.flush_unknown();
     }
 }
 
@@ -538,9 +591,10 @@ impl<F: FnMut(Piece)> KeyCutter<F> {
 mod tests {
     use super::*;
 
-    /// Splits `bytes` fed in chunks of `chunk` bytes.
-    fn split(bytes: &[u8], chunk: usize, per: u64) -> Result<(u64, Vec<InputShard>), InputError> {
-        let mut shards = Vec::new();
+    /// Splits `bytes` fed in chunks of `chunk` bytes: the pieces, rows
+    /// numbered as the plan numbers them.
+    fn split_pieces(bytes: &[u8], chunk: usize, per: u64) -> Result<Vec<Piece>, InputError> {
+        let mut pieces = Vec::new();
         let mut s = CsvSplitter {
             folder: "/m".into(),
             file: "m.csv".into(),
@@ -550,17 +604,55 @@ mod tests {
             record: Vec::new(),
             offset: 0,
             line: 0,
-            uri_column: None,
-            rows: 0,
+            columns: None,
             shards: 0,
             shard: ShardBuilder::new(per),
-            on_shard: |x| shards.push(x),
+            on_piece: |x| pieces.push(x),
         };
         for c in bytes.chunks(chunk) {
             s.feed(c)?;
         }
-        let rows = s.finish()?;
+        s.finish()?;
+        Ok(pieces)
+    }
+
+    /// The ranges of a manifest of stills.
+    fn split(bytes: &[u8], chunk: usize, per: u64) -> Result<(u64, Vec<InputShard>), InputError> {
+        let mut rows = 0;
+        let mut shards = Vec::new();
+        for piece in split_pieces(bytes, chunk, per)? {
+            let Piece::Range(mut shard) = piece else { panic!("a still manifest has only ranges") };
+            shard.first_row = rows;
+            rows += shard.rows;
+            shards.push(shard);
+        }
         Ok((rows, shards))
+    }
+
+    #[test]
+    fn a_manifest_s_videos_are_planned_apart_with_their_spans() {
+        let csv = "uri,length_m\na.png,\nb.png,\nrun1.MPG,42.5\nc.png,\n\"x, y.mp4\",\nd.png,7\n";
+        let pieces = split_pieces(csv.as_bytes(), 5, 10).unwrap();
+        let kinds: Vec<String> = pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Range(s) => format!("range {}", s.rows),
+                Piece::Video(v) => format!("video {} {:?}", v.key, v.span.map(|s| s.end_m)),
+                Piece::Unknown { .. } => "unknown".into(),
+            })
+            .collect();
+        assert_eq!(kinds, ["range 2", "video run1.MPG Some(42.5)", "range 1", "video x, y.mp4 None", "range 1"]);
+        // Each range's bytes are exactly its stills.
+        for p in &pieces {
+            if let Piece::Range(InputShard { range: InputRange::Csv { start, end, .. }, .. }) = p {
+                let text = &csv[*start as usize..*end as usize];
+                assert!(!text.contains(".mp4") && !text.to_lowercase().contains(".mpg"), "{text:?}");
+            }
+        }
+        let bad = split_pieces(b"uri,length_m\na.png,1\nb.mpg,12 m\n", 64, 10).err().unwrap().to_string();
+        assert!(bad.contains("/m/m.csv, line 3") && bad.contains("\"12 m\""), "{bad}");
+        assert!(split_pieces(b"uri,start_m\na.mpg,1\n", 64, 10).err().unwrap().to_string().contains("line 1"));
+        assert!(names_video_extension(b"1,site/Run 4.m4v,x") && names_video_extension(b"a.wmv") && !names_video_extension(b"a.mp4x,b.png") && !names_video_extension(b"v1.2.png"));
     }
 
     const CSV: &str = "\u{feff}site,uri\r\n1,a.png\r\n\r\n2,\"b,1.png\"\r\n3,\"multi\nline.png\"\r\n4,d.png\r\n5,e.png";

@@ -11,13 +11,21 @@
 //! - [`sampling`]: which frames of a video are scored.
 //! - [`videos`]: per-video results and their top moments.
 //! - [`video_length`]: a video's length from its container, for the plan.
+//! - [`video_cut`]: videos probed and cut into shards of sampled frames.
+//! - [`sniff`]: a video told by its first bytes.
+//! - [`pipe_span`]: where along the pipe a manifest's video runs.
+//! - [`parquet_scan`]: a manifest's columns read a row group at a time.
 
 pub mod input;
 pub mod job;
+pub mod parquet_scan;
+pub mod pipe_span;
 pub mod plan;
 pub mod report;
 pub mod sampling;
+pub mod sniff;
 pub mod summary;
+pub mod video_cut;
 pub mod video_length;
 pub mod videos;
 

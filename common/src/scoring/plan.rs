@@ -71,12 +71,13 @@ pub async fn plan_score_async(job: &ScoreJob) -> Result<ScorePlan, ScorePlanErro
     let mut inputs: Vec<InputShard> = Vec::new();
     let input_error = |source| ScorePlanError::Input { job: name.clone(), source };
     let lower = input.to_uri().to_ascii_lowercase();
+    let videos = VideoCut { sampling: job.spec.sampling, frames_per_shard: job.spec.frames_per_shard };
     let rows = if lower.ends_with(".csv") || lower.ends_with(".parquet") {
         let (store, file) = open_parent(&input.to_uri()).map_err(|e| input_error(InputError::Store { uri: input.to_uri(), source: e }))?;
         if lower.ends_with(".csv") {
-            split_csv(&store, &file, per, MAX_SCORE_SHARDS, |s| inputs.push(s)).await.map_err(input_error)?
+            split_csv(&store, &file, per, MAX_SCORE_SHARDS, videos, |s| inputs.push(s)).await.map_err(input_error)?
         } else {
-            split_parquet(&store, &file, per, MAX_SCORE_SHARDS, |s| inputs.push(s)).await.map_err(input_error)?
+            split_parquet(&store, &file, per, MAX_SCORE_SHARDS, videos, |s| inputs.push(s)).await.map_err(input_error)?
         }
     } else {
         if let Location::Local(p) = &input {
@@ -85,7 +86,6 @@ pub async fn plan_score_async(job: &ScoreJob) -> Result<ScorePlan, ScorePlanErro
             }
         }
         let store = Store::open(&input.to_uri()).map_err(|e| input_error(InputError::Store { uri: input.to_uri(), source: e }))?;
-        let videos = VideoCut { sampling: job.spec.sampling, frames_per_shard: job.spec.frames_per_shard };
         split_keys(&store, per, MAX_SCORE_SHARDS, videos, |s| inputs.push(s)).await.map_err(input_error)?
     };
     let mut shards = Vec::with_capacity(inputs.len() + 1);

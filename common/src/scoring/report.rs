@@ -13,6 +13,11 @@ fn cell(s: &str) -> String {
     s.replace('|', "¦")
 }
 
+/// ", 12.4 m" along the pipe, when known.
+fn metres(distance_m: Option<f64>) -> String {
+    distance_m.map(|d| format!(", {d:.1} m")).unwrap_or_default()
+}
+
 /// The report of `summary` (`summary.json`'s value) and the best rows.
 pub fn scoring_markdown(summary: &serde_json::Value, top: &[ImageScoreRow]) -> String {
     let n = |k: &str| summary[k].as_u64().unwrap_or(0);
@@ -41,7 +46,7 @@ pub fn scoring_markdown(summary: &serde_json::Value, top: &[ImageScoreRow]) -> S
             videos["with_errors"].as_u64().unwrap_or(0)
         );
         for v in videos["top"].as_array().into_iter().flatten().take(REPORT_TOP_ROWS) {
-            let moments: Vec<String> = v["moments"].as_array().into_iter().flatten().map(|m| format!("{} ({:.3})", super::videos::hms(m["at_s"].as_f64().unwrap_or(0.0)), m["score"].as_f64().unwrap_or(0.0))).collect();
+            let moments: Vec<String> = v["moments"].as_array().into_iter().flatten().map(|m| format!("{}{} ({:.3})", super::videos::hms(m["at_s"].as_f64().unwrap_or(0.0)), metres(m["distance_m"].as_f64()), m["score"].as_f64().unwrap_or(0.0))).collect();
             let max = v["max_score"].as_f64().map(|s| format!("{s:.6}")).unwrap_or_default();
             let at = v["max_at_s"].as_f64().map(super::videos::hms).unwrap_or_default();
             let errors = match v["error"].as_str() {
@@ -57,7 +62,7 @@ pub fn scoring_markdown(summary: &serde_json::Value, top: &[ImageScoreRow]) -> S
         let f = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
         for (i, r) in top.iter().take(shown).enumerate() {
             let uri = match r.at {
-                Some(at) => format!("{} at {}", r.uri, super::videos::hms(at.pts_s)),
+                Some(at) => format!("{} at {}{}", r.uri, super::videos::hms(at.pts_s), metres(at.distance_m)),
                 None => r.uri.clone(),
             };
             let _ = writeln!(md, "| {} | {} | {} | {} | {} |", i + 1, cell(&uri), f(r.score), f(r.s_fnn), f(r.s_pr));

@@ -181,12 +181,12 @@ pub async fn write_summary_parts(store: &Store, id: &ShardId, spec: &ScoreSummar
     }
     let videos = videos.finish();
     let top = top.into_ranked();
-    let mut csv = String::from("rank,uri,score,s_fnn,s_pr,frame,pts_s\n");
+    let mut csv = String::from("rank,uri,score,s_fnn,s_pr,frame,pts_s,distance_m\n");
     for (rank, t) in top.iter().enumerate() {
         let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
         let f = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
         let frame = t.at.and_then(|a| a.frame).map(|f| f.to_string()).unwrap_or_default();
-        let _ = writeln!(csv, "{},{},{},{},{},{},{}", rank + 1, quote(&t.uri), f(t.score), f(t.s_fnn), f(t.s_pr), frame, f(t.at.map(|a| a.pts_s)));
+        let _ = writeln!(csv, "{},{},{},{},{},{},{},{}", rank + 1, quote(&t.uri), f(t.score), f(t.s_fnn), f(t.s_pr), frame, f(t.at.map(|a| a.pts_s)), f(t.at.and_then(|a| a.distance_m)));
     }
     scores.sort_by(f32::total_cmp);
     let sorted: Vec<f64> = scores.iter().map(|&s| f64::from(s)).collect();

@@ -42,7 +42,7 @@ impl VideoTables {
                     v.max_score = Some(score);
                     v.max_at_s = Some(at.pts_s);
                 }
-                series.push(VideoMoment { at_s: at.pts_s, frame: at.frame, score });
+                series.push(VideoMoment { at_s: at.pts_s, frame: at.frame, score, distance_m: at.distance_m });
             }
             None => {
                 v.errors += 1;
@@ -97,7 +97,7 @@ mod tests {
     use crate::artifacts::FrameAt;
 
     fn frame(uri: &str, t: f64, score: Option<f64>) -> ImageScoreRow {
-        let at = Some(FrameAt { frame: score.map(|_| (t * 25.0) as u64), pts_s: t, target_s: None });
+        let at = Some(FrameAt { frame: score.map(|_| (t * 25.0) as u64), pts_s: t, target_s: None, distance_m: None });
         match score {
             Some(s) => ImageScoreRow { uri: uri.into(), score: Some(s), s_fnn: Some(s), s_pr: Some(0.0), error: None, map: None, at },
             None => ImageScoreRow::failed(uri, "truncated at 3.0 s of 9.0 s".into(), at),
@@ -130,7 +130,7 @@ mod tests {
 
     #[test]
     fn peaks_are_apart_and_best_first() {
-        let series: Vec<VideoMoment> = [(0.0, 0.2), (5.0, 0.9), (12.0, 0.3), (16.0, 0.95), (40.0, 0.5), (41.0, 0.5)].iter().map(|&(t, s)| VideoMoment { at_s: t, frame: None, score: s }).collect();
+        let series: Vec<VideoMoment> = [(0.0, 0.2), (5.0, 0.9), (12.0, 0.3), (16.0, 0.95), (40.0, 0.5), (41.0, 0.5)].iter().map(|&(t, s)| VideoMoment { at_s: t, frame: None, score: s, distance_m: None }).collect();
         let p = peaks(&series, 3, 10.0);
         assert_eq!(p.iter().map(|m| m.at_s).collect::<Vec<_>>(), vec![16.0, 5.0, 40.0]);
         assert_eq!(hms(3725.9), "01:02:05");

@@ -14,12 +14,13 @@ use rwclip_common::job::ObjectSetup;
 use rwclip_common::plan::hash::content_hash;
 use rwclip_common::plan::{ScoreShardSpec, ShardId};
 use rwclip_common::scoring::input::{is_blank, parquet_uris, record_fields, InputRange, RecordScanner};
+use rwclip_common::scoring::sniff::video_container;
 use rwclip_common::shard_store::part;
 use rwclip_inputs::preprocess::{Corner, Preprocess, View};
 
 use super::context::ExecContext;
 use super::error::ShardError;
-use super::score_video::{score_video, VideoDecoder};
+use super::score_video::{score_video, VideoDecoder, VideoRef};
 use rwclip_video::Segment;
 use crate::blocking_store::BlockingStore;
 use crate::overlap::{overlapped, PREFETCH_DEPTH};
@@ -88,7 +89,7 @@ fn read_rows(id: &ShardId, range: &InputRange, store_of: &dyn Fn(&str) -> Result
                 .collect();
             Ok((folder.clone(), rows))
         }
-        InputRange::Video { root, key, .. } => Ok((root.clone(), vec![InputRow { uri: format!("{root}/{key}"), location: Ok(key.clone()) }])),
+        InputRange::Video { root, key, name, .. } => Ok((root.clone(), vec![InputRow { uri: name.clone().unwrap_or_else(|| format!("{root}/{key}")), location: Ok(key.clone()) }])),
         InputRange::Keys { root, after, last, .. } => {
             let store = store_of(root).map_err(ShardError::run(id))?;
             let mut keys = Vec::new();
@@ -151,12 +152,16 @@ pub fn score(
     let mut out: Vec<ImageScoreRow> = Vec::with_capacity(rows.len());
     let chunks: Vec<&[InputRow]> = rows.chunks(batch).collect();
     let mut videos: Option<VideoDecoder> = None;
+    // The plan tells a video by its name or, for a file of no known kind,
+    // by its head: a video range is one whatever its name.
+    let video_range = matches!(s.input.range, InputRange::Video { .. });
+    let is_video = |location: &str| video_range || is_video_file(location);
     // Reads and decoding of the next batches overlap the model on this one;
     // a video row is expanded into its frames where it stands.
     let prepare = |b: usize| -> Result<Vec<Prepared>, ShardError> {
         let chunk = chunks[b];
         // Bytes of every row that names an image; errors stay per row.
-        let wanted: Vec<String> = chunk.iter().filter_map(|r| r.location.as_ref().ok().filter(|l| !is_video_file(l)).cloned()).collect();
+        let wanted: Vec<String> = chunk.iter().filter_map(|r| r.location.as_ref().ok().filter(|l| !is_video(l)).cloned()).collect();
         let mut fetched = reader
             .read_each(&wanted)
             .map_err(|e| match e {
@@ -167,12 +172,12 @@ pub fn score(
         let read: Vec<Result<Bytes, String>> = chunk
             .iter()
             .map(|r| match &r.location {
-                Ok(l) if is_video_file(l) => Ok(Bytes::new()),
+                Ok(l) if is_video(l) => Ok(Bytes::new()),
                 Ok(_) => fetched.next().expect("one result per wanted row").map_err(|e| e.to_string()),
                 Err(why) => Err(why.clone()),
             })
             .collect();
-        Ok(decode_all(&preprocess, chunk, &read, &views))
+        Ok(decode_all(&preprocess, chunk, &read, &views, &is_video))
     };
     overlapped(chunks.len(), PREFETCH_DEPTH, prepare, |b, prepared| {
         let chunk = chunks[b];
@@ -198,7 +203,12 @@ pub fn score(
                     };
                     // A manifest may name a video by an absolute path or URL.
                     let (video_root, video_key) = if key.contains("://") || key.starts_with('/') { rwclip_common::job::split_file_uri(key) } else { (root.clone(), key.clone()) };
-                    score_video(decoder, &video_root, &video_key, &r.uri, s.sampling, segment, batch, &preprocess, &views, &scorer, &mut out)?;
+                    let span = match &s.input.range {
+                        InputRange::Video { span, .. } => *span,
+                        _ => None,
+                    };
+                    let video = VideoRef { root: &video_root, key: &video_key, uri: &r.uri, span };
+                    score_video(decoder, &video, s.sampling, segment, batch, &preprocess, &views, &scorer, &mut out)?;
                 }
             }
         }
@@ -291,10 +301,17 @@ impl BatchScorer<'_> {
 
 /// Every view of every readable row, each row decoded once, on all cores;
 /// a row's error is why it could not be read or decoded.
-fn decode_all(preprocess: &Preprocess, chunk: &[InputRow], read: &[Result<Bytes, String>], views: &[View]) -> Vec<Prepared> {
+fn decode_all(preprocess: &Preprocess, chunk: &[InputRow], read: &[Result<Bytes, String>], views: &[View], is_video: &(dyn Fn(&str) -> bool + Sync)) -> Vec<Prepared> {
     let items: Vec<(&InputRow, &Result<Bytes, String>)> = chunk.iter().zip(read).collect();
     parallel_map(&items, |(row, r)| match &row.location {
-        Ok(key) if is_video_file(key) => Prepared::Video(key.clone()),
-        _ => Prepared::Still(r.as_ref().map_err(Clone::clone).and_then(|bytes| preprocess.load_bytes_views(bytes, &row.uri, views).map_err(|e| e.to_string()))),
+        Ok(key) if is_video(key) => Prepared::Video(key.clone()),
+        _ => Prepared::Still(r.as_ref().map_err(Clone::clone).and_then(|bytes| {
+            preprocess.load_bytes_views(bytes, &row.uri, views).map_err(|e| match video_container(bytes) {
+                // A video under an image's name: said plainly, since the
+                // image decoder's complaint would not.
+                Some(container) => format!("{}: a video ({container}) under a name that is not a video's; give it a video extension (.mpg, .mp4, .avi, .wmv, .mkv …) to score its frames", row.uri),
+                None => e.to_string(),
+            })
+        })),
     })
 }

@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use rwclip_common::artifacts::{FrameAt, ImageScoreRow};
+use rwclip_common::scoring::pipe_span::PipeSpan;
 use rwclip_common::scoring::sampling::Sampling;
 use rwclip_inputs::preprocess::{Preprocess, View};
 use rwclip_video::child::{decode_in_child, ChildFailure};
@@ -44,15 +45,22 @@ impl VideoDecoder {
     }
 }
 
-/// Scores every frame `sampling` keeps of the video `key` below `root`
-/// into `out`, in batches of `batch` counted from the video's first frame
-/// (so a frame's batch never depends on the shard it is in).
+/// A video of a shard: where it is, what the rows call it, and the metres
+/// of pipe it covers when its manifest row says.
+pub struct VideoRef<'a> {
+    pub root: &'a str,
+    pub key: &'a str,
+    pub uri: &'a str,
+    pub span: Option<PipeSpan>,
+}
+
+/// Scores every frame `sampling` keeps of `video` into `out`, in batches
+/// of `batch` counted from the video's first frame (so a frame's batch
+/// never depends on the shard it is in).
 #[allow(clippy::too_many_arguments)]
 pub fn score_video(
     decoder: &VideoDecoder,
-    root: &str,
-    key: &str,
-    uri: &str,
+    video: &VideoRef<'_>,
     sampling: Sampling,
     segment: Option<Segment>,
     batch: usize,
@@ -61,39 +69,46 @@ pub fn score_video(
     scorer: &BatchScorer<'_>,
     out: &mut Vec<ImageScoreRow>,
 ) -> Result<(), ShardError> {
+    let uri = video.uri;
     let mut command = Command::new(&decoder.exe);
-    command.arg(root).arg(key).arg(sampling.to_string()).arg("1");
+    command.arg(video.root).arg(video.key).arg(sampling.to_string()).arg("1");
     if let Some(segment) = segment {
         command.arg(segment.arg());
     }
     let mut pending: Vec<Frame> = Vec::with_capacity(batch);
     let mut failure: Option<ShardError> = None;
-    let flush = |pending: &mut Vec<Frame>, out: &mut Vec<ImageScoreRow>| -> Result<(), ShardError> {
+    // The container's duration (every shard of a video reads the same
+    // header) places a frame along the pipe.
+    let mut duration_s: Option<f64> = None;
+    let flush = |pending: &mut Vec<Frame>, out: &mut Vec<ImageScoreRow>, duration_s: Option<f64>| -> Result<(), ShardError> {
         let frames = std::mem::take(pending);
         let prepared: Vec<Vec<Vec<f32>>> = parallel_map(&frames, |f| preprocess.rgb_views(&f.rgb, f.width, f.height, views));
         let items: Vec<&Vec<Vec<f32>>> = prepared.iter().collect();
         for (f, scored) in frames.iter().zip(scorer.score(&items)?) {
-            out.push(scored.into_row(uri, Some(FrameAt { frame: Some(f.index), pts_s: f.pts_s, target_s: f.target_s })));
+            let distance_m = video.span.zip(duration_s).and_then(|(span, d)| span.at(f.pts_s, d));
+            out.push(scored.into_row(uri, Some(FrameAt { frame: Some(f.index), pts_s: f.pts_s, target_s: f.target_s, distance_m })));
         }
         Ok(())
     };
-    let ending = decode_in_child(command, decoder.stall, |message| {
-        if let Message::Frame(frame) = message {
+    let ending = decode_in_child(command, decoder.stall, |message| match message {
+        Message::Info(info) => duration_s = info.duration_s,
+        Message::Frame(frame) => {
             if failure.is_some() {
                 return;
             }
             pending.push(frame);
             if pending.len() == batch {
-                if let Err(e) = flush(&mut pending, out) {
+                if let Err(e) = flush(&mut pending, out, duration_s) {
                     failure = Some(e);
                 }
             }
         }
+        Message::End(_) => {}
     });
     if let Some(e) = failure {
         return Err(e);
     }
-    flush(&mut pending, out)?;
+    flush(&mut pending, out, duration_s)?;
     let reached = out.last().and_then(|r| r.at.filter(|_| r.uri == uri)).map_or(0.0, |a| a.pts_s);
     let trailing = match ending {
         Ok(Ok(decoded)) => decoded.ending.describe().map(|why| (why, decoded.ending.at_s().unwrap_or(reached))),
@@ -103,7 +118,7 @@ pub fn score_video(
         Err(failure @ ChildFailure::Protocol(_)) => Some((format!("{uri}: {failure}"), reached)),
     };
     if let Some((why, at_s)) = trailing {
-        out.push(ImageScoreRow::failed(uri, why, Some(FrameAt { frame: None, pts_s: at_s, target_s: None })));
+        out.push(ImageScoreRow::failed(uri, why, Some(FrameAt { frame: None, pts_s: at_s, target_s: None, distance_m: None })));
     }
     Ok(())
 }
