@@ -2,7 +2,8 @@
 //! made with debootstrap) from the binaries of this build, and the
 //! Kubernetes example job run in containers — moto, a coordinator, two
 //! workers and the submitting client — sharing nothing but a network, the
-//! S3 settings and the token. The data exists only on S3.
+//! S3 settings and the token. The data exists only on S3. The image's video
+//! decoder sends the frames this machine's does.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,6 +22,33 @@ fn coordinator_bin() -> PathBuf {
     let p = Path::new(BIN).with_file_name("rwclip-coordinator");
     assert!(p.exists(), "{} is missing: run `cargo build --release --workspace --bins` (make test does)", p.display());
     p
+}
+
+/// `rwclip-decode` next to `rwclip`.
+fn decoder_bin() -> PathBuf {
+    let p = Path::new(BIN).with_file_name("rwclip-decode");
+    assert!(p.exists(), "{} is missing: run `cargo build --release --workspace --bins` (make test does)", p.display());
+    p
+}
+
+/// The image's `rwclip-decode` (Debian's FFmpeg libraries installed in
+/// it) sends the same frames, byte for byte, as the one on this machine.
+fn the_image_decodes_video_as_this_machine_does(image: &str) {
+    let footage = tempfile::tempdir().unwrap();
+    let clip = footage.path().join("clip.mp4");
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-t", "3", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(&clip)
+        .output()
+        .expect("run ffmpeg (make test's bootstrap installs it)");
+    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::set_permissions(footage.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let host = std::process::Command::new(decoder_bin()).arg(footage.path()).args(["clip.mp4", "fps=1"]).output().unwrap();
+    assert!(host.status.success() && host.stdout.len() > 3 * 160 * 120 * 3, "host decoder: {}", String::from_utf8_lossy(&host.stderr));
+    let mount = format!("{}:/footage:ro", footage.path().display());
+    let inside = docker(&["run", "--rm", "-v", &mount, "--entrypoint", "rwclip-decode", image, "/footage", "clip.mp4", "fps=1"], Duration::from_secs(120));
+    assert!(inside.status.success(), "rwclip-decode in the image exited {:?}: {}", inside.status.code(), String::from_utf8_lossy(&inside.stderr));
+    assert!(inside.stdout == host.stdout, "the image's decoder sent {} bytes, this machine's {}", inside.stdout.len(), host.stdout.len());
 }
 
 /// site-packages of the venv whose torch the binaries link.
@@ -42,7 +70,8 @@ fn k8s_job() -> String {
 #[test]
 fn the_image_runs_the_kubernetes_job_in_containers_with_data_only_on_s3() {
     let staging = repo().join("target/container-image");
-    let image = build_image(&repo(), &[Path::new(BIN), &coordinator_bin()], &site_packages(), &staging);
+    let image = build_image(&repo(), &[Path::new(BIN), &coordinator_bin(), &decoder_bin()], &site_packages(), &staging);
+    the_image_decodes_video_as_this_machine_does(&image);
 
     let id = std::process::id();
     let mut c = Containers::new(&format!("rwclip-test-{id}"));

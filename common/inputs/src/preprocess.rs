@@ -271,12 +271,22 @@ pub fn decode_rgb(bytes: &[u8], name: &str) -> Result<image::RgbImage, ImageLoad
 /// model): decoded as [`decode_rgb`], box-filtered to at most `side` pixels
 /// on its longer side, aspect kept.
 pub fn thumbnail_rgb(bytes: &[u8], name: &str, side: u32) -> Result<image::RgbImage, ImageLoadError> {
-    let rgb = decode_rgb(bytes, name)?;
+    Ok(fit_thumbnail(decode_rgb(bytes, name)?, side))
+}
+
+/// A thumbnail of a decoded `width × height` RGB24 frame; `None` when
+/// `rgb` is not that size.
+pub fn thumbnail_of_frame(width: u32, height: u32, rgb: Vec<u8>, side: u32) -> Option<image::RgbImage> {
+    image::RgbImage::from_raw(width, height, rgb).map(|rgb| fit_thumbnail(rgb, side))
+}
+
+/// `rgb` box-filtered to at most `side` pixels on its longer side.
+fn fit_thumbnail(rgb: image::RgbImage, side: u32) -> image::RgbImage {
     let (w, h) = rgb.dimensions();
     if w.max(h) <= side {
-        return Ok(rgb);
+        return rgb;
     }
     let scale = f64::from(side) / f64::from(w.max(h));
     let fit = |n: u32| ((f64::from(n) * scale).round() as u32).clamp(1, side);
-    Ok(image::imageops::thumbnail(&rgb, fit(w), fit(h)))
+    image::imageops::thumbnail(&rgb, fit(w), fit(h))
 }

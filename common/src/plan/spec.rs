@@ -285,6 +285,10 @@ pub struct ContactSheetSpec {
     pub root: String,
     /// Images on the sheet: the first of `top_k.csv`.
     pub images: usize,
+    /// How the job sampled videos: a frame on the sheet is decoded again
+    /// as its row was.
+    #[serde(default, skip_serializing_if = "crate::scoring::sampling::Sampling::is_default")]
+    pub sampling: crate::scoring::sampling::Sampling,
 }
 
 /// The executor input of one shard.

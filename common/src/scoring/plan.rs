@@ -112,7 +112,7 @@ pub async fn plan_score_async(job: &ScoreJob) -> Result<ScorePlan, ScorePlanErro
     let images = job.spec.contact_sheet.min(job.spec.top_k);
     let contact_sheet = match root {
         Some(root) if images > 0 => {
-            let sheet = ShardSpec::ContactSheet(ContactSheetSpec { title: title.clone(), shards: ids.clone(), root, images });
+            let sheet = ShardSpec::ContactSheet(ContactSheetSpec { title: title.clone(), shards: ids.clone(), root, images, sampling: job.spec.sampling });
             let id = sheet.id();
             shards.push(PlannedShard { id: id.clone(), kind: sheet.kind(), deps: sheet.deps(), model_key: None, spec_json: sheet.to_json() });
             Some(id)

@@ -13,9 +13,9 @@ use crate::process::run_with_deadline;
 /// The Debian client matching the daemon from `docker.io`.
 const DOCKER: &str = "/usr/bin/docker";
 /// The imported base; bump the suffix when its package list changes.
-pub const BASE_IMAGE: &str = "rwclip-debian:bookworm-v1";
+pub const BASE_IMAGE: &str = "rwclip-debian:bookworm-v2";
 /// python3 runs moto from the reference venv's site-packages in a container.
-const BASE_PACKAGES: &str = "ca-certificates,libgomp1,python3";
+const BASE_PACKAGES: &str = "ca-certificates,libgomp1,python3,libavcodec59,libavformat59,libavutil57,libswscale6";
 
 fn install_hint() -> String {
     "install Debian's docker.io, debootstrap and patchelf (make bootstrap)".to_string()
@@ -97,6 +97,11 @@ pub fn ensure_base_image() {
         .output()
         .expect("run docker import");
     assert!(import.status.success(), "docker import failed:\n{}", String::from_utf8_lossy(&import.stderr));
+    // Earlier bases only take disk space.
+    let tags = docker_ok(&["images", "rwclip-debian", "--format", "{{.Repository}}:{{.Tag}}"], Duration::from_secs(30));
+    for old in tags.lines().filter(|t| *t != BASE_IMAGE) {
+        let _ = docker(&["rmi", old], Duration::from_secs(120));
+    }
 }
 
 /// The shared libraries `binary` loads from the torch wheel, as

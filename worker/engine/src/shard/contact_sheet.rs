@@ -1,6 +1,8 @@
 //! The contact sheet shard: a scoring job's best-scored images, ranked as
 //! `top_k.csv` ranks them, read again and drawn as thumbnails on one sheet.
-//! An image that cannot be read any more is a captioned empty cell, never a
+//! A video's frame is decoded again by `rwclip-decode` (one seek and a few
+//! frames with fps sampling), never by reading the whole file. An image or
+//! frame that cannot be read any more is a captioned empty cell, never a
 //! failed shard; only the store failing over and over fails it.
 
 use bytes::Bytes;
@@ -9,10 +11,11 @@ use rwclip_common::artifacts::ImageScoreRow;
 use rwclip_common::plots::{contact_sheet as draw_sheet, overlay_centre_square, SheetImage, Thumbnail, THUMB_SIDE};
 use rwclip_common::scoring::summary::rank_top_k;
 use rwclip_common::shard_store::part;
-use rwclip_inputs::preprocess::thumbnail_rgb;
+use rwclip_inputs::preprocess::{thumbnail_of_frame, thumbnail_rgb};
 
 use super::aggregate::shard_error;
 use super::error::ShardError;
+use super::score_video::{decode_scored_frame, VideoDecoder};
 use crate::blocking_store::BlockingStore;
 use crate::embed::parallel_map;
 use crate::error::EngineError;
@@ -24,7 +27,6 @@ pub fn contact_sheet(id: &ShardId, s: &ContactSheetSpec, store: &BlockingStore, 
     let reader = ImageReader::open(&s.root).map_err(|e| run(e.into()))?;
     // A listed prefix's rows carry `<root>/<key>`; the reader wants the key.
     let root = format!("{}/", s.root.trim_end_matches('/'));
-    // A video's frame is not re-read here: its file may be gigabytes.
     let stills: Vec<String> = top.iter().filter(|r| r.at.is_none()).map(|r| r.uri.strip_prefix(&root).unwrap_or(&r.uri).to_string()).collect();
     let mut read = reader
         .read_each(&stills)
@@ -34,9 +36,23 @@ pub fn contact_sheet(id: &ShardId, s: &ContactSheetSpec, store: &BlockingStore, 
         })?
         .into_iter();
     let items: Vec<(&ImageScoreRow, Option<Result<Bytes, ImageReadError>>)> = top.iter().map(|r| (r, r.at.is_none().then(|| read.next().expect("one read per still")))).collect();
+    // Located only when a frame is on the sheet: a sheet of stills needs
+    // no decoder.
+    let decoder = top.iter().any(|r| r.at.is_some_and(|a| a.frame.is_some())).then(VideoDecoder::locate);
     let thumbs = parallel_map(&items, |(row, bytes)| {
-        let bytes = bytes.as_ref().ok_or_else(|| "video frame: not drawn".to_string())?.as_ref().map_err(|e| e.to_string())?;
-        let t = thumbnail_rgb(bytes, &row.uri, THUMB_SIDE).map_err(|e| e.to_string())?;
+        let t = match (bytes, row.at) {
+            (Some(bytes), _) => thumbnail_rgb(bytes.as_ref().map_err(|e| e.to_string())?, &row.uri, THUMB_SIDE).map_err(|e| e.to_string())?,
+            (None, Some(at)) => {
+                let decoder = decoder.as_ref().expect("located for frames").as_ref().map_err(Clone::clone)?;
+                // Named as the scoring shard named it: below the input's
+                // root, or by an absolute path or URL in a manifest.
+                let name = row.uri.strip_prefix(&root).unwrap_or(&row.uri);
+                let (video_root, key) = if name.contains("://") || name.starts_with('/') { rwclip_common::job::split_file_uri(name) } else { (s.root.clone(), name.to_string()) };
+                let frame = decode_scored_frame(decoder, &video_root, &key, s.sampling, &at)?;
+                thumbnail_of_frame(frame.width, frame.height, frame.rgb, THUMB_SIDE).ok_or("the decoder sent a frame of the wrong size")?
+            }
+            (None, None) => unreachable!("a still is read"),
+        };
         let (width, height) = (t.width(), t.height());
         let mut rgb = t.into_raw();
         // Scored with maps: the map over the part of the image the model saw.

@@ -122,3 +122,33 @@ pub fn score_video(
     }
     Ok(())
 }
+
+/// The frame of `video` a row scored, decoded again to be drawn: with fps
+/// sampling, the one tick the row stands for (a seek and a few frames);
+/// otherwise a pass of the same sampling up to the row's frame index.
+pub fn decode_scored_frame(decoder: &VideoDecoder, root: &str, key: &str, sampling: Sampling, at: &FrameAt) -> Result<Frame, String> {
+    let mut command = Command::new(&decoder.exe);
+    command.arg(root).arg(key).arg(sampling.to_string()).arg("1");
+    let wanted = match (sampling, at.target_s) {
+        (Sampling::Fps(fps), Some(target_s)) => {
+            let tick = (target_s * fps).round() as u64;
+            command.arg(Segment { first_tick: tick, end_tick: Some(tick + 1) }.arg());
+            None
+        }
+        _ => Some(at.frame.ok_or("the row names no frame")?),
+    };
+    let mut found: Option<Frame> = None;
+    let ending = decode_in_child(command, decoder.stall, |message| {
+        if let Message::Frame(frame) = message {
+            if found.is_none() && wanted.is_none_or(|i| frame.index == i) {
+                found = Some(frame);
+            }
+        }
+    });
+    match (found, ending) {
+        (Some(frame), _) => Ok(frame),
+        (None, Err(failure)) => Err(failure.to_string()),
+        (None, Ok(Err(video_error))) => Err(video_error.to_string()),
+        (None, Ok(Ok(_))) => Err(format!("no frame at {} s any more", at.pts_s)),
+    }
+}
