@@ -319,6 +319,11 @@ fn manifest_videos_are_cut_into_shards_and_placed_along_the_pipe_and_unnamed_foo
         "import sys, pyarrow as pa, pyarrow.parquet as pq\npq.write_table(pa.table({'uri': [sys.argv[2], 'survey.mpg'], 'length_m': [None, 25.0]}), sys.argv[1])",
         &[d.join("m.parquet").to_str().unwrap(), still],
     );
+    // PyAV's frames of survey.mpg, every second, as PNG files.
+    python::run(
+        "import sys, av\nfrom PIL import Image\nwith av.open(sys.argv[1]) as c:\n    for i, f in enumerate(c.decode(video=0)):\n        if i % 25 == 0:\n            Image.fromarray(f.to_ndarray(format='rgb24')).save(f'{sys.argv[2]}/survey-{i}.png')",
+        &[d.join("survey.mpg").to_str().unwrap(), d.to_str().unwrap()],
+    );
     let score = |input: &str, out: &str| {
         rwclip(d, &["score", "--input", input, "--detector", "detector.safetensors", "--out", out, "--device", "cpu", "--batch-size", "4", "--frames-per-shard", "4", "--workers", "2"], &[]);
     };
@@ -342,6 +347,17 @@ fn manifest_videos_are_cut_into_shards_and_placed_along_the_pipe_and_unnamed_foo
         assert!(md.contains(" m ("), "moments give metres: {md}");
         let top_k = std::fs::read_to_string(d.join(out).join("top_k.csv")).unwrap();
         assert!(top_k.lines().skip(1).any(|l| l.contains(",\"survey.mpg\",") && !l.ends_with(',')), "{top_k}");
+        // The contact sheet draws each ranked frame as PyAV decodes it,
+        // the still from its file.
+        let ranked: Vec<(String, Option<u64>)> = top_k.lines().skip(1).map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[1].trim_matches('"').to_string(), f[5].parse().ok())
+        }).collect();
+        let cells: Vec<std::path::PathBuf> = ranked.iter().map(|(uri, frame)| match frame {
+            Some(i) => d.join(format!("survey-{i}.png")),
+            None => d.join(uri),
+        }).collect();
+        assert_sheet_shows(&std::fs::read(d.join(out).join("contact_sheet.png")).unwrap(), &cells);
     }
     let mut bad = Command::new(BIN);
     bad.args(["score", "--input", "bad.csv", "--detector", "detector.safetensors", "--out", "bad", "--device", "cpu"]).current_dir(d);
@@ -370,4 +386,22 @@ fn manifest_videos_are_cut_into_shards_and_placed_along_the_pipe_and_unnamed_foo
     assert_eq!(got[2..].iter().map(|r| r["frame"].as_u64().unwrap()).collect::<Vec<_>>(), (0..10).map(|s| s * 25).collect::<Vec<_>>());
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("by-folder/summary.json")).unwrap()).unwrap();
     assert_eq!(summary["shards"], 1 + 3, "{summary}");
+}
+
+/// Asserts `png` is a contact sheet whose cell i holds exactly the
+/// thumbnail of the image file `cells[i]`.
+fn assert_sheet_shows(png: &[u8], cells: &[std::path::PathBuf]) {
+    use rwclip_common::plots::{SheetLayout, THUMB_SIDE};
+    use rwclip_inputs::preprocess::{decode_rgb, thumbnail_rgb};
+    let sheet = decode_rgb(png, "contact_sheet.png").unwrap();
+    let layout = SheetLayout { count: cells.len() };
+    assert_eq!(sheet.dimensions(), layout.size(), "sized for {} images", cells.len());
+    for (i, path) in cells.iter().enumerate() {
+        let (x, y) = layout.cell(i);
+        let t = thumbnail_rgb(&std::fs::read(path).unwrap(), "cell", THUMB_SIDE).unwrap();
+        let (ox, oy) = (x + (THUMB_SIDE - t.width()) / 2, y + (THUMB_SIDE - t.height()) / 2);
+        for (px, py, p) in t.enumerate_pixels() {
+            assert_eq!(sheet.get_pixel(ox + px, oy + py), p, "cell {i} ({}) at ({px}, {py})", path.display());
+        }
+    }
 }

@@ -71,7 +71,10 @@ pub fn contact_sheet(id: &ShardId, s: &ContactSheetSpec, store: &BlockingStore, 
         .map(|(i, (r, thumb))| {
             // A frame is captioned with its video and time.
             let uri = match r.at {
-                Some(at) => format!("{} at {}", r.uri, rwclip_common::scoring::videos::hms(at.pts_s)),
+                Some(at) => {
+                    let metres = at.distance_m.map(|m| format!(", {m:.1} m")).unwrap_or_default();
+                    format!("{} at {}{metres}", r.uri, rwclip_common::scoring::videos::hms(at.pts_s))
+                }
                 None => r.uri.clone(),
             };
             SheetImage { rank: i + 1, uri, score: r.score.unwrap_or(f64::NAN), thumb }
