@@ -132,6 +132,7 @@ pub fn job_status(view: &JobView) -> pb::JobStatus {
                 committed: s.committed as u32,
                 running: s.running as u32,
                 failed: s.failed as u32,
+                items_done: s.items_done,
             })
             .collect(),
         name: view.name.clone(),

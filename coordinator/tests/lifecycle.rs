@@ -196,6 +196,41 @@ async fn handed_back_shards_are_requeued_without_counting_an_attempt() {
     .await;
 }
 
+/// The items a stage reports done (a scoring job's images and frames):
+/// running and committed shards count, a failed attempt's work does not.
+#[tokio::test]
+async fn items_done_count_running_and_committed_shards_never_a_lost_attempt() {
+    within(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let coordinator = start(&dir, None).await;
+        let mut client = connect(&coordinator, None).await;
+        let job = submit(&mut client, "independent items 2").await.job_id;
+        let mut worker = FakeWorker::register_with_capacity(client.clone(), &dir, "counting", 2).await;
+        let items = |s: &pb::JobStatus| s.stages.iter().map(|s| s.items_done).sum::<u64>();
+        let first = worker.lease().await.expect("leased");
+        assert!(worker.progress(&first, 5, 10).await.accepted);
+        assert_eq!(items(&job_state(&mut client, &job).await), 5);
+        assert!(worker.progress(&first, 8, 10).await.accepted);
+        assert_eq!(items(&job_state(&mut client, &job).await), 8, "a later report replaces the earlier");
+        worker.fail(&first, pb::FailureClass::Retryable, "io").await;
+        assert_eq!(items(&job_state(&mut client, &job).await), 0, "a failed attempt's items are gone");
+        let again = worker.lease().await.expect("retried");
+        let second = worker.lease().await.expect("the other shard");
+        worker.progress(&again, 10, 10).await;
+        assert!(worker.complete(&again).await.accepted);
+        worker.progress(&second, 3, 4).await;
+        assert_eq!(items(&job_state(&mut client, &job).await), 13, "committed and running together");
+        assert!(!worker.progress(&again, 99, 99).await.accepted, "a finished attempt's report is ignored");
+        worker.progress(&second, 4, 4).await;
+        assert!(worker.complete(&second).await.accepted);
+        let done = job_state(&mut client, &job).await;
+        assert_eq!((done.state, items(&done)), (pb::JobState::Succeeded as i32, 14));
+        drop((client, worker));
+        stop(coordinator).await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn cancelling_a_job_tells_its_workers_to_abandon_and_ignores_late_reports() {
     within(async {

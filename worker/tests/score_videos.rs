@@ -189,9 +189,13 @@ fn long_videos_spread_over_shards_locally_and_on_s3_with_the_same_rows() {
     ffmpeg(&v.join("a.mp4"), 40, &["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "250"]);
     ffmpeg(&v.join("b.mpg"), 27, &["-c:v", "mpeg2video", "-q:v", "6"]);
     let score = |input: &str, out: &str, workers: &str, per: &str, env: &[(&str, &str)]| {
-        rwclip(d, &["score", "--input", input, "--detector", "detector.safetensors", "--out", out, "--device", "cpu", "--batch-size", "4", "--frames-per-shard", per, "--workers", workers], env);
+        rwclip(d, &["score", "--input", input, "--detector", "detector.safetensors", "--out", out, "--device", "cpu", "--batch-size", "4", "--frames-per-shard", per, "--workers", workers], env)
     };
-    score("long", "split3", "3", "8", &[]);
+    let run = score("long", "split3", "3", "8", &[]);
+    // Progress counts frames: once every shard committed, all 67.
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let last = stderr.lines().filter(|l| l.starts_with("rwclip: progress:")).last().unwrap_or_default();
+    assert!(last.contains("score 9/9") && last.ends_with(" — 67 images and frames scored"), "{stderr}");
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("split3/summary.json")).unwrap()).unwrap();
     assert_eq!(summary["shards"], 5 + 4, "40 s and 27 s at 1 fps in shards of 8 frames: {summary}");
     assert_eq!(summary["videos"]["count"], 2);

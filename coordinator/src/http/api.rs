@@ -32,6 +32,7 @@ pub fn job_json(v: &JobView, detail: bool) -> Value {
         "shards": { "total": v.total, "committed": v.committed, "running": v.running, "failed": v.failures.len() },
         "stages": v.stages.iter().map(|s| json!({
             "kind": s.kind.stage_name(), "total": s.total, "committed": s.committed, "running": s.running, "failed": s.failed,
+            "items_done": s.items_done,
         })).collect::<Vec<_>>(),
     });
     if detail {

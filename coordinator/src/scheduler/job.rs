@@ -61,6 +61,9 @@ pub struct PhaseTally {
     pub running: usize,
     pub committed: usize,
     pub failed: usize,
+    /// Items (images, frames, prompts) the running and committed shards
+    /// reported done since the job was loaded.
+    pub items_done: u64,
 }
 
 impl PhaseTally {
@@ -81,6 +84,7 @@ impl PhaseTally {
         self.running += other.running;
         self.committed += other.committed;
         self.failed += other.failed;
+        self.items_done += other.items_done;
     }
 }
 
@@ -191,6 +195,12 @@ impl ScheduledJob {
         let tally = self.tallies.get_mut(&self.shards[i].kind).expect("every kind is tallied");
         *tally.slot(&self.state[i].phase) -= 1;
         *tally.slot(&phase) += 1;
+        // Work counts while it runs and once committed; a lost or undone
+        // attempt's does not.
+        if !matches!(phase, ShardPhase::Running { .. } | ShardPhase::Committed) {
+            tally.items_done -= self.state[i].progress.0;
+            self.state[i].progress = (0, 0);
+        }
         if phase == ShardPhase::Failed {
             self.failed.insert(i);
         } else {
@@ -233,7 +243,16 @@ impl ScheduledJob {
         self.set_phase(i, ShardPhase::Running { attempt: attempt.clone() });
         let state = &mut self.state[i];
         state.attempt_history.push(attempt);
-        state.progress = (0, 0);
+    }
+
+    /// The running shard `i` has done `done` of `total` items.
+    pub fn report_progress(&mut self, i: usize, done: u64, total: u64) {
+        if !matches!(self.state[i].phase, ShardPhase::Running { .. }) {
+            return;
+        }
+        let tally = self.tallies.get_mut(&self.shards[i].kind).expect("every kind is tallied");
+        tally.items_done = tally.items_done - self.state[i].progress.0 + done;
+        self.state[i].progress = (done, total);
     }
 
     /// Shard `i` lost its lease through no fault of its own: ready again.

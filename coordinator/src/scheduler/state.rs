@@ -336,7 +336,7 @@ impl Scheduler {
         }
         let lease = self.leases.get(attempt).expect("checked by current");
         if let Some(job) = self.jobs.get_mut(&lease.job) {
-            job.state[lease.shard].progress = (done, total);
+            job.report_progress(lease.shard, done, total);
             self.changed.insert(lease.job.clone());
         }
         ReportAck::Accepted

@@ -44,6 +44,9 @@ pub struct StageView {
     pub committed: usize,
     pub running: usize,
     pub failed: usize,
+    /// Items its running and committed shards reported done (images and
+    /// frames of a scoring job).
+    pub items_done: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +95,7 @@ impl JobView {
         let stages: Vec<StageView> = job
             .tallies()
             .iter()
-            .map(|(&kind, t)| StageView { kind, total: t.total, committed: t.committed, running: t.running, failed: t.failed })
+            .map(|(&kind, t)| StageView { kind, total: t.total, committed: t.committed, running: t.running, failed: t.failed, items_done: t.items_done })
             .collect();
         let tally = job.tally();
         JobView {

@@ -184,6 +184,11 @@ impl FakeWorker {
         json
     }
 
+    pub async fn progress(&mut self, lease: &pb::Lease, done: u64, total: u64) -> pb::ReportAck {
+        let request = pb::ReportProgressRequest { worker_id: self.id.clone(), attempt_id: lease.attempt_id.clone(), done, total };
+        self.client.report_progress(request).await.expect("progress call").into_inner()
+    }
+
     pub async fn fail(&mut self, lease: &pb::Lease, class: pb::FailureClass, reason: &str) -> pb::ReportAck {
         let request = pb::FailShardRequest {
             worker_id: self.id.clone(),

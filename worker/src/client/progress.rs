@@ -52,11 +52,13 @@ impl StageProgress {
                 if status.stages.is_empty() {
                     return;
                 }
-                let line = plain_line(status);
+                // Items done change constantly: a line prints when shards
+                // commit or fail, and then says how many items are done.
+                let key = plain_line(status);
                 let mut last = self.last_line.borrow_mut();
-                if line != *last {
-                    eprintln!("rwclip: {line}");
-                    *last = line;
+                if key != *last {
+                    eprintln!("rwclip: {key}{}", items_line(status));
+                    *last = key;
                 }
             }
         }
@@ -95,9 +97,21 @@ impl Bars {
             };
             bar.set_length(u64::from(stage.total));
             bar.set_position(u64::from(stage.committed));
-            bar.set_message(detail(stage.running, stage.failed));
+            bar.set_message(format!("{}{}", detail(stage.running, stage.failed), items(stage)));
         }
     }
+}
+
+/// " — 1234 images and frames scored" for a scoring job's score stage.
+fn items(stage: &rwclip_proto::v1::StageProgress) -> String {
+    match (stage_name(stage.kind), stage.items_done) {
+        ("score", n) if n > 0 => format!(" — {n} images and frames scored"),
+        _ => String::new(),
+    }
+}
+
+fn items_line(status: &JobStatus) -> String {
+    status.stages.iter().map(items).collect()
 }
 
 fn stage_bar(name: &str) -> ProgressBar {

@@ -208,13 +208,19 @@ pub fn score(
                         _ => None,
                     };
                     let video = VideoRef { root: &video_root, key: &video_key, uri: &r.uri, span };
-                    score_video(decoder, &video, s.sampling, segment, batch, &preprocess, &views, &scorer, &mut out)?;
+                    // Progress counts frames as they are scored; the total
+                    // is known only when the decoder is done.
+                    let frames_done = |n: u64| progress(n, n + 1);
+                    score_video(decoder, &video, s.sampling, segment, batch, &preprocess, &views, &scorer, &mut out, &frames_done)?;
                 }
             }
         }
-        progress(((b + 1) * batch).min(rows.len()) as u64, total);
+        // Rows out so far (stills and frames) of at least the rows in.
+        let done = out.len() as u64;
+        progress(done, total.max(done + 1));
         Ok::<(), ShardError>(())
     })?;
+    progress(out.len() as u64, out.len() as u64);
     let key = format!("{prefix}{}", part::IMAGE_SCORES);
     store.write_rows(&key, &out).map_err(ShardError::run(id))?;
     Ok(vec![key])

@@ -68,6 +68,7 @@ pub fn score_video(
     views: &[View],
     scorer: &BatchScorer<'_>,
     out: &mut Vec<ImageScoreRow>,
+    rows_out: &dyn Fn(u64),
 ) -> Result<(), ShardError> {
     let uri = video.uri;
     let mut command = Command::new(&decoder.exe);
@@ -88,6 +89,7 @@ pub fn score_video(
             let distance_m = video.span.zip(duration_s).and_then(|(span, d)| span.at(f.pts_s, d));
             out.push(scored.into_row(uri, Some(FrameAt { frame: Some(f.index), pts_s: f.pts_s, target_s: f.target_s, distance_m })));
         }
+        rows_out(out.len() as u64);
         Ok(())
     };
     let ending = decode_in_child(command, decoder.stall, |message| match message {
