@@ -70,7 +70,13 @@ pub fn decode<S: Read + Seek + Send + 'static>(
     }
     let mut context = codec::context::Context::from_parameters(params).map_err(|e| VideoError::Unreadable { video: name.clone(), reason: e.to_string() })?;
     context.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: options.threads.max(1), ..Default::default() });
-    let mut decoder = context.decoder().video().map_err(|e| VideoError::Unreadable { video: name.clone(), reason: format!("cannot open its decoder: {e}") })?;
+    // Raw video says its pixel format in the container alone; when it does
+    // not, the decoder refuses to open (or opens with none) and no scaler
+    // may be built for it.
+    let mut decoder = context.decoder().video().map_err(|e| match id {
+        codec::Id::RAWVIDEO => VideoError::NoPixelFormat { video: name.clone() },
+        _ => VideoError::Unreadable { video: name.clone(), reason: format!("cannot open its decoder: {e}") },
+    })?;
     if id == codec::Id::RAWVIDEO && decoder.format() == ffmpeg_next::format::Pixel::None {
         return Err(VideoError::NoPixelFormat { video: name });
     }

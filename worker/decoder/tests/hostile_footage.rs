@@ -1,7 +1,7 @@
 //! Broken footage ends in a reported ending or a named error, never a
 //! panic, an abort or a loop: empty files, files that are not video, an
 //! MP4 without its index, files cut mid-stream, flipped bytes, a codec
-//! FFmpeg does not know.
+//! FFmpeg does not know, a stream without a pixel format.
 
 mod footage;
 
@@ -86,6 +86,19 @@ fn every_hostile_file_is_reported_with_its_cause() {
     assert!(tag > 0);
     let e = run(&write(d, "alien.avi", &bytes)).unwrap_err();
     assert!(matches!(e, VideoError::UnsupportedCodec { .. }) && e.to_string().contains("alien.avi"), "{e}");
+
+    // Raw video whose header gives 7 bits per pixel: a stream without a
+    // pixel format, refused before any scaler is built (building one
+    // aborts the process).
+    let raw = make_video(d, "raw.avi", 1, &["-c:v", "rawvideo", "-pix_fmt", "bgr24"]);
+    let mut bytes = std::fs::read(&raw).unwrap();
+    let strf = bytes.windows(4).position(|w| w == b"strf").expect("an AVI stream format chunk");
+    // 'strf', its size, then BITMAPINFOHEADER's biSize, biWidth, biHeight, biPlanes, biBitCount.
+    let bit_count = strf + 8 + 14;
+    assert_eq!(&bytes[bit_count..bit_count + 2], &24u16.to_le_bytes());
+    bytes[bit_count..bit_count + 2].copy_from_slice(&7u16.to_le_bytes());
+    let e = run(&write(d, "no-pixel-format.avi", &bytes)).unwrap_err();
+    assert!(matches!(e, VideoError::NoPixelFormat { .. }) && e.to_string().contains("no-pixel-format.avi"), "{e}");
 
     // A file that is only an audio stream has no video to score.
     let audio = d.join("audio.mkv");
