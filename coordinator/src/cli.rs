@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use rwclip_common::artifacts::StoreSettings;
+
 use crate::config::{CoordinatorConfig, TlsFiles};
 use crate::error::CoordinatorError;
 use crate::planner::job_planner;
@@ -43,6 +45,47 @@ pub struct CoordinatorArgs {
     /// metrics at /metrics, /healthz (the token guards all but /healthz).
     #[arg(long)]
     pub http_bind: Option<SocketAddr>,
+    #[command(flatten)]
+    pub store_calls: StoreFlags,
+}
+
+/// How this process's store calls time out and retry; each flag overrides
+/// its environment variable, which overrides the default.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StoreFlags {
+    /// Seconds one store request may take, first byte to last, before it is
+    /// retried (RWCLIP_STORE_TIMEOUT_S; default 30).
+    #[arg(long, value_name = "SECONDS")]
+    pub store_timeout: Option<f64>,
+    /// Seconds a store call keeps retrying (throttling, 5xx, resets,
+    /// timeouts, an outage) before its error counts (RWCLIP_STORE_RETRY_FOR_S;
+    /// default 600, which rides out a store answering 503 for minutes).
+    #[arg(long, value_name = "SECONDS")]
+    pub store_retry_for: Option<f64>,
+    /// Longest wait between two tries; waits double from
+    /// RWCLIP_STORE_BACKOFF_INIT_MS (default 100 ms) and are drawn at random
+    /// below that (RWCLIP_STORE_BACKOFF_MAX_S; default 15).
+    #[arg(long, value_name = "SECONDS")]
+    pub store_backoff_max: Option<f64>,
+}
+
+impl StoreFlags {
+    /// The settings these flags and the environment give, made this
+    /// process's before any store is opened.
+    pub fn install(&self) -> Result<StoreSettings, String> {
+        let mut s = StoreSettings::from_env()?;
+        let set = |flag: &str, value: Option<f64>, into: &mut Duration| -> Result<(), String> {
+            if let Some(v) = value {
+                *into = Duration::try_from_secs_f64(v).map_err(|e| format!("--{flag} {v}: {e}"))?;
+            }
+            Ok(())
+        };
+        set("store-timeout", self.store_timeout, &mut s.timeout)?;
+        set("store-retry-for", self.store_retry_for, &mut s.retry_for)?;
+        set("store-backoff-max", self.store_backoff_max, &mut s.backoff_max)?;
+        s.install();
+        Ok(s)
+    }
 }
 
 fn seconds(flag: &str, value: f64) -> Result<Duration, CoordinatorError> {
@@ -53,6 +96,7 @@ impl CoordinatorArgs {
     /// The settings these flags describe; reads the token file (or
     /// RWCLIP_TOKEN). Validation happens when the coordinator starts.
     pub fn config(&self) -> Result<CoordinatorConfig, CoordinatorError> {
+        self.store_calls.install().map_err(CoordinatorError::InvalidConfig)?;
         let token = match &self.token_file {
             Some(path) => Some(
                 std::fs::read_to_string(path)

@@ -1,5 +1,6 @@
 //! Prost messages <-> domain types, at the edge; errors name the field.
 
+use rwclip_common::artifacts::store_retry::StoreHealth;
 use rwclip_common::failure::{FailureClass, ShardFailure};
 use rwclip_common::plan::{AttemptId, JobId, ShardId, ShardKind};
 use rwclip_common::shard_store::Manifest;
@@ -137,6 +138,18 @@ pub fn job_status(view: &JobView) -> pb::JobStatus {
             .collect(),
         name: view.name.clone(),
         output_uri: view.output_uri.clone(),
+        store: view.store.clone().unwrap_or_default(),
+    }
+}
+
+/// A worker's store calls as its heartbeat tells them.
+pub fn store_health(r: &pb::HeartbeatRequest) -> StoreHealth {
+    let calls = |list: &[pb::StoreCalls]| list.iter().map(|c| ((c.operation.clone(), c.cause.clone()), c.count)).collect();
+    StoreHealth {
+        retries: calls(&r.store_retries),
+        errors: calls(&r.store_gave_up),
+        failing_calls: r.store_failing_calls,
+        failing_for: (r.store_failing_calls > 0).then(|| std::time::Duration::from_millis(r.store_failing_ms)),
     }
 }
 

@@ -122,10 +122,11 @@ impl Coordinator for CoordinatorService {
             .iter()
             .map(|a| convert::attempt_id("running_attempts", a))
             .collect::<Result<Vec<_>, _>>()?;
+        let store = convert::store_health(&r);
         let loaded_models = r.loaded_models;
         let abandon = self
             .scheduler
-            .ask(|reply| SchedulerEvent::Heartbeat { worker, running, loaded_models, reply })
+            .ask(|reply| SchedulerEvent::Heartbeat { worker, running, loaded_models, store, reply })
             .await?;
         Ok(Response::new(pb::HeartbeatResponse {
             abandon_attempts: abandon.into_iter().map(|a| a.0).collect(),

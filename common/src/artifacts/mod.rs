@@ -21,6 +21,7 @@ mod parquet_io;
 mod rows;
 pub mod schema;
 mod store;
+pub mod store_retry;
 
 use bytes::Bytes;
 
@@ -28,6 +29,7 @@ pub use error::ArtifactError;
 pub use rows::{FrameAt, ImageEmbeddingRow, ImageScoreRow, MetricRow, PixelMetricStats, PixelMetricValues, PromptRow, QuantisedMap, ScoreRow, SummaryRow, TextEmbeddingRow, VideoMoment, VideoRow, WindowEmbeddingRow};
 pub use schema::ArtifactKind;
 pub use store::{Store, StoreError};
+pub use store_retry::StoreSettings;
 
 /// A row type stored as one artifact kind. Implemented for the row structs
 /// of this module only (the column mapping lives next to each struct).

@@ -6,11 +6,13 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ClientConfigKey, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig};
+
+use super::store_retry::{Retry, StoreSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -152,11 +154,14 @@ impl Store {
     /// Writes `bytes` at `key`, replacing any existing object.
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
         let path = self.path(key)?;
-        self.inner
-            .put(&path, PutPayload::from(bytes))
-            .await
-            .map_err(|source| self.backend("put", key, source))?;
-        Ok(())
+        self.retrying("put", |_| async {
+            self.inner
+                .put(&path, PutPayload::from(bytes.clone()))
+                .await
+                .map_err(|source| self.backend("put", key, source))?;
+            Ok(())
+        })
+        .await
     }
 
     /// Writes `bytes` at `key` only if nothing is there yet: `true` if this
@@ -165,87 +170,96 @@ impl Store {
     /// can use it to claim work.
     pub async fn put_if_absent(&self, key: &str, bytes: Bytes) -> Result<bool, StoreError> {
         let path = self.path(key)?;
-        let options = PutOptions {
-            mode: PutMode::Create,
-            ..PutOptions::default()
-        };
-        match self
-            .inner
-            .put_opts(&path, PutPayload::from(bytes), options)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
-            Err(source) => Err(self.backend("conditional put", key, source)),
-        }
+        // After a try whose answer was lost, "already there" may be that
+        // try's own object: the caller reads what is there and sees whose
+        // it is (a commit recognises its own manifest).
+        self.retrying("conditional put", |_| async {
+            let options = PutOptions {
+                mode: PutMode::Create,
+                ..PutOptions::default()
+            };
+            match self
+                .inner
+                .put_opts(&path, PutPayload::from(bytes.clone()), options)
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
+                Err(source) => Err(self.backend("conditional put", key, source)),
+            }
+        })
+        .await
     }
 
     pub async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
         let path = self.path(key)?;
-        let result = self
-            .inner
-            .get(&path)
-            .await
-            .map_err(|source| self.backend("get", key, source))?;
-        result
-            .bytes()
-            .await
-            .map_err(|source| self.backend("get", key, source))
+        self.retrying("get", |_| async {
+            let result = self
+                .inner
+                .get(&path)
+                .await
+                .map_err(|source| self.backend("get", key, source))?;
+            result
+                .bytes()
+                .await
+                .map_err(|source| self.backend("get", key, source))
+        })
+        .await
     }
 
     /// The object at `key` chunk by chunk, as the backend delivers it: a
     /// file of any size read without holding it.
+    ///
+    /// A connection lost mid-body is resumed where it broke (a ranged read
+    /// of the rest), within the same retry deadline as any call.
     pub async fn get_chunks(&self, key: &str) -> Result<futures::stream::BoxStream<'static, Result<Bytes, StoreError>>, StoreError> {
-        let path = self.path(key)?;
-        let result = self.inner.get(&path).await.map_err(|source| self.backend("get", key, source))?;
-        let uri = self.full_uri(key);
-        Ok(Box::pin(result.into_stream().map_err(move |source| StoreError::Backend { operation: "get", uri: uri.clone(), source: Box::new(source) })))
+        let size = self.size(key).await?;
+        let state = ChunkReader { store: self.clone(), key: key.to_string(), at: 0, size, body: None, retry: None };
+        Ok(Box::pin(futures::stream::unfold(state, |mut s| async move { s.next().await.map(|item| (item, s)) })))
     }
 
     /// The size in bytes of the object at `key`.
     pub async fn size(&self, key: &str) -> Result<u64, StoreError> {
         let path = self.path(key)?;
-        Ok(self.inner.head(&path).await.map_err(|source| self.backend("head", key, source))?.size)
+        self.retrying("head", |_| async { Ok(self.inner.head(&path).await.map_err(|source| self.backend("head", key, source))?.size) }).await
     }
 
     /// Bytes `range` of the object at `key`.
     pub async fn get_range(&self, key: &str, range: std::ops::Range<u64>) -> Result<Bytes, StoreError> {
         let path = self.path(key)?;
-        self.inner.get_range(&path, range).await.map_err(|source| self.backend("get", key, source))
+        self.retrying("get", |_| async { self.inner.get_range(&path, range.clone()).await.map_err(|source| self.backend("get", key, source)) }).await
     }
 
     /// Keys under `prefix` that sort after `offset`, page by page (S3 starts
     /// listing there; other backends filter).
     pub async fn for_each_key_after(&self, prefix: &str, offset: &str, mut f: impl FnMut(&str)) -> Result<(), StoreError> {
-        let full = if prefix.trim_matches('/').is_empty() { self.prefix.clone() } else { self.path(prefix)? };
-        let offset_path = self.path(offset)?;
-        let mut listed = self.inner.list_with_offset(Some(&full), &offset_path);
-        while let Some(meta) = listed.try_next().await.map_err(|source| self.backend("list", prefix, source))? {
-            if let Some(parts) = meta.location.prefix_match(&self.prefix) {
-                let key = parts.map(|p| p.as_ref().to_string()).collect::<Vec<_>>().join("/");
-                f(&key);
-            }
-        }
-        Ok(())
+        let after = self.path(offset)?;
+        self.list_after(prefix, Some(after), &mut f).await
     }
 
     pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
         let path = self.path(key)?;
-        match self.inner.head(&path).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(source) => Err(self.backend("head", key, source)),
-        }
+        self.retrying("head", |_| async {
+            match self.inner.head(&path).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(source) => Err(self.backend("head", key, source)),
+            }
+        })
+        .await
     }
 
     /// Removes the object at `key`; an absent object is not an error, so
     /// garbage collection can run twice.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let path = self.path(key)?;
-        match self.inner.delete(&path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(source) => Err(self.backend("delete", key, source)),
-        }
+        self.retrying("delete", |_| async {
+            match self.inner.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(source) => Err(self.backend("delete", key, source)),
+            }
+        })
+        .await
     }
 
     /// Keys (relative to this store) of all objects under `prefix` (whole
@@ -260,19 +274,45 @@ impl Store {
     /// Calls `f` with the key (relative to this store) of every object under
     /// `prefix`, page by page as the backend lists them, holding no list.
     pub async fn for_each_key(&self, prefix: &str, mut f: impl FnMut(&str)) -> Result<(), StoreError> {
+        self.list_after(prefix, None, &mut f).await
+    }
+
+    /// Lists `prefix` after `after` (from its start when `None`); a broken
+    /// listing goes on after the last key it gave, so `f` sees each key once.
+    async fn list_after<F: FnMut(&str)>(&self, prefix: &str, after: Option<Path>, f: &mut F) -> Result<(), StoreError> {
         let full = if prefix.trim_matches('/').is_empty() {
             self.prefix.clone()
         } else {
             self.path(prefix)?
         };
-        let mut listed = self.inner.list(Some(&full));
-        while let Some(meta) = listed.try_next().await.map_err(|source| self.backend("list", prefix, source))? {
-            if let Some(parts) = meta.location.prefix_match(&self.prefix) {
-                let key = parts.map(|p| p.as_ref().to_string()).collect::<Vec<_>>().join("/");
-                f(&key);
+        let mut last = after;
+        let mut retry = Retry::new("list", StoreSettings::current());
+        'listing: loop {
+            let mut listed = match last.as_ref() {
+                Some(after) => self.inner.list_with_offset(Some(&full), after),
+                None => self.inner.list(Some(&full)),
+            };
+            loop {
+                match listed.try_next().await {
+                    Ok(Some(meta)) => {
+                        if let Some(parts) = meta.location.prefix_match(&self.prefix) {
+                            let key = parts.map(|p| p.as_ref().to_string()).collect::<Vec<_>>().join("/");
+                            f(&key);
+                        }
+                        last = Some(meta.location);
+                    }
+                    Ok(None) => return Ok(()),
+                    Err(source) => {
+                        let e = self.backend("list", prefix, source);
+                        if self.local_root.is_some() {
+                            return Err(e);
+                        }
+                        retry.after(e).await?;
+                        continue 'listing;
+                    }
+                }
             }
         }
-        Ok(())
     }
 
     /// Where `key` is on disk, for local stores (for printing where things are).
@@ -300,6 +340,21 @@ impl Store {
         Ok(self.prefix.parts().chain(relative.parts()).collect())
     }
 
+    /// `call` retried through transient failures on S3 (timeouts,
+    /// throttling, resets: [`super::store_retry`]); a local directory's
+    /// errors are its file system's and reach the caller at once.
+    async fn retrying<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T, StoreError>
+    where
+        F: FnMut(bool) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut call = call;
+        if self.local_root.is_some() {
+            return call(false).await;
+        }
+        super::store_retry::retrying(operation, StoreSettings::current(), call).await
+    }
+
     fn backend(
         &self,
         operation: &'static str,
@@ -314,6 +369,69 @@ impl Store {
                 uri,
                 source: Box::new(source),
             },
+        }
+    }
+}
+
+/// The state of [`Store::get_chunks`]: where the next byte is and the body
+/// being read (reopened from `at` after a break).
+struct ChunkReader {
+    store: Store,
+    key: String,
+    at: u64,
+    size: u64,
+    body: Option<futures::stream::BoxStream<'static, object_store::Result<Bytes>>>,
+    /// Retries since the body last delivered bytes.
+    retry: Option<Retry>,
+}
+
+impl ChunkReader {
+    async fn next(&mut self) -> Option<Result<Bytes, StoreError>> {
+        loop {
+            if self.at >= self.size {
+                return None;
+            }
+            let body = match self.body.as_mut() {
+                Some(body) => body,
+                None => {
+                    let path = match self.store.path(&self.key) {
+                        Ok(p) => p,
+                        Err(e) => return Some(Err(e)),
+                    };
+                    let (store, key, range) = (&self.store, self.key.as_str(), self.at..self.size);
+                    let opened = store
+                        .retrying("get", |_| async {
+                            let options = object_store::GetOptions { range: Some(range.clone().into()), ..Default::default() };
+                            store.inner.get_opts(&path, options).await.map_err(|source| store.backend("get", key, source))
+                        })
+                        .await;
+                    match opened {
+                        Ok(result) => self.body.insert(result.into_stream()),
+                        Err(e) => return Some(Err(e)),
+                    }
+                }
+            };
+            let broke = match body.next().await {
+                Some(Ok(bytes)) => {
+                    self.at += bytes.len() as u64;
+                    self.retry = None;
+                    return Some(Ok(bytes));
+                }
+                Some(Err(source)) => self.store.backend("get", &self.key, source),
+                None => StoreError::Backend {
+                    operation: "get",
+                    uri: self.store.full_uri(&self.key),
+                    source: Box::new(object_store::Error::Generic { store: "rwclip", source: format!("connection closed: the body ended at byte {} of {}", self.at, self.size).into() }),
+                },
+            };
+            self.body = None;
+            if self.store.local_root.is_some() {
+                return Some(Err(broke));
+            }
+            let retry = self.retry.get_or_insert_with(|| Retry::new("get", StoreSettings::current()));
+            if let Err(e) = retry.after(broke).await {
+                return Some(Err(e));
+            }
         }
     }
 }
@@ -380,6 +498,14 @@ fn open_s3(uri: &str, options: &[(&str, &str)]) -> Result<Store, StoreError> {
     {
         builder = builder.with_allow_http(true);
     }
+    // Every retry is rwclip's own (counted, jittered, with a deadline that
+    // outlasts an outage); object_store only times each request out.
+    let settings = StoreSettings::current();
+    let seconds = |d: std::time::Duration| format!("{}ms", d.as_millis().max(1));
+    builder = builder
+        .with_retry(RetryConfig { max_retries: 0, retry_timeout: settings.retry_for, ..RetryConfig::default() })
+        .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), seconds(settings.timeout))
+        .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout), seconds(settings.connect_timeout));
     let s3 = builder.build().map_err(|source| StoreError::Open {
         uri: uri.to_string(),
         source: Box::new(source),

@@ -29,6 +29,7 @@ pub fn job_json(v: &JobView, detail: bool) -> Value {
         "state": state_label(&v.outcome),
         "reason": match &v.outcome { Some(JobOutcome::Failed(r)) => r.clone(), _ => String::new() },
         "output": v.output_uri,
+        "store": v.store,
         "shards": { "total": v.total, "committed": v.committed, "running": v.running, "failed": v.failures.len() },
         "stages": v.stages.iter().map(|s| json!({
             "kind": s.kind.stage_name(), "total": s.total, "committed": s.committed, "running": s.running, "failed": s.failed,

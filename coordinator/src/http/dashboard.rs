@@ -82,6 +82,7 @@ async function refresh() {
     const j = await get("/api/jobs/" + encodeURIComponent(selected));
     let html = `<h2 id="job-title">Job ${text(j.id)} (${text(j.name)}): <span class="state-${j.state}" id="job-state">${j.state}</span></h2>`;
     if (j.reason) html += `<p>${text(j.reason)}</p>`;
+    if (j.store) html += `<p id="store-trouble" class="state-failed">${text(j.store)}</p>`;
     html += "<table id=\"stages\"><thead><tr><th>stage</th><th>progress</th><th>running</th><th>failed</th></tr></thead><tbody>" +
       j.stages.map(s => `<tr><td>${s.kind}</td><td>${bar(s.committed, s.total)}${s.kind === "score" && s.items_done ? ` <span class="items">${s.items_done} images and frames scored</span>` : ""}</td><td>${s.running}</td><td>${s.failed}</td></tr>`).join("") + "</tbody></table>";
     if (j.failures.length) html += "<h2>Failed shards</h2><table id=\"failures\"><thead><tr><th>shard</th><th>stage</th><th>attempts</th><th>class</th><th>reason</th></tr></thead><tbody>" +

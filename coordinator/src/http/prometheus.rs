@@ -82,6 +82,32 @@ pub fn render(s: &MetricsSnapshot, rpc: &RpcMetrics) -> String {
     family(&mut out, "rwclip_store_errors_total", "counter", "Store operations beside the scheduler loop that failed.");
     let _ = writeln!(out, "rwclip_store_errors_total {}", s.counters.store_errors);
 
+    // Store calls retried and given up, by process, operation and cause:
+    // this coordinator's own, and each worker's as its last heartbeat told.
+    let own = rwclip_common::artifacts::store_retry::health();
+    let processes: Vec<(String, &rwclip_common::artifacts::store_retry::StoreHealth)> =
+        std::iter::once(("coordinator".to_string(), &own)).chain(s.workers.iter().map(|w| (format!("worker {}", w.name), &w.store))).collect();
+    family(&mut out, "rwclip_store_retries_total", "counter", "Store calls retried after a transient failure (timeout, throttling, 5xx, a connection lost), by process, operation and cause.");
+    for (process, h) in &processes {
+        for ((operation, cause), n) in &h.retries {
+            let _ = writeln!(out, "rwclip_store_retries_total{{process=\"{}\",operation=\"{}\",cause=\"{}\"}} {n}", escape(process), escape(operation), escape(cause));
+        }
+    }
+    family(&mut out, "rwclip_store_gave_up_total", "counter", "Store calls that failed after retrying until their deadline, by process, operation and cause.");
+    for (process, h) in &processes {
+        for ((operation, cause), n) in &h.errors {
+            let _ = writeln!(out, "rwclip_store_gave_up_total{{process=\"{}\",operation=\"{}\",cause=\"{}\"}} {n}", escape(process), escape(operation), escape(cause));
+        }
+    }
+    family(&mut out, "rwclip_store_failing_calls", "gauge", "Store calls retrying right now, by process.");
+    for (process, h) in &processes {
+        let _ = writeln!(out, "rwclip_store_failing_calls{{process=\"{}\"}} {}", escape(process), h.failing_calls);
+    }
+    family(&mut out, "rwclip_store_failing_seconds", "gauge", "How long the oldest store call still retrying has been, by process (0 when none).");
+    for (process, h) in &processes {
+        let _ = writeln!(out, "rwclip_store_failing_seconds{{process=\"{}\"}} {:.3}", escape(process), h.failing_for.map_or(0.0, |d| d.as_secs_f64()));
+    }
+
     rpc.lease.render("rwclip_lease_seconds", "Time to answer LeaseShard.", &mut out);
     rpc.complete.render("rwclip_complete_seconds", "Time to answer CompleteShard / CompleteShards (the store check included).", &mut out);
     out

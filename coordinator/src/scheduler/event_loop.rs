@@ -137,8 +137,8 @@ impl EventLoop {
                 }
                 let _ = reply.send(result);
             }
-            SchedulerEvent::Heartbeat { worker, running, loaded_models, reply } => {
-                let _ = reply.send(s.heartbeat(&worker, &running, loaded_models, now));
+            SchedulerEvent::Heartbeat { worker, running, loaded_models, store, reply } => {
+                let _ = reply.send(s.heartbeat(&worker, &running, loaded_models, store, now));
             }
             SchedulerEvent::LeaseRequested { worker, max, reply } => {
                 let _ = reply.send(s.lease_many(&worker, max, now));

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 
 use rwclip_common::aggregate::PublishedResults;
+use rwclip_common::artifacts::store_retry::StoreHealth;
 use rwclip_common::failure::ShardFailure;
 use rwclip_common::plan::{AttemptId, JobId, ShardId, ShardKind};
 use rwclip_common::shard_store::Manifest;
@@ -47,7 +48,7 @@ pub enum SchedulerEvent {
     Cancel { job: JobId, reply: Reply<JobView> },
     GetResults { job: JobId, reply: Reply<(JobView, CommittedShards)> },
     WorkerRegistered { registration: WorkerRegistration, reply: Reply<WorkerId> },
-    Heartbeat { worker: WorkerId, running: Vec<AttemptId>, loaded_models: Vec<String>, reply: Reply<Vec<AttemptId>> },
+    Heartbeat { worker: WorkerId, running: Vec<AttemptId>, loaded_models: Vec<String>, store: StoreHealth, reply: Reply<Vec<AttemptId>> },
     LeaseRequested { worker: WorkerId, max: usize, reply: Reply<Vec<LeaseGrant>> },
     ListWorkers { reply: Reply<Vec<WorkerView>> },
     Metrics { reply: Reply<MetricsSnapshot> },

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::Duration;
 
 use rwclip_common::aggregate::PublishedResults;
+use rwclip_common::artifacts::store_retry::StoreHealth;
 use rwclip_common::failure::ShardFailure;
 use rwclip_common::plan::{AttemptId, JobId, PlannedShard, ShardId, ShardKind};
 use rwclip_common::shard_store::manifest_key;
@@ -204,9 +205,10 @@ impl Scheduler {
     }
 
     /// Records liveness; returns attempts the worker must abandon.
-    pub fn heartbeat(&mut self, id: &WorkerId, running: &[AttemptId], loaded_models: Vec<String>, now: Instant) -> Result<Vec<AttemptId>, SchedulerError> {
+    pub fn heartbeat(&mut self, id: &WorkerId, running: &[AttemptId], loaded_models: Vec<String>, store: StoreHealth, now: Instant) -> Result<Vec<AttemptId>, SchedulerError> {
         let worker = self.workers.get_mut(id).ok_or_else(|| unknown_worker(id))?;
         worker.last_seen = now;
+        worker.store = store;
         worker.loaded_models = loaded_models.into_iter().collect();
         let mut abandon = std::mem::take(&mut worker.abandon);
         for attempt in running {
@@ -460,7 +462,25 @@ impl Scheduler {
     }
 
     pub fn view(&self, id: &JobId) -> Result<JobView, SchedulerError> {
-        self.jobs.get(id).map(JobView::of).ok_or_else(|| unknown_job(id))
+        let store = self.store_trouble();
+        self.jobs.get(id).map(|j| JobView::of(j, store)).ok_or_else(|| unknown_job(id))
+    }
+
+    /// What is failing at the store right now, if anything: this process's
+    /// calls and those the workers last reported, retrying.
+    pub fn store_trouble(&self) -> Option<String> {
+        let own = rwclip_common::artifacts::store_retry::health();
+        let mut failing: Vec<(String, u64, std::time::Duration)> = Vec::new();
+        if own.failing_calls > 0 {
+            failing.push(("coordinator".to_string(), own.failing_calls, own.failing_for.unwrap_or_default()));
+        }
+        for (_, w) in self.workers.iter().filter(|(_, w)| w.store.failing_calls > 0) {
+            failing.push((format!("worker {}", w.name), w.store.failing_calls, w.store.failing_for.unwrap_or_default()));
+        }
+        let longest = failing.iter().map(|f| f.2).max()?;
+        let calls: u64 = failing.iter().map(|f| f.1).sum();
+        let who: Vec<String> = failing.iter().map(|(name, n, _)| format!("{name}: {n}")).collect();
+        Some(format!("the store is failing: {calls} call(s) retrying, the oldest for {} s ({}); the job waits and goes on when the store answers", longest.as_secs(), who.join(", ")))
     }
 
     pub fn counters(&self) -> Counters {
@@ -479,7 +499,8 @@ impl Scheduler {
     }
 
     pub fn views(&self) -> Vec<JobView> {
-        self.jobs.values().map(JobView::of).collect()
+        let store = self.store_trouble();
+        self.jobs.values().map(|j| JobView::of(j, store.clone())).collect()
     }
 
     /// Committed shards of a job, with their manifest keys.

@@ -1,6 +1,7 @@
 //! What clients see of a job: progress per stage, failures, results.
 
 use rwclip_common::aggregate::PublishedResults;
+use rwclip_common::artifacts::store_retry::StoreHealth;
 use rwclip_common::failure::FailureClass;
 use rwclip_common::plan::{JobId, ShardId, ShardKind};
 
@@ -18,6 +19,8 @@ pub struct WorkerView {
     pub shards: Vec<ShardId>,
     pub since_heartbeat: std::time::Duration,
     pub loaded_models: Vec<String>,
+    /// Its store calls as its last heartbeat told.
+    pub store: StoreHealth,
 }
 
 impl WorkerView {
@@ -32,6 +35,7 @@ impl WorkerView {
             shards,
             since_heartbeat: now.duration_since(w.last_seen),
             loaded_models,
+            store: w.store.clone(),
         }
     }
 }
@@ -74,10 +78,13 @@ pub struct JobView {
     pub stages: Vec<StageView>,
     /// Set once the job succeeded.
     pub results: Option<PublishedResults>,
+    /// While it runs and store calls are being retried: what and how long.
+    pub store: Option<String>,
 }
 
 impl JobView {
-    pub fn of(job: &ScheduledJob) -> JobView {
+    /// `store`: what is failing at the store now, shown while the job runs.
+    pub fn of(job: &ScheduledJob, store: Option<String>) -> JobView {
         let failures = job
             .failed_shards()
             .map(|i| {
@@ -112,6 +119,7 @@ impl JobView {
                 ResultsState::Published(r) => Some(r.clone()),
                 _ => None,
             },
+            store: store.filter(|_| job.visible_outcome().is_none()),
         }
     }
 }

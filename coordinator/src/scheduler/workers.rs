@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
+use rwclip_common::artifacts::store_retry::StoreHealth;
 use rwclip_common::plan::AttemptId;
 use tokio::time::Instant;
 
@@ -37,6 +38,8 @@ pub struct Worker {
     pub running: BTreeSet<AttemptId>,
     /// Attempts to tell the worker to drop at its next heartbeat.
     pub abandon: Vec<AttemptId>,
+    /// Its store calls as its last heartbeat told.
+    pub store: StoreHealth,
 }
 
 impl Worker {
@@ -67,6 +70,7 @@ impl WorkerRegistry {
                 last_seen: now,
                 running: BTreeSet::new(),
                 abandon: Vec::new(),
+                store: StoreHealth::default(),
             },
         );
     }

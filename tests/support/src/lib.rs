@@ -5,7 +5,8 @@
 //! ([`process`]), watched with a blocking [`client`]; [`tiny_job`] is the job
 //! they run and [`store_snapshot`] what pyarrow reads back; [`docker`]
 //! builds and runs the real container image on a local Docker engine;
-//! [`bench`] times the benches.
+//! [`bench`] times the benches; [`fault_proxy`] stands between rwclip and
+//! moto and makes the store misbehave on purpose.
 //! A missing tool fails the test with what to install, never a skip.
 
 pub mod bench;
@@ -13,6 +14,7 @@ pub mod browser;
 pub mod client;
 pub mod cluster;
 pub mod docker;
+pub mod fault_proxy;
 pub mod http;
 pub mod moto;
 pub mod process;

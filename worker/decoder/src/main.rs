@@ -37,6 +37,7 @@ fn main() {
             std::process::exit(2)
         })
     });
+    store_reader::tell_while_waiting(std::time::Duration::from_secs(5));
     let stdout = std::io::stdout();
     let out = std::cell::RefCell::new(std::io::BufWriter::with_capacity(1 << 20, stdout.lock()));
     let video = format!("{}/{key}", root.trim_end_matches('/'));

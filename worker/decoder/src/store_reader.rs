@@ -8,7 +8,48 @@ use bytes::Bytes;
 use rwclip_common::artifacts::Store;
 use rwclip_video::VideoError;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rwclip_video::child::WAITING_FOR_STORE;
+
 const BLOCK: u64 = 1 << 20;
+
+/// When the store read in progress began (ms after `EPOCH`, 0: none).
+static WAITING_SINCE_MS: AtomicU64 = AtomicU64::new(0);
+static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// A store read in progress, for [`tell_while_waiting`].
+struct StoreWait;
+
+impl StoreWait {
+    fn begin() -> StoreWait {
+        let epoch = EPOCH.get_or_init(Instant::now);
+        WAITING_SINCE_MS.store(epoch.elapsed().as_millis() as u64 + 1, Ordering::Release);
+        StoreWait
+    }
+}
+
+impl Drop for StoreWait {
+    fn drop(&mut self) {
+        WAITING_SINCE_MS.store(0, Ordering::Release);
+    }
+}
+
+/// Says on stderr, every `every`, that a store read has been retrying for
+/// that long: the worker's watchdog takes a decoder waiting on a store in
+/// an outage for alive, and one hung inside libav for hung.
+pub fn tell_while_waiting(every: Duration) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(every);
+        let since = WAITING_SINCE_MS.load(Ordering::Acquire);
+        let epoch = EPOCH.get_or_init(Instant::now);
+        let now = epoch.elapsed().as_millis() as u64;
+        if since != 0 && now.saturating_sub(since) >= every.as_millis() as u64 {
+            eprintln!("{WAITING_FOR_STORE} for {} s", (now - since) / 1000);
+        }
+    });
+}
 const CACHED_BLOCKS: usize = 4;
 
 pub struct StoreReader {
@@ -27,7 +68,9 @@ impl StoreReader {
         let io = |reason: String| VideoError::Io { video: video.clone(), reason };
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| io(e.to_string()))?;
         let store = Store::open(root).map_err(|e| io(e.to_string()))?;
+        let waiting = StoreWait::begin();
         let size = rt.block_on(store.size(key)).map_err(|e| io(e.to_string()))?;
+        drop(waiting);
         Ok(StoreReader { store, key: key.to_string(), size, pos: 0, blocks: Vec::new(), rt })
     }
 
@@ -43,7 +86,9 @@ impl StoreReader {
         }
         let start = index * BLOCK;
         let end = (start + BLOCK).min(self.size);
+        let waiting = StoreWait::begin();
         let bytes = self.rt.block_on(self.store.get_range(&self.key, start..end)).map_err(std::io::Error::other)?;
+        drop(waiting);
         if self.blocks.len() == CACHED_BLOCKS {
             self.blocks.remove(0);
         }

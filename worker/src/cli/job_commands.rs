@@ -63,7 +63,11 @@ pub fn status_text(s: &JobStatus) -> String {
         s.shards_failed
     );
     for stage in &s.stages {
-        out.push_str(&format!("  {:<10} {:>6}/{:<6} committed, {} running, {} failed\n", stage_name(stage.kind), stage.committed, stage.total, stage.running, stage.failed));
+        let items = if stage.items_done > 0 { format!(", {} items done", stage.items_done) } else { String::new() };
+        out.push_str(&format!("  {:<10} {:>6}/{:<6} committed, {} running, {} failed{items}\n", stage_name(stage.kind), stage.committed, stage.total, stage.running, stage.failed));
+    }
+    if !s.store.is_empty() {
+        out.push_str(&format!("  store: {}\n", s.store));
     }
     if !s.output_uri.is_empty() {
         out.push_str(&format!("  output: {}\n", s.output_uri));

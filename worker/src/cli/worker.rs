@@ -49,6 +49,8 @@ pub struct WorkerArgs {
     /// Exit after this many seconds with no lease and no running shard.
     #[arg(long)]
     pub exit_when_idle: Option<f64>,
+    #[command(flatten)]
+    pub store_calls: rwclip_coordinator::cli::StoreFlags,
 }
 
 fn seconds(flag: &str, value: f64) -> Result<Duration> {
@@ -56,6 +58,7 @@ fn seconds(flag: &str, value: f64) -> Result<Duration> {
 }
 
 fn options(args: WorkerArgs) -> Result<WorkerOptions> {
+    args.store_calls.install().map_err(usage)?;
     let token = read_token(args.token_file.as_deref())?;
     let token_source = match (&args.token_file, &token) {
         (Some(path), _) => format!("--token-file {}", path.display()),

@@ -54,7 +54,10 @@ impl StageProgress {
                 }
                 // Items done change constantly: a line prints when shards
                 // commit or fail, and then says how many items are done.
-                let key = plain_line(status);
+                let mut key = plain_line(status);
+                if !status.store.is_empty() {
+                    key.push_str(&format!("; {}", status.store.split(", the oldest").next().unwrap_or("")));
+                }
                 let mut last = self.last_line.borrow_mut();
                 if key != *last {
                     eprintln!("rwclip: {key}{}", items_line(status));

@@ -34,6 +34,10 @@ fn after(at_s: Option<f64>) -> String {
 /// Runs `command` (a decoder child), hands each info and frame message to
 /// `on_message` as it arrives, and returns the child's own ending, or why
 /// there is none.
+/// What a decoder prints on stderr while a store read of its video is
+/// still retrying: alive, not hung.
+pub const WAITING_FOR_STORE: &str = "rwclip-decode: waiting for the store";
+
 pub fn decode_in_child(mut command: Command, stall: Duration, mut on_message: impl FnMut(Message)) -> Result<Result<Decoded, VideoError>, ChildFailure> {
     use std::os::unix::process::CommandExt;
     // Its own process group, so the kill reaches anything it started too
@@ -65,12 +69,16 @@ pub fn decode_in_child(mut command: Command, stall: Duration, mut on_message: im
     // chatty child fill the pipe.
     let stderr_tail = {
         let mut err = child.stderr.take().expect("piped");
+        let last = last_output_ms.clone();
         std::thread::spawn(move || {
             let mut tail: Vec<u8> = Vec::new();
             let mut buf = [0u8; 4096];
             while let Ok(n) = err.read(&mut buf) {
                 if n == 0 {
                     break;
+                }
+                if String::from_utf8_lossy(&buf[..n]).contains(WAITING_FOR_STORE) {
+                    last.store(started.elapsed().as_millis() as u64, Ordering::Release);
                 }
                 tail.extend_from_slice(&buf[..n]);
                 if tail.len() > 2048 {

@@ -274,7 +274,17 @@ impl Worker {
         let loaded_models = self.loaded_models();
         let Some((client, registration)) = self.link.registered() else { return Ok(()) };
         self.next_heartbeat = Instant::now() + registration.heartbeat_interval;
-        let request = pb::HeartbeatRequest { worker_id: registration.worker_id.clone(), running_attempts, loaded_models };
+        let store = rwclip_common::artifacts::store_retry::health();
+        let calls = |list: &[((String, String), u64)]| list.iter().map(|((operation, cause), count)| pb::StoreCalls { operation: operation.clone(), cause: cause.clone(), count: *count }).collect();
+        let request = pb::HeartbeatRequest {
+            worker_id: registration.worker_id.clone(),
+            running_attempts,
+            loaded_models,
+            store_retries: calls(&store.retries),
+            store_gave_up: calls(&store.errors),
+            store_failing_calls: store.failing_calls,
+            store_failing_ms: store.failing_for.map_or(0, |d| d.as_millis() as u64),
+        };
         match client.heartbeat(request).await {
             Ok(response) => {
                 for id in response.into_inner().abandon_attempts.into_iter().map(AttemptId) {

@@ -1,0 +1,275 @@
+//! A store that misbehaves, on purpose: every rwclip process talks to moto
+//! through the fault-injecting proxy of the test harness. The proxy's own
+//! faults are checked first; then a scoring job over stills (with bad
+//! entries) and a video, all on S3, gives the fault-free run's bytes at 5%
+//! and 20% faults, with a commit whose answer was dropped, and through
+//! stalls longer than the client's timeout.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use rwclip_common::artifacts::Store;
+use rwclip_inputs::synth::{self, SynthSpec};
+use rwclip_test_support::fault_proxy::{Fault, FaultProxy, FaultRates};
+use rwclip_test_support::moto::{MotoServer, ACCESS_KEY, REGION, SECRET_KEY};
+use rwclip_test_support::process::run_with_deadline;
+
+const BIN: &str = env!("CARGO_BIN_EXE_rwclip");
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+/// moto itself, never through the proxy: what the test reads and writes.
+fn direct(server: &MotoServer, uri: &str) -> Store {
+    Store::open_with_options(uri, &[("aws_endpoint", &server.endpoint()), ("aws_access_key_id", ACCESS_KEY), ("aws_secret_access_key", SECRET_KEY), ("aws_region", REGION)]).unwrap()
+}
+
+/// One raw request through the proxy: (status line or "", body bytes, Content-Length).
+fn raw(proxy: &FaultProxy, method: &str, path: &str, body: &[u8]) -> (String, Vec<u8>, Option<usize>) {
+    let mut s = TcpStream::connect(proxy.endpoint().trim_start_matches("http://")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // moto reads the access key from the header and checks no signature.
+    let auth = format!("AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20261206/{REGION}/s3/aws4_request, SignedHeaders=host, Signature=0");
+    let head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n\r\n", body.len());
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got).to_string();
+    let Some((head, _)) = text.split_once("\r\n\r\n") else { return (String::new(), got, None) };
+    let length = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()));
+    let body = got[head.len() + 4..].to_vec();
+    (head.lines().next().unwrap_or("").to_string(), body, length)
+}
+
+#[test]
+fn the_proxy_injects_each_fault_kind_and_logs_it() {
+    let server = MotoServer::start();
+    server.create_bucket("probe");
+    let proxy = FaultProxy::start(&server.endpoint(), FaultRates::none());
+    let object: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    let (status, _, _) = raw(&proxy, "PUT", "/probe/obj", &object);
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let only = |fault: Fault| FaultRates { latency: Duration::from_millis(300), stall: Duration::from_secs(2), ..FaultRates::none().with(fault, 1.0) };
+
+    proxy.set_rates(only(Fault::SlowDown));
+    let (status, body, _) = raw(&proxy, "GET", "/probe/obj", b"");
+    assert!(status.contains("503") && String::from_utf8_lossy(&body).contains("<Code>SlowDown</Code>"), "{status}");
+    proxy.set_rates(only(Fault::InternalError));
+    let (status, body, _) = raw(&proxy, "GET", "/probe/obj", b"");
+    assert!(status.contains("500") && String::from_utf8_lossy(&body).contains("<Code>InternalError</Code>"), "{status}");
+    proxy.set_rates(only(Fault::ResetBefore));
+    assert_eq!(raw(&proxy, "GET", "/probe/obj", b"").0, "", "no answer at all");
+    for cut in [Fault::ResetMidBody, Fault::Truncated] {
+        proxy.set_rates(only(cut));
+        let (status, body, length) = raw(&proxy, "GET", "/probe/obj", b"");
+        assert!(status.contains("200") && length == Some(object.len()) && body.len() == object.len() / 2, "{cut:?}: {status} {length:?} {}", body.len());
+        assert_eq!(body, object[..object.len() / 2]);
+    }
+    proxy.set_rates(only(Fault::Latency));
+    let t = Instant::now();
+    let (status, body, _) = raw(&proxy, "GET", "/probe/obj", b"");
+    assert!(status.contains("200") && body == object && t.elapsed() >= Duration::from_millis(300));
+    proxy.set_rates(only(Fault::Stall));
+    let t = Instant::now();
+    assert_eq!(raw(&proxy, "GET", "/probe/obj", b"").0, "");
+    assert!(t.elapsed() >= Duration::from_secs(2), "held for the stall");
+    // Dropped after moto applied it: no answer, yet the object is there.
+    proxy.set_rates(only(Fault::DropAfterApply));
+    assert_eq!(raw(&proxy, "PUT", "/probe/dropped", b"applied").0, "");
+    assert_eq!(block_on(direct(&server, "s3://probe").get("dropped")).unwrap().as_ref(), b"applied");
+    proxy.set_rates(FaultRates::none());
+    proxy.outage(Duration::from_secs(2));
+    assert!(raw(&proxy, "GET", "/probe/obj", b"").0.contains("503"));
+    std::thread::sleep(Duration::from_millis(2100));
+    assert!(raw(&proxy, "GET", "/probe/obj", b"").0.contains("200"), "healthy after the outage");
+
+    let counts = proxy.counts();
+    let expected: BTreeMap<Fault, u64> = Fault::DRAWN.into_iter().map(|f| (f, 1)).chain([(Fault::Outage, 1)]).collect();
+    assert_eq!(counts, expected, "each fault once, as logged");
+    assert!(proxy.log().iter().any(|i| i.method == "PUT" && i.path == "/probe/dropped" && i.fault == Fault::DropAfterApply));
+}
+
+/// A detector for rwclip-tiny, and an archive on moto: 6 stills, a text
+/// file named `.png`, a manifest row naming a missing image, and a video.
+fn archive(d: &Path, server: &MotoServer) {
+    let spec = SynthSpec { categories: vec!["weave".into()], train_good: 0, test_good: 3, test_defective: 3, image_size: 64, ..SynthSpec::default() };
+    synth::write(&d.join("data"), &spec).unwrap();
+    let mut train = Command::new(BIN);
+    train.args(["train", "--model", "rwclip-tiny", "--pairs", "128", "--seed", "1", "--device", "cpu", "--out", "detector.safetensors"]).current_dir(d);
+    ok(train);
+    let video = d.join("run.mp4");
+    let out = Command::new("ffmpeg").args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-t", "6", "-c:v", "libx264", "-pix_fmt", "yuv420p"]).arg(&video).output().expect("ffmpeg (make test's bootstrap installs it)");
+    assert!(out.status.success());
+    server.create_bucket("archive");
+    let bucket = direct(server, "s3://archive");
+    let mut rows = vec!["uri".to_string()];
+    for entry in walk(&d.join("data")) {
+        let key = format!("in/{}", entry.strip_prefix(d).unwrap().display());
+        block_on(bucket.put(&key, std::fs::read(&entry).unwrap().into())).unwrap();
+        rows.push(key.trim_start_matches("in/").to_string());
+    }
+    rows.sort();
+    block_on(bucket.put("in/notes.png", b"not an image".to_vec().into())).unwrap();
+    block_on(bucket.put("in/run.mp4", std::fs::read(&video).unwrap().into())).unwrap();
+    rows.extend(["notes.png".into(), "missing.png".into(), "run.mp4".into()]);
+    block_on(bucket.put("in/manifest.csv", format!("{}\n", rows.join("\n")).into_bytes().into())).unwrap();
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else if p.extension().is_some_and(|e| e == "png") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn ok(cmd: Command) -> Output {
+    let shown = format!("{cmd:?}");
+    let out = run_with_deadline(cmd, Duration::from_secs(600)).unwrap_or_else(|| panic!("{shown} ran past 600 s"));
+    assert!(out.status.success(), "{shown} exited {:?}\n{}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// Scores the archive's manifest into `s3://archive/<out>` with the store
+/// reached at `endpoint`; returns rwclip's stderr.
+fn score(d: &Path, server: &MotoServer, endpoint: &str, out: &str) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["score", "--input", "s3://archive/in/manifest.csv", "--detector", "detector.safetensors", "--out", &format!("s3://archive/{out}"), "--device", "cpu"])
+        .args(["--workers", "2", "--rows-per-shard", "4", "--batch-size", "2", "--frames-per-shard", "2", "--top-k", "8"])
+        .current_dir(d);
+    for (k, v) in server.env() {
+        cmd.env(k, if k == "AWS_ENDPOINT_URL" { endpoint.to_string() } else { v });
+    }
+    // Quick timeouts and backoffs, so stalls and faults cost seconds.
+    cmd.env("RWCLIP_STORE_TIMEOUT_S", "3").env("RWCLIP_STORE_BACKOFF_MAX_S", "1").env("RWCLIP_STORE_BACKOFF_INIT_MS", "50");
+    String::from_utf8_lossy(&ok(cmd).stderr).to_string()
+}
+
+/// Every object of a scoring output but the wall-time-bearing ones.
+fn output(server: &MotoServer, out: &str) -> BTreeMap<String, Vec<u8>> {
+    let store = direct(server, &format!("s3://archive/{out}"));
+    let keys = block_on(store.list("")).unwrap();
+    keys.into_iter()
+        .filter(|k| k.starts_with("scores/") || k == "top_k.csv" || k == "videos.parquet")
+        .map(|k| {
+            let bytes = block_on(store.get(&k)).unwrap().to_vec();
+            (k, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn a_scoring_job_gives_the_fault_free_bytes_at_5_and_20_percent_faults_with_dropped_commits_and_stalls() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = MotoServer::start();
+    archive(d, &server);
+    score(d, &server, &server.endpoint(), "clean");
+    let clean = output(&server, "clean");
+    assert!(clean.keys().any(|k| k.starts_with("scores/part-")) && clean.contains_key("top_k.csv") && clean.contains_key("videos.parquet"), "{:?}", clean.keys());
+
+    for (seed, rate) in [(5u64, 0.05), (20, 0.20)] {
+        let proxy = FaultProxy::start(&server.endpoint(), FaultRates::short_faults(seed, rate));
+        let name = format!("faults-{seed}");
+        let stderr = score(d, &server, &proxy.endpoint(), &name);
+        let counts = proxy.counts();
+        eprintln!("{rate}: {} requests, faults {counts:?}", proxy.requests());
+        assert_eq!(output(&server, &name), clean, "{rate} faults: the fault-free bytes");
+        assert!(!stderr.contains("FAILED"), "a transient fault failed a shard:\n{stderr}");
+        let injected: u64 = counts.values().sum();
+        assert!(injected as f64 >= rate * proxy.requests() as f64 * 0.5, "{injected} faults in {} requests", proxy.requests());
+        if rate >= 0.2 {
+            for kind in Fault::DRAWN.into_iter().filter(|f| *f != Fault::Stall) {
+                assert!(counts.get(&kind).copied().unwrap_or(0) > 0, "{kind:?} never happened: {counts:?}");
+            }
+        }
+    }
+
+    // Every commit's answer dropped once after moto applied it: each is
+    // recognised as committed, never failed, never committed twice.
+    let proxy = FaultProxy::start(&server.endpoint(), FaultRates { only: Some("manifest.json".into()), ..FaultRates::none().with(Fault::DropAfterApply, 1.0) });
+    let stderr = score(d, &server, &proxy.endpoint(), "dropped");
+    let dropped = proxy.log().iter().filter(|i| i.method == "PUT" && i.fault == Fault::DropAfterApply).count();
+    assert!(dropped >= 3, "commits dropped: {:?}", proxy.log());
+    assert_eq!(output(&server, "dropped"), clean);
+    assert!(!stderr.contains("FAILED"), "{stderr}");
+
+    // Stalls past the 3 s client timeout: retried, never hung.
+    let proxy = FaultProxy::start(&server.endpoint(), FaultRates { stall: Duration::from_secs(5), ..FaultRates::none().with(Fault::Stall, 0.03) });
+    score(d, &server, &proxy.endpoint(), "stalled");
+    assert!(proxy.counts().get(&Fault::Stall).copied().unwrap_or(0) > 0, "{:?}", proxy.counts());
+    assert_eq!(output(&server, "stalled"), clean);
+}
+
+/// An outage: the proxy answers every request with 503 for 25 s in the
+/// middle of a scoring job run by a real coordinator and two workers. The
+/// job waits rather than fails; meanwhile the coordinator answers `status`
+/// (which says the store is failing) and `/metrics` (which counts the
+/// retries by cause); then it finishes with the fault-free bytes.
+#[test]
+fn an_outage_pauses_a_job_which_then_finishes_with_the_same_results() {
+    use rwclip_test_support::cluster::Cluster;
+    use rwclip_test_support::http;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = MotoServer::start();
+    archive(d, &server);
+    score(d, &server, &server.endpoint(), "clean");
+    let clean = output(&server, "clean");
+
+    let proxy = FaultProxy::start(&server.endpoint(), FaultRates::none().with(Fault::Latency, 0.3));
+    let mut env = proxy.env(&server.env());
+    env.extend([("RWCLIP_STORE_TIMEOUT_S", "3".to_string()), ("RWCLIP_STORE_BACKOFF_MAX_S", "2".to_string())]);
+    let job = format!(
+        "kind = \"score\"\nname = \"outage\"\noutput = \"s3://archive/outage\"\ndetector = \"{}\"\ninput = \"s3://archive/in/manifest.csv\"\nrows_per_shard = 4\nframes_per_shard = 2\ntop_k = 8\n[model]\ndevice = \"cpu\"\nimage_batch_size = 2\n",
+        d.join("detector.safetensors").display()
+    );
+    std::fs::write(d.join("outage.toml"), job).unwrap();
+    let mut cluster = Cluster::start(Path::new(BIN), "s3://archive/store", &env);
+    cluster.add_worker();
+    cluster.add_worker();
+    let id = cluster.submit(&d.join("outage.toml"));
+    cluster.wait_for(&id, Duration::from_secs(300), "a first shard committed", |s| s.shards_committed >= 1);
+    let outage = Duration::from_secs(25);
+    proxy.outage(outage);
+    let began = Instant::now();
+    // Status keeps answering, and says why nothing moves.
+    let mut said = String::new();
+    while began.elapsed() < outage - Duration::from_secs(3) {
+        let asked = Instant::now();
+        let (url, token) = (cluster.url(), cluster.token_file.display().to_string());
+        let out = cluster.cli(&["status", &id, "--coordinator", &url, "--token-file", &token], Duration::from_secs(20));
+        assert!(asked.elapsed() < Duration::from_secs(10), "status took {:?} during the outage", asked.elapsed());
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if text.contains("store: the store is failing") {
+            said = text;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(said.contains("retrying"), "status never said the store is failing:\n{said}");
+    let auth = format!("Bearer {}", cluster.token);
+    let metrics = http::get(&cluster.http_addr(), "/metrics", &[("Authorization", &auth)]).body;
+    let retried = |line: &str| line.starts_with("rwclip_store_retries_total{") && line.contains("cause=\"throttled_503\"");
+    assert!(metrics.lines().any(retried), "no 503 retries on /metrics:\n{metrics}");
+    assert!(metrics.lines().any(|l| l.starts_with("rwclip_store_failing_calls{") && !l.ends_with(" 0")), "{metrics}");
+    let status = cluster.wait_succeeded(&id, Duration::from_secs(400));
+    assert_eq!(status.shards_failed, 0);
+    assert!(began.elapsed() >= outage, "it finished only once the store answered again");
+    assert!(proxy.counts().get(&Fault::Outage).copied().unwrap_or(0) > 10, "{:?}", proxy.counts());
+    assert_eq!(output(&server, "outage"), clean, "the same results as without the outage");
+    let after = http::get(&cluster.http_addr(), "/metrics", &[("Authorization", &auth)]).body;
+    eprintln!("outage: {:?} faults; store metrics:\n{}", proxy.counts(), after.lines().filter(|l| l.starts_with("rwclip_store_")).collect::<Vec<_>>().join("\n"));
+}
