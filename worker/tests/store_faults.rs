@@ -108,7 +108,7 @@ fn archive(d: &Path, server: &MotoServer) {
     assert!(out.status.success());
     server.create_bucket("archive");
     let bucket = direct(server, "s3://archive");
-    let mut rows = vec!["uri".to_string()];
+    let mut rows: Vec<String> = Vec::new();
     for entry in walk(&d.join("data")) {
         let key = format!("in/{}", entry.strip_prefix(d).unwrap().display());
         block_on(bucket.put(&key, std::fs::read(&entry).unwrap().into())).unwrap();
@@ -118,7 +118,7 @@ fn archive(d: &Path, server: &MotoServer) {
     block_on(bucket.put("in/notes.png", b"not an image".to_vec().into())).unwrap();
     block_on(bucket.put("in/run.mp4", std::fs::read(&video).unwrap().into())).unwrap();
     rows.extend(["notes.png".into(), "missing.png".into(), "run.mp4".into()]);
-    block_on(bucket.put("in/manifest.csv", format!("{}\n", rows.join("\n")).into_bytes().into())).unwrap();
+    block_on(bucket.put("in/manifest.csv", format!("uri\n{}\n", rows.join("\n")).into_bytes().into())).unwrap();
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -199,7 +199,8 @@ fn a_scoring_job_gives_the_fault_free_bytes_at_5_and_20_percent_faults_with_drop
 
     // Every commit's answer dropped once after moto applied it: each is
     // recognised as committed, never failed, never committed twice.
-    let proxy = FaultProxy::start(&server.endpoint(), FaultRates { only: Some("manifest.json".into()), ..FaultRates::none().with(Fault::DropAfterApply, 1.0) });
+    let commits = FaultRates { only: vec!["PUT ".into(), "manifest.json".into()], once_per_path: true, ..FaultRates::none().with(Fault::DropAfterApply, 1.0) };
+    let proxy = FaultProxy::start(&server.endpoint(), commits);
     let stderr = score(d, &server, &proxy.endpoint(), "dropped");
     let dropped = proxy.log().iter().filter(|i| i.method == "PUT" && i.fault == Fault::DropAfterApply).count();
     assert!(dropped >= 3, "commits dropped: {:?}", proxy.log());

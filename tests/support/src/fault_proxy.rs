@@ -67,16 +67,19 @@ pub struct FaultRates {
     pub rates: BTreeMap<Fault, f64>,
     pub latency: Duration,
     pub stall: Duration,
-    /// Only requests whose path contains this draw faults.
-    pub only: Option<String>,
+    /// Only requests whose `METHOD path` contains every one of these draw
+    /// faults.
+    pub only: Vec<String>,
     /// At most this many drawn faults in all.
     pub budget: Option<u64>,
+    /// At most one drawn fault per path (its retry goes through).
+    pub once_per_path: bool,
 }
 
 impl FaultRates {
     /// No faults.
     pub fn none() -> FaultRates {
-        FaultRates { seed: 0, rates: BTreeMap::new(), latency: Duration::from_millis(200), stall: Duration::from_secs(10), only: None, budget: None }
+        FaultRates { seed: 0, rates: BTreeMap::new(), latency: Duration::from_millis(200), stall: Duration::from_secs(10), only: Vec::new(), budget: None, once_per_path: false }
     }
 
     /// `total` spread evenly over every drawn fault but the stall (which
@@ -300,7 +303,10 @@ fn handle(shared: &Shared, client: TcpStream) -> std::io::Result<()> {
         let drawn = log.iter().filter(|i| i.fault != Fault::Outage).count() as u64;
         let fault = if in_outage {
             Some(Fault::Outage)
-        } else if rates.only.as_ref().is_some_and(|o| !path.contains(o.as_str())) || rates.budget.is_some_and(|b| drawn >= b) {
+        } else if rates.only.iter().any(|o| !format!("{method} {path}").contains(o.as_str()))
+            || rates.budget.is_some_and(|b| drawn >= b)
+            || (rates.once_per_path && log.iter().any(|i| i.path == path && i.fault != Fault::Outage))
+        {
             None
         } else {
             rates.draw(n)
