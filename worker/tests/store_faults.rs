@@ -176,16 +176,19 @@ fn a_scoring_job_gives_the_fault_free_bytes_at_5_and_20_percent_faults_with_drop
     let d = dir.path();
     let server = MotoServer::start();
     archive(d, &server);
+    let began = Instant::now();
     score(d, &server, &server.endpoint(), "clean");
+    let clean_wall = began.elapsed().as_secs_f64();
     let clean = output(&server, "clean");
     assert!(clean.keys().any(|k| k.starts_with("scores/part-")) && clean.contains_key("top_k.csv") && clean.contains_key("videos.parquet"), "{:?}", clean.keys());
 
     for (seed, rate) in [(5u64, 0.05), (20, 0.20)] {
         let proxy = FaultProxy::start(&server.endpoint(), FaultRates::short_faults(seed, rate));
         let name = format!("faults-{seed}");
+        let began = Instant::now();
         let stderr = score(d, &server, &proxy.endpoint(), &name);
         let counts = proxy.counts();
-        eprintln!("{rate}: {} requests, faults {counts:?}", proxy.requests());
+        eprintln!("scoring at {rate}: {} requests, faults {counts:?}, {:.1} s against {clean_wall:.1} s fault-free", proxy.requests(), began.elapsed().as_secs_f64());
         assert_eq!(output(&server, &name), clean, "{rate} faults: the fault-free bytes");
         assert!(!stderr.contains("FAILED"), "a transient fault failed a shard:\n{stderr}");
         let injected: u64 = counts.values().sum();
@@ -262,6 +265,12 @@ fn an_outage_pauses_a_job_which_then_finishes_with_the_same_results() {
     }
     assert!(said.contains("retrying"), "status never said the store is failing:\n{said}");
     let auth = format!("Bearer {}", cluster.token);
+    // The dashboard is served, and its job JSON says the same.
+    let asked = Instant::now();
+    let page = http::get(&cluster.http_addr(), "/", &[("Authorization", &auth)]);
+    let api = http::get(&cluster.http_addr(), &format!("/api/jobs/{id}"), &[("Authorization", &auth)]);
+    assert!(asked.elapsed() < Duration::from_secs(5) && page.status == 200 && page.body.contains("store-trouble"), "the dashboard during the outage: {}", page.status);
+    assert!(api.status == 200 && api.body.contains("the store is failing"), "{}", api.body);
     let metrics = http::get(&cluster.http_addr(), "/metrics", &[("Authorization", &auth)]).body;
     let retried = |line: &str| line.starts_with("rwclip_store_retries_total{") && line.contains("cause=\"throttled_503\"");
     assert!(metrics.lines().any(retried), "no 503 retries on /metrics:\n{metrics}");
@@ -273,4 +282,62 @@ fn an_outage_pauses_a_job_which_then_finishes_with_the_same_results() {
     assert_eq!(output(&server, "outage"), clean, "the same results as without the outage");
     let after = http::get(&cluster.http_addr(), "/metrics", &[("Authorization", &auth)]).body;
     eprintln!("outage: {:?} faults; store metrics:\n{}", proxy.counts(), after.lines().filter(|l| l.starts_with("rwclip_store_")).collect::<Vec<_>>().join("\n"));
+}
+
+/// The three-dataset sweep (MVTec-AD, VisA, Sewer-ML on S3; zero-shot,
+/// object known and 1-shot; with and without multi-crop) run by a real
+/// coordinator and two workers gives the fault-free results at 5% and 20%
+/// faults, with no shard failed.
+#[test]
+fn a_three_dataset_sweep_gives_the_fault_free_results_at_5_and_20_percent_faults() {
+    use rwclip_test_support::cluster::Cluster;
+    let server = MotoServer::start();
+    server.create_bucket("data");
+    let synth = "[datasets.synth]\ncategories = [\"weave\", \"granite\"]\ntrain_good = 2\ntest_good = 2\ntest_defective = 1\nimage_size = 64\n";
+    let job = |name: &str| {
+        format!(
+            "name = \"faults\"\noutput = \"s3://data/out-{name}\"\n[model]\npreset = \"rwclip-tiny\"\ndevice = \"cpu\"\ntext_batch_size = 128\nimage_batch_size = 4\n\
+             [[datasets]]\nname = \"MVTec-AD\"\nkind = \"mvtec\"\nroot = \"s3://data/datasets/mvtec\"\n{synth}\
+             [[datasets]]\nname = \"VisA\"\nkind = \"visa\"\nroot = \"s3://data/datasets/visa\"\n{synth}\
+             [[datasets]]\nname = \"Sewer-ML\"\nkind = \"sewer-ml\"\nroot = \"s3://data/datasets/sewer\"\nsetups = [\"unknown\"]\n{synth}\
+             [prompts]\npairs = 64\n[training]\nseeds = [0, 1]\n[training.fnn]\nhidden = [16]\nepochs = 1\npairs_per_batch = 16\n\
+             [scoring]\nsetups = [\"unknown\", \"known\", \"1-shot\"]\nmulti_crop = [false, true]\n"
+        )
+    };
+    let run = |name: &str, endpoint: &str| -> ((String, String), f64, u64) {
+        let env: Vec<(&str, String)> = server
+            .env()
+            .into_iter()
+            .map(|(k, v)| (k, if k == "AWS_ENDPOINT_URL" { endpoint.to_string() } else { v }))
+            .chain([("RWCLIP_STORE_TIMEOUT_S", "3".to_string()), ("RWCLIP_STORE_BACKOFF_MAX_S", "1".to_string()), ("RWCLIP_STORE_BACKOFF_INIT_MS", "50".to_string())])
+            .collect();
+        // A store of its own, so no run reuses another's shards.
+        let mut cluster = Cluster::start(Path::new(BIN), &format!("s3://data/store-{name}"), &env);
+        let path = cluster.dir.path().join("job.toml");
+        std::fs::write(&path, job(name)).unwrap();
+        cluster.add_worker();
+        cluster.add_worker();
+        let began = Instant::now();
+        let id = cluster.submit(&path);
+        let status = cluster.wait_succeeded(&id, Duration::from_secs(600));
+        let wall = began.elapsed().as_secs_f64();
+        assert!(status.failures.is_empty() && status.shards_failed == 0, "{name}: {:?}", status.failures);
+        // Retries of every process, as /metrics sums them.
+        let auth = format!("Bearer {}", cluster.token);
+        let metrics = rwclip_test_support::http::get(&cluster.http_addr(), "/metrics", &[("Authorization", &auth)]).body;
+        let retries: u64 = metrics.lines().filter(|l| l.starts_with("rwclip_store_retries_total{")).filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).sum();
+        let out = direct(&server, &format!("s3://data/out-{name}"));
+        let text = |k: &str| String::from_utf8(block_on(out.get(k)).unwrap().to_vec()).unwrap();
+        ((text("results.csv"), text("results.md")), wall, retries)
+    };
+    let (clean, clean_wall, _) = run("clean", &server.endpoint());
+    assert!(clean.0.lines().count() > 20, "{}", clean.0);
+    for (seed, rate) in [(105u64, 0.05), (120, 0.20)] {
+        let proxy = FaultProxy::start(&server.endpoint(), FaultRates::short_faults(seed, rate));
+        let (got, wall, retries) = run(&format!("faults-{seed}"), &proxy.endpoint());
+        eprintln!("sweep at {rate}: {} requests, faults {:?}, {retries} retries (workers as of their last heartbeat), {wall:.1} s against {clean_wall:.1} s fault-free", proxy.requests(), proxy.counts());
+        assert_eq!(got, clean, "the sweep at {rate} faults");
+        assert!(retries > 0, "faults were met, so calls were retried");
+        assert!(proxy.counts().values().sum::<u64>() > 0);
+    }
 }
