@@ -88,6 +88,7 @@ pub async fn plan_score_async(job: &ScoreJob) -> Result<ScorePlan, ScorePlanErro
         let store = Store::open(&input.to_uri()).map_err(|e| input_error(InputError::Store { uri: input.to_uri(), source: e }))?;
         split_keys(&store, per, MAX_SCORE_SHARDS, videos, |s| inputs.push(s)).await.map_err(input_error)?
     };
+    let has_videos = inputs.iter().any(|i| matches!(i.range, super::input::InputRange::Video { .. }));
     let mut shards = Vec::with_capacity(inputs.len() + 1);
     let mut seen = BTreeSet::new();
     let mut ids: Vec<ShardId> = Vec::with_capacity(inputs.len());
@@ -108,7 +109,8 @@ pub async fn plan_score_async(job: &ScoreJob) -> Result<ScorePlan, ScorePlanErro
         }
         ids.push(id);
     }
-    let title = format!("{}: {} images of {} scored with {}", job.spec.name, rows, input.to_uri(), detector_uri);
+    let what = if has_videos { "images and videos" } else { "images" };
+    let title = format!("{}: {} {what} of {} scored with {}", job.spec.name, rows, input.to_uri(), detector_uri);
     let images = job.spec.contact_sheet.min(job.spec.top_k);
     let contact_sheet = match root {
         Some(root) if images > 0 => {

@@ -72,9 +72,11 @@ pub fn scoring_markdown(summary: &serde_json::Value, top: &[ImageScoreRow]) -> S
 }
 
 /// The line publishing adds once the job's wall time is known.
-pub fn rate_line(rows: u64, wall_s: f64) -> String {
+/// `rows` are images, or images and sampled frames when `with_videos`.
+pub fn rate_line(rows: u64, wall_s: f64, with_videos: bool) -> String {
     let rate = if wall_s > 0.0 { rows as f64 / wall_s } else { 0.0 };
-    format!("\n{rows} images in {wall_s:.1} s: {rate:.1} images/s.\n")
+    let (what, unit) = if with_videos { ("images and frames", "rows/s") } else { ("images", "images/s") };
+    format!("\n{rows} {what} in {wall_s:.1} s: {rate:.1} {unit}.\n")
 }
 
 #[cfg(test)]
@@ -110,6 +112,7 @@ mod tests {
         assert!(md.contains("## The 10 best-scored images (of 12 in top_k.csv)"), "{md}");
         assert!(md.contains("| 1 | site¦0.jpg | 1.000000 | 0.500000 | 0.500000 |"), "{md}");
         assert!(!md.contains("site¦10.jpg"), "only the first {REPORT_TOP_ROWS}");
-        assert_eq!(rate_line(100, 4.0), "\n100 images in 4.0 s: 25.0 images/s.\n");
+        assert_eq!(rate_line(100, 4.0, false), "\n100 images in 4.0 s: 25.0 images/s.\n");
+        assert_eq!(rate_line(100, 4.0, true), "\n100 images and frames in 4.0 s: 25.0 rows/s.\n");
     }
 }

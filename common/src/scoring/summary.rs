@@ -329,7 +329,7 @@ pub async fn publish_scores(store: &Store, summary: &Manifest, spec: &ScoreSumma
     output.put(part::SUMMARY_JSON, Bytes::from(pretty.clone())).await?;
     // Summaries committed before results.md was a part report the JSON.
     let markdown = match shard_store::part_key(store, summary, part::RESULTS_MD) {
-        Ok(key) => String::from_utf8_lossy(&store.get(&key).await?).into_owned() + &super::report::rate_line(json["rows"].as_u64().unwrap_or(0), wall_s),
+        Ok(key) => String::from_utf8_lossy(&store.get(&key).await?).into_owned() + &super::report::rate_line(json["rows"].as_u64().unwrap_or(0), wall_s, json["videos"].is_object()),
         Err(_) => format!("# {}\n\n```json\n{pretty}\n```\n", spec.title),
     };
     output.put(part::RESULTS_MD, Bytes::from(markdown.clone())).await?;
