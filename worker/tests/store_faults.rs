@@ -276,6 +276,7 @@ fn an_outage_pauses_a_job_which_then_finishes_with_the_same_results() {
     assert!(metrics.lines().any(retried), "no 503 retries on /metrics:\n{metrics}");
     assert!(metrics.lines().any(|l| l.starts_with("rwclip_store_failing_calls{") && !l.ends_with(" 0")), "{metrics}");
     let status = cluster.wait_succeeded(&id, Duration::from_secs(400));
+    eprintln!("outage: the job took {:.1} s after the outage began ({} s of outage)", began.elapsed().as_secs_f64(), outage.as_secs());
     assert_eq!(status.shards_failed, 0);
     assert!(began.elapsed() >= outage, "it finished only once the store answered again");
     assert!(proxy.counts().get(&Fault::Outage).copied().unwrap_or(0) > 10, "{:?}", proxy.counts());
@@ -304,6 +305,21 @@ fn a_three_dataset_sweep_gives_the_fault_free_results_at_5_and_20_percent_faults
              [scoring]\nsetups = [\"unknown\", \"known\", \"1-shot\"]\nmulti_crop = [false, true]\n"
         )
     };
+    // Every committed Parquet part of a shard store, by shard and file
+    // name (the attempt in its key differs from run to run).
+    let parts = |name: &str| -> BTreeMap<String, Vec<u8>> {
+        let store = direct(&server, &format!("s3://data/store-{name}"));
+        let mut out = BTreeMap::new();
+        for key in block_on(store.list("shards")).unwrap().into_iter().filter(|k| k.ends_with("/manifest.json")) {
+            let manifest: serde_json::Value = serde_json::from_slice(&block_on(store.get(&key)).unwrap()).unwrap();
+            for part in manifest["parts"].as_array().unwrap().iter().filter_map(|p| p.as_str()).filter(|p| p.ends_with(".parquet")) {
+                let shard = key.trim_start_matches("shards/").trim_end_matches("/manifest.json");
+                let file = part.rsplit('/').next().unwrap();
+                out.insert(format!("{shard}/{file}"), block_on(store.get(part)).unwrap().to_vec());
+            }
+        }
+        out
+    };
     let run = |name: &str, endpoint: &str| -> ((String, String), f64, u64) {
         let env: Vec<(&str, String)> = server
             .env()
@@ -330,13 +346,19 @@ fn a_three_dataset_sweep_gives_the_fault_free_results_at_5_and_20_percent_faults
         let text = |k: &str| String::from_utf8(block_on(out.get(k)).unwrap().to_vec()).unwrap();
         ((text("results.csv"), text("results.md")), wall, retries)
     };
+    // The first run synthesises the datasets onto S3; the second is the
+    // fault-free reference, timed like the faulty ones.
+    run("synthesis", &server.endpoint());
     let (clean, clean_wall, _) = run("clean", &server.endpoint());
     assert!(clean.0.lines().count() > 20, "{}", clean.0);
+    let clean_parts = parts("clean");
+    assert!(clean_parts.len() > 20 && clean_parts.keys().any(|k| k.starts_with("trial-")), "{:?}", clean_parts.keys().take(5).collect::<Vec<_>>());
     for (seed, rate) in [(105u64, 0.05), (120, 0.20)] {
         let proxy = FaultProxy::start(&server.endpoint(), FaultRates::short_faults(seed, rate));
         let (got, wall, retries) = run(&format!("faults-{seed}"), &proxy.endpoint());
         eprintln!("sweep at {rate}: {} requests, faults {:?}, {retries} retries (workers as of their last heartbeat), {wall:.1} s against {clean_wall:.1} s fault-free", proxy.requests(), proxy.counts());
         assert_eq!(got, clean, "the sweep at {rate} faults");
+        assert!(parts(&format!("faults-{seed}")) == clean_parts, "every committed part of the sweep at {rate} faults is the fault-free one");
         assert!(retries > 0, "faults were met, so calls were retried");
         assert!(proxy.counts().values().sum::<u64>() > 0);
     }
