@@ -72,7 +72,7 @@ async fn heartbeat_until(mut client: CoordinatorClient<Channel>, worker_id: Stri
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
         client
-            .heartbeat(pb::HeartbeatRequest { worker_id: worker_id.clone(), running_attempts: vec![], loaded_models: vec![] })
+            .heartbeat(pb::HeartbeatRequest { worker_id: worker_id.clone(), ..Default::default() })
             .await?;
         samples.push(started.elapsed());
         tokio::time::sleep(Duration::from_millis(5)).await;

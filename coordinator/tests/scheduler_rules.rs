@@ -165,7 +165,7 @@ fn cancel_abandons_running_attempts_via_heartbeat() {
     let w = worker(&mut s, "w", &[], t0);
     let l = s.lease(&w, t0).unwrap().unwrap();
     assert_eq!(s.cancel(&j).unwrap().outcome, Some(JobOutcome::Cancelled));
-    let abandon = s.heartbeat(&w, std::slice::from_ref(&l.attempt), vec![], t0).unwrap();
+    let abandon = s.heartbeat(&w, std::slice::from_ref(&l.attempt), vec![], Default::default(), t0).unwrap();
     assert_eq!(abandon, vec![l.attempt.clone()]);
     assert_eq!(s.lease(&w, t0).unwrap(), None, "no leases for a cancelled job");
     assert!(matches!(s.complete(&w, &l.attempt), ReportAck::Ignored(_)));

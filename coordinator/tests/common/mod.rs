@@ -128,6 +128,7 @@ impl FakeWorker {
             worker_id: self.id.clone(),
             running_attempts: running.iter().map(|l| l.attempt_id.clone()).collect(),
             loaded_models: vec![],
+            ..Default::default()
         };
         Ok(self.client.heartbeat(request).await?.into_inner().abandon_attempts)
     }
