@@ -136,9 +136,25 @@ pub fn health() -> StoreHealth {
     StoreHealth { retries: list(&c.retries), errors: list(&c.errors), failing_calls: c.failing_calls, failing_for: c.failing_since.map(|t| t.elapsed()) }
 }
 
-/// Whether retrying `e` can help.
+/// Whether retrying `e` can help: a timeout, a lost connection, a 5xx,
+/// 408 or 429 can pass; a refused credential, a missing object, a lost
+/// conditional put or any other 4xx answer stays what it is.
 fn retryable(e: &StoreError) -> bool {
-    e.is_transient() && !matches!(e, StoreError::NotFound { .. } | StoreError::CreateDir { .. })
+    use object_store::Error as E;
+    match e {
+        StoreError::Backend { source, .. } => match source.as_ref() {
+            E::Generic { source, .. } => {
+                let text = source.to_string();
+                match text.split_once("status code: ") {
+                    Some((_, rest)) => !rest.starts_with('4') || rest.starts_with("408") || rest.starts_with("429"),
+                    None => true,
+                }
+            }
+            E::NotFound { .. } | E::InvalidPath { .. } | E::NotSupported { .. } | E::AlreadyExists { .. } | E::Precondition { .. } | E::NotModified { .. } | E::NotImplemented { .. } | E::PermissionDenied { .. } | E::Unauthenticated { .. } | E::UnknownConfigurationKey { .. } => false,
+            _ => true,
+        },
+        other => other.is_transient() && !matches!(other, StoreError::NotFound { .. } | StoreError::CreateDir { .. }),
+    }
 }
 
 /// A uniform draw in `[0, 1)` (jitter needs no quality, only spread).
@@ -249,6 +265,12 @@ mod tests {
         })
         .await;
         assert!(matches!(missing, Err(StoreError::NotFound { .. })) && tries == 1);
+        // A refused credential or a bad request is answered at once.
+        let refused = |source: object_store::Error| StoreError::Backend { operation: "get", uri: "s3://b/k".into(), source: Box::new(source) };
+        assert!(!retryable(&refused(object_store::Error::PermissionDenied { path: "k".into(), source: "403 AccessDenied".into() })));
+        assert!(!retryable(&refused(object_store::Error::Generic { store: "S3", source: "Server returned non-2xx status code: 400 Bad Request: InvalidArgument".into() })));
+        assert!(retryable(&refused(object_store::Error::Generic { store: "S3", source: "Server returned non-2xx status code: 429 Too Many Requests: ".into() })));
+        assert!(retryable(&refused(object_store::Error::Generic { store: "S3", source: "error sending request: connection reset".into() })));
         // Past its deadline a call gives up with the last error, counted.
         let short = StoreSettings { retry_for: Duration::from_millis(20), ..settings };
         let gave_up = retrying("test-put", short, |_| async { Err::<(), _>(transient()) }).await;
