@@ -15,10 +15,12 @@
 //! - [`sniff`]: a video told by its first bytes.
 //! - [`pipe_span`]: where along the pipe a manifest's video runs.
 //! - [`parquet_scan`]: a manifest's columns read a row group at a time.
+//! - [`parquet_split`]: a Parquet manifest cut into row ranges.
 
 pub mod input;
 pub mod job;
 pub mod parquet_scan;
+pub mod parquet_split;
 pub mod pipe_span;
 pub mod plan;
 pub mod report;

@@ -466,21 +466,9 @@ impl Scheduler {
         self.jobs.get(id).map(|j| JobView::of(j, store)).ok_or_else(|| unknown_job(id))
     }
 
-    /// What is failing at the store right now, if anything: this process's
-    /// calls and those the workers last reported, retrying.
+    /// What is failing at the store right now, if anything.
     pub fn store_trouble(&self) -> Option<String> {
-        let own = rwclip_common::artifacts::store_retry::health();
-        let mut failing: Vec<(String, u64, std::time::Duration)> = Vec::new();
-        if own.failing_calls > 0 {
-            failing.push(("coordinator".to_string(), own.failing_calls, own.failing_for.unwrap_or_default()));
-        }
-        for (_, w) in self.workers.iter().filter(|(_, w)| w.store.failing_calls > 0) {
-            failing.push((format!("worker {}", w.name), w.store.failing_calls, w.store.failing_for.unwrap_or_default()));
-        }
-        let longest = failing.iter().map(|f| f.2).max()?;
-        let calls: u64 = failing.iter().map(|f| f.1).sum();
-        let who: Vec<String> = failing.iter().map(|(name, n, _)| format!("{name}: {n}")).collect();
-        Some(format!("the store is failing: {calls} call(s) retrying, the oldest for {} s ({}); the job waits and goes on when the store answers", longest.as_secs(), who.join(", ")))
+        super::view::store_trouble(self.workers.iter().map(|(_, w)| w))
     }
 
     pub fn counters(&self) -> Counters {
