@@ -49,4 +49,26 @@ impl MultiHeadAttention {
         let merged = attended.transpose(1, 2).reshape([batch, tokens, width]);
         self.out_proj.forward(&merged)
     }
+
+    /// Attention for the first token's query only, over all keys and values
+    /// (non-causal): `x` [batch, tokens, width] -> [batch, 1, width]. What a
+    /// last block needs when only the class token is read: the other rows'
+    /// queries, output projections and MLPs would be thrown away.
+    pub fn forward_first_query(&self, x: &Tensor) -> Tensor {
+        let (batch, tokens, width) = x
+            .size3()
+            .expect("attention input is [batch, tokens, width]");
+        let head_width = width / self.heads;
+        let q = x
+            .narrow(1, 0, 1)
+            .linear(&self.in_proj_weight.narrow(0, 0, width), Some(&self.in_proj_bias.narrow(0, 0, width)))
+            .view([batch, 1, self.heads, head_width])
+            .transpose(1, 2);
+        let kv = x
+            .linear(&self.in_proj_weight.narrow(0, width, 2 * width), Some(&self.in_proj_bias.narrow(0, width, 2 * width)))
+            .view([batch, tokens, 2, self.heads, head_width])
+            .permute([2, 0, 3, 1, 4]);
+        let attended = Tensor::scaled_dot_product_attention(&q, &kv.get(0), &kv.get(1), None::<Tensor>, 0.0, false, None, false);
+        self.out_proj.forward(&attended.transpose(1, 2).reshape([batch, 1, width]))
+    }
 }

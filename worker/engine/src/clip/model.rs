@@ -355,6 +355,34 @@ mod tests {
         assert!(panicked.is_err(), "images through a text-only model are a caller's bug, refused loudly");
     }
 
+    /// A window's embedding (the class token alone through the last block)
+    /// is the class token of the whole pass over the same sequence.
+    #[test]
+    fn sequences_encode_their_class_token_as_the_whole_pass_does() {
+        let cfg = ClipConfig::preset("rwclip-tiny").unwrap();
+        let model = ClipModel::load(&cfg, None, Device::Cpu).unwrap();
+        // torch initialises attention biases to 0; give Q, K and V their own.
+        for (name, mut bias) in model.vs.variables() {
+            if name.ends_with("in_proj_bias") {
+                let n = bias.size()[0];
+                tch::no_grad(|| bias.copy_(&(Tensor::arange(n, (tch::Kind::Float, Device::Cpu)) * 0.37).sin()));
+            }
+        }
+        let (pixels, _) = inputs(&cfg, 3, 1);
+        let visual = model.clip.visual();
+        tch::no_grad(|| {
+            let embedded = visual.embed(&pixels);
+            let (whole, _) = visual.forward_tokens(&embedded);
+            let windows = embedded.index_select(1, &Tensor::from_slice(&[0i64, 1, 2, 5]));
+            let (whole_windows, _) = visual.forward_tokens(&windows);
+            for (want, got) in [(whole, visual.forward_sequences(&embedded)), (whole_windows, visual.forward_sequences(&windows))] {
+                let diff = (&want - &got).abs().max().double_value(&[]);
+                let scale = want.abs().max().double_value(&[]);
+                assert!(diff <= 1e-6 * scale.max(1.0), "class token alone through the last block differs by {diff}");
+            }
+        });
+    }
+
     /// Both towers split along the batch when the device runs out of memory
     /// give what the whole batch gives (here libtorch's error is raised by
     /// a forward pass that "fits" at most 3 items; the towers are real).

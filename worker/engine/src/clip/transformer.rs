@@ -72,6 +72,15 @@ impl ResidualAttentionBlock {
             .apply(&self.c_fc.forward(&self.ln_2.forward(&x)));
         &x + self.c_proj.forward(&hidden)
     }
+
+    /// The block's output for the first token only (non-causal): [batch, 1, width].
+    fn forward_first_token(&self, x: &Tensor) -> Tensor {
+        let first = x.narrow(1, 0, 1) + self.attn.forward_first_query(&self.ln_1.forward(x));
+        let hidden = self
+            .activation
+            .apply(&self.c_fc.forward(&self.ln_2.forward(&first)));
+        &first + self.c_proj.forward(&hidden)
+    }
 }
 
 #[derive(Debug)]
@@ -102,5 +111,19 @@ impl Transformer {
             x = block.forward(&x, causal);
         }
         x
+    }
+
+    /// The first (class) token's output of a non-causal pass: [batch, tokens,
+    /// width] -> [batch, width]. Equal to `forward(x, false).select(1, 0)`;
+    /// the last block computes only what that token needs.
+    pub fn forward_class_token(&self, x: &Tensor) -> Tensor {
+        let Some((last, blocks)) = self.resblocks.split_last() else {
+            return x.select(1, 0);
+        };
+        let mut x = x.shallow_clone();
+        for block in blocks {
+            x = block.forward(&x, false);
+        }
+        last.forward_first_token(&x).select(1, 0)
     }
 }

@@ -86,8 +86,8 @@ impl VisionTransformer {
     /// embedded tokens (the class token first) -> `ln_pre` -> transformer ->
     /// `ln_post` -> class token -> `proj`: [n, embed_dim].
     pub fn forward_sequences(&self, sequences: &Tensor) -> Tensor {
-        let encoded = self.transformer.forward(&self.ln_pre.forward(sequences), false);
-        self.ln_post.forward(&encoded.select(1, 0)).matmul(&self.proj)
+        let class_token = self.transformer.forward_class_token(&self.ln_pre.forward(sequences));
+        self.ln_post.forward(&class_token).matmul(&self.proj)
     }
 
     /// Patch tokens into the joint embedding space: [.., width] -> [.., embed_dim].
