@@ -59,8 +59,11 @@ impl MultiHeadAttention {
             .size3()
             .expect("attention input is [batch, tokens, width]");
         let head_width = width / self.heads;
+        // The first token as a [batch, width] matrix (rows strided, no copy):
+        // a [batch, 1, width] slice would go through a batched matmul that
+        // materialises the weight once per batch item.
         let q = x
-            .narrow(1, 0, 1)
+            .select(1, 0)
             .linear(&self.in_proj_weight.narrow(0, 0, width), Some(&self.in_proj_bias.narrow(0, 0, width)))
             .view([batch, 1, self.heads, head_width])
             .transpose(1, 2);
