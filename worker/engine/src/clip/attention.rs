@@ -35,19 +35,7 @@ impl MultiHeadAttention {
             .linear(&self.in_proj_weight, Some(&self.in_proj_bias))
             .view([batch, tokens, 3, self.heads, head_width])
             .permute([2, 0, 3, 1, 4]);
-        let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
-        let attended = Tensor::scaled_dot_product_attention(
-            &q,
-            &k,
-            &v,
-            None::<Tensor>,
-            0.0,
-            causal,
-            None,
-            false,
-        );
-        let merged = attended.transpose(1, 2).reshape([batch, tokens, width]);
-        self.out_proj.forward(&merged)
+        self.attend(&qkv.get(0), &qkv.get(1), &qkv.get(2), causal)
     }
 
     /// Attention for the first token's query only, over all keys and values
@@ -71,7 +59,14 @@ impl MultiHeadAttention {
             .linear(&self.in_proj_weight.narrow(0, width, 2 * width), Some(&self.in_proj_bias.narrow(0, width, 2 * width)))
             .view([batch, tokens, 2, self.heads, head_width])
             .permute([2, 0, 3, 1, 4]);
-        let attended = Tensor::scaled_dot_product_attention(&q, &kv.get(0), &kv.get(1), None::<Tensor>, 0.0, false, None, false);
-        self.out_proj.forward(&attended.transpose(1, 2).reshape([batch, 1, width]))
+        self.attend(&q, &kv.get(0), &kv.get(1), false)
+    }
+
+    /// Each query over the keys and values (all [batch, heads, tokens,
+    /// head_width]), the heads merged back and projected: [batch, queries, width].
+    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, causal: bool) -> Tensor {
+        let (batch, heads, queries, head_width) = q.size4().expect("queries are [batch, heads, tokens, head_width]");
+        let attended = Tensor::scaled_dot_product_attention(q, k, v, None::<Tensor>, 0.0, causal, None, false);
+        self.out_proj.forward(&attended.transpose(1, 2).reshape([batch, queries, heads * head_width]))
     }
 }

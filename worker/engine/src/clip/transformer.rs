@@ -66,20 +66,20 @@ impl ResidualAttentionBlock {
     }
 
     fn forward(&self, x: &Tensor, causal: bool) -> Tensor {
-        let x = x + self.attn.forward(&self.ln_1.forward(x), causal);
-        let hidden = self
-            .activation
-            .apply(&self.c_fc.forward(&self.ln_2.forward(&x)));
-        &x + self.c_proj.forward(&hidden)
+        self.mlp_residual(&(x + self.attn.forward(&self.ln_1.forward(x), causal)))
     }
 
     /// The block's output for the first token only (non-causal): [batch, 1, width].
     fn forward_first_token(&self, x: &Tensor) -> Tensor {
-        let first = x.narrow(1, 0, 1) + self.attn.forward_first_query(&self.ln_1.forward(x));
+        self.mlp_residual(&(x.narrow(1, 0, 1) + self.attn.forward_first_query(&self.ln_1.forward(x))))
+    }
+
+    /// `x + mlp(ln_2(x))`, the block's second half.
+    fn mlp_residual(&self, x: &Tensor) -> Tensor {
         let hidden = self
             .activation
-            .apply(&self.c_fc.forward(&self.ln_2.forward(&first)));
-        &first + self.c_proj.forward(&hidden)
+            .apply(&self.c_fc.forward(&self.ln_2.forward(x)));
+        x + self.c_proj.forward(&hidden)
     }
 }
 
