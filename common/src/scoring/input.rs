@@ -46,6 +46,10 @@ pub enum InputRange {
         name: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         span: Option<PipeSpan>,
+        /// Why the planner did not believe the length the header states
+        /// (the video is then one open-ended shard); its row says this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        length_note: Option<String>,
     },
 }
 

@@ -4,6 +4,17 @@
 //! stream's first and last pack clock. The plan cuts a long video into
 //! shards of sampled frames by it; the last shard is open-ended, so a
 //! wrong or missing length costs balance, never frames.
+//!
+//! Every value here comes from a file anyone may have written: reads are
+//! bounded ([`MAX_READ_BYTES`] in all), offsets use checked arithmetic, and
+//! a length is only ever a finite, positive number of seconds. Whether the
+//! length is believable for the file's size is the planner's question
+//! ([`super::video_cut`]).
+
+use std::future::Future;
+use std::ops::Range;
+
+use bytes::Bytes;
 
 use crate::artifacts::{Store, StoreError};
 
@@ -11,69 +22,123 @@ use crate::artifacts::{Store, StoreError};
 const SCAN_BYTES: u64 = 256 << 10;
 /// Boxes walked at the top of an MP4 before giving up.
 const MAX_TOP_BOXES: usize = 64;
+/// The most bytes one probe reads: the head, the tail or `moov`, and one
+/// 16-byte header per top-level box.
+pub const MAX_READ_BYTES: u64 = 2 * SCAN_BYTES + 16 * MAX_TOP_BOXES as u64;
+
+/// Where a video's bytes are read from: a store object, or bytes in memory.
+pub trait ByteSource {
+    fn size(&self) -> u64;
+    /// `range`, already clipped to [`ByteSource::size`].
+    fn range(&self, range: Range<u64>) -> impl Future<Output = Result<Bytes, StoreError>> + Send;
+}
+
+/// One object of a store, `size` bytes long.
+pub struct StoreObject<'a> {
+    pub store: &'a Store,
+    pub key: &'a str,
+    pub size: u64,
+}
+
+impl ByteSource for StoreObject<'_> {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn range(&self, range: Range<u64>) -> impl Future<Output = Result<Bytes, StoreError>> + Send {
+        self.store.get_range(self.key, range)
+    }
+}
+
+impl ByteSource for [u8] {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+    fn range(&self, range: Range<u64>) -> impl Future<Output = Result<Bytes, StoreError>> + Send {
+        let bytes = Bytes::copy_from_slice(&self[range.start as usize..range.end as usize]);
+        std::future::ready(Ok(bytes))
+    }
+}
 
 /// Seconds, or `None` when the container does not say (or is not one of
 /// the kinds read here).
 pub async fn video_seconds(store: &Store, key: &str, size: u64) -> Result<Option<f64>, StoreError> {
+    stated_seconds(&StoreObject { store, key, size }).await
+}
+
+/// [`video_seconds`] of any byte source: at most [`MAX_READ_BYTES`] read,
+/// never a panic, and a length that is finite and positive or none.
+pub async fn stated_seconds<S: ByteSource + ?Sized>(source: &S) -> Result<Option<f64>, StoreError> {
+    let size = source.size();
     if size < 16 {
         return Ok(None);
     }
-    let head = store.get_range(key, 0..size.min(SCAN_BYTES)).await?;
-    if head.get(4..8) == Some(b"ftyp") || head.get(4..8) == Some(b"moov") || head.get(4..8) == Some(b"mdat") || head.get(4..8) == Some(b"wide") {
-        return mp4_seconds(store, key, size, &head).await;
-    }
-    if head.starts_with(b"RIFF") && head.get(8..12) == Some(b"AVI ") {
-        return Ok(avi_seconds(&head));
-    }
-    if head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
-        return Ok(matroska_seconds(&head));
-    }
-    if head.starts_with(&ASF_HEADER) {
-        return Ok(asf_seconds(&head));
-    }
-    if head.starts_with(&[0, 0, 1, 0xBA]) {
-        let tail = if size > SCAN_BYTES { store.get_range(key, size - SCAN_BYTES..size).await? } else { head.clone() };
-        return Ok(mpeg_ps_seconds(&head, &tail));
-    }
-    Ok(None)
+    let head = source.range(0..size.min(SCAN_BYTES)).await?;
+    let seconds = if [b"ftyp", b"moov", b"mdat", b"wide"].iter().any(|m| head.get(4..8) == Some(&m[..])) {
+        mp4_seconds(source, &head).await?
+    } else if head.starts_with(b"RIFF") && head.get(8..12) == Some(b"AVI ") {
+        avi_seconds(&head)
+    } else if head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
+        matroska_seconds(&head)
+    } else if head.starts_with(&ASF_HEADER) {
+        asf_seconds(&head)
+    } else if head.starts_with(&[0, 0, 1, 0xBA]) {
+        let tail = if size > SCAN_BYTES { source.range(size - SCAN_BYTES..size).await? } else { head.clone() };
+        mpeg_ps_seconds(&head, &tail)
+    } else {
+        None
+    };
+    Ok(seconds.filter(|s| s.is_finite() && *s > 0.0))
 }
 
+fn array<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
+    b.get(at..at.checked_add(N)?)?.try_into().ok()
+}
 fn be32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    array(b, at).map(u32::from_be_bytes)
 }
 fn be64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    array(b, at).map(u64::from_be_bytes)
 }
 fn le32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    array(b, at).map(u32::from_le_bytes)
 }
 fn le64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    array(b, at).map(u64::from_le_bytes)
 }
 
-/// Walks the top-level boxes (each header one ranged read, the `mdat`
-/// skipped by its size) to `moov`, then reads `mvhd` in it.
-async fn mp4_seconds(store: &Store, key: &str, size: u64, head: &[u8]) -> Result<Option<f64>, StoreError> {
+/// Walks the top-level boxes (each header one ranged read unless the head
+/// holds it, the `mdat` skipped by its size) to `moov`, then reads `mvhd`
+/// in it. A box whose size runs past the file, or wraps, ends the walk.
+async fn mp4_seconds<S: ByteSource + ?Sized>(source: &S, head: &[u8]) -> Result<Option<f64>, StoreError> {
+    let size = source.size();
     let mut at = 0u64;
     for _ in 0..MAX_TOP_BOXES {
-        if at + 8 > size {
+        let Some(header_end) = at.checked_add(16) else { return Ok(None) };
+        if at.checked_add(8).is_none_or(|end| end > size) {
             return Ok(None);
         }
-        let header = if at + 16 <= head.len() as u64 { bytes::Bytes::copy_from_slice(&head[at as usize..at as usize + 16]) } else { store.get_range(key, at..(at + 16).min(size)).await? };
-        let Some(small) = be32(&header, 0) else { return Ok(None) };
+        let header = match (usize::try_from(at), usize::try_from(header_end)) {
+            (Ok(from), Ok(to)) if to <= head.len() => Bytes::copy_from_slice(&head[from..to]),
+            _ => source.range(at..header_end.min(size)).await?,
+        };
+        let (Some(small), Some(kind)) = (be32(&header, 0), header.get(4..8)) else { return Ok(None) };
         let len = match small {
             1 => be64(&header, 8).unwrap_or(0),
             0 => size - at,
             n => u64::from(n),
         };
-        if &header[4..8] == b"moov" {
-            let moov = store.get_range(key, at..(at + len).min(at + SCAN_BYTES).min(size)).await?;
+        if kind == b"moov" {
+            let end = at.saturating_add(len).min(at.saturating_add(SCAN_BYTES)).min(size);
+            let moov = source.range(at..end).await?;
             return Ok(mvhd_seconds(&moov));
         }
         if len < 8 {
             return Ok(None);
         }
-        at += len;
+        match at.checked_add(len) {
+            Some(next) if next <= size => at = next,
+            _ => return Ok(None),
+        }
     }
     Ok(None)
 }
@@ -82,16 +147,16 @@ fn mvhd_seconds(moov: &[u8]) -> Option<f64> {
     let at = moov.windows(4).position(|w| w == b"mvhd")?;
     let version = *moov.get(at + 4)?;
     let (scale, duration) = if version == 1 { (be32(moov, at + 24)?, be64(moov, at + 28)?) } else { (be32(moov, at + 16)?, u64::from(be32(moov, at + 20)?)) };
-    (scale > 0 && duration > 0 && duration != u64::from(u32::MAX)).then(|| duration as f64 / f64::from(scale))
+    (scale > 0 && duration > 0 && duration != u64::from(u32::MAX) && duration != u64::MAX).then(|| duration as f64 / f64::from(scale))
 }
 
 /// `avih`: microseconds per frame × total frames (of the first RIFF; an
 /// OpenDML file's `dmlh` holds the whole count).
 fn avi_seconds(head: &[u8]) -> Option<f64> {
-    let at = head.windows(4).position(|w| w == b"avih")? + 8;
+    let at = head.windows(4).position(|w| w == b"avih")?.checked_add(8)?;
     let usec = le32(head, at)?;
-    let dmlh = head.windows(4).position(|w| w == b"dmlh").and_then(|d| le32(head, d + 8)).unwrap_or(0);
-    let frames = le32(head, at + 16)?.max(dmlh);
+    let dmlh = head.windows(4).position(|w| w == b"dmlh").and_then(|d| le32(head, d.checked_add(8)?)).unwrap_or(0);
+    let frames = le32(head, at.checked_add(16)?)?.max(dmlh);
     (usec > 0 && frames > 0).then(|| f64::from(frames) * f64::from(usec) / 1e6)
 }
 
@@ -99,15 +164,15 @@ fn avi_seconds(head: &[u8]) -> Option<f64> {
 /// default).
 fn matroska_seconds(head: &[u8]) -> Option<f64> {
     let info = head.windows(4).position(|w| w == [0x15, 0x49, 0xA9, 0x66])?;
-    let region = &head[info..head.len().min(info + 4096)];
+    let region = &head[info..head.len().min(info.saturating_add(4096))];
     let scale = region.windows(3).position(|w| w == [0x2A, 0xD7, 0xB1]).and_then(|p| {
         let size = usize::from(*region.get(p + 3)? & 0x7F);
         (1..=8).contains(&size).then(|| region.get(p + 4..p + 4 + size).map(|b| b.iter().fold(0u64, |a, &x| a << 8 | u64::from(x))))?
     });
     let p = region.windows(2).position(|w| w == [0x44, 0x89])?;
     let value = match *region.get(p + 2)? {
-        0x84 => f64::from(f32::from_be_bytes(region.get(p + 3..p + 7)?.try_into().ok()?)),
-        0x88 => f64::from_be_bytes(region.get(p + 3..p + 11)?.try_into().ok()?),
+        0x84 => f64::from(f32::from_be_bytes(array(region, p + 3)?)),
+        0x88 => f64::from_be_bytes(array(region, p + 3)?),
         _ => return None,
     };
     let seconds = value * scale.unwrap_or(1_000_000) as f64 / 1e9;
@@ -146,4 +211,43 @@ fn mpeg_ps_seconds(head: &[u8], tail: &[u8]) -> Option<f64> {
     let first = pack_clocks(head).next()?;
     let last = pack_clocks(tail).last()?;
     (last > first).then(|| (last - first) as f64 / 90_000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seconds(bytes: &[u8]) -> Option<f64> {
+        futures::executor::block_on(stated_seconds(bytes)).unwrap()
+    }
+
+    #[test]
+    fn an_mp4_box_size_that_wraps_the_offset_ends_the_walk() {
+        // ftyp (24 bytes), then a box of 64-bit size 2^64 - 32: the next
+        // offset is 2^64 - 8, and reading its header once sliced the head
+        // from there (the planner's panic).
+        let mut mp4 = vec![0, 0, 0, 24];
+        mp4.extend_from_slice(b"ftypisom\0\0\0\0isomiso2");
+        mp4.extend_from_slice(&[0, 0, 0, 1]);
+        mp4.extend_from_slice(b"mdat");
+        mp4.extend_from_slice(&(u64::MAX - 31).to_be_bytes());
+        mp4.resize(4136, 0);
+        assert_eq!(seconds(&mp4), None);
+        // One past the file's end is refused the same way.
+        let at = 24 + 8;
+        mp4[at..at + 8].copy_from_slice(&4200u64.to_be_bytes());
+        assert_eq!(seconds(&mp4), None);
+    }
+
+    #[test]
+    fn a_matroska_duration_of_1e300_is_a_number_not_an_overflow() {
+        let mut mkv = vec![0x1A, 0x45, 0xDF, 0xA3, 0x80];
+        mkv.extend_from_slice(&[0x15, 0x49, 0xA9, 0x66, 0x8B, 0x44, 0x89, 0x88]);
+        mkv.extend_from_slice(&1e300f64.to_be_bytes());
+        mkv.resize(64, 0);
+        assert_eq!(seconds(&mkv), Some(1e297));
+        let at = mkv.len() - 64 + 13;
+        mkv[at..at + 8].copy_from_slice(&f64::INFINITY.to_be_bytes());
+        assert_eq!(seconds(&mkv), None, "infinity is no length");
+    }
 }

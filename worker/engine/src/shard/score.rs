@@ -212,6 +212,11 @@ pub fn score(
                     // is known only when the decoder is done.
                     let frames_done = |n: u64| progress(n, n + 1);
                     score_video(decoder, &video, s.sampling, segment, batch, &preprocess, &views, &scorer, &mut out, &frames_done)?;
+                    // A header the planner did not believe is said once, on
+                    // the video's own row after its frames.
+                    if let InputRange::Video { length_note: Some(note), .. } = &s.input.range {
+                        out.push(ImageScoreRow::failed(&r.uri, format!("{}: {note}", r.uri), None));
+                    }
                 }
             }
         }
