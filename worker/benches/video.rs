@@ -58,6 +58,7 @@ fn rust_decode_once(dir: &Path, video: &str, sampling: &str) -> (f64, u64) {
         if let Message::Frame(_) = m {
             frames += 1;
         }
+        std::ops::ControlFlow::Continue(())
     });
     assert!(matches!(end, Ok(Ok(_))), "{video}: {end:?}");
     (started.elapsed().as_secs_f64(), frames)

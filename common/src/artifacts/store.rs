@@ -69,6 +69,14 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether trying the call again later can succeed: an outage, a
+    /// timeout, throttling (a missing object or a bad key cannot).
+    pub fn is_retryable(&self) -> bool {
+        super::store_retry::retryable(self)
+    }
+}
+
 /// An object store plus a base prefix; keys are `/`-separated paths below it.
 /// Cheap to clone (the backend is shared).
 #[derive(Debug, Clone)]

@@ -50,9 +50,14 @@ impl StoreSettings {
     /// The defaults with each `RWCLIP_STORE_*` variable that is set; `Err`
     /// names a variable that is not a number.
     pub fn from_env() -> Result<StoreSettings, String> {
+        StoreSettings::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// [`StoreSettings::from_env`] over any variable lookup.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<StoreSettings, String> {
         let mut s = StoreSettings::default();
         let read = |name: &str, scale: f64, into: &mut Duration| -> Result<(), String> {
-            if let Ok(text) = std::env::var(name) {
+            if let Some(text) = var(name) {
                 let v: f64 = text.trim().parse().map_err(|_| format!("{name}={text:?} is not a number"))?;
                 if !(v.is_finite() && v >= 0.0) {
                     return Err(format!("{name}={text:?} must be a non-negative number"));
@@ -139,7 +144,7 @@ pub fn health() -> StoreHealth {
 /// Whether retrying `e` can help: a timeout, a lost connection, a 5xx,
 /// 408 or 429 can pass; a refused credential, a missing object, a lost
 /// conditional put or any other 4xx answer stays what it is.
-fn retryable(e: &StoreError) -> bool {
+pub(super) fn retryable(e: &StoreError) -> bool {
     use object_store::Error as E;
     match e {
         StoreError::Backend { source, .. } => match source.as_ref() {
@@ -284,5 +289,13 @@ mod tests {
         let d = StoreSettings::default();
         assert_eq!((d.timeout.as_secs(), d.retry_for.as_secs(), d.backoff_max.as_secs()), (30, 600, 15));
         assert!(d.retry_for > Duration::from_secs(120), "the defaults ride out a two-minute outage");
+        assert_eq!(StoreSettings::from_vars(|_| None).unwrap(), d, "no variable set: the defaults");
+        let vars: BTreeMap<&str, &str> = [(TIMEOUT_ENV, "2.5"), (CONNECT_TIMEOUT_ENV, "1"), (RETRY_FOR_ENV, "90"), (BACKOFF_MAX_ENV, "3"), (BACKOFF_INIT_ENV, "250")].into();
+        let set = StoreSettings::from_vars(|k| vars.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(set, StoreSettings { timeout: Duration::from_millis(2500), connect_timeout: Duration::from_secs(1), retry_for: Duration::from_secs(90), backoff_max: Duration::from_secs(3), backoff_init: Duration::from_millis(250) });
+        for bad in ["ten", "-1", "NaN", "inf"] {
+            let err = StoreSettings::from_vars(|k| (k == RETRY_FOR_ENV).then(|| bad.to_string())).unwrap_err();
+            assert!(err.contains(RETRY_FOR_ENV) && err.contains(bad), "{err}");
+        }
     }
 }

@@ -63,20 +63,48 @@ impl SheetLayout {
 }
 
 /// The last two path components of `uri` (a frame's folder often names
-/// its site or day), shortened in the middle to `max` chars.
-fn short_name(uri: &str, max: usize) -> String {
-    let parts: Vec<&str> = uri.trim_end_matches('/').rsplitn(3, '/').collect();
-    let name = match parts.as_slice() {
-        [file, dir, ..] => format!("{dir}/{file}"),
-        _ => uri.to_string(),
+/// its site or day) in `max` chars. The folder is cut first: the file's
+/// name, with a video frame's `at hh:mm:ss`, is what tells two cells apart,
+/// and is cut in the middle only when it alone is too long.
+pub(crate) fn short_name(uri: &str, max: usize) -> String {
+    let (path, moment) = match uri.rsplit_once(" at ") {
+        Some((path, moment)) if moment.starts_with(|c: char| c.is_ascii_digit()) => (path, format!(" at {moment}")),
+        _ => (uri, String::new()),
     };
-    let chars: Vec<char> = name.chars().collect();
-    if chars.len() <= max {
-        return name;
+    let mut parts = path.trim_end_matches('/').rsplitn(3, '/');
+    let file = format!("{}{moment}", parts.next().unwrap_or(path));
+    let dir = parts.next();
+    let count = |s: &str| s.chars().count();
+    match dir {
+        Some(dir) if count(dir) + 1 + count(&file) <= max => return format!("{dir}/{file}"),
+        // As much of the folder as fits, its end kept (`…site-7/`).
+        Some(dir) if count(&file) + 3 <= max => {
+            let room = max - count(&file) - 2;
+            let tail: String = dir.chars().skip(count(dir).saturating_sub(room)).collect();
+            return format!("…{tail}/{file}");
+        }
+        None if count(&file) <= max => return file,
+        _ => {}
     }
+    let chars: Vec<char> = file.chars().collect();
     let keep = max.saturating_sub(1);
     let (head, tail) = (keep / 2, keep - keep / 2);
-    format!("{}…{}", chars[..head].iter().collect::<String>(), chars[chars.len() - tail..].iter().collect::<String>())
+    format!("{}…{}", chars[..head.min(chars.len())].iter().collect::<String>(), chars[chars.len().saturating_sub(tail)..].iter().collect::<String>())
+}
+
+#[cfg(test)]
+mod short_name_tests {
+    use super::short_name;
+
+    #[test]
+    fn a_caption_keeps_the_file_name_and_the_moment_and_cuts_the_folder() {
+        assert_eq!(short_name("s3://archive/site-7/day-2/frame-000123.jpg", 26), "day-2/frame-000123.jpg");
+        let frame = short_name("s3://bucket/inspections/Hauptstrasse-north/pipe_section_4.mp4 at 00:00:05", 40);
+        assert!(frame.ends_with("/pipe_section_4.mp4 at 00:00:05") && frame.starts_with('…') && frame.chars().count() <= 40, "{frame}");
+        assert_eq!(short_name("inspections/run_4.mp4 at 00:00:05", 26), "…ons/run_4.mp4 at 00:00:05");
+        assert_eq!(short_name("a-very-long-recording-name-of-a-camera.mp4 at 01:02:03", 20), "a-very-lo…t 01:02:03");
+        assert_eq!(short_name("b.png", 26), "b.png");
+    }
 }
 
 /// Copies `t` into the `THUMB_SIDE` box at `at`, centred.

@@ -95,7 +95,9 @@ impl FaultRates {
         self
     }
 
-    /// The fault of the `n`-th request, if any.
+    /// The fault of a request whose identity (method, path, byte range
+    /// and which try of it this is) hashes to `n`, if any: the same
+    /// requests get the same faults however they interleave.
     fn draw(&self, n: u64) -> Option<Fault> {
         let u = (splitmix64(self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 11) as f64 / (1u64 << 53) as f64;
         let mut acc = 0.0;
@@ -130,7 +132,21 @@ struct Shared {
     requests: AtomicU64,
     outage_until: Mutex<Option<Instant>>,
     log: Mutex<Vec<Injected>>,
+    /// Tries of each request so far, by its identity.
+    tries: Mutex<BTreeMap<String, u64>>,
     stop: AtomicBool,
+}
+
+impl Shared {
+    /// The number a request draws its fault by: its identity (method,
+    /// path, byte range) and which try of it this is.
+    fn identify(&self, method: &str, path: &str, range: &str) -> u64 {
+        let identity = format!("{method} {path} {range}");
+        let mut tries = self.tries.lock().unwrap();
+        let attempt = tries.entry(identity.clone()).or_insert(0);
+        *attempt += 1;
+        fnv1a(&identity) ^ attempt.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
 }
 
 /// The proxy, serving until dropped.
@@ -145,7 +161,7 @@ impl FaultProxy {
         let upstream: SocketAddr = upstream.trim_start_matches("http://").parse().expect("upstream is host:port");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let addr = listener.local_addr().expect("bound address");
-        let shared = Arc::new(Shared { upstream, rates: Mutex::new(rates), requests: AtomicU64::new(0), outage_until: Mutex::new(None), log: Mutex::new(Vec::new()), stop: AtomicBool::new(false) });
+        let shared = Arc::new(Shared { upstream, rates: Mutex::new(rates), requests: AtomicU64::new(0), outage_until: Mutex::new(None), log: Mutex::new(Vec::new()), tries: Mutex::new(BTreeMap::new()), stop: AtomicBool::new(false) });
         let serving = shared.clone();
         std::thread::spawn(move || {
             for client in listener.incoming() {
@@ -287,15 +303,28 @@ fn forward(shared: &Shared, request: &Message) -> std::io::Result<Message> {
     read_message(&mut reader, !is_head, true)?.ok_or_else(|| std::io::ErrorKind::UnexpectedEof.into())
 }
 
+/// FNV-1a of `text`: a request's identity as a number.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
 fn handle(shared: &Shared, client: TcpStream) -> std::io::Result<()> {
-    let mut reader = BufReader::new(client.try_clone()?);
-    let Some(request) = read_message(&mut reader, true, false)? else { return Ok(()) };
+    let request = {
+        // The clone's fd is closed here: a reset must close every fd of
+        // the socket, or the kernel sends a plain close instead.
+        let mut reader = BufReader::new(client.try_clone()?);
+        match read_message(&mut reader, true, false)? {
+            Some(request) => request,
+            None => return Ok(()),
+        }
+    };
     let mut client = client;
-    let n = shared.requests.fetch_add(1, Ordering::SeqCst);
+    shared.requests.fetch_add(1, Ordering::SeqCst);
     let (method, path) = {
         let mut words = request.head.split_whitespace();
         (words.next().unwrap_or("").to_string(), words.next().unwrap_or("").to_string())
     };
+    let n = shared.identify(&method, &path, request.header("range").unwrap_or(""));
     let in_outage = shared.outage_until.lock().unwrap().is_some_and(|until| Instant::now() < until);
     let rates = shared.rates.lock().unwrap().clone();
     let fault = {
@@ -319,14 +348,14 @@ fn handle(shared: &Shared, client: TcpStream) -> std::io::Result<()> {
     match fault {
         Some(Fault::Outage) | Some(Fault::SlowDown) => client.write_all(&s3_error("503 Slow Down", "SlowDown", "Please reduce your request rate."))?,
         Some(Fault::InternalError) => client.write_all(&s3_error("500 Internal Server Error", "InternalError", "We encountered an internal error. Please try again."))?,
-        Some(Fault::ResetBefore) => reset(&client),
+        Some(Fault::ResetBefore) => reset(client),
         Some(Fault::Stall) => {
             std::thread::sleep(rates.stall);
-            reset(&client);
+            reset(client);
         }
         Some(Fault::DropAfterApply) => {
             forward(shared, &request)?;
-            reset(&client);
+            reset(client);
         }
         Some(cut @ (Fault::ResetMidBody | Fault::Truncated)) => {
             let response = forward(shared, &request)?;
@@ -335,7 +364,7 @@ fn handle(shared: &Shared, client: TcpStream) -> std::io::Result<()> {
             client.write_all(&response.body[..half])?;
             client.flush()?;
             if cut == Fault::ResetMidBody {
-                reset(&client);
+                reset(client);
             } else {
                 let _ = client.shutdown(Shutdown::Both);
             }
@@ -352,15 +381,17 @@ fn handle(shared: &Shared, client: TcpStream) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Closes with a TCP reset (linger 0), as a dropped connection looks.
-fn reset(stream: &TcpStream) {
+/// Closes with a TCP reset (linger 0), as a dropped connection looks:
+/// the socket is closed, not shut down (a shutdown sends a FIN first, and
+/// the client would see a clean end of stream).
+fn reset(stream: TcpStream) {
     use std::os::fd::AsRawFd;
     let linger = libc::linger { l_onoff: 1, l_linger: 0 };
     // SAFETY: a valid socket fd and a correctly sized linger struct.
     unsafe {
         libc::setsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_LINGER, (&linger as *const libc::linger).cast(), std::mem::size_of::<libc::linger>() as libc::socklen_t);
     }
-    let _ = stream.shutdown(Shutdown::Both);
+    drop(stream);
 }
 
 #[cfg(test)]
@@ -383,5 +414,60 @@ mod tests {
         }
         assert_eq!(FaultRates::none().draw(3), None);
         assert_eq!(rates.draw(11), rates.draw(11), "the same seed and request draw the same fault");
+    }
+
+    /// A server that answers every request with 200 and a 64 KB body.
+    fn upstream() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(8) {
+                let Ok(mut stream) = stream else { continue };
+                let mut r = BufReader::new(stream.try_clone().unwrap());
+                let _ = read_message(&mut r, true, false);
+                let body = vec![b'x'; 64 << 10];
+                let _ = stream.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
+                let _ = stream.write_all(&body);
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[test]
+    fn a_reset_mid_body_reaches_the_client_as_a_reset() {
+        let proxy = FaultProxy::start(&upstream(), FaultRates::none().with(Fault::ResetMidBody, 1.0));
+        let mut conn = TcpStream::connect(proxy.addr).unwrap();
+        conn.write_all(b"GET /bucket/key HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut got = Vec::new();
+        let err = loop {
+            let mut buf = [0u8; 4096];
+            match conn.read(&mut buf) {
+                Ok(0) => panic!("a clean end of stream after {} bytes, not a reset", got.len()),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+        assert!(got.starts_with(b"HTTP/1.1 200"));
+    }
+
+    #[test]
+    fn a_request_draws_the_same_fault_whatever_arrives_before_it() {
+        let rates = FaultRates::short_faults(5, 0.5);
+        let fates = |order: &[&str]| -> BTreeMap<String, (Option<Fault>, Option<Fault>)> {
+            let proxy = FaultProxy::start(&upstream(), rates.clone());
+            let mut fates = BTreeMap::new();
+            for path in order {
+                // Each path tried twice: its second try draws anew.
+                let first = rates.draw(proxy.shared.identify("GET", path, ""));
+                let second = rates.draw(proxy.shared.identify("GET", path, ""));
+                fates.insert(path.to_string(), (first, second));
+            }
+            fates
+        };
+        let paths = ["/b/a", "/b/b", "/b/c", "/b/d", "/b/e", "/b/f"];
+        let mut reversed = paths;
+        reversed.reverse();
+        assert_eq!(fates(&paths), fates(&reversed));
     }
 }

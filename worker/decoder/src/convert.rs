@@ -39,6 +39,11 @@ impl RgbConverter {
         if key.width == 0 || key.height == 0 {
             return Err(format!("a decoded frame is {}×{}", key.width, key.height));
         }
+        // Checked before a scaler or a buffer is made for it: a header may
+        // state any size.
+        if u64::from(key.width) * u64::from(key.height) * 3 > rwclip_video::wire::MAX_FRAME_BYTES {
+            return Err(format!("a decoded frame is {}×{}, larger than a frame may be", key.width, key.height));
+        }
         if self.scaler.as_ref().map(|(k, _)| *k) != Some(key) {
             let mut scaler = Scaler::get(key.format, key.width, key.height, Pixel::RGB24, key.width, key.height, Flags::BILINEAR)
                 .map_err(|e| format!("no conversion from {:?} to RGB: {e}", key.format))?;

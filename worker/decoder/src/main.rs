@@ -11,7 +11,7 @@ use std::io::Write;
 use std::str::FromStr;
 
 use rwclip_decoder::decode;
-use rwclip_video::{DecodeOptions, Message, Sampling, Segment};
+use rwclip_video::{DecodeOptions, Message, Sampling, Segment, VideoError};
 
 use store_reader::StoreReader;
 
@@ -50,8 +50,9 @@ fn main() {
     let end = match StoreReader::open(root, key) {
         Ok(reader) => {
             let size = reader.size();
+            let outage = reader.outage();
             let mut sent = 0u64;
-            decode(
+            let decoded = decode(
                 reader,
                 size,
                 &video,
@@ -70,7 +71,13 @@ fn main() {
                         }
                     }
                 },
-            )
+            );
+            // Frames already sent are sent again when the shard is retried:
+            // the same bytes decode to the same frames.
+            match outage.take() {
+                Some(reason) => Err(VideoError::StoreUnavailable { video: video.clone(), reason }),
+                None => decoded,
+            }
         }
         Err(e) => Err(e),
     };

@@ -9,6 +9,7 @@ use rwclip_common::artifacts::Store;
 use rwclip_video::VideoError;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rwclip_video::child::WAITING_FOR_STORE;
@@ -60,6 +61,23 @@ pub struct StoreReader {
     /// Most recently used last.
     blocks: Vec<(u64, Bytes)>,
     rt: tokio::runtime::Runtime,
+    outage: StoreOutage,
+}
+
+/// The store error that ended a read past its retries, if one did: libav
+/// sees only "Input/output error", and the video is not at fault.
+#[derive(Clone, Default)]
+pub struct StoreOutage(Arc<Mutex<Option<String>>>);
+
+impl StoreOutage {
+    pub fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+    fn record(&self, e: &rwclip_common::artifacts::StoreError) {
+        if e.is_retryable() {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| e.to_string());
+        }
+    }
 }
 
 impl StoreReader {
@@ -69,9 +87,14 @@ impl StoreReader {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| io(e.to_string()))?;
         let store = Store::open(root).map_err(|e| io(e.to_string()))?;
         let waiting = StoreWait::begin();
-        let size = rt.block_on(store.size(key)).map_err(|e| io(e.to_string()))?;
+        let size = rt.block_on(store.size(key)).map_err(|e| if e.is_retryable() { VideoError::StoreUnavailable { video: video.clone(), reason: e.to_string() } } else { io(e.to_string()) })?;
         drop(waiting);
-        Ok(StoreReader { store, key: key.to_string(), size, pos: 0, blocks: Vec::new(), rt })
+        Ok(StoreReader { store, key: key.to_string(), size, pos: 0, blocks: Vec::new(), rt, outage: StoreOutage::default() })
+    }
+
+    /// Where a read that failed for the store's sake is recorded.
+    pub fn outage(&self) -> StoreOutage {
+        self.outage.clone()
     }
 
     pub fn size(&self) -> u64 {
@@ -87,7 +110,10 @@ impl StoreReader {
         let start = index * BLOCK;
         let end = (start + BLOCK).min(self.size);
         let waiting = StoreWait::begin();
-        let bytes = self.rt.block_on(self.store.get_range(&self.key, start..end)).map_err(std::io::Error::other)?;
+        let bytes = self.rt.block_on(self.store.get_range(&self.key, start..end)).map_err(|e| {
+            self.outage.record(&e);
+            std::io::Error::other(e)
+        })?;
         drop(waiting);
         if self.blocks.len() == CACHED_BLOCKS {
             self.blocks.remove(0);

@@ -20,6 +20,10 @@ pub enum EngineError {
     /// Bad arguments beyond what a parser checks (an unknown preset, a zero batch size).
     #[error("{0}")]
     Usage(String),
+    /// A resource that may come back (the store past its retries, no
+    /// process to spare for a decoder): the shard is tried again.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Job(#[from] JobError),
     #[error(transparent)]
@@ -71,6 +75,7 @@ impl EngineError {
         use EngineError::*;
         match self {
             Store(e) if e.is_transient() => FailureClass::Retryable,
+            Unavailable(_) => FailureClass::Retryable,
             InCategory { source, .. } => source.failure_class(),
             Usage(_) | Job(_) | Prompt(_) | Dataset(_) | Image(_) | Weights(_) | Metrics(_) | Fnn(_) | Store(_) | Artifact(_)
             | Io { .. } | ScoresTable(_) | MapsTable(_) | PixelMetrics(_) | Plan(_) => FailureClass::BadInput,
@@ -94,3 +99,14 @@ impl EngineError {
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+impl From<crate::image_reader::ImageReadError> for EngineError {
+    /// A read that failed for the store's sake keeps its store class; a
+    /// missing image is the input's fault.
+    fn from(e: crate::image_reader::ImageReadError) -> EngineError {
+        match e {
+            crate::image_reader::ImageReadError::Store { source, .. } => EngineError::Store(source),
+            missing => EngineError::Usage(missing.to_string()),
+        }
+    }
+}

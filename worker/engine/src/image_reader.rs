@@ -1,10 +1,9 @@
 //! Image bytes read through the object store: a local dataset root and an
-//! `s3://` prefix are the same code. Reads run with bounded concurrency and
-//! retry transient store errors; a missing image is an error naming it.
+//! `s3://` prefix are the same code. Reads run with bounded concurrency,
+//! retried by the store itself; a missing image is an error naming it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -15,9 +14,6 @@ use crate::blocking_store::BlockingStore;
 /// Reads in flight at once: enough to hide S3 latency, few enough not to be
 /// throttled or to hold more than a batch or two of encoded images.
 pub const READ_CONCURRENCY: usize = 16;
-/// Attempts per image on transient errors (network, throttling).
-const ATTEMPTS: u32 = 4;
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageReadError {
@@ -66,7 +62,7 @@ impl ImageReader {
             futures::stream::iter(located)
                 .map(|l| async move {
                     let (store, key) = l?;
-                    read_with_retries(&store, &key).await
+                    read_one(&store, &key).await
                 })
                 .buffered(READ_CONCURRENCY)
                 .collect()
@@ -95,7 +91,7 @@ impl ImageReader {
         self.root.block_on(async {
             futures::stream::iter(located)
                 .map(|(path, store, key)| async move {
-                    let bytes = read_with_retries(&store, &key).await?;
+                    let bytes = read_one(&store, &key).await?;
                     Ok::<_, ImageReadError>((path, bytes))
                 })
                 .buffered(READ_CONCURRENCY)
@@ -105,19 +101,13 @@ impl ImageReader {
     }
 }
 
-async fn read_with_retries(store: &Store, key: &str) -> Result<Bytes, ImageReadError> {
-    let mut backoff = FIRST_BACKOFF;
-    let mut attempt = 1;
-    loop {
-        match store.get(key).await {
-            Ok(bytes) => return Ok(bytes),
-            Err(StoreError::NotFound { .. }) => return Err(ImageReadError::Missing { uri: store.full_uri(key) }),
-            Err(e) if e.is_transient() && attempt < ATTEMPTS => {
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
-                attempt += 1;
-            }
-            Err(source) => return Err(ImageReadError::Store { uri: store.full_uri(key), source }),
-        }
+/// One image's bytes. The store retries every call through outages and
+/// throttling up to its deadline ([`rwclip_common::artifacts::store_retry`]);
+/// a second loop here would multiply that deadline.
+async fn read_one(store: &Store, key: &str) -> Result<Bytes, ImageReadError> {
+    match store.get(key).await {
+        Ok(bytes) => Ok(bytes),
+        Err(StoreError::NotFound { .. }) => Err(ImageReadError::Missing { uri: store.full_uri(key) }),
+        Err(source) => Err(ImageReadError::Store { uri: store.full_uri(key), source }),
     }
 }

@@ -36,6 +36,9 @@ fn engine(e: &EngineError) -> i32 {
         Plan(PlanError::Dataset { .. } | PlanError::NoImages { .. } | PlanError::TooFewReferences { .. }) => BAD_INPUT,
         Plan(PlanError::Runtime { .. }) => INTERNAL,
         Store(_) => STORE,
+        // What stayed unavailable past its retries is the store or the
+        // machine, not the input: the same code as a store failure.
+        Unavailable(_) => STORE,
         Tokenizer(_) | Torch(_) => INTERNAL,
     }
 }

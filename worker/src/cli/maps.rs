@@ -142,7 +142,7 @@ fn list_dataset(kind: &str, root: &str, categories: Option<&[String]>) -> Result
 
 /// One batch's images as model input; per image its pixels or its error.
 fn read_batch(reader: &ImageReader, preprocess: &Preprocess, paths: &[String]) -> Result<Vec<std::result::Result<Vec<f32>, String>>> {
-    let bytes = reader.read_each(paths).map_err(|e| usage(e.to_string()))?;
+    let bytes = reader.read_each(paths).map_err(EngineError::from)?;
     let read: Vec<(&String, std::result::Result<bytes::Bytes, String>)> = paths.iter().zip(bytes.into_iter().map(|b| b.map_err(|e| e.to_string()))).collect();
     Ok(parallel_map(&read, |(path, b)| b.as_ref().map_err(Clone::clone).and_then(|b| preprocess.load_bytes(b, path).map_err(|e| e.to_string()))))
 }
@@ -179,7 +179,7 @@ fn detector_scorer(uri: &str, a: &MapsArgs, model: &ClipModel, tokenizer: &ClipT
 fn read_masks(reader: &ImageReader, preprocess: &Preprocess, items: &[Item]) -> Result<Vec<std::result::Result<Option<Vec<u8>>, String>>> {
     let side = (preprocess.image_size * preprocess.image_size) as usize;
     let wanted: Vec<String> = items.iter().filter_map(|i| i.mask.clone()).collect();
-    let mut read = reader.read_each(&wanted).map_err(|e| usage(e.to_string()))?.into_iter();
+    let mut read = reader.read_each(&wanted).map_err(EngineError::from)?.into_iter();
     Ok(items
         .iter()
         .map(|item| match (&item.category, &item.mask) {

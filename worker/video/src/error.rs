@@ -15,4 +15,8 @@ pub enum VideoError {
     NoPixelFormat { video: String },
     #[error("{video}: cannot read it: {reason}")]
     Io { video: String, reason: String },
+    /// The store failed to serve the video's bytes past its retries: not
+    /// the video's fault, so the shard is retried rather than recorded.
+    #[error("{video}: the store did not answer: {reason}")]
+    StoreUnavailable { video: String, reason: String },
 }

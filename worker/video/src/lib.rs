@@ -8,7 +8,7 @@
 pub mod child;
 mod error;
 mod frames;
-mod wire;
+pub mod wire;
 
 pub use error::VideoError;
 pub use frames::{DecodeOptions, Decoded, Ending, Frame, Segment, VideoInfo};

@@ -11,7 +11,7 @@ const INFO: u8 = b'I';
 const FRAME: u8 = b'F';
 const END: u8 = b'E';
 /// Frames larger than this are refused: 8K RGB is 100 MB.
-const MAX_FRAME_BYTES: u64 = 128 << 20;
+pub const MAX_FRAME_BYTES: u64 = 128 << 20;
 const MAX_JSON_BYTES: u32 = 1 << 20;
 
 #[derive(Debug)]

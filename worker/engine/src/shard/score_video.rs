@@ -3,6 +3,7 @@
 //! most one batch of frames held), one row per frame, and one more row
 //! when the video could not be read to its end.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use rwclip_common::scoring::pipe_span::PipeSpan;
 use rwclip_common::scoring::sampling::Sampling;
 use rwclip_inputs::preprocess::{Preprocess, View};
 use rwclip_video::child::{decode_in_child, ChildFailure};
-use rwclip_video::{Frame, Message, Segment};
+use rwclip_video::{Frame, Message, Segment, VideoError};
 
 use super::error::ShardError;
 use super::score::BatchScorer;
@@ -92,32 +93,38 @@ pub fn score_video(
         rows_out(out.len() as u64);
         Ok(())
     };
-    let ending = decode_in_child(command, decoder.stall, |message| match message {
-        Message::Info(info) => duration_s = info.duration_s,
-        Message::Frame(frame) => {
-            if failure.is_some() {
-                return;
-            }
-            pending.push(frame);
-            if pending.len() == batch {
-                if let Err(e) = flush(&mut pending, out, duration_s) {
-                    failure = Some(e);
+    let ending = decode_in_child(command, decoder.stall, |message| {
+        match message {
+            Message::Info(info) => duration_s = info.duration_s,
+            Message::Frame(frame) => {
+                pending.push(frame);
+                if pending.len() == batch {
+                    if let Err(e) = flush(&mut pending, out, duration_s) {
+                        failure = Some(e);
+                        return ControlFlow::Break(());
+                    }
                 }
             }
+            Message::End(_) => {}
         }
-        Message::End(_) => {}
+        ControlFlow::Continue(())
     });
     if let Some(e) = failure {
         return Err(e);
     }
     flush(&mut pending, out, duration_s)?;
     let reached = out.last().and_then(|r| r.at.filter(|_| r.uri == uri)).map_or(0.0, |a| a.pts_s);
+    let shard_failed = |source| Err(ShardError::Run { shard: scorer.shard().clone(), source });
     let trailing = match ending {
         Ok(Ok(decoded)) => decoded.ending.describe().map(|why| (why, decoded.ending.at_s().unwrap_or(reached))),
+        // The store, not the video: the shard is tried again and decodes
+        // the same frames.
+        Ok(Err(outage @ VideoError::StoreUnavailable { .. })) => return shard_failed(EngineError::Unavailable(outage.to_string())),
         Ok(Err(video_error)) => Some((video_error.to_string(), 0.0)),
-        Err(ChildFailure::Spawn(why)) => return Err(ShardError::Run { shard: scorer.shard().clone(), source: EngineError::Usage(format!("{}: {why}", decoder.exe.display())) }),
+        Err(ChildFailure::Spawn(why)) => return shard_failed(EngineError::Usage(format!("{}: {why}", decoder.exe.display()))),
+        Err(ChildFailure::SpawnBusy(why)) => return shard_failed(EngineError::Unavailable(format!("{}: {why}", decoder.exe.display()))),
         Err(failure @ (ChildFailure::Crashed { at_s, .. } | ChildFailure::Stalled { at_s, .. })) => Some((format!("{uri}: {failure}"), at_s.unwrap_or(reached))),
-        Err(failure @ ChildFailure::Protocol(_)) => Some((format!("{uri}: {failure}"), reached)),
+        Err(failure @ (ChildFailure::Protocol(_) | ChildFailure::Stopped)) => Some((format!("{uri}: {failure}"), reached)),
     };
     if let Some((why, at_s)) = trailing {
         out.push(ImageScoreRow::failed(uri, why, Some(FrameAt { frame: None, pts_s: at_s, target_s: None, distance_m: None })));
@@ -140,12 +147,15 @@ pub fn decode_scored_frame(decoder: &VideoDecoder, root: &str, key: &str, sampli
         _ => Some(at.frame.ok_or("the row names no frame")?),
     };
     let mut found: Option<Frame> = None;
+    // Stops the decoder at its frame rather than decoding on to the end.
     let ending = decode_in_child(command, decoder.stall, |message| {
         if let Message::Frame(frame) = message {
-            if found.is_none() && wanted.is_none_or(|i| frame.index == i) {
+            if wanted.is_none_or(|i| frame.index == i) {
                 found = Some(frame);
+                return ControlFlow::Break(());
             }
         }
+        ControlFlow::Continue(())
     });
     match (found, ending) {
         (Some(frame), _) => Ok(frame),
