@@ -409,3 +409,130 @@ fn assert_sheet_shows(png: &[u8], cells: &[std::path::PathBuf]) {
         }
     }
 }
+
+/// A real AVI whose `avih` says 4,294,967,295 µs per frame and as many
+/// frames: 1.8e13 s, which once made the coordinator allocate 2.3 TB.
+fn forge_avi(avi: &Path) {
+    let mut bytes = std::fs::read(avi).unwrap();
+    let at = bytes.windows(4).position(|w| w == b"avih").unwrap() + 8;
+    bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    bytes[at + 16..at + 20].copy_from_slice(&u32::MAX.to_le_bytes());
+    std::fs::write(avi, bytes).unwrap();
+}
+
+/// An MP4 whose second top-level box has a 64-bit size of 2^64 - 32: the
+/// header walk's next offset wraps (it once panicked the planner).
+fn wrap_mp4(mp4: &Path) {
+    let bytes = std::fs::read(mp4).unwrap();
+    let first = u32::from_be_bytes(bytes[0..4].try_into().unwrap()) as usize;
+    let mut forged = bytes[..first].to_vec();
+    forged.extend_from_slice(&1u32.to_be_bytes());
+    forged.extend_from_slice(b"mdat");
+    forged.extend_from_slice(&(u64::MAX - 31).to_be_bytes());
+    forged.extend_from_slice(&bytes[first..]);
+    std::fs::write(mp4, forged).unwrap();
+}
+
+/// Forged headers submitted to a real coordinator: it stays up and answers
+/// `status` throughout, the job is planned and succeeds, the good video is
+/// scored frame by frame, and each forged file is a row that says what was
+/// wrong with it.
+#[test]
+fn forged_video_headers_are_rows_and_the_coordinator_stays_up() {
+    use rwclip_test_support::cluster::Cluster;
+    let dir = with_detector();
+    let d = dir.path();
+    let v = d.join("footage");
+    std::fs::create_dir_all(&v).unwrap();
+    ffmpeg(&v.join("good.mp4"), 6, &["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+    ffmpeg(&v.join("forged.avi"), 4, &["-c:v", "mpeg4", "-q:v", "6"]);
+    forge_avi(&v.join("forged.avi"));
+    ffmpeg(&v.join("wrapped.mp4"), 3, &["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+    wrap_mp4(&v.join("wrapped.mp4"));
+    let job = format!(
+        "kind = \"score\"\nname = \"forged\"\noutput = \"{out}\"\ndetector = \"{det}\"\ninput = \"{input}\"\nframes_per_shard = 2\ntop_k = 5\n[model]\ndevice = \"cpu\"\nimage_batch_size = 4\n",
+        out = d.join("forged-out").display(),
+        det = d.join("detector.safetensors").display(),
+        input = v.display(),
+    );
+    std::fs::write(d.join("forged.toml"), job).unwrap();
+    let mut cluster = Cluster::start(Path::new(BIN), d.join("store").to_str().unwrap(), &[]);
+    let id = cluster.submit(&d.join("forged.toml"));
+    let (url, token) = (cluster.url(), cluster.token_file.display().to_string());
+    let status = cluster.cli(&["status", &id, "--coordinator", &url, "--token-file", &token], Duration::from_secs(20));
+    assert!(status.status.success(), "status after the submit: {}", String::from_utf8_lossy(&status.stderr));
+    cluster.add_worker();
+    let done = cluster.wait_succeeded(&id, Duration::from_secs(300));
+    // good.mp4: 6 s at 1 fps in shards of 2; each forged file one shard.
+    assert!(done.shards_committed >= 3 + 1 + 1, "{done:?}");
+    assert!(cluster.coordinator.as_mut().unwrap().exit_code().is_none(), "the coordinator exited:\n{}", cluster.logs());
+    let status = cluster.cli(&["status", &id, "--coordinator", &url, "--token-file", &token], Duration::from_secs(20));
+    assert!(status.status.success());
+    let got = rows(&d.join("forged-out"));
+    let of = |name: &str| got.iter().filter(|r| r["uri"].as_str().unwrap().ends_with(name)).cloned().collect::<Vec<_>>();
+    let good: Vec<u64> = of("good.mp4").iter().map(|r| r["frame"].as_u64().unwrap()).collect();
+    assert_eq!(good, (0..6).map(|s| s * 25).collect::<Vec<_>>());
+    let forged = of("forged.avi");
+    assert!(
+        forged.iter().any(|r| r["error"].as_str().is_some_and(|e| e.contains("its header states") && e.contains("more than its"))),
+        "forged.avi's rows do not say its header was not believed: {forged:?}"
+    );
+    assert!(!of("wrapped.mp4").is_empty(), "wrapped.mp4 has no row");
+}
+
+/// A worker killed with SIGKILL mid-video leaves no decoder running: the
+/// decoder's parent-death signal ends it with the worker.
+#[test]
+fn a_sigkilled_worker_leaves_no_decoder_behind() {
+    use rwclip_test_support::cluster::Cluster;
+    let dir = with_detector();
+    let d = dir.path();
+    let v = d.join("footage");
+    std::fs::create_dir_all(&v).unwrap();
+    ffmpeg(&v.join("stuck.mp4"), 8, &["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+    let job = format!(
+        "kind = \"score\"\nname = \"stuck\"\noutput = \"{out}\"\ndetector = \"{det}\"\ninput = \"{input}\"\ntop_k = 5\n[model]\ndevice = \"cpu\"\nimage_batch_size = 4\n",
+        out = d.join("stuck-out").display(),
+        det = d.join("detector.safetensors").display(),
+        input = v.display(),
+    );
+    std::fs::write(d.join("stuck.toml"), job).unwrap();
+    // The decoder hangs after two frames (as libav can), so it is alive
+    // when the worker dies.
+    let mut cluster = Cluster::start(Path::new(BIN), d.join("store").to_str().unwrap(), &[("RWCLIP_DECODE_FAILPOINT", "stuck.mp4:hang".to_string())]);
+    let worker = cluster.add_worker();
+    let id = cluster.submit(&d.join("stuck.toml"));
+    let began = std::time::Instant::now();
+    let decoders = loop {
+        let found = decoders_running("stuck.mp4");
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(began.elapsed() < Duration::from_secs(120), "no decoder started for job {id}:\n{}", cluster.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    cluster.kill_worker(worker);
+    let began = std::time::Instant::now();
+    while decoders.iter().any(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(*pid)) {
+        assert!(began.elapsed() < Duration::from_secs(10), "decoders {decoders:?} outlived their SIGKILLed worker");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The pids of running `rwclip-decode` processes decoding a key containing `key`.
+fn decoders_running(key: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_string_lossy().parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let args: Vec<String> = String::from_utf8_lossy(&cmdline).split('\0').map(str::to_string).collect();
+            (args.first()?.ends_with("rwclip-decode") && args.iter().any(|a| a.contains(key))).then_some(pid)
+        })
+        .collect()
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+}

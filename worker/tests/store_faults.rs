@@ -363,3 +363,128 @@ fn a_three_dataset_sweep_gives_the_fault_free_results_at_5_and_20_percent_faults
         assert!(proxy.counts().values().sum::<u64>() > 0);
     }
 }
+
+/// A store outage while a decoder reads a video. Shorter than the store's
+/// retry deadline, the decoder says it is waiting (so the watchdog spares
+/// it) and gives the same bytes as without it; longer, it ends saying the
+/// store did not answer (not a corrupt video), and `rwclip score` retries
+/// the shard and writes the outage-free rows.
+#[test]
+fn a_store_outage_under_a_decoder_is_waited_out_or_retried_with_the_same_frames() {
+    use rwclip_video::child::WAITING_FOR_STORE;
+    use rwclip_video::{Message, VideoError};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = MotoServer::start();
+    let spec = SynthSpec { categories: vec!["weave".into()], train_good: 0, test_good: 1, test_defective: 0, image_size: 64, ..SynthSpec::default() };
+    synth::write(&d.join("data"), &spec).unwrap();
+    let mut train = Command::new(BIN);
+    train.args(["train", "--model", "rwclip-tiny", "--pairs", "128", "--seed", "1", "--device", "cpu", "--out", "detector.safetensors"]).current_dir(d);
+    ok(train);
+    // Several 1 MB blocks of video, so an outage can begin mid-decode.
+    let video = d.join("run.mpg");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=25", "-t", "12", "-c:v", "mpeg2video", "-q:v", "2"])
+        .arg(&video)
+        .output()
+        .expect("ffmpeg (make test's bootstrap installs it)");
+    assert!(made.status.success());
+    let bytes = std::fs::read(&video).unwrap();
+    assert!(bytes.len() > 4 << 20, "{} bytes: too few blocks", bytes.len());
+    server.create_bucket("footage");
+    block_on(direct(&server, "s3://footage").put("in/run.mpg", bytes.into())).unwrap();
+
+    let decoder = Path::new(BIN).with_file_name("rwclip-decode");
+    let decode = |endpoint: &str, retry_for_s: &str, outage: Option<(&FaultProxy, Duration)>| -> (Vec<u8>, String) {
+        let mut cmd = Command::new(&decoder);
+        cmd.args(["s3://footage/in", "run.mpg", "fps=2", "1"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        for (k, v) in server.env() {
+            cmd.env(k, if k == "AWS_ENDPOINT_URL" { endpoint.to_string() } else { v });
+        }
+        cmd.env("RWCLIP_STORE_RETRY_FOR_S", retry_for_s).env("RWCLIP_STORE_BACKOFF_MAX_S", "1").env("RWCLIP_STORE_BACKOFF_INIT_MS", "50");
+        let child = cmd.spawn().unwrap();
+        if let Some((proxy, length)) = outage {
+            // The size and the first block read: the rest comes in the outage.
+            let began = Instant::now();
+            while proxy.requests() < 2 {
+                assert!(began.elapsed() < Duration::from_secs(60), "the decoder made no request");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            proxy.outage(length);
+        }
+        let out = child.wait_with_output().unwrap();
+        (out.stdout, String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let last = |stream: &[u8]| {
+        let mut r = stream;
+        let mut last = None;
+        while let Some(m) = Message::read(&mut r).unwrap() {
+            last = Some(m);
+        }
+        last
+    };
+    let (clean, _) = decode(&server.endpoint(), "60", None);
+    assert!(matches!(last(&clean), Some(Message::End(Ok(_)))));
+    // Each request slowed, so the decode is still reading when the outage begins.
+    let slow = || FaultRates { latency: Duration::from_millis(250), ..FaultRates::none().with(Fault::Latency, 1.0) };
+
+    let proxy = FaultProxy::start(&server.endpoint(), slow());
+    let (waited, stderr) = decode(&proxy.endpoint(), "60", Some((&proxy, Duration::from_secs(8))));
+    assert!(proxy.counts().get(&Fault::Outage).copied().unwrap_or(0) > 0, "{:?}", proxy.counts());
+    assert!(stderr.contains(WAITING_FOR_STORE), "the decoder never said it was waiting:\n{stderr}");
+    assert!(waited == clean, "the frames after an 8 s outage differ from the outage-free ones");
+
+    let proxy = FaultProxy::start(&server.endpoint(), slow());
+    let (gave_up, _) = decode(&proxy.endpoint(), "2", Some((&proxy, Duration::from_secs(8))));
+    match last(&gave_up) {
+        Some(Message::End(Err(VideoError::StoreUnavailable { video, reason }))) => assert!(video.ends_with("run.mpg") && reason.contains("run.mpg"), "{video}: {reason}"),
+        other => panic!("an outage past the retry deadline ended as {other:?}"),
+    }
+
+    // End to end: the shard is retried, not committed with a failure row.
+    let score = |endpoint: &str, out: &str, outage: Option<(&FaultProxy, Duration)>| -> BTreeMap<String, Vec<u8>> {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["score", "--input", "s3://footage/in", "--detector", "detector.safetensors", "--out", &format!("s3://footage/{out}"), "--device", "cpu", "--workers", "1", "--sampling", "fps=2", "--top-k", "4"])
+            .current_dir(d);
+        for (k, v) in server.env() {
+            cmd.env(k, if k == "AWS_ENDPOINT_URL" { endpoint.to_string() } else { v });
+        }
+        cmd.env("RWCLIP_STORE_RETRY_FOR_S", "3").env("RWCLIP_STORE_BACKOFF_MAX_S", "1").env("RWCLIP_STORE_BACKOFF_INIT_MS", "50");
+        let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        if let Some((proxy, length)) = outage {
+            let began = Instant::now();
+            while decoders_of(d).is_empty() {
+                assert!(began.elapsed() < Duration::from_secs(120), "no decoder started");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            proxy.outage(length);
+        }
+        let ran = child.wait_with_output().unwrap();
+        assert!(ran.status.success(), "rwclip score exited {:?}\n{}", ran.status.code(), String::from_utf8_lossy(&ran.stderr));
+        let store = direct(&server, &format!("s3://footage/{out}"));
+        block_on(store.list("")).unwrap().into_iter().filter(|k| k.starts_with("scores/") || k == "top_k.csv" || k == "videos.parquet").map(|k| {
+            let bytes = block_on(store.get(&k)).unwrap().to_vec();
+            (k, bytes)
+        }).collect()
+    };
+    let clean = score(&server.endpoint(), "clean", None);
+    let proxy = FaultProxy::start(&server.endpoint(), slow());
+    let retried = score(&proxy.endpoint(), "outage", Some((&proxy, Duration::from_secs(6))));
+    assert!(proxy.counts().get(&Fault::Outage).copied().unwrap_or(0) > 0, "{:?}", proxy.counts());
+    assert_eq!(retried, clean, "the rows after the outage are the outage-free rows");
+}
+
+/// The pids of `rwclip-decode` processes whose working directory is `dir`.
+fn decoders_of(dir: &Path) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cwd = std::fs::read_link(entry.path().join("cwd")).ok();
+        if String::from_utf8_lossy(&cmdline).split('\0').next().is_some_and(|a| a.ends_with("rwclip-decode")) && cwd.as_deref() == Some(dir) {
+            pids.push(pid);
+        }
+    }
+    pids
+}

@@ -44,6 +44,23 @@ pub enum ImageLoadError {
     },
     #[error("image {name} is empty (no bytes, or zero width or height)")]
     Empty { name: String },
+    #[error("mask {mask} is {}×{} but its image {image} is {}×{}: a mask must be its image's size", .mask_size.0, .mask_size.1, .image_size.0, .image_size.1)]
+    MaskSize { mask: String, image: String, mask_size: (u32, u32), image_size: (u32, u32) },
+}
+
+/// An encoded image's width and height, read from its header alone.
+fn dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().ok()?.into_dimensions().ok()
+}
+
+/// A ground-truth mask drawn for another image size would be resized into
+/// a different geometry than its image: refused, naming both files. (An
+/// image whose header does not read fails on its own, elsewhere.)
+pub fn check_mask_size(mask_bytes: &[u8], mask: &str, image_bytes: &[u8], image: &str) -> Result<(), ImageLoadError> {
+    match (dimensions(mask_bytes), dimensions(image_bytes)) {
+        (Some(mask_size), Some(image_size)) if mask_size != image_size => Err(ImageLoadError::MaskSize { mask: mask.to_string(), image: image.to_string(), mask_size, image_size }),
+        _ => Ok(()),
+    }
 }
 
 /// Which `size × size` window of an image a tensor shows.

@@ -49,3 +49,20 @@ fn masks_follow_the_image_geometry_as_pillow_and_torchvision_do() {
     let err = Preprocess::openai(64).load_mask_bytes(b"", "empty.png").unwrap_err();
     assert!(err.to_string().contains("empty.png"), "{err}");
 }
+
+fn png(w: u32, h: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::DynamicImage::ImageLuma8(image::GrayImage::new(w, h)).write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+    out
+}
+
+#[test]
+fn a_mask_of_another_size_than_its_image_is_an_error_naming_both() {
+    use rwclip_inputs::preprocess::check_mask_size;
+    let err = check_mask_size(&png(512, 512), "ground_truth/crack/000_mask.png", &png(1024, 1024), "test/crack/000.png").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("ground_truth/crack/000_mask.png") && text.contains("test/crack/000.png") && text.contains("512×512") && text.contains("1024×1024"), "{text}");
+    check_mask_size(&png(300, 200), "m.png", &png(300, 200), "i.png").unwrap();
+    // An image whose header does not read is its own error, elsewhere.
+    check_mask_size(&png(300, 200), "m.png", b"not an image", "i.png").unwrap();
+}

@@ -37,17 +37,23 @@ impl Drop for StoreWait {
     }
 }
 
-/// Says on stderr, every `every`, that a store read has been retrying for
-/// that long: the worker's watchdog takes a decoder waiting on a store in
-/// an outage for alive, and one hung inside libav for hung.
+/// Says on stderr, once each `every` that a store read has been retrying,
+/// how long it has: the worker's watchdog takes a decoder waiting on a
+/// store in an outage for alive, and one hung inside libav for hung. The
+/// wait is looked at twenty times an interval, so a read that waits
+/// `every` is told within a twentieth of it.
 pub fn tell_while_waiting(every: Duration) {
-    std::thread::spawn(move || loop {
-        std::thread::sleep(every);
-        let since = WAITING_SINCE_MS.load(Ordering::Acquire);
-        let epoch = EPOCH.get_or_init(Instant::now);
-        let now = epoch.elapsed().as_millis() as u64;
-        if since != 0 && now.saturating_sub(since) >= every.as_millis() as u64 {
-            eprintln!("{WAITING_FOR_STORE} for {} s", (now - since) / 1000);
+    std::thread::spawn(move || {
+        let every_ms = every.as_millis().max(1) as u64;
+        let mut told_ms = 0u64;
+        loop {
+            std::thread::sleep(every / 20);
+            let since = WAITING_SINCE_MS.load(Ordering::Acquire);
+            let now = EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64;
+            if since != 0 && now.saturating_sub(since) >= every_ms && now.saturating_sub(told_ms) >= every_ms {
+                eprintln!("{WAITING_FOR_STORE} for {} s", (now - since) / 1000);
+                told_ms = now;
+            }
         }
     });
 }

@@ -215,7 +215,10 @@ pub fn score(
                     // A header the planner did not believe is said once, on
                     // the video's own row after its frames.
                     if let InputRange::Video { length_note: Some(note), .. } = &s.input.range {
-                        out.push(ImageScoreRow::failed(&r.uri, format!("{}: {note}", r.uri), None));
+                        // A row of the video (it has a time), so it counts
+                        // with the video's rows, not as an input row of its own.
+                        let reached = out.last().and_then(|row| row.at.filter(|_| row.uri == r.uri)).map_or(0.0, |a| a.pts_s);
+                        out.push(ImageScoreRow::failed(&r.uri, format!("{}: {note}", r.uri), Some(FrameAt { frame: None, pts_s: reached, target_s: None, distance_m: None })));
                     }
                 }
             }

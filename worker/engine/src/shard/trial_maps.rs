@@ -188,14 +188,19 @@ impl CategoryContext<'_> {
         let pixels = (self.size * self.size) as usize;
         // A normal image's ground truth is empty; an anomalous one without a
         // mask (Sewer-ML) leaves the category without pixel ground truth.
+        // A mask in another geometry is an error naming it, never a
+        // category quietly without pixel metrics.
         let masks: Option<Vec<Vec<u8>>> = rows
             .iter()
             .zip(&idx)
             .map(|(r, &i)| match (self.records[i].label, &r.mask) {
-                (0, _) => Some(vec![0u8; pixels]),
-                (_, Some(m)) if m.len() == pixels => Some(m.clone()),
-                _ => None,
+                (0, _) => Ok(Some(vec![0u8; pixels])),
+                (_, Some(m)) if m.len() == pixels => Ok(Some(m.clone())),
+                (_, Some(m)) => Err(self.bad(format!("dataset {:?}: the mask of {} has {} pixels, not the {pixels} of a {}×{} view", d.name, r.path, m.len(), self.size, self.size))),
+                (_, None) => Ok(None),
             })
+            .collect::<Result<Vec<Option<Vec<u8>>>, ShardError>>()?
+            .into_iter()
             .collect();
         for (n, &setup) in d.setups.iter().enumerate() {
             // The object word as the guides were embedded under it (and WinCLIP's).

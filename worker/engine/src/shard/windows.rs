@@ -8,7 +8,7 @@
 use rwclip_common::artifacts::WindowEmbeddingRow;
 use rwclip_common::plan::{ShardId, WindowShardSpec};
 use rwclip_common::shard_store::part;
-use rwclip_inputs::preprocess::{Preprocess, View};
+use rwclip_inputs::preprocess::{check_mask_size, Preprocess, View};
 use tch::{Kind, Tensor};
 
 use super::context::ExecContext;
@@ -73,10 +73,11 @@ pub fn windows(
             other => ShardError::run(id)(other),
         })?;
         let mut masks = Vec::with_capacity(records.len());
-        for r in records {
+        for (r, (_, image)) in records.iter().zip(&images) {
             masks.push(match &r.mask {
                 Some(mask) => {
                     let bytes = reader.read_all(std::slice::from_ref(mask)).map_err(read_error)?;
+                    check_mask_size(&bytes[0].1, mask, image, &r.path).map_err(|e| bad(e.to_string()))?;
                     Some(preprocess.load_mask_bytes(&bytes[0].1, mask).map_err(|e| bad(format!("mask of {}: {e}", r.path)))?)
                 }
                 None => None,
