@@ -46,6 +46,10 @@ pub enum StoreError {
     },
     #[error("{uri} not found")]
     NotFound { uri: String },
+    /// An answer's body that stopped before its length: the connection
+    /// broke, and reading on from `at` may succeed.
+    #[error("get {uri}: the body ended at byte {at} of {size}")]
+    BodyEndedEarly { uri: String, at: u64, size: u64 },
     #[error("{operation} {uri}: {source}")]
     Backend {
         operation: &'static str,
@@ -294,7 +298,9 @@ impl Store {
             self.path(prefix)?
         };
         let mut last = after;
-        let mut retry = Retry::new("list", StoreSettings::current());
+        // A deadline per stretch without progress, as streamed reads have:
+        // a listing of millions of keys may meet many short outages.
+        let mut retry: Option<Retry> = None;
         'listing: loop {
             let mut listed = match last.as_ref() {
                 Some(after) => self.inner.list_with_offset(Some(&full), after),
@@ -308,6 +314,7 @@ impl Store {
                             f(&key);
                         }
                         last = Some(meta.location);
+                        retry = None;
                     }
                     Ok(None) => return Ok(()),
                     Err(source) => {
@@ -315,7 +322,7 @@ impl Store {
                         if self.local_root.is_some() {
                             return Err(e);
                         }
-                        retry.after(e).await?;
+                        retry.get_or_insert_with(|| Retry::new("list", StoreSettings::current())).after(e).await?;
                         continue 'listing;
                     }
                 }
@@ -426,11 +433,7 @@ impl ChunkReader {
                     return Some(Ok(bytes));
                 }
                 Some(Err(source)) => self.store.backend("get", &self.key, source),
-                None => StoreError::Backend {
-                    operation: "get",
-                    uri: self.store.full_uri(&self.key),
-                    source: Box::new(object_store::Error::Generic { store: "rwclip", source: format!("connection closed: the body ended at byte {} of {}", self.at, self.size).into() }),
-                },
+                None => StoreError::BodyEndedEarly { uri: self.store.full_uri(&self.key), at: self.at, size: self.size },
             };
             self.body = None;
             if self.store.local_root.is_some() {

@@ -10,6 +10,8 @@ use std::future::Future;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use object_store::client::{HttpError, HttpErrorKind};
+
 use super::store::StoreError;
 
 pub const TIMEOUT_ENV: &str = "RWCLIP_STORE_TIMEOUT_S";
@@ -87,23 +89,64 @@ impl StoreSettings {
     }
 }
 
+/// What a failed store call met, read from the error's types: the HTTP
+/// status or transport failure found down its `source()` chain, never its
+/// text (which holds URIs, elapsed times and bodies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Met {
+    /// An answer with this HTTP status.
+    Status(u16),
+    /// A provider error in the body of a successful answer (S3 does this).
+    ErrorInBody,
+    /// No usable answer: the connection, the request, a timeout.
+    Transport(HttpErrorKind),
+    /// A body that ended before its length.
+    BodyEndedEarly,
+    /// Nothing typed (a local file system error, a configuration error).
+    Other,
+}
+
+/// The text object_store gives its status error, fixed by its type (the
+/// status error itself is not nameable outside object_store).
+const STATUS_PREFIX: &str = "Server returned non-2xx status code: ";
+const ERROR_BODY_PREFIX: &str = "Server returned error response: ";
+
+pub fn met(e: &StoreError) -> Met {
+    match e {
+        StoreError::BodyEndedEarly { .. } => Met::BodyEndedEarly,
+        StoreError::Backend { source, .. } => {
+            let mut current: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+            while let Some(error) = current {
+                if let Some(http) = error.downcast_ref::<HttpError>() {
+                    return Met::Transport(http.kind());
+                }
+                // Only the innermost request error's own text, which is
+                // its status and the answer's body.
+                let own = error.to_string();
+                if let Some(rest) = own.strip_prefix(STATUS_PREFIX) {
+                    if let Some(code) = rest.get(..3).and_then(|c| c.parse().ok()) {
+                        return Met::Status(code);
+                    }
+                }
+                if own.starts_with(ERROR_BODY_PREFIX) {
+                    return Met::ErrorInBody;
+                }
+                current = error.source();
+            }
+            Met::Other
+        }
+        _ => Met::Other,
+    }
+}
+
 /// Why a store call failed, as `/metrics` labels it.
 pub fn cause(e: &StoreError) -> &'static str {
-    let text = match e {
-        StoreError::Backend { source, .. } => format!("{source:?} {source}"),
-        other => other.to_string(),
-    };
-    let has = |s: &str| text.contains(s);
-    if has("SlowDown") || has("503") || has("Service Unavailable") {
-        "throttled_503"
-    } else if has("InternalError") || has("500") {
-        "server_error_5xx"
-    } else if has("timed out") || has("Timeout") || has("deadline") {
-        "timeout"
-    } else if has("connection") || has("Connection") || has("reset") || has("closed") || has("broken pipe") || has("error sending request") || has("error decoding response body") {
-        "connection"
-    } else {
-        "other"
+    match met(e) {
+        Met::Status(503 | 429) => "throttled_503",
+        Met::Status(500..=599) | Met::ErrorInBody => "server_error_5xx",
+        Met::Transport(HttpErrorKind::Timeout) => "timeout",
+        Met::Transport(_) | Met::BodyEndedEarly => "connection",
+        Met::Status(_) | Met::Other => "other",
     }
 }
 
@@ -141,22 +184,19 @@ pub fn health() -> StoreHealth {
     StoreHealth { retries: list(&c.retries), errors: list(&c.errors), failing_calls: c.failing_calls, failing_for: c.failing_since.map(|t| t.elapsed()) }
 }
 
-/// Whether retrying `e` can help: a timeout, a lost connection, a 5xx,
-/// 408 or 429 can pass; a refused credential, a missing object, a lost
-/// conditional put or any other 4xx answer stays what it is.
+/// Whether retrying `e` can help: a timeout, a lost connection, a body
+/// cut short, a 5xx, 408 or 429 can pass; a refused credential, a missing
+/// object, a lost conditional put or any other 4xx answer stays what it is.
 pub(super) fn retryable(e: &StoreError) -> bool {
     use object_store::Error as E;
     match e {
+        StoreError::BodyEndedEarly { .. } => true,
         StoreError::Backend { source, .. } => match source.as_ref() {
-            E::Generic { source, .. } => {
-                let text = source.to_string();
-                match text.split_once("status code: ") {
-                    Some((_, rest)) => !rest.starts_with('4') || rest.starts_with("408") || rest.starts_with("429"),
-                    None => true,
-                }
-            }
             E::NotFound { .. } | E::InvalidPath { .. } | E::NotSupported { .. } | E::AlreadyExists { .. } | E::Precondition { .. } | E::NotModified { .. } | E::NotImplemented { .. } | E::PermissionDenied { .. } | E::Unauthenticated { .. } | E::UnknownConfigurationKey { .. } => false,
-            _ => true,
+            _ => match met(e) {
+                Met::Status(code) => !(400..500).contains(&code) || code == 408 || code == 429,
+                Met::ErrorInBody | Met::Transport(_) | Met::BodyEndedEarly | Met::Other => true,
+            },
         },
         other => other.is_transient() && !matches!(other, StoreError::NotFound { .. } | StoreError::CreateDir { .. }),
     }
@@ -275,13 +315,54 @@ mod tests {
         assert!(!retryable(&refused(object_store::Error::PermissionDenied { path: "k".into(), source: "403 AccessDenied".into() })));
         assert!(!retryable(&refused(object_store::Error::Generic { store: "S3", source: "Server returned non-2xx status code: 400 Bad Request: InvalidArgument".into() })));
         assert!(retryable(&refused(object_store::Error::Generic { store: "S3", source: "Server returned non-2xx status code: 429 Too Many Requests: ".into() })));
-        assert!(retryable(&refused(object_store::Error::Generic { store: "S3", source: "error sending request: connection reset".into() })));
+        let reset = HttpError::new(HttpErrorKind::Interrupted, std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(retryable(&refused(object_store::Error::Generic { store: "S3", source: Box::new(reset) })));
         // Past its deadline a call gives up with the last error, counted.
         let short = StoreSettings { retry_for: Duration::from_millis(20), ..settings };
         let gave_up = retrying("test-put", short, |_| async { Err::<(), _>(transient()) }).await;
         assert!(gave_up.is_err());
         assert!(health().errors.contains(&(("test-put".into(), "throttled_503".into()), 1)));
         assert_eq!(health().failing_calls, 0);
+    }
+
+    /// An error as object_store nests it: a provider error whose source is
+    /// the request error, under text that names the URI and the time spent.
+    #[derive(Debug)]
+    struct Wrapped {
+        text: String,
+        inner: Box<dyn std::error::Error + Send + Sync>,
+    }
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.text)
+        }
+    }
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(self.inner.as_ref())
+        }
+    }
+
+    #[test]
+    fn the_cause_comes_from_the_error_types_not_from_uris_or_times() {
+        let backend = |uri: &str, inner: Box<dyn std::error::Error + Send + Sync>| StoreError::Backend {
+            operation: "get",
+            uri: uri.into(),
+            source: Box::new(object_store::Error::Generic { store: "S3", source: Box::new(Wrapped { text: format!("Error performing GET http://127.0.0.1:9000/{uri} in 503.2ms, after 5 retries, timeout 500s - reset"), inner }) }),
+        };
+        // A connection reset on a key that says 503, after a 503 ms wait.
+        let reset = backend("s3://b/site-503/run-500.mp4", Box::new(HttpError::new(HttpErrorKind::Interrupted, std::io::Error::from(std::io::ErrorKind::ConnectionReset))));
+        assert_eq!((met(&reset), cause(&reset), retryable(&reset)), (Met::Transport(HttpErrorKind::Interrupted), "connection", true));
+        let timeout = backend("s3://b/k", Box::new(HttpError::new(HttpErrorKind::Timeout, std::io::Error::from(std::io::ErrorKind::TimedOut))));
+        assert_eq!(cause(&timeout), "timeout");
+        let throttled = backend("s3://b/connection-reset-timed-out", "Server returned non-2xx status code: 503 Service Unavailable: <Code>SlowDown</Code>".into());
+        assert_eq!((met(&throttled), cause(&throttled), retryable(&throttled)), (Met::Status(503), "throttled_503", true));
+        let denied = backend("s3://b/k-503", "Server returned non-2xx status code: 403 Forbidden: <Code>AccessDenied</Code> 503".into());
+        assert_eq!((met(&denied), cause(&denied), retryable(&denied)), (Met::Status(403), "other", false));
+        let in_body = backend("s3://b/k", "Server returned error response: <Error><Code>InternalError</Code></Error>".into());
+        assert_eq!((cause(&in_body), retryable(&in_body)), ("server_error_5xx", true));
+        let cut = StoreError::BodyEndedEarly { uri: "s3://b/k".into(), at: 10, size: 20 };
+        assert_eq!((cause(&cut), retryable(&cut)), ("connection", true));
     }
 
     #[test]
