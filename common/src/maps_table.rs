@@ -198,15 +198,74 @@ pub struct GroundTruth {
 
 /// The rows as one Parquet file: `uri`, `score` (float64), `height`,
 /// `width` (int32), `map` (list<float32>) and `error`, nullable where an
-/// image could not be mapped.
+/// image could not be mapped; with ground truth, `category` and `mask`.
 pub fn encode_map_rows(rows: &[MapOutputRow]) -> Result<Bytes, parquet::errors::ParquetError> {
+    let labelled = rows.iter().any(|r| r.truth.is_some());
+    let mut writer = MapRowsWriter::new(Vec::new(), labelled)?;
+    writer.write(rows)?;
+    Ok(Bytes::from(writer.finish()?))
+}
+
+/// The maps table written as maps are made: each [`MapRowsWriter::write`]
+/// is one row group, encoded and handed to `out` at once, so memory holds
+/// one batch of full-resolution maps, never the table.
+pub struct MapRowsWriter<W: std::io::Write + Send> {
+    writer: parquet::arrow::ArrowWriter<W>,
+    schema: std::sync::Arc<arrow_schema::Schema>,
+    labelled: bool,
+}
+
+impl<W: std::io::Write + Send> MapRowsWriter<W> {
+    /// `labelled`: the rows carry ground truth (`category`, `mask`).
+    pub fn new(out: W, labelled: bool) -> Result<Self, parquet::errors::ParquetError> {
+        let schema = std::sync::Arc::new(map_rows_schema(labelled));
+        let writer = parquet::arrow::ArrowWriter::try_new(out, schema.clone(), None)?;
+        Ok(MapRowsWriter { writer, schema, labelled })
+    }
+
+    /// Writes `rows` as one row group.
+    pub fn write(&mut self, rows: &[MapOutputRow]) -> Result<(), parquet::errors::ParquetError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let batch = map_rows_batch(rows, self.schema.clone(), self.labelled)?;
+        self.writer.write(&batch)?;
+        self.writer.flush()
+    }
+
+    /// Ends the file and gives back what it was written to.
+    pub fn finish(self) -> Result<W, parquet::errors::ParquetError> {
+        self.writer.into_inner()
+    }
+}
+
+fn list_field(item: DataType) -> DataType {
+    DataType::List(std::sync::Arc::new(arrow_schema::Field::new("item", item, false)))
+}
+
+fn map_rows_schema(labelled: bool) -> arrow_schema::Schema {
+    use arrow_schema::Field;
+    let mut fields = vec![
+        Field::new("uri", DataType::Utf8, false),
+        Field::new("score", DataType::Float64, true),
+        Field::new("height", DataType::Int32, false),
+        Field::new("width", DataType::Int32, false),
+        Field::new("map", list_field(DataType::Float32), true),
+        Field::new("error", DataType::Utf8, true),
+    ];
+    if labelled {
+        fields.push(Field::new("category", DataType::Utf8, true));
+        fields.push(Field::new("mask", list_field(DataType::UInt8), true));
+    }
+    arrow_schema::Schema::new(fields)
+}
+
+fn map_rows_batch(rows: &[MapOutputRow], schema: std::sync::Arc<arrow_schema::Schema>, labelled: bool) -> Result<RecordBatch, parquet::errors::ParquetError> {
     use std::sync::Arc;
 
-    use arrow_array::builder::{Float32Builder, ListBuilder};
+    use arrow_array::builder::{Float32Builder, ListBuilder, UInt8Builder};
     use arrow_array::{Float64Array, Int32Array, StringArray};
-    use arrow_schema::{Field, Schema};
-
-    use arrow_array::builder::UInt8Builder;
+    use arrow_schema::Field;
 
     let mut maps = ListBuilder::new(Float32Builder::new()).with_field(Field::new("item", DataType::Float32, false));
     let mut masks = ListBuilder::new(UInt8Builder::new()).with_field(Field::new("item", DataType::UInt8, false));
@@ -218,10 +277,6 @@ pub fn encode_map_rows(rows: &[MapOutputRow]) -> Result<Bytes, parquet::errors::
             }
             None => masks.append(false),
         }
-    }
-    let masks = masks.finish();
-    let labelled = rows.iter().any(|r| r.truth.is_some());
-    for r in rows {
         match &r.map {
             Some(m) => {
                 maps.values().append_slice(m);
@@ -230,34 +285,17 @@ pub fn encode_map_rows(rows: &[MapOutputRow]) -> Result<Bytes, parquet::errors::
             None => maps.append(false),
         }
     }
-    let maps = maps.finish();
-    let mut fields = vec![
-        Field::new("uri", DataType::Utf8, false),
-        Field::new("score", DataType::Float64, true),
-        Field::new("height", DataType::Int32, false),
-        Field::new("width", DataType::Int32, false),
-        Field::new("map", maps.data_type().clone(), true),
-        Field::new("error", DataType::Utf8, true),
-    ];
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.uri.as_str()))),
         Arc::new(rows.iter().map(|r| r.score).collect::<Float64Array>()),
         Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.height as i32))),
         Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.width as i32))),
-        Arc::new(maps),
+        Arc::new(maps.finish()),
         Arc::new(rows.iter().map(|r| r.error.as_deref()).collect::<StringArray>()),
     ];
     if labelled {
-        fields.push(Field::new("category", DataType::Utf8, true));
-        fields.push(Field::new("mask", masks.data_type().clone(), true));
         columns.push(Arc::new(rows.iter().map(|r| r.truth.as_ref().map(|t| t.category.as_str())).collect::<StringArray>()));
-        columns.push(Arc::new(masks));
+        columns.push(Arc::new(masks.finish()));
     }
-    let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| parquet::errors::ParquetError::General(e.to_string()))?;
-    let mut out = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None)?;
-    writer.write(&batch)?;
-    writer.close()?;
-    Ok(Bytes::from(out))
+    RecordBatch::try_new(schema, columns).map_err(|e| parquet::errors::ParquetError::General(e.to_string()))
 }

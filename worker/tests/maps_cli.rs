@@ -145,6 +145,10 @@ fn maps_from_the_command_line_for_every_method_with_overlays_and_bad_images_as_r
         }
     }
     assert_ne!(zero[0]["score"], one[0]["score"], "the reference memory changes WinCLIP's scores");
+    // Written as made: one row group per batch of 3, never the whole table.
+    let groups = py("import sys, pyarrow.parquet as pq\nm = pq.ParquetFile(sys.argv[1]).metadata\nprint([m.row_group(i).num_rows for i in range(m.num_row_groups)])", &[d.join("zero.parquet").to_str().unwrap()]);
+    let expected: Vec<usize> = (0..uris.len()).step_by(3).map(|i| 3.min(uris.len() - i)).collect();
+    assert_eq!(groups.trim(), format!("{expected:?}"), "row groups of zero.parquet");
     let pngs: Vec<_> = std::fs::read_dir(d.join("png")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(pngs.len(), mapped, "one overlay per mapped image: {pngs:?}");
     let sizes = py(

@@ -176,6 +176,34 @@ impl Store {
         .await
     }
 
+    /// Writes the local file `file` at `key`, read and sent in parts so a
+    /// file larger than memory goes up whole; a failed try starts again
+    /// from the file's start (parts are not kept across tries).
+    pub async fn put_file(&self, key: &str, file: &FsPath) -> Result<(), StoreError> {
+        use object_store::WriteMultipart;
+        use tokio::io::AsyncReadExt;
+        const PART: usize = 8 << 20;
+        let path = self.path(key)?;
+        let io = |e: std::io::Error| StoreError::Backend { operation: "put", uri: self.full_uri(key), source: Box::new(object_store::Error::Generic { store: "local file", source: format!("{}: {e}", file.display()).into() }) };
+        self.retrying("put", |_| async {
+            let mut from = tokio::fs::File::open(file).await.map_err(io)?;
+            let upload = self.inner.put_multipart(&path).await.map_err(|source| self.backend("put", key, source))?;
+            let mut parts = WriteMultipart::new_with_chunk_size(upload, PART);
+            let mut buf = vec![0u8; PART];
+            loop {
+                let n = from.read(&mut buf).await.map_err(io)?;
+                if n == 0 {
+                    break;
+                }
+                parts.wait_for_capacity(2).await.map_err(|source| self.backend("put", key, source))?;
+                parts.write(&buf[..n]);
+            }
+            parts.finish().await.map_err(|source| self.backend("put", key, source))?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Writes `bytes` at `key` only if nothing is there yet: `true` if this
     /// call created the object, `false` if it already existed. Atomic on S3
     /// (`If-None-Match: *`) and on the local filesystem, so concurrent workers

@@ -45,6 +45,10 @@ impl BlockingStore {
         self.rt.block_on(self.store.put(key, bytes))
     }
 
+    pub fn put_file(&self, key: &str, file: &std::path::Path) -> Result<(), StoreError> {
+        self.block_on(self.store.put_file(key, file))
+    }
+
     pub fn get(&self, key: &str) -> Result<Bytes, StoreError> {
         self.rt.block_on(self.store.get(key))
     }

@@ -16,7 +16,7 @@ use rwclip_common::job::split_file_uri;
 use rwclip_common::map_method::MapMethod;
 use rwclip_common::dataset::source::{list as list_dataset_in, DatasetKind, DatasetListing, ListOptions};
 use rwclip_common::plan::draw_references;
-use rwclip_common::maps_table::{encode_map_rows, GroundTruth, MapOutputRow};
+use rwclip_common::maps_table::{GroundTruth, MapOutputRow, MapRowsWriter};
 use rwclip_common::plots::heat_overlay_png;
 use rwclip_engine::blocking_store::BlockingStore;
 use rwclip_engine::clip::ClipModel;
@@ -290,7 +290,13 @@ pub fn run(a: MapsArgs) -> Result<()> {
         (object, category.filter(|_| a.shots.is_some()).map(str::to_string))
     };
     let mut scorers: BTreeMap<(String, Option<String>), Scorer> = BTreeMap::new();
-    let mut rows = Vec::with_capacity(items.len());
+    // Each batch's maps go out as a row group as soon as they are made
+    // (into a local file, uploaded at the end): memory holds one batch.
+    let staged = tempfile::NamedTempFile::new().map_err(|e| EngineError::io("a temporary file for the maps", e))?;
+    let labelled = items.iter().any(|i| i.category.is_some());
+    let encoding = |e: String| usage(format!("encoding {}: {e}", a.out));
+    let mut table = MapRowsWriter::new(std::io::BufWriter::new(staged.reopen().map_err(|e| EngineError::io(staged.path().display(), e))?), labelled).map_err(|e| encoding(e.to_string()))?;
+    let (mut written, mut failed) = (0usize, 0usize);
     let progress = bar(items.len() as u64, "maps");
     // Batches never mix categories: WinCLIP's prompts name the category.
     let mut batches: Vec<&[Item]> = Vec::new();
@@ -323,8 +329,9 @@ pub fn run(a: MapsArgs) -> Result<()> {
         };
         let masks = read_masks(&reader, &preprocess, chunk)?;
         let mut next = scores.into_iter().zip(maps);
+        let mut rows = Vec::with_capacity(chunk.len());
         for ((item, p), mask) in chunk.iter().zip(&pixels).zip(masks) {
-            let index = rows.len();
+            let index = written + rows.len();
             let path = &item.path;
             let uri = if path.contains("://") || path.starts_with('/') { path.clone() } else { format!("{root}/{path}") };
             let truth = item.category.clone().map(|category| GroundTruth { category, mask: mask.as_ref().ok().cloned().flatten() });
@@ -347,12 +354,16 @@ pub fn run(a: MapsArgs) -> Result<()> {
             };
             rows.push(row);
         }
+        table.write(&rows).map_err(|e| encoding(e.to_string()))?;
+        written += rows.len();
+        failed += rows.iter().filter(|r| r.error.is_some()).count();
         progress.inc(chunk.len() as u64);
     }
     progress.finish_and_clear();
-    let bytes = encode_map_rows(&rows).map_err(|e| usage(format!("encoding {}: {e}", a.out)))?;
-    out_store.put(&out_key, bytes)?;
-    let failed = rows.iter().filter(|r| r.error.is_some()).count();
-    eprintln!("rwclip: wrote {} {} maps ({failed} images could not be read) to {}", rows.len(), a.method, out_store.describe(&out_key));
+    let mut file = table.finish().map_err(|e| encoding(e.to_string()))?;
+    std::io::Write::flush(&mut file).map_err(|e| EngineError::io(staged.path().display(), e))?;
+    drop(file);
+    out_store.put_file(&out_key, staged.path())?;
+    eprintln!("rwclip: wrote {written} {} maps ({failed} images could not be read) to {}", a.method, out_store.describe(&out_key));
     Ok(())
 }
