@@ -40,8 +40,9 @@ pub struct ScoreJobSpec {
     /// `every_nth=N` or `keyframes`.
     #[serde(default, skip_serializing_if = "Sampling::is_default")]
     pub sampling: Sampling,
-    /// Sampled frames per shard of a long video (fps sampling of a folder or
-    /// prefix): one three-hour inspection spreads over many workers.
+    /// Ticks per shard of a long video (fps sampling's ticks, or seconds of
+    /// stream time for every_nth and keyframes): one three-hour inspection
+    /// spreads over many workers.
     #[serde(default = "default_frames_per_shard", skip_serializing_if = "is_default_frames_per_shard")]
     pub frames_per_shard: u64,
     #[serde(default)]

@@ -87,6 +87,17 @@ impl std::fmt::Display for Sampling {
 }
 
 impl Sampling {
+    /// The rate, in ticks a second of stream time, that a long video's
+    /// shards are counted in: fps sampling's own ticks; whole seconds for
+    /// every_nth and keyframes, whose frames a second depend on the stream
+    /// (which the planner does not decode).
+    pub fn ticks_per_second(&self) -> f64 {
+        match self {
+            Sampling::Fps(fps) => *fps,
+            Sampling::EveryNth(_) | Sampling::Keyframes => 1.0,
+        }
+    }
+
     /// `fps` checked: positive and finite.
     pub fn fps(fps: f64) -> Result<Sampling, String> {
         if fps.is_finite() && fps > 0.0 {

@@ -136,12 +136,11 @@ pub const MAX_SHARDS_PER_VIDEO: u64 = 4096;
 /// believed.
 pub const MIN_BYTES_PER_FRAME: u64 = 1;
 
-/// A video's shards, made one at a time: ticks of fps sampling
-/// `frames_per_shard` (more when the video would need more than
-/// [`MAX_SHARDS_PER_VIDEO`]) at a time by its stated length, the last
-/// open-ended. One open-ended shard when the length is unknown, the
-/// sampling is not by time, or the stated length is more than the file's
-/// bytes can hold (the range then says why).
+/// A video's shards, made one at a time: `frames_per_shard` ticks of its
+/// sampling ([`Sampling::ticks_per_second`]; more when the video would need
+/// more than [`MAX_SHARDS_PER_VIDEO`]) at a time by its stated length, the
+/// last open-ended. One open-ended shard when the length is unknown, or
+/// more than the file's bytes can hold (the range then says why).
 pub struct VideoSegments {
     range: InputRange,
     per: u64,
@@ -153,13 +152,14 @@ pub struct VideoSegments {
 impl VideoSegments {
     pub fn plan(mut range: InputRange, seconds: Option<f64>, cut: VideoCut) -> VideoSegments {
         let one = |range| VideoSegments { range, per: 0, count: 1, next: 0 };
-        let (Sampling::Fps(fps), Some(seconds), InputRange::Video { size, length_note, .. }) = (cut.sampling, seconds, &mut range) else { return one(range) };
+        let fps = cut.sampling.ticks_per_second();
+        let (Some(seconds), InputRange::Video { size, length_note, .. }) = (seconds, &mut range) else { return one(range) };
         // Floats all the way: a stated length may be anything a file holds.
         let ticks = (seconds * fps - 1e-9).floor().max(0.0) + 1.0;
         let holds = (*size / MIN_BYTES_PER_FRAME) as f64;
         if !(ticks.is_finite() && ticks <= holds) {
             *length_note = Some(format!(
-                "its header states {seconds:.6e} s ({ticks:.3e} frames at {fps} fps), more than its {size} bytes can hold; planned as one shard to its end"
+                "its header states {seconds:.6e} s ({ticks:.3e} frames at {fps} a second), more than its {size} bytes can hold; planned as one shard to its end"
             ));
             return one(range);
         }
@@ -226,7 +226,11 @@ mod tests {
         assert!(long.count <= MAX_SHARDS_PER_VIDEO && long.count > MAX_SHARDS_PER_VIDEO - 2, "{}", long.count);
         let last = long.last().unwrap();
         assert!(matches!(last, InputRange::Video { end_tick: None, .. }));
-        assert_eq!(VideoSegments::plan(video(1 << 20), Some(1000.0), VideoCut { sampling: Sampling::EveryNth(3), frames_per_shard: 1 }).count, 1);
+        // every_nth and keyframes: shards of `frames_per_shard` seconds.
+        for sampling in [Sampling::EveryNth(3), Sampling::Keyframes] {
+            let seconds: Vec<_> = VideoSegments::plan(video(1 << 20), Some(25.0), VideoCut { sampling, frames_per_shard: 10 }).map(|r| match r { InputRange::Video { first_tick, end_tick, .. } => (first_tick, end_tick), _ => panic!() }).collect();
+            assert_eq!(seconds, [(0, Some(10)), (10, Some(20)), (20, None)], "{sampling}");
+        }
         assert_eq!(VideoSegments::plan(video(1 << 20), None, fps(1.0, 1)).count, 1);
     }
 }

@@ -97,10 +97,10 @@ pub fn decode<S: Read + Seek + Send + 'static>(
     // before it (containers land on the keyframe before; an MPEG program
     // stream may land late, which the first frame tells), else decode from
     // the start. Either way the frames kept are those of a whole pass.
-    let window = match (options.segment, options.sampling) {
-        (Some(segment), Sampling::Fps(fps)) => Some(Window { first: segment.first_tick, end: segment.end_tick, t0: segment.first_tick as f64 / fps, fps }),
-        _ => None,
-    };
+    let window = options.segment.map(|segment| {
+        let fps = options.sampling.ticks_per_second();
+        Window { first: segment.first_tick, end: segment.end_tick, t0: segment.first_tick as f64 / fps, fps }
+    });
     let mut seek_lead = Some(SEEK_LEAD_S);
     let mut skipping = true;
     let mut emitted_up_to: Option<i64> = None;
@@ -171,6 +171,7 @@ struct Window {
     end: Option<u64>,
     /// Seconds of the first tick.
     t0: f64,
+    /// Ticks a second ([`Sampling::ticks_per_second`]).
     fps: f64,
 }
 
@@ -403,8 +404,13 @@ impl Pass {
         // keyframe sampling and shards of a long video index by timestamp.
         let index = if self.keyframes || self.window.is_some() { self.fps.map_or(index, |f| (pts_s * f).round().max(0.0) as u64) } else { index };
         let Some(target_s) = self.sampler.keep(index, pts_s, self.frame.is_key()) else { return };
-        if let (Some(w), Some(target)) = (self.window, target_s) {
-            let tick = (target * w.fps).round() as u64;
+        if let Some(w) = self.window {
+            // Fps sampling's tick is its target's; every_nth and keyframes
+            // count whole seconds of the frame's own time.
+            let tick = match target_s {
+                Some(target) => (target * w.fps).round() as u64,
+                None => (pts_s * w.fps + 1e-9).floor().max(0.0) as u64,
+            };
             if tick < w.first {
                 return;
             }

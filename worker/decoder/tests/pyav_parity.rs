@@ -134,3 +134,41 @@ fn shards_of_a_video_together_equal_one_whole_pass() {
         }
     }
 }
+
+/// every_nth and keyframes cut into shards of whole seconds: together the
+/// shards give exactly the frames of one pass, each once.
+#[test]
+fn shards_of_seconds_give_every_nth_and_keyframes_of_one_whole_pass() {
+    use rwclip_video::Segment;
+    let dir = tempfile::tempdir().unwrap();
+    let videos = [
+        make_video(dir.path(), "long.mpg", 31, &["-c:v", "mpeg2video", "-q:v", "6", "-bf", "2", "-g", "25"]),
+        make_video(dir.path(), "long.mp4", 31, &["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "50"]),
+        make_video(dir.path(), "long.avi", 31, &["-c:v", "mpeg4", "-q:v", "6", "-g", "30"]),
+        make_video(dir.path(), "long.mkv", 31, &["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "40"]),
+    ];
+    for v in &videos {
+        for sampling in [Sampling::EveryNth(7), Sampling::Keyframes] {
+            let (whole, _) = rust_frames(v, sampling);
+            assert!(whole.len() > 3, "{} {sampling}: {} frames", v.display(), whole.len());
+            let mut pieces = Vec::new();
+            for segment in [Segment { first_tick: 0, end_tick: Some(7) }, Segment { first_tick: 7, end_tick: Some(14) }, Segment { first_tick: 14, end_tick: Some(29) }, Segment { first_tick: 29, end_tick: None }] {
+                let file = std::fs::File::open(v).unwrap();
+                let size = file.metadata().unwrap().len();
+                let mut frames = Vec::new();
+                let d = decode(file, size, &v.display().to_string(), &DecodeOptions { sampling, threads: 2, segment: Some(segment) }, |_| {}, |f| frames.push(f)).unwrap();
+                assert_eq!(d.ending, Ending::Complete, "{} {sampling} {segment:?}", v.display());
+                for f in &frames {
+                    let second = f.pts_s.floor() as u64;
+                    assert!(second >= segment.first_tick && segment.end_tick.is_none_or(|e| second < e), "{} {sampling} {segment:?}: a frame at {} s", v.display(), f.pts_s);
+                }
+                pieces.extend(frames);
+            }
+            let at = |fs: &[rwclip_video::Frame]| fs.iter().map(|f| (f.index, f.pts_s)).collect::<Vec<_>>();
+            assert_eq!(at(&pieces), at(&whole), "{} {sampling}: the shards' frames", v.display());
+            for (a, b) in pieces.iter().zip(&whole) {
+                assert!(a == b, "{} {sampling}: frame {} differs between the shard and the whole pass", v.display(), b.index);
+            }
+        }
+    }
+}

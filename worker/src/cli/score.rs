@@ -45,8 +45,8 @@ pub struct ScoreArgs {
     /// each 1/F s, decoded forward), every_nth=N, or keyframes.
     #[arg(long, default_value = "fps=1")]
     pub sampling: rwclip_common::scoring::sampling::Sampling,
-    /// Sampled frames per shard of a long video (fps sampling, videos in a
-    /// folder or prefix).
+    /// Ticks per shard of a long video: fps sampling's ticks, or seconds of
+    /// stream time for every_nth and keyframes.
     #[arg(long, default_value_t = rwclip_common::scoring::job::DEFAULT_FRAMES_PER_SHARD)]
     pub frames_per_shard: u64,
     /// Images (and video frames) per forward pass.
