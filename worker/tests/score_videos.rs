@@ -536,3 +536,25 @@ fn decoders_running(key: &str) -> Vec<i32> {
 fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
 }
+
+/// every_nth and keyframes sampling spread a video over shards of seconds,
+/// with the rows of the video scored as one shard.
+#[test]
+fn every_nth_and_keyframes_spread_over_shards_with_the_rows_of_one_shard() {
+    let dir = with_detector();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("footage")).unwrap();
+    ffmpeg(&d.join("footage/run.mp4"), 20, &["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "50"]);
+    for sampling in ["every_nth=10", "keyframes"] {
+        let score = |per: &str, out: &str| {
+            rwclip(d, &["score", "--input", "footage", "--detector", "detector.safetensors", "--out", out, "--device", "cpu", "--batch-size", "4", "--sampling", sampling, "--frames-per-shard", per, "--workers", "2"], &[]);
+            let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join(out).join("summary.json")).unwrap()).unwrap();
+            (rows(&d.join(out)), summary["shards"].as_u64().unwrap())
+        };
+        let (whole, one) = score("100000", &format!("whole-{}", &sampling[..4]));
+        let (cut, many) = score("4", &format!("cut-{}", &sampling[..4]));
+        assert!(many >= one + 4, "{sampling}: {many} shards cut, {one} whole");
+        assert!(!whole.is_empty() && whole.iter().all(|r| r["error"].is_null()), "{sampling}: {whole:?}");
+        assert_eq!(cut, whole, "{sampling}: the rows of 20 s cut into 4 s shards");
+    }
+}

@@ -71,7 +71,8 @@ pub async fn plan_score_async(job: &ScoreJob) -> Result<ScorePlan, ScorePlanErro
     let mut inputs: Vec<InputShard> = Vec::new();
     let input_error = |source| ScorePlanError::Input { job: name.clone(), source };
     let lower = input.to_uri().to_ascii_lowercase();
-    let videos = VideoCut { sampling: job.spec.sampling, frames_per_shard: job.spec.frames_per_shard };
+    // A video's shards hold whole blocks of `batch` ticks, the frames' batches.
+    let videos = VideoCut { sampling: job.spec.sampling, frames_per_shard: job.spec.frames_per_shard.div_ceil(batch) * batch };
     let rows = if lower.ends_with(".csv") || lower.ends_with(".parquet") {
         let (store, file) = open_parent(&input.to_uri()).map_err(|e| input_error(InputError::Store { uri: input.to_uri(), source: e }))?;
         if lower.ends_with(".csv") {

@@ -164,7 +164,10 @@ impl VideoSegments {
             return one(range);
         }
         let ticks = ticks as u64;
-        let per = cut.frames_per_shard.max(1).max(ticks.div_ceil(MAX_SHARDS_PER_VIDEO));
+        // Past the cap, shards of whole multiples of `frames_per_shard`
+        // (which the plan makes whole batches).
+        let base = cut.frames_per_shard.max(1);
+        let per = ticks.div_ceil(MAX_SHARDS_PER_VIDEO).div_ceil(base).saturating_mul(base).max(base);
         VideoSegments { range, per, count: ticks.div_ceil(per).max(1), next: 0 }
     }
 }

@@ -56,8 +56,10 @@ pub struct VideoRef<'a> {
 }
 
 /// Scores every frame `sampling` keeps of `video` into `out`, in batches
-/// of `batch` counted from the video's first frame (so a frame's batch
-/// never depends on the shard it is in).
+/// of at most `batch` that never span two blocks of `batch` ticks
+/// ([`Sampling::ticks_per_second`]). The plan cuts videos at whole blocks,
+/// so a frame's batch, and so its score's bits, never depend on the shard
+/// it is in, whatever the frames a tick yields.
 #[allow(clippy::too_many_arguments)]
 pub fn score_video(
     decoder: &VideoDecoder,
@@ -78,6 +80,14 @@ pub fn score_video(
         command.arg(segment.arg());
     }
     let mut pending: Vec<Frame> = Vec::with_capacity(batch);
+    let per_second = sampling.ticks_per_second();
+    let block = |f: &Frame| {
+        let tick = match f.target_s {
+            Some(target) => (target * per_second).round(),
+            None => (f.pts_s * per_second + 1e-9).floor().max(0.0),
+        };
+        tick as u64 / batch as u64
+    };
     let mut failure: Option<ShardError> = None;
     // The container's duration (every shard of a video reads the same
     // header) places a frame along the pipe.
@@ -97,6 +107,12 @@ pub fn score_video(
         match message {
             Message::Info(info) => duration_s = info.duration_s,
             Message::Frame(frame) => {
+                if pending.last().is_some_and(|last| block(last) != block(&frame)) {
+                    if let Err(e) = flush(&mut pending, out, duration_s) {
+                        failure = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                }
                 pending.push(frame);
                 if pending.len() == batch {
                     if let Err(e) = flush(&mut pending, out, duration_s) {
