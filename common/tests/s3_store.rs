@@ -39,6 +39,7 @@ fn scores() -> Vec<ScoreRow> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_store_round_trips_artifacts_and_puts_conditionally() {
+    quick_settings();
     let server = MotoServer::start();
     server.create_bucket(BUCKET);
     let store = open_store(&server, &format!("s3://{BUCKET}/runs/demo"));
@@ -99,4 +100,42 @@ async fn s3_store_round_trips_artifacts_and_puts_conditionally() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("s3://no-such-bucket/k"), "{err}");
+}
+
+/// Quick timeouts for every test of this binary (the settings are the
+/// process's): a stall costs a second, a call retries for 4 s.
+fn quick_settings() {
+    use std::time::Duration;
+    rwclip_common::artifacts::store_retry::StoreSettings {
+        timeout: Duration::from_secs(1),
+        connect_timeout: Duration::from_secs(1),
+        retry_for: Duration::from_secs(4),
+        backoff_init: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(200),
+    }
+    .install();
+}
+
+/// A listing of three pages whose every page request stalls past the
+/// client's timeout (twice: the first request and the one resumed after
+/// the last key): each page gets its own retry deadline, so the listing
+/// completes although it spends more than one deadline in retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_gets_a_retry_deadline_per_page() {
+    use futures::StreamExt;
+    use rwclip_test_support::fault_proxy::{Fault, FaultProxy, FaultRates};
+    quick_settings();
+    let server = MotoServer::start();
+    server.create_bucket("listing");
+    let direct = open_store(&server, "s3://listing/p");
+    let keys: Vec<String> = (0..2100).map(|i| format!("k{i:05}")).collect();
+    futures::stream::iter(keys.iter().map(|k| direct.put(k, Bytes::from_static(b"x")))).buffer_unordered(32).collect::<Vec<_>>().await.into_iter().collect::<Result<Vec<()>, _>>().unwrap();
+    let rates = FaultRates { only: vec!["list-type=2".into()], once_per_path: true, stall: std::time::Duration::from_millis(1500), ..FaultRates::none().with(Fault::Stall, 1.0) };
+    let proxy = FaultProxy::start(&server.endpoint(), rates);
+    let through = Store::open_with_options("s3://listing/p", &[("aws_endpoint", proxy.endpoint().as_str()), ("aws_access_key_id", ACCESS_KEY), ("aws_secret_access_key", SECRET_KEY), ("aws_region", REGION)]).unwrap();
+    let began = std::time::Instant::now();
+    let listed = through.list("").await.unwrap();
+    let stalls = proxy.counts().get(&Fault::Stall).copied().unwrap_or(0);
+    assert_eq!(listed, keys, "every key once, in order");
+    assert!(stalls >= 4 && began.elapsed() > std::time::Duration::from_secs(4), "{stalls} stalls in {:?}: more than one deadline spent retrying", began.elapsed());
 }

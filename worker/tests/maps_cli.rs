@@ -289,3 +289,33 @@ fn maps_of_a_dataset_on_s3_equal_the_local_run() {
     );
     assert_eq!(compare.trim(), "7 True", "the S3 run's rows (maps, masks, scores) equal the local run's");
 }
+
+/// The store failing under the image reads (503 past the retry deadline)
+/// is a store failure, exit 4, not a usage error.
+#[test]
+fn maps_exit_with_the_store_code_when_the_store_fails_under_the_reads() {
+    use rwclip_test_support::fault_proxy::{Fault, FaultProxy, FaultRates};
+    let server = rwclip_test_support::moto::MotoServer::start();
+    server.create_bucket("down");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok_in(d, &["dataset", "synth", "--kind", "mvtec", "--out", "mvtec", "--categories", "bottle", "--test-good", "1", "--test-defective", "1"]);
+    py(
+        "import sys, os, boto3\n\
+         s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+         for root, _, files in os.walk(sys.argv[2]):\n    for f in files:\n        p = os.path.join(root, f)\n        s3.upload_file(p, 'down', 'mvtec/' + os.path.relpath(p, sys.argv[2]))",
+        &[&server.endpoint(), d.join("mvtec").to_str().unwrap()],
+    );
+    // Listings answer; every object read is refused with 503 SlowDown.
+    let proxy = FaultProxy::start(&server.endpoint(), FaultRates { only: vec!["GET /down/mvtec/".into()], ..FaultRates::none().with(Fault::SlowDown, 1.0) });
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rwclip"));
+    cmd.current_dir(d).args(["maps", "--method", "winclip", "--input", "s3://down/mvtec/bottle/test", "--out", "x.parquet", "--model", "rwclip-tiny", "--device", "cpu"]);
+    for (k, v) in proxy.env(&server.env()) {
+        cmd.env(k, v);
+    }
+    cmd.env("RWCLIP_STORE_RETRY_FOR_S", "1").env("RWCLIP_STORE_BACKOFF_MAX_S", "0.2");
+    let out = cmd.output().unwrap();
+    assert!(proxy.counts().get(&Fault::SlowDown).copied().unwrap_or(0) > 0, "{:?}", proxy.counts());
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("s3://down/mvtec/bottle/test/"), "{}", stderr(&out));
+}

@@ -420,15 +420,16 @@ fn forge_avi(avi: &Path) {
     std::fs::write(avi, bytes).unwrap();
 }
 
-/// An MP4 whose second top-level box has a 64-bit size of 2^64 - 32: the
-/// header walk's next offset wraps (it once panicked the planner).
+/// An MP4 whose second top-level box has a 64-bit size that puts the
+/// header walk's next offset at 2^64 - 8 (it once panicked the planner:
+/// `range start index 18446744073709551608 out of range`).
 fn wrap_mp4(mp4: &Path) {
     let bytes = std::fs::read(mp4).unwrap();
     let first = u32::from_be_bytes(bytes[0..4].try_into().unwrap()) as usize;
     let mut forged = bytes[..first].to_vec();
     forged.extend_from_slice(&1u32.to_be_bytes());
     forged.extend_from_slice(b"mdat");
-    forged.extend_from_slice(&(u64::MAX - 31).to_be_bytes());
+    forged.extend_from_slice(&(u64::MAX - 7 - first as u64).to_be_bytes());
     forged.extend_from_slice(&bytes[first..]);
     std::fs::write(mp4, forged).unwrap();
 }
