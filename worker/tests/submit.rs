@@ -198,3 +198,26 @@ fn status_watch_and_results_report_a_submitted_job() {
     let out = run(&cluster, &["status", "job-unknown"]);
     assert!(!out.status.success() && text(&out.stderr).contains("job-unknown"), "{}", text(&out.stderr));
 }
+
+/// A coordinator that drops the connection under the call (as one that
+/// exits does): over plain HTTP the error says the coordinator stopped and
+/// does not send the user to mutual TLS.
+#[test]
+fn a_connection_dropped_over_plain_http_points_at_the_coordinator_not_at_tls() {
+    let work = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(16) {
+            drop(stream);
+        }
+    });
+    let job = TinyJob::small("dropped", work.path().join("out").to_str().unwrap(), &work.path().join("data")).write(work.path());
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args(["submit", job.to_str().unwrap(), "--coordinator", &url]).env_remove("RWCLIP_TOKEN");
+    let out = rwclip_test_support::process::run_with_deadline(cmd, CLI_TIMEOUT).expect("rwclip submit ran past its deadline");
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("SubmitJob") && stderr.contains("stopped or restarted"), "{stderr}");
+    assert!(!stderr.contains("mutual TLS") && !stderr.contains("--tls-cert"), "{stderr}");
+}

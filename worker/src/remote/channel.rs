@@ -41,6 +41,8 @@ impl Interceptor for BearerToken {
     }
 }
 
+use super::error::ClientTls;
+
 /// TLS settings for `url` from the `--tls-ca/--tls-cert/--tls-key` flags:
 /// `None` for `http://`, the CA (else the system roots) and optional client
 /// identity for `https://`; TLS files with an `http://` URL are a mistake.
@@ -57,6 +59,7 @@ pub fn client_tls_for(
             reason: "--tls-ca/--tls-cert are for https:// coordinators".to_string(),
         });
     }
+    super::error::note_client_tls(if !https { ClientTls::Plain } else if cert.is_some() { ClientTls::WithCertificate } else { ClientTls::WithoutCertificate });
     if !https {
         return Ok(None);
     }

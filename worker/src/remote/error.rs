@@ -36,15 +36,39 @@ pub enum RemoteError {
     },
 }
 
-/// A TLS 1.3 client learns that its certificate was refused only when the
-/// coordinator drops the connection under its first call.
+/// How this process talks to its coordinator, for the hint on a closed
+/// connection (a CLI process talks to one coordinator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientTls {
+    Plain,
+    WithoutCertificate,
+    WithCertificate,
+}
+
+static CLIENT_TLS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+pub(crate) fn note_client_tls(tls: ClientTls) {
+    CLIENT_TLS.store(tls as u8, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A closed connection's likely causes, for this client: a coordinator
+/// that stopped comes first; a TLS 1.3 client learns that its certificate
+/// was refused only when the coordinator drops the connection under its
+/// first call, so that cause is named where it can apply.
 fn closed_connection_hint(status: &tonic::Status) -> &'static str {
-    match status.code() {
-        tonic::Code::Cancelled | tonic::Code::Unavailable | tonic::Code::Unknown => {
-            " (the connection was closed; a coordinator with mutual TLS does this when the client \
-             presents no certificate (--tls-cert/--tls-key) or one its client CA did not sign)"
+    if !matches!(status.code(), tonic::Code::Cancelled | tonic::Code::Unavailable | tonic::Code::Unknown) {
+        return "";
+    }
+    match CLIENT_TLS.load(std::sync::atomic::Ordering::Relaxed) {
+        x if x == ClientTls::WithoutCertificate as u8 => {
+            " (the connection was closed: the coordinator stopped or restarted (its log says why), or it \
+             requires mutual TLS and this client presents no certificate (--tls-cert/--tls-key))"
         }
-        _ => "",
+        x if x == ClientTls::WithCertificate as u8 => {
+            " (the connection was closed: the coordinator stopped or restarted (its log says why), or its \
+             client CA did not sign this client's certificate)"
+        }
+        _ => " (the connection was closed: the coordinator stopped or restarted; its log says why)",
     }
 }
 
