@@ -107,3 +107,23 @@ fn every_hostile_file_is_reported_with_its_cause() {
     let e = run(&audio).unwrap_err();
     assert!(matches!(e, VideoError::NoVideoStream { .. }), "{e}");
 }
+
+/// A frame larger than a frame may be (7000×7000 is 147 MB of RGB) ends
+/// the video with that reason before any RGB buffer or scaler is made.
+#[test]
+fn a_frame_too_large_is_refused_before_it_is_converted() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = dir.path().join("huge.avi");
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "color=c=red:s=7000x7000:r=1", "-frames:v", "1", "-c:v", "mpeg4"])
+        .arg(&huge)
+        .output()
+        .expect("ffmpeg (make test's bootstrap installs it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (decoded, frames) = run(&huge).unwrap();
+    assert_eq!(frames, 0);
+    match decoded.ending {
+        Ending::Failed { reason, .. } => assert!(reason.contains("7000×7000") && reason.contains("larger than a frame may be"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
