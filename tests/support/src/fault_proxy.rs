@@ -137,11 +137,43 @@ struct Shared {
     stop: AtomicBool,
 }
 
+/// `target` (a request's path and query) without what changes from run to
+/// run: a shard attempt's id (`attempts/<id>/`, plain or URL-encoded) and
+/// tokens the server chose (`uploadId`, `continuation-token`).
+fn stable_target(target: &str) -> String {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(at) = rest.find("attempts/") {
+        out.push_str(&rest[..at + "attempts/".len()]);
+        rest = &rest[at + "attempts/".len()..];
+        let end = rest.find('/').unwrap_or(rest.len());
+        out.push('*');
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    if !query.is_empty() {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k == "uploadId" || k == "continuation-token" => format!("{k}=*"),
+                Some((k, v)) => format!("{k}={}", stable_target(&v.replace("%2F", "/"))),
+                None => kv.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
 impl Shared {
     /// The number a request draws its fault by: its identity (method,
-    /// path, byte range) and which try of it this is.
+    /// path without run-to-run parts, byte range) and which try of it this
+    /// is. One seed gives the same faults however requests interleave and
+    /// from run to run.
     fn identify(&self, method: &str, path: &str, range: &str) -> u64 {
-        let identity = format!("{method} {path} {range}");
+        let identity = format!("{method} {} {range}", stable_target(path));
         let mut tries = self.tries.lock().unwrap();
         let attempt = tries.entry(identity.clone()).or_insert(0);
         *attempt += 1;
@@ -449,6 +481,14 @@ mod tests {
         };
         assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
         assert!(got.starts_with(b"HTTP/1.1 200"));
+    }
+
+    #[test]
+    fn run_to_run_parts_of_a_request_do_not_change_its_identity() {
+        assert_eq!(stable_target("/b/out/shards/score-1/attempts/a1765-3/part-0.parquet"), "/b/out/shards/score-1/attempts/*/part-0.parquet");
+        assert_eq!(stable_target("/b/k?partNumber=2&uploadId=xyz"), "/b/k?partNumber=2&uploadId=*");
+        assert_eq!(stable_target("/b?list-type=2&continuation-token=abc&prefix=out%2Fshards%2Fx%2Fattempts%2Fa9-1%2F"), "/b?list-type=2&continuation-token=*&prefix=out/shards/x/attempts/*/");
+        assert_eq!(stable_target("/b/in/run.mp4"), "/b/in/run.mp4");
     }
 
     #[test]
