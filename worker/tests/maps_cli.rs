@@ -258,12 +258,7 @@ fn maps_of_a_dataset_on_s3_equal_the_local_run() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok_in(d, &["dataset", "synth", "--kind", "mvtec", "--out", "mvtec", "--categories", "bottle", "--test-good", "1", "--test-defective", "2"]);
-    py(
-        "import sys, os, boto3\n\
-         s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
-         for root, _, files in os.walk(sys.argv[2]):\n    for f in files:\n        p = os.path.join(root, f)\n        s3.upload_file(p, 'maps', 'mvtec/' + os.path.relpath(p, sys.argv[2]))",
-        &[&server.endpoint(), d.join("mvtec").to_str().unwrap()],
-    );
+    upload_tree(&server, "maps", &d.join("mvtec"), "mvtec");
     let args = |input: &str, out: &str| -> Vec<String> {
         ["maps", "--method", "winclip", "--dataset", "mvtec", "--input", input, "--out", out, "--model", "rwclip-tiny", "--device", "cpu", "--shots", "1"]
             .iter()
@@ -300,12 +295,7 @@ fn maps_exit_with_the_store_code_when_the_store_fails_under_the_reads() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok_in(d, &["dataset", "synth", "--kind", "mvtec", "--out", "mvtec", "--categories", "bottle", "--test-good", "1", "--test-defective", "1"]);
-    py(
-        "import sys, os, boto3\n\
-         s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
-         for root, _, files in os.walk(sys.argv[2]):\n    for f in files:\n        p = os.path.join(root, f)\n        s3.upload_file(p, 'down', 'mvtec/' + os.path.relpath(p, sys.argv[2]))",
-        &[&server.endpoint(), d.join("mvtec").to_str().unwrap()],
-    );
+    upload_tree(&server, "down", &d.join("mvtec"), "mvtec");
     // Listings answer; every object read is refused with 503 SlowDown.
     let proxy = FaultProxy::start(&server.endpoint(), FaultRates { only: vec!["GET /down/mvtec/".into()], ..FaultRates::none().with(Fault::SlowDown, 1.0) });
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rwclip"));
@@ -318,4 +308,14 @@ fn maps_exit_with_the_store_code_when_the_store_fails_under_the_reads() {
     assert!(proxy.counts().get(&Fault::SlowDown).copied().unwrap_or(0) > 0, "{:?}", proxy.counts());
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("s3://down/mvtec/bottle/test/"), "{}", stderr(&out));
+}
+
+/// Every file below `dir` into `bucket` under `prefix`, on moto (boto3).
+fn upload_tree(server: &rwclip_test_support::moto::MotoServer, bucket: &str, dir: &std::path::Path, prefix: &str) {
+    py(
+        "import sys, os, boto3\n\
+         s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+         for root, _, files in os.walk(sys.argv[2]):\n    for f in files:\n        p = os.path.join(root, f)\n        s3.upload_file(p, sys.argv[3], sys.argv[4] + '/' + os.path.relpath(p, sys.argv[2]))",
+        &[&server.endpoint(), dir.to_str().unwrap(), bucket, prefix],
+    );
 }
