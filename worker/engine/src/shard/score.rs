@@ -203,23 +203,15 @@ pub fn score(
                     };
                     // A manifest may name a video by an absolute path or URL.
                     let (video_root, video_key) = if key.contains("://") || key.starts_with('/') { rwclip_common::job::split_file_uri(key) } else { (root.clone(), key.clone()) };
-                    let span = match &s.input.range {
-                        InputRange::Video { span, .. } => *span,
-                        _ => None,
+                    let (span, length_note) = match &s.input.range {
+                        InputRange::Video { span, length_note, .. } => (*span, length_note.as_deref()),
+                        _ => (None, None),
                     };
-                    let video = VideoRef { root: &video_root, key: &video_key, uri: &r.uri, span };
+                    let video = VideoRef { root: &video_root, key: &video_key, uri: &r.uri, span, length_note };
                     // Progress counts frames as they are scored; the total
                     // is known only when the decoder is done.
                     let frames_done = |n: u64| progress(n, n + 1);
                     score_video(decoder, &video, s.sampling, segment, batch, &preprocess, &views, &scorer, &mut out, &frames_done)?;
-                    // A header the planner did not believe is said once, on
-                    // the video's own row after its frames.
-                    if let InputRange::Video { length_note: Some(note), .. } = &s.input.range {
-                        // A row of the video (it has a time), so it counts
-                        // with the video's rows, not as an input row of its own.
-                        let reached = out.last().and_then(|row| row.at.filter(|_| row.uri == r.uri)).map_or(0.0, |a| a.pts_s);
-                        out.push(ImageScoreRow::failed(&r.uri, format!("{}: {note}", r.uri), Some(FrameAt { frame: None, pts_s: reached, target_s: None, distance_m: None })));
-                    }
                 }
             }
         }

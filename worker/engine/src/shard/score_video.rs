@@ -53,6 +53,9 @@ pub struct VideoRef<'a> {
     pub key: &'a str,
     pub uri: &'a str,
     pub span: Option<PipeSpan>,
+    /// Why the planner did not believe the length its header states, if it
+    /// did not: said once, on a row of the video after its frames.
+    pub length_note: Option<&'a str>,
 }
 
 /// Scores every frame `sampling` keeps of `video` into `out`, in batches
@@ -144,6 +147,9 @@ pub fn score_video(
     };
     if let Some((why, at_s)) = trailing {
         out.push(ImageScoreRow::failed(uri, why, Some(FrameAt { frame: None, pts_s: at_s, target_s: None, distance_m: None })));
+    }
+    if let Some(note) = video.length_note {
+        out.push(ImageScoreRow::failed(uri, format!("{uri}: {note}"), Some(FrameAt { frame: None, pts_s: reached, target_s: None, distance_m: None })));
     }
     Ok(())
 }
