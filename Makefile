@@ -32,7 +32,7 @@ export RWCLIP_WINCLIP_ENV := $(WINCLIP_ENV)
 REFERENCE_SCRIPTS := $(wildcard tests/reference/*.py)
 REFERENCE_STAMPS := $(patsubst tests/reference/%.py,$(REFERENCE_DIR)/%/.done,$(filter-out tests/reference/_%,$(REFERENCE_SCRIPTS)))
 
-.PHONY: help bootstrap build demo test bench reference clean-reference
+.PHONY: help bootstrap build demo test bench reference clean-reference layers
 
 help:
 	@echo "make demo   run the demo job (synthetic MVTec-layout data, 10 seeds) into ./runs/"
@@ -113,8 +113,18 @@ reference: $(REFERENCE_STAMPS)
 clean-reference:
 	rm -rf $(REFERENCE_DIR)
 
-test: build reference
-	$(CARGO) test --release --workspace
+# Each crate may depend only on what its layer allows (docs/architecture.md);
+# the self-test first proves the check reports a planted violation.
+layers:
+	@$(HOST_PYTHON) tools/check_layers.py --self-test
+	@$(HOST_PYTHON) tools/check_layers.py
+
+# Most suites wait on processes, an S3 server and timeouts rather than
+# compute, so they run on at least 4 test threads even on 2 cores.
+TEST_THREADS ?= $(shell n=$$(nproc); [ $$n -lt 4 ] && echo 4 || echo $$n)
+
+test: layers build reference
+	$(CARGO) test --release --workspace -- --test-threads=$(TEST_THREADS)
 
 # rwclip against open_clip / PyTorch on the same inputs, reported as ratios;
 # then scale (worker RSS, planning 10M rows) and coordinator round trips.

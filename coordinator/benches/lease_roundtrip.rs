@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use rwclip_common::artifacts::Store;
-use rwclip_common::plan::{AttemptId, JobId, PlannedShard, ShardId, ShardKind};
-use rwclip_common::shard_store::{manifest_key, Manifest, MANIFEST_VERSION};
+use rwclip_artifacts::Store;
+use rwclip_plan::{AttemptId, JobId, PlannedShard, ShardId, ShardKind};
+use rwclip_store::shard_store::{manifest_key, Manifest, MANIFEST_VERSION};
 use rwclip_coordinator::{start_coordinator, CoordinatorConfig, PlannedJob, Planner};
 use rwclip_proto::v1 as pb;
 use rwclip_proto::v1::coordinator_client::CoordinatorClient;

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use rwclip_common::artifacts::Store;
-use rwclip_common::plan::{JobId, PlannedShard, ShardId, ShardKind};
-use rwclip_common::shard_store::manifest_key;
+use rwclip_artifacts::Store;
+use rwclip_plan::{JobId, PlannedShard, ShardId, ShardKind};
+use rwclip_store::shard_store::manifest_key;
 use rwclip_coordinator::{start_coordinator, CoordinatorConfig, PlannedJob, Planner};
 use rwclip_proto::v1 as pb;
 use rwclip_proto::v1::coordinator_client::CoordinatorClient;

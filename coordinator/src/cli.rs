@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rwclip_common::artifacts::StoreSettings;
+use rwclip_artifacts::StoreSettings;
 
 use crate::config::{CoordinatorConfig, TlsFiles};
 use crate::error::CoordinatorError;

@@ -1,9 +1,9 @@
 //! Prost messages <-> domain types, at the edge; errors name the field.
 
-use rwclip_common::artifacts::store_retry::StoreHealth;
-use rwclip_common::failure::{FailureClass, ShardFailure};
-use rwclip_common::plan::{AttemptId, JobId, ShardId, ShardKind};
-use rwclip_common::shard_store::Manifest;
+use rwclip_store::retry::StoreHealth;
+use rwclip_core::failure::{FailureClass, ShardFailure};
+use rwclip_plan::{AttemptId, JobId, ShardId, ShardKind};
+use rwclip_store::shard_store::Manifest;
 use rwclip_proto::v1 as pb;
 use tonic::Status;
 

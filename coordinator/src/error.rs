@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use rwclip_common::artifacts::StoreError;
+use rwclip_artifacts::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoordinatorError {

@@ -1,6 +1,6 @@
 //! The one place that decides what a failed attempt means for its shard.
 
-use rwclip_common::failure::{FailureClass, ShardFailure};
+use rwclip_core::failure::{FailureClass, ShardFailure};
 
 /// What the scheduler does with a shard after a failed attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]

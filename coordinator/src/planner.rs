@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
-use rwclip_common::job::{Job, PathChecks};
-use rwclip_common::plan::plan;
-use rwclip_common::scoring::{declared_kind, plan_score, ScoreJob};
+use rwclip_job::{Job, PathChecks};
+use rwclip_plan::plan;
+use rwclip_job::score_job::{declared_kind, ScoreJob};
+use rwclip_scoring::plan_score;
 
 use crate::scheduler::{PlannedJob, Planner};
 

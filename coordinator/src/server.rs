@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use rwclip_common::artifacts::Store;
+use rwclip_artifacts::Store;
 use rwclip_proto::v1::coordinator_server::CoordinatorServer;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

@@ -12,8 +12,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use rwclip_common::clip_config::ClipConfig;
-use rwclip_common::plan::spec::Precision;
+use rwclip_job::clip_config::ClipConfig;
+use rwclip_job::Precision;
 use rwclip_engine::clip::ClipModel;
 use rwclip_engine::fnn::Fnn;
 use rwclip_engine::maps::winclip::{text_prototypes, WinClip};

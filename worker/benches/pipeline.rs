@@ -18,18 +18,20 @@ use std::time::Instant;
 
 use rwclip_test_support::bench::best_of;
 
-use rwclip_common::dataset::synth::SynthSpec;
-use rwclip_common::detector::ScoreKind;
-use rwclip_common::fnn_config::FnnConfig;
-use rwclip_common::job::{PathChecks, WordPair};
-use rwclip_common::plan::{text_sort_window, JobPlan, ModelRef};
-use rwclip_common::prompts::PromptGenerator;
-use rwclip_common::scoring::{plan_score, ScoreJob};
+use rwclip_job::synth::SynthSpec;
+use rwclip_job::detector::ScoreKind;
+use rwclip_job::fnn_config::FnnConfig;
+use rwclip_job::{PathChecks, WordPair};
+use rwclip_plan::{text_sort_window, JobPlan, ModelRef};
+use rwclip_job::prompts::PromptGenerator;
+use rwclip_job::score_job::ScoreJob;
+use rwclip_scoring::plan_score;
 use rwclip_engine::blocking_store::BlockingStore;
 use rwclip_engine::detector::{train_detector, TrainSpec};
 use rwclip_engine::embed::{embed_prompt_range, encode_pixels};
 use rwclip_engine::fnn::Fnn;
-use rwclip_engine::shard::{run_plan_locally, ExecContext};
+use rwclip_engine::shard::ExecContext;
+use rwclip_worker::local_plan::run_plan_locally;
 use rwclip_inputs::preprocess::{Preprocess, View};
 use rwclip_inputs::synth;
 use rwclip_inputs::tokenizer::ClipTokenizer;
@@ -53,7 +55,7 @@ fn images(dir: &Path) -> (PathBuf, Vec<PathBuf>) {
     let data = dir.join("data");
     let spec = SynthSpec { train_good: 0, test_good: 8, test_defective: 8, image_size: IMAGE_PX, ..SynthSpec::default() };
     synth::write(&data, &spec).expect("synthesise images");
-    let records = rwclip_common::dataset::mvtec::read_test(&data, None).expect("read synth");
+    let records = rwclip_datasets::mvtec::read_test(&data, None).expect("read synth");
     let mut csv = String::from("uri\n");
     let mut paths = Vec::new();
     for r in &records {

@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use rwclip_common::dataset::synth::SynthSpec;
-use rwclip_common::detector::ScoreKind;
-use rwclip_common::fnn_config::FnnConfig;
-use rwclip_common::job::WordPair;
-use rwclip_common::plan::ModelRef;
+use rwclip_job::synth::SynthSpec;
+use rwclip_job::detector::ScoreKind;
+use rwclip_job::fnn_config::FnnConfig;
+use rwclip_job::WordPair;
+use rwclip_plan::ModelRef;
 use rwclip_engine::detector::{train_detector, TrainSpec};
 use rwclip_engine::shard::ExecContext;
 use rwclip_inputs::synth;
@@ -86,7 +86,7 @@ fn main() {
     // Images at the tiny model's 64 px, and a tiny detector.
     let data = d.join("data");
     synth::write(&data, &SynthSpec { train_good: 0, test_good: 4, test_defective: 4, image_size: 64, ..SynthSpec::default() }).expect("synth");
-    let images: Vec<String> = rwclip_common::dataset::mvtec::read_test(&data, None)
+    let images: Vec<String> = rwclip_datasets::mvtec::read_test(&data, None)
         .expect("read synth")
         .into_iter()
         .map(|r| data.join(r.path).display().to_string())

@@ -10,10 +10,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use rwclip_common::clip_config::ClipConfig;
+use rwclip_job::clip_config::ClipConfig;
 use rwclip_inputs::synth::{self, SynthSpec};
 use rwclip_inputs::preprocess::Preprocess;
-use rwclip_common::prompts::PromptGenerator;
+use rwclip_job::prompts::PromptGenerator;
 use rwclip_inputs::tokenizer::ClipTokenizer;
 use rwclip_engine::clip::ClipModel;
 use rwclip_test_support::bench::best_of;
@@ -40,7 +40,7 @@ fn main() {
     let images_dir = dir.path().join("images");
     std::fs::create_dir_all(&images_dir).expect("images dir");
     let mut n = 0;
-    for r in rwclip_common::dataset::mvtec::read_test(&data, None).expect("read synth") {
+    for r in rwclip_datasets::mvtec::read_test(&data, None).expect("read synth") {
         let src = data.join(&r.path);
         let ext = src.extension().unwrap().to_string_lossy().into_owned();
         std::fs::copy(&src, images_dir.join(format!("{n:04}.{ext}"))).expect("copy image");

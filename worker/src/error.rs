@@ -2,13 +2,13 @@
 //! coordinator, running one, and jobs that did not succeed. The exit code of
 //! each is decided in `crate::cli::exit` alone.
 
-use rwclip_common::artifacts::{ArtifactError, StoreError};
-use rwclip_common::dataset::DatasetError;
-use rwclip_common::job::JobError;
-use rwclip_common::metrics::MetricsError;
-use rwclip_common::plan::PlanError;
-use rwclip_common::prompts::PromptError;
-use rwclip_common::scores_table::ScoresTableError;
+use rwclip_artifacts::{ArtifactError, StoreError};
+use rwclip_datasets::DatasetError;
+use rwclip_job::JobError;
+use rwclip_metrics::MetricsError;
+use rwclip_plan::PlanError;
+use rwclip_job::prompts::PromptError;
+use rwclip_artifacts::scores_table::ScoresTableError;
 pub use rwclip_engine::error::EngineError;
 use rwclip_engine::clip::WeightsError;
 use rwclip_engine::fnn::FnnError;
@@ -57,7 +57,7 @@ through_the_engine!(
     ArtifactError,
     tch::TchError,
     ScoresTableError,
-    rwclip_common::maps_table::MapsTableError,
+    rwclip_artifacts::maps_table::MapsTableError,
     PlanError,
 );
 

@@ -5,4 +5,5 @@
 pub mod cli;
 pub mod client;
 pub mod error;
+pub mod local_plan;
 pub mod remote;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use bytes::Bytes;
-use rwclip_common::plan::ModelRef;
+use rwclip_plan::ModelRef;
 use rwclip_test_support::moto::MotoServer;
 use rwclip_engine::blocking_store::BlockingStore;
 use rwclip_engine::shard::ExecContext;

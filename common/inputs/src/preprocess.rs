@@ -18,13 +18,14 @@
 mod decode;
 mod geometry;
 mod jpeg;
+mod pixels;
 mod resample;
 mod tensor;
 
 use std::path::{Path, PathBuf};
 
-use rwclip_common::clip_config::{OPENAI_MEAN, OPENAI_STD};
-use decode::{Decoded, Layout};
+use rwclip_job::clip_config::{OPENAI_MEAN, OPENAI_STD};
+use pixels::{Decoded, Layout};
 use resample::Filter;
 
 /// Why an image could not be turned into a tensor; each variant names the file.

@@ -19,9 +19,9 @@ pub use layouts::{write_sewer_ml, write_visa};
 use std::path::Path;
 
 use image::{GrayImage, RgbImage};
-use rwclip_common::dataset::synth::validate;
-pub use rwclip_common::dataset::synth::{SynthSpec, SynthSummary};
-use rwclip_common::dataset::DatasetError;
+use rwclip_job::synth::validate;
+pub use rwclip_job::synth::{SynthSpec, SynthSummary};
+use rwclip_datasets::DatasetError;
 
 use defect::DefectStyle;
 use rng::Rng;
@@ -35,8 +35,8 @@ const TEST_DEFECT: u64 = 3;
 
 /// Writes a synthetic dataset of `kind`'s layout; `None` for kinds that
 /// have no layout of their own to draw (manifests).
-pub fn write_kind(kind: rwclip_common::dataset::source::DatasetKind, root: &Path, spec: &SynthSpec) -> Option<Result<SynthSummary, DatasetError>> {
-    use rwclip_common::dataset::source::DatasetKind;
+pub fn write_kind(kind: rwclip_job::DatasetKind, root: &Path, spec: &SynthSpec) -> Option<Result<SynthSummary, DatasetError>> {
+    use rwclip_job::DatasetKind;
     match kind {
         DatasetKind::Mvtec => Some(write(root, spec)),
         DatasetKind::Visa => Some(write_visa(root, spec)),
@@ -48,7 +48,7 @@ pub fn write_kind(kind: rwclip_common::dataset::source::DatasetKind, root: &Path
 /// Writes the data set described by `spec` under `root` (created if needed;
 /// existing files of the same names are overwritten).
 pub fn write(root: &Path, spec: &SynthSpec) -> Result<SynthSummary, DatasetError> {
-    validate(spec)?;
+    validate(spec).map_err(|reason| DatasetError::InvalidSpec { reason })?;
     let mut summary = SynthSummary {
         root: root.to_path_buf(),
         categories: spec.categories.clone(),

@@ -4,8 +4,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rwclip_common::artifacts::Store;
-use rwclip_common::plan::JobId;
+use rwclip_artifacts::Store;
+use rwclip_plan::JobId;
 use serde_json::{json, Value};
 
 use super::auth::{authorized, refused};

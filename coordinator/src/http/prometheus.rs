@@ -84,8 +84,8 @@ pub fn render(s: &MetricsSnapshot, rpc: &RpcMetrics) -> String {
 
     // Store calls retried and given up, by process, operation and cause:
     // this coordinator's own, and each worker's as its last heartbeat told.
-    let own = rwclip_common::artifacts::store_retry::health();
-    let processes: Vec<(String, &rwclip_common::artifacts::store_retry::StoreHealth)> =
+    let own = rwclip_store::retry::health();
+    let processes: Vec<(String, &rwclip_store::retry::StoreHealth)> =
         std::iter::once(("coordinator".to_string(), &own)).chain(s.workers.iter().map(|w| (format!("worker {}", w.name), &w.store))).collect();
     family(&mut out, "rwclip_store_retries_total", "counter", "Store calls retried after a transient failure (timeout, throttling, 5xx, a connection lost), by process, operation and cause.");
     for (process, h) in &processes {

@@ -9,12 +9,12 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use rwclip_common::aggregate::{self, run_aggregate, AggregateError, PublishedResults};
-use rwclip_common::scoring::summary::run_score_summary;
-use rwclip_common::artifacts::Store;
-use rwclip_common::failure::ShardFailure;
-use rwclip_common::plan::{AttemptId, JobId, ShardId, ShardSpec};
-use rwclip_common::shard_store::{self, attempt_prefix, manifest_key, Manifest};
+use rwclip_report::aggregate::{self, run_aggregate, AggregateError, PublishedResults};
+use rwclip_report::score_summary::run_score_summary;
+use rwclip_artifacts::Store;
+use rwclip_core::failure::ShardFailure;
+use rwclip_plan::{AttemptId, JobId, ShardId, ShardSpec};
+use rwclip_store::shard_store::{self, attempt_prefix, manifest_key, Manifest};
 use tokio::sync::mpsc;
 
 use super::events::{Reply, SchedulerEvent};

@@ -6,10 +6,10 @@
 
 use std::collections::HashMap;
 
-use rwclip_common::artifacts::Store;
-use rwclip_common::failure::{FailureClass, ShardFailure};
-use rwclip_common::plan::{AttemptId, JobId, ShardId};
-use rwclip_common::shard_store::{manifest_key, Manifest};
+use rwclip_artifacts::Store;
+use rwclip_core::failure::{FailureClass, ShardFailure};
+use rwclip_plan::{AttemptId, JobId, ShardId};
+use rwclip_store::shard_store::{manifest_key, Manifest};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 

@@ -4,11 +4,11 @@
 
 use std::collections::HashSet;
 
-use rwclip_common::aggregate::PublishedResults;
-use rwclip_common::artifacts::store_retry::StoreHealth;
-use rwclip_common::failure::ShardFailure;
-use rwclip_common::plan::{AttemptId, JobId, ShardId, ShardKind};
-use rwclip_common::shard_store::Manifest;
+use rwclip_report::aggregate::PublishedResults;
+use rwclip_store::retry::StoreHealth;
+use rwclip_core::failure::ShardFailure;
+use rwclip_plan::{AttemptId, JobId, ShardId, ShardKind};
+use rwclip_store::shard_store::Manifest;
 use tokio::sync::{mpsc, oneshot};
 
 use super::counters::Counters;

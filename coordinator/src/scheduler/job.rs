@@ -2,9 +2,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rwclip_common::aggregate::PublishedResults;
-use rwclip_common::failure::{FailureClass, ShardFailure};
-use rwclip_common::plan::{AttemptId, JobId, PlannedShard, ShardId, ShardKind};
+use rwclip_report::aggregate::PublishedResults;
+use rwclip_core::failure::{FailureClass, ShardFailure};
+use rwclip_plan::{AttemptId, JobId, PlannedShard, ShardId, ShardKind};
 
 use super::SchedulerError;
 use crate::failure::{verdict, Verdict};

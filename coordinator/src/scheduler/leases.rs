@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use rwclip_common::plan::{AttemptId, JobId};
+use rwclip_plan::{AttemptId, JobId};
 use tokio::time::Instant;
 
 use super::workers::WorkerId;

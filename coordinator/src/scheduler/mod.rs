@@ -29,7 +29,7 @@ pub use state::{LeaseGrant, LocalWork, PublishWork, ReportAck, Scheduler, Timing
 pub use view::{JobView, ShardFailureReport, StageView, WorkerView};
 pub use workers::{WorkerRegistration, WorkerId};
 
-use rwclip_common::plan::{JobId, PlannedShard};
+use rwclip_plan::{JobId, PlannedShard};
 
 /// What the planner makes of a submitted job file.
 #[derive(Debug, Clone, PartialEq, Eq)]

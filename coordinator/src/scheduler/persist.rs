@@ -6,10 +6,10 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
-use rwclip_common::aggregate::PublishedResults;
-use rwclip_common::artifacts::{Store, StoreError};
-use rwclip_common::plan::{JobId, PlannedShard, ShardId};
-use rwclip_common::shard_store;
+use rwclip_report::aggregate::PublishedResults;
+use rwclip_artifacts::{Store, StoreError};
+use rwclip_plan::{JobId, PlannedShard, ShardId};
+use rwclip_store::shard_store;
 use serde::{Deserialize, Serialize};
 
 use super::job::JobOutcome;

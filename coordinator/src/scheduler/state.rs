@@ -10,11 +10,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::Duration;
 
-use rwclip_common::aggregate::PublishedResults;
-use rwclip_common::artifacts::store_retry::StoreHealth;
-use rwclip_common::failure::ShardFailure;
-use rwclip_common::plan::{AttemptId, JobId, PlannedShard, ShardId, ShardKind};
-use rwclip_common::shard_store::manifest_key;
+use rwclip_report::aggregate::PublishedResults;
+use rwclip_store::retry::StoreHealth;
+use rwclip_core::failure::ShardFailure;
+use rwclip_plan::{AttemptId, JobId, PlannedShard, ShardId, ShardKind};
+use rwclip_store::shard_store::manifest_key;
 use tokio::time::Instant;
 
 use super::job::{ScheduledJob, JobOutcome, ResultsState, ShardPhase};
@@ -361,7 +361,7 @@ impl Scheduler {
         let job = self.jobs.get_mut(&lease.job).expect("leases point at known jobs");
         let shard = &job.shards[lease.shard];
         if matches!(shard.kind, ShardKind::TextEmbedding | ShardKind::ImageEmbedding | ShardKind::Score) {
-            if let Ok(spec) = rwclip_common::plan::ShardSpec::from_json(&shard.spec_json) {
+            if let Ok(spec) = rwclip_plan::ShardSpec::from_json(&shard.spec_json) {
                 let items = spec.items();
                 self.counters.prompts += items.prompts;
                 self.counters.images += items.images;

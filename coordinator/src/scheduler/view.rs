@@ -1,9 +1,9 @@
 //! What clients see of a job: progress per stage, failures, results.
 
-use rwclip_common::aggregate::PublishedResults;
-use rwclip_common::artifacts::store_retry::StoreHealth;
-use rwclip_common::failure::FailureClass;
-use rwclip_common::plan::{JobId, ShardId, ShardKind};
+use rwclip_report::aggregate::PublishedResults;
+use rwclip_store::retry::StoreHealth;
+use rwclip_core::failure::FailureClass;
+use rwclip_plan::{JobId, ShardId, ShardKind};
 
 use super::workers::{Worker, WorkerId};
 use super::job::{ScheduledJob, JobOutcome, ResultsState};
@@ -127,7 +127,7 @@ impl JobView {
 /// What is failing at the store right now, if anything: this process's
 /// calls and those the workers last reported, retrying.
 pub fn store_trouble<'a>(workers: impl Iterator<Item = &'a Worker>) -> Option<String> {
-    let own = rwclip_common::artifacts::store_retry::health();
+    let own = rwclip_store::retry::health();
     let mut failing: Vec<(String, u64, std::time::Duration)> = Vec::new();
     if own.failing_calls > 0 {
         failing.push(("coordinator".to_string(), own.failing_calls, own.failing_for.unwrap_or_default()));

@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use rwclip_common::artifacts::store_retry::StoreHealth;
-use rwclip_common::plan::AttemptId;
+use rwclip_store::retry::StoreHealth;
+use rwclip_plan::AttemptId;
 use tokio::time::Instant;
 
 /// Worker ids are issued by the coordinator at registration.

@@ -9,7 +9,7 @@ use ffmpeg_next::format::context::StreamIo;
 use ffmpeg_next::media;
 use ffmpeg_next::util::frame::Video as VideoFrame;
 use ffmpeg_next::{Error as AvError, Packet, Rational};
-use rwclip_common::scoring::sampling::{Sampler, Sampling};
+use rwclip_job::sampling::{Sampler, Sampling};
 use rwclip_video::{DecodeOptions, Decoded, Ending, Frame, VideoError, VideoInfo};
 
 use crate::convert::RgbConverter;

@@ -5,7 +5,7 @@
 use std::io::{Read, Seek, SeekFrom};
 
 use bytes::Bytes;
-use rwclip_common::artifacts::Store;
+use rwclip_store::Store;
 use rwclip_video::VideoError;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -79,7 +79,7 @@ impl StoreOutage {
     pub fn take(&self) -> Option<String> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
-    fn record(&self, e: &rwclip_common::artifacts::StoreError) {
+    fn record(&self, e: &rwclip_store::StoreError) {
         if e.is_retryable() {
             self.0.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| e.to_string());
         }

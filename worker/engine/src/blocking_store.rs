@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rwclip_common::artifacts::{ArtifactError, ParquetRow, Store, StoreError};
+use rwclip_artifacts::{ArtifactError, ParquetRow, Store, StoreError};
 
 #[derive(Clone)]
 pub struct BlockingStore {
@@ -28,7 +28,7 @@ impl BlockingStore {
     /// Splits a file URI (`dir/f.parquet`, `s3://bucket/prefix/f.parquet`)
     /// into the store of its parent and the file's key.
     pub fn open_file(uri: &str) -> Result<(BlockingStore, String), StoreError> {
-        let (parent, name) = rwclip_common::job::split_file_uri(uri);
+        let (parent, name) = rwclip_core::split_file_uri(uri);
         Ok((BlockingStore::open(&parent)?, name))
     }
 
@@ -36,7 +36,7 @@ impl BlockingStore {
         &self.store
     }
 
-    /// Runs async store code (e.g. `rwclip_common::aggregate`) to completion.
+    /// Runs async store code (e.g. an aggregate, in local mode) to completion.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.rt.block_on(future)
     }

@@ -2,11 +2,11 @@
 //! trains it: the same prompt blocks encoded in the same batches, the same
 //! FNN training on one intra-op thread.
 
-use rwclip_common::detector::{DetectorInfo, ScoreKind, DETECTOR_FORMAT};
-use rwclip_common::fnn_config::FnnConfig;
-use rwclip_common::job::WordPair;
-use rwclip_common::plan::{text_block_pairs, text_sort_window, ModelRef, PlanOptions};
-use rwclip_common::prompts::PromptGenerator;
+use rwclip_job::detector::{DetectorInfo, ScoreKind, DETECTOR_FORMAT};
+use rwclip_job::fnn_config::FnnConfig;
+use rwclip_job::WordPair;
+use rwclip_plan::{text_block_pairs, text_sort_window, ModelRef, PlanOptions};
+use rwclip_job::prompts::PromptGenerator;
 
 use crate::embed::{embed_prompt_range, rows_of, tensor_of};
 use crate::error::{EngineError, Result};

@@ -1,6 +1,6 @@
 //! Maps the job's device name onto a libtorch device.
 
-use rwclip_common::job::{parse_device_name, DeviceName};
+use rwclip_job::{parse_device_name, DeviceName};
 
 use crate::error::{Result, EngineError};
 

@@ -3,14 +3,14 @@
 //! shard that failed with it reports. Exit codes are the `rwclip` binary's
 //! business, decided there alone.
 
-use rwclip_common::artifacts::{ArtifactError, StoreError};
-use rwclip_common::dataset::DatasetError;
-use rwclip_common::job::JobError;
-use rwclip_common::metrics::MetricsError;
+use rwclip_artifacts::{ArtifactError, StoreError};
+use rwclip_datasets::DatasetError;
+use rwclip_job::JobError;
+use rwclip_metrics::MetricsError;
 use rwclip_inputs::preprocess::ImageLoadError;
-use rwclip_common::prompts::PromptError;
+use rwclip_job::prompts::PromptError;
 use rwclip_inputs::tokenizer::TokenizerError;
-use rwclip_common::failure::FailureClass;
+use rwclip_core::failure::FailureClass;
 
 use crate::clip::WeightsError;
 use crate::fnn::FnnError;
@@ -52,13 +52,13 @@ pub enum EngineError {
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
     #[error(transparent)]
-    ScoresTable(#[from] rwclip_common::scores_table::ScoresTableError),
+    ScoresTable(#[from] rwclip_artifacts::scores_table::ScoresTableError),
     #[error(transparent)]
-    MapsTable(#[from] rwclip_common::maps_table::MapsTableError),
+    MapsTable(#[from] rwclip_artifacts::maps_table::MapsTableError),
     #[error(transparent)]
-    PixelMetrics(#[from] rwclip_common::metrics::pixel::PixelMetricsError),
+    PixelMetrics(#[from] rwclip_metrics::pixel::PixelMetricsError),
     #[error(transparent)]
-    Plan(#[from] rwclip_common::plan::PlanError),
+    Plan(#[from] rwclip_plan::PlanError),
     /// Another error, in the context of one dataset category.
     #[error("category {category:?}: {source}")]
     InCategory {

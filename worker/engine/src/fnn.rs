@@ -1,7 +1,7 @@
 //! The FNN anomaly head (paper §3.3): trained on CLIP text embeddings of random-word prompt
 //! pairs (normal 0, anomaly 1), applied to CLIP image embeddings to give s_fnn.
 //!
-//! - hyper-parameters and their defaults are `rwclip_common::fnn_config::FnnConfig` (the
+//! - hyper-parameters and their defaults are `rwclip_job::fnn_config::FnnConfig` (the
 //!   job file's `[training.fnn]`, which the coordinator validates without libtorch).
 //! - `model`: the layers and their seeded initialisation.
 //! - `train`: the training loop (whole pairs per batch, AdamW, step-decayed learning rate).
@@ -18,7 +18,7 @@ mod normalize;
 pub mod rng;
 mod train;
 
-pub use rwclip_common::fnn_config::{FnnConfig, FnnConfigError};
+pub use rwclip_job::fnn_config::{FnnConfig, FnnConfigError};
 pub use normalize::l2_normalize_rows;
 pub use train::TrainReport;
 
@@ -152,12 +152,12 @@ impl Fnn {
     }
 
     /// A detector: the checkpoint with `info` in its metadata.
-    pub fn to_detector(&self, info: &rwclip_common::detector::DetectorInfo) -> Result<Vec<u8>, FnnError> {
+    pub fn to_detector(&self, info: &rwclip_job::detector::DetectorInfo) -> Result<Vec<u8>, FnnError> {
         checkpoint::to_bytes(self, Some(info))
     }
 
     /// The detector metadata of a checkpoint (`None` when it has none).
-    pub fn detector_info(bytes: &[u8]) -> Result<Option<rwclip_common::detector::DetectorInfo>, FnnError> {
+    pub fn detector_info(bytes: &[u8]) -> Result<Option<rwclip_job::detector::DetectorInfo>, FnnError> {
         checkpoint::detector_info(bytes)
     }
 

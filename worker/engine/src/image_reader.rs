@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use rwclip_common::artifacts::{Store, StoreError};
+use rwclip_artifacts::{Store, StoreError};
 
 use crate::blocking_store::BlockingStore;
 
@@ -42,7 +42,7 @@ impl ImageReader {
         if !path.contains("://") && !path.starts_with('/') {
             return Ok((self.root.store().clone(), path.to_string()));
         }
-        let (parent, name) = rwclip_common::job::split_file_uri(path);
+        let (parent, name) = rwclip_core::split_file_uri(path);
         let mut others = self.others.lock().expect("image store cache poisoned");
         if let Some(store) = others.get(&parent) {
             return Ok((store.clone(), name));
@@ -102,7 +102,7 @@ impl ImageReader {
 }
 
 /// One image's bytes. The store retries every call through outages and
-/// throttling up to its deadline ([`rwclip_common::artifacts::store_retry`]);
+/// throttling up to its deadline ([`rwclip_store::retry`]);
 /// a second loop here would multiply that deadline.
 async fn read_one(store: &Store, key: &str) -> Result<Bytes, ImageReadError> {
     match store.get(key).await {

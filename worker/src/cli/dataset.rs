@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use rwclip_inputs::synth;
-use rwclip_common::job::SynthOptions;
+use rwclip_job::SynthOptions;
 
-use rwclip_common::artifacts::Store;
-use rwclip_common::dataset::source::{self, ListOptions, DatasetKind};
+use rwclip_artifacts::Store;
+use rwclip_datasets::source::{self, ListOptions, DatasetKind};
 
 use crate::error::{usage, EngineError, Result};
 
@@ -93,7 +93,7 @@ fn inspect(a: InspectArgs) -> Result<()> {
     // A manifest is a file: its folder is the store its relative URIs are keys of.
     let (root, file) = match kind {
         DatasetKind::Manifest => {
-            let (folder, name) = rwclip_common::job::split_file_uri(&a.root);
+            let (folder, name) = rwclip_core::split_file_uri(&a.root);
             (folder, Some(name))
         }
         _ => (a.root.clone(), None),

@@ -4,12 +4,12 @@
 
 use bytes::Bytes;
 use clap::{Args, Subcommand};
-use rwclip_common::detector::ScoreKind;
-use rwclip_common::fnn_config::FnnConfig;
-use rwclip_common::job::WordPair;
-use rwclip_common::plan::{ModelRef, ShardId};
-use rwclip_common::prompts::PromptGenerator;
-use rwclip_common::shard_store::{self, part};
+use rwclip_job::detector::ScoreKind;
+use rwclip_job::fnn_config::FnnConfig;
+use rwclip_job::WordPair;
+use rwclip_plan::{ModelRef, ShardId};
+use rwclip_job::prompts::PromptGenerator;
+use rwclip_store::shard_store::{self, part};
 use rwclip_engine::blocking_store::BlockingStore;
 use rwclip_engine::detector::{train_detector, TrainSpec};
 use rwclip_engine::device::select_device;

@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use rwclip_common::artifacts::{ImageEmbeddingRow, TextEmbeddingRow};
-use rwclip_common::clip_config::ClipConfig;
-use rwclip_common::dataset::{mvtec, ImageRecord};
+use rwclip_artifacts::{ImageEmbeddingRow, TextEmbeddingRow};
+use rwclip_job::clip_config::ClipConfig;
+use rwclip_datasets::{mvtec, ImageRecord};
 use rwclip_inputs::preprocess::Preprocess;
 use rwclip_inputs::tokenizer::ClipTokenizer;
 

@@ -1,7 +1,7 @@
 //! The one place that maps an error to the `rwclip` binary's exit code
-//! (documented in the README).
+//! (documented in docs/command-line.md).
 
-use rwclip_common::plan::PlanError;
+use rwclip_plan::PlanError;
 
 use crate::client::ClientError;
 use crate::error::{EngineError, RwclipError};

@@ -5,8 +5,8 @@
 
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
-use rwclip_common::artifacts::Store;
-use rwclip_common::shard_store::part;
+use rwclip_artifacts::Store;
+use rwclip_store::shard_store::part;
 use rwclip_proto::v1::{CancelJobRequest, GetJobRequest, GetResultsRequest, JobState, JobStatus, ListJobsRequest, ListWorkersRequest, WorkerStatus};
 
 use super::submit::ConnectArgs;

@@ -6,10 +6,10 @@
 use clap::Args;
 use std::collections::BTreeMap;
 
-use rwclip_common::maps_table::{read_category_maps, read_map_categories, MapRow};
-use rwclip_common::metrics::pixel::{mean_pixel_metrics, pixel_metrics, MaskedMap, PixelMetrics};
-use rwclip_common::metrics::{binary_metrics, BinaryMetrics};
-use rwclip_common::scores_table::read_labelled_scores;
+use rwclip_artifacts::maps_table::{read_category_maps, read_map_categories, MapRow};
+use rwclip_metrics::pixel::{mean_pixel_metrics, pixel_metrics, MaskedMap, PixelMetrics};
+use rwclip_metrics::{binary_metrics, BinaryMetrics};
+use rwclip_artifacts::scores_table::read_labelled_scores;
 
 use rwclip_engine::blocking_store::BlockingStore;
 use crate::error::{EngineError, Result};

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use clap::Args;
-use rwclip_common::prompts::PromptGenerator;
+use rwclip_job::prompts::PromptGenerator;
 
 use rwclip_engine::blocking_store::BlockingStore;
 use crate::error::{EngineError, Result};

@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::Args;
 use crate::client::{runtime, LocalCluster, LocalRun, StageProgress, Submission};
 use crate::error::Result;
-use rwclip_common::aggregate::table1_per_grid_point;
+use rwclip_report::aggregate::table1_per_grid_point;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -70,6 +70,6 @@ fn warn_random_init(preset: &str) {
     eprintln!(
         "rwclip: WARNING: no weights configured: {preset} is RANDOMLY INITIALISED.\n\
          rwclip:          The pipeline runs for real, but every metric is at chance level.\n\
-         rwclip:          Set [model] weights to a converted open_clip checkpoint (README: pretrained weights)."
+         rwclip:          Set [model] weights to a converted open_clip checkpoint (docs/command-line.md: pretrained weights)."
     );
 }

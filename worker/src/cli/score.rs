@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use clap::Args;
-use rwclip_common::job::PathChecks;
-use rwclip_common::scoring::job::{ScoreJobSpec, ScoreModelSpec};
-use rwclip_common::scoring::ScoreJob;
+use rwclip_job::PathChecks;
+use rwclip_job::score_job::{ScoreJobSpec, ScoreModelSpec};
+use rwclip_job::score_job::ScoreJob;
 
 use super::run::run_local;
 use super::submit::{submit, ConnectArgs};
@@ -32,7 +32,7 @@ pub struct ScoreArgs {
     pub top_k: usize,
     /// Images on contact_sheet.png: the first of top_k.csv as thumbnails
     /// (0 = no sheet).
-    #[arg(long, default_value_t = rwclip_common::scoring::job::DEFAULT_CONTACT_SHEET)]
+    #[arg(long, default_value_t = rwclip_job::score_job::DEFAULT_CONTACT_SHEET)]
     pub contact_sheet: usize,
     /// Images per shard.
     #[arg(long, default_value_t = 1024)]
@@ -44,10 +44,10 @@ pub struct ScoreArgs {
     /// Frames scored of each input video: fps=F (the first frame at or after
     /// each 1/F s, decoded forward), every_nth=N, or keyframes.
     #[arg(long, default_value = "fps=1")]
-    pub sampling: rwclip_common::scoring::sampling::Sampling,
+    pub sampling: rwclip_job::sampling::Sampling,
     /// Ticks per shard of a long video: fps sampling's ticks, or seconds of
     /// stream time for every_nth and keyframes.
-    #[arg(long, default_value_t = rwclip_common::scoring::job::DEFAULT_FRAMES_PER_SHARD)]
+    #[arg(long, default_value_t = rwclip_job::score_job::DEFAULT_FRAMES_PER_SHARD)]
     pub frames_per_shard: u64,
     /// Images (and video frames) per forward pass.
     #[arg(long, default_value_t = 16)]
@@ -57,7 +57,7 @@ pub struct ScoreArgs {
     pub device: String,
     /// fp32, bf16 or fp16: what CLIP's image tower computes in.
     #[arg(long, default_value = "fp32")]
-    pub precision: rwclip_common::plan::Precision,
+    pub precision: rwclip_job::Precision,
     /// Local worker processes (local mode; the default).
     #[arg(long, conflicts_with = "url")]
     pub workers: Option<u32>,

@@ -6,7 +6,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use rwclip_common::artifacts::SummaryRow;
+use rwclip_artifacts::SummaryRow;
 use rwclip_coordinator::{job_planner, start_coordinator, CoordinatorConfig, CoordinatorHandle};
 use rwclip_proto::v1::{GetResultsRequest, GetResultsResponse, JobStatus, SubmitJobResponse};
 

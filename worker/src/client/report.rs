@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use rwclip_common::artifacts::{read_parquet, Store, SummaryRow};
+use rwclip_artifacts::{read_parquet, Store, SummaryRow};
 use rwclip_proto::v1 as pb;
 use rwclip_proto::v1::{JobState, JobStatus};
 
@@ -11,7 +11,7 @@ use super::error::ClientError;
 use super::stage::stage_name;
 use crate::error::Result;
 
-use rwclip_common::shard_store::part::RESULTS_PARQUET;
+use rwclip_store::shard_store::part::RESULTS_PARQUET;
 
 /// `Ok` for a succeeded job; otherwise the error carrying its report.
 pub fn ensure_succeeded(status: &JobStatus) -> Result<(), ClientError> {

@@ -1,6 +1,6 @@
 //! Names of the pipeline stages (shard kinds) as users see them.
 
-use rwclip_common::plan::ShardKind;
+use rwclip_plan::ShardKind;
 use rwclip_proto::v1 as pb;
 
 /// The stage name of a `ShardKind` wire value: `rwclip_common`'s

@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use rwclip_common::dataset::source::DatasetKind;
-use rwclip_common::dataset::synth::SynthSpec;
-use rwclip_common::job::{Job, JobError, PathChecks};
-use rwclip_common::scoring::{declared_kind, ScoreJob};
+use rwclip_job::DatasetKind;
+use rwclip_job::synth::SynthSpec;
+use rwclip_job::{Job, JobError, PathChecks};
+use rwclip_job::score_job::{declared_kind, ScoreJob};
 use rwclip_engine::blocking_store::BlockingStore;
 use rwclip_inputs::synth;
 use rwclip_proto::v1::{SubmitJobRequest, SubmitJobResponse};

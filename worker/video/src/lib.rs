@@ -12,5 +12,5 @@ pub mod wire;
 
 pub use error::VideoError;
 pub use frames::{DecodeOptions, Decoded, Ending, Frame, Segment, VideoInfo};
-pub use rwclip_common::scoring::sampling::{Sampler, Sampling, SamplingParseError};
+pub use rwclip_job::sampling::{Sampler, Sampling, SamplingParseError};
 pub use wire::{Message, WireError};

@@ -26,7 +26,7 @@ use mozjpeg_sys::{
     jpeg_start_decompress, jpeg_std_error, J_COLOR_SPACE, J_DCT_METHOD, JWRN_JPEG_EOF,
 };
 
-use super::decode::{Decoded, Layout};
+use super::pixels::{Decoded, Layout};
 use super::resample::Filter;
 
 /// Scanlines requested per `jpeg_read_scanlines` call (≥ libjpeg's

@@ -1,6 +1,6 @@
 //! The last steps: crop window → RGB → `ToTensor` (/255) → `Normalize`, CHW.
 
-use super::decode::{cmyk_to_rgb, Layout};
+use super::pixels::{cmyk_to_rgb, Layout};
 use super::geometry::CropWindow;
 use super::resample::unpremultiply;
 

@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use rwclip_common::dataset::synth::{validate, SynthSpec, SynthSummary};
-use rwclip_common::dataset::{sewer_ml, visa, DatasetError};
+use rwclip_job::synth::{validate, SynthSpec, SynthSummary};
+use rwclip_datasets::{sewer_ml, visa, DatasetError};
 
 use super::defect::{self, DefectStyle};
 use super::rng::Rng;
@@ -29,7 +29,7 @@ fn write_file(path: &Path, text: &str) -> Result<(), DatasetError> {
 /// `<object>/Data/Masks/Anomaly/*.png`, and `split_csv/1cls.csv`; train rows
 /// are the normal training images.
 pub fn write_visa(root: &Path, spec: &SynthSpec) -> Result<SynthSummary, DatasetError> {
-    validate(spec)?;
+    validate(spec).map_err(|reason| DatasetError::InvalidSpec { reason })?;
     let mut summary = empty_summary(root, spec);
     let mut csv = visa::COLUMNS.join(",") + "\n";
     for (cat_index, object) in spec.categories.iter().enumerate() {
@@ -78,7 +78,7 @@ const SEWER_FOLDERS: usize = 3;
 /// split: normals and defects), every column of the real files. The first
 /// category's textures are the pipes'; other categories are ignored.
 pub fn write_sewer_ml(root: &Path, spec: &SynthSpec) -> Result<SynthSummary, DatasetError> {
-    validate(spec)?;
+    validate(spec).map_err(|reason| DatasetError::InvalidSpec { reason })?;
     let mut summary = empty_summary(root, spec);
     summary.categories = vec![sewer_ml::CATEGORY.to_string()];
     let style = TextureStyle::for_category(0);

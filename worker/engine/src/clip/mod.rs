@@ -16,5 +16,5 @@ mod vision;
 mod weights;
 
 pub use model::{Clip, ClipModel, ImageTokens, Towers, RANDOM_INIT_SEED};
-pub use rwclip_common::clip_config::ClipConfig;
+pub use rwclip_job::clip_config::ClipConfig;
 pub use weights::{load_strict, WeightsError};

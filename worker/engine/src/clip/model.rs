@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use rwclip_common::clip_config::ClipConfig;
-use rwclip_common::plan::Precision;
+use rwclip_job::clip_config::ClipConfig;
+use rwclip_job::Precision;
 use tch::{nn, Device, Tensor};
 
 use super::text::TextTransformer;

@@ -2,7 +2,7 @@
 //! (`token_embedding`, `positional_embedding`, `transformer`, `ln_final`,
 //! `text_projection`), as in open_clip's `CLIP` state dict.
 
-use rwclip_common::clip_config::ClipConfig;
+use rwclip_job::clip_config::ClipConfig;
 use tch::{nn, nn::Module, Kind, Tensor};
 
 use super::transformer::{layer_norm, Activation, Transformer};

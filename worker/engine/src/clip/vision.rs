@@ -2,7 +2,7 @@
 //! prepend the class token, add learned positions, `ln_pre`, transformer,
 //! `ln_post` on the class token, project into the joint embedding space.
 
-use rwclip_common::clip_config::ClipConfig;
+use rwclip_job::clip_config::ClipConfig;
 use tch::{nn, nn::Module, Tensor};
 
 use super::transformer::{layer_norm, Activation, Transformer};

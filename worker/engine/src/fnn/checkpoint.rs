@@ -12,7 +12,7 @@ use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use rwclip_common::detector::DetectorInfo;
+use rwclip_job::detector::DetectorInfo;
 
 use super::{Fnn, FnnConfig, FnnError};
 

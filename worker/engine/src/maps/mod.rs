@@ -12,7 +12,7 @@ use crate::clip::ClipModel;
 pub use windows::WindowSet;
 
 /// WinCLIP's window scales (in patches per side).
-pub const DEFAULT_SCALES: [i64; 2] = rwclip_common::map_method::WINDOW_SCALES;
+pub const DEFAULT_SCALES: [i64; 2] = rwclip_job::map_method::WINDOW_SCALES;
 
 /// What the map methods need of a batch of images (f32).
 #[derive(Debug)]
@@ -50,7 +50,7 @@ impl MapScores {
 /// The model's view of an image (`Preprocess` output, CHW, normalised) as
 /// RGB bytes, its normalisation undone: what an overlay is drawn on.
 pub fn view_rgb(pixels: &[f32], size: usize) -> Vec<u8> {
-    use rwclip_common::clip_config::{OPENAI_MEAN, OPENAI_STD};
+    use rwclip_job::clip_config::{OPENAI_MEAN, OPENAI_STD};
     let plane = size * size;
     (0..plane)
         .flat_map(|p| (0..3).map(move |c| (p, c)))
@@ -99,9 +99,9 @@ pub fn detector_maps(
     fnn: &crate::fnn::Fnn,
     guides: (&Tensor, &Tensor),
     temperature: f64,
-    kind: rwclip_common::detector::ScoreKind,
+    kind: rwclip_job::detector::ScoreKind,
 ) -> MapScores {
-    use rwclip_common::detector::ScoreKind;
+    use rwclip_job::detector::ScoreKind;
     let ours = || embedding_score_maps(images, windows, |e| fnn.score(e));
     let clip = || embedding_score_maps(images, windows, |e| crate::score::prompt_score(e, guides.0, guides.1, temperature));
     match kind {

@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use rwclip_common::dataset::ImageRecord;
-use rwclip_common::job::ObjectSetup;
-use rwclip_common::prompts::guide_prompts;
+use rwclip_datasets::ImageRecord;
+use rwclip_job::ObjectSetup;
+use rwclip_job::prompts::guide_prompts;
 use rwclip_inputs::tokenizer::ClipTokenizer;
 use tch::Tensor;
 

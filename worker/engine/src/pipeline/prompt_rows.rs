@@ -1,7 +1,7 @@
 //! Prompt pairs as `prompts` artifact rows.
 
-use rwclip_common::artifacts::PromptRow;
-use rwclip_common::prompts::PromptPair;
+use rwclip_artifacts::PromptRow;
+use rwclip_job::prompts::PromptPair;
 
 /// Two rows per pair (normal then anomaly), in pair order.
 pub fn prompt_rows(seed: u64, pairs: &[PromptPair]) -> Vec<PromptRow> {

@@ -2,15 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use rwclip_common::artifacts::MetricRow;
-use rwclip_common::dataset::ImageRecord;
-use rwclip_common::metrics::{binary_metrics, mean_std, BinaryMetrics};
+use rwclip_artifacts::MetricRow;
+use rwclip_datasets::ImageRecord;
+use rwclip_metrics::{binary_metrics, mean_std, BinaryMetrics};
 
 use crate::error::{Result, EngineError};
 
-/// Score kinds and the mean category, as in the paper's tables (shared
-/// with the aggregate in `rwclip_common::aggregate`).
-pub use rwclip_common::aggregate::{MEAN_CATEGORY, SCORE_CLIP, SCORE_COMBINED, SCORE_OURS, SCORE_WINCLIP};
+/// Score kinds and the mean category, as in the paper's tables (the
+/// aggregate groups trials' rows by them).
+pub use rwclip_artifacts::labels::{MEAN_CATEGORY, SCORE_CLIP, SCORE_COMBINED, SCORE_OURS, SCORE_WINCLIP};
 
 /// Metrics of each category (sorted by name) and their unweighted mean over
 /// categories, the MVTec/VisA convention. Errors name the category.

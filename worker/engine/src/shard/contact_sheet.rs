@@ -6,14 +6,15 @@
 //! failed shard; only the store failing over and over fails it.
 
 use bytes::Bytes;
-use rwclip_common::plan::{ContactSheetSpec, ShardId};
-use rwclip_common::artifacts::ImageScoreRow;
-use rwclip_common::plots::{contact_sheet as draw_sheet, overlay_centre_square, SheetImage, Thumbnail, THUMB_SIDE};
-use rwclip_common::scoring::summary::rank_top_k;
-use rwclip_common::shard_store::part;
+use rwclip_plan::{ContactSheetSpec, ShardId};
+use rwclip_artifacts::ImageScoreRow;
+use rwclip_figures::{contact_sheet as draw_sheet, overlay_centre_square, SheetImage, Thumbnail, THUMB_SIDE};
+use rwclip_scoring::row_error::error_kind;
+use rwclip_scoring::top_k::{rank_top_k, DepsError};
+use rwclip_store::shard_store::ShardStoreError;
+use rwclip_store::shard_store::part;
 use rwclip_inputs::preprocess::{thumbnail_of_frame, thumbnail_rgb};
 
-use super::aggregate::shard_error;
 use super::error::ShardError;
 use super::score_video::{decode_scored_frame, VideoDecoder};
 use crate::blocking_store::BlockingStore;
@@ -23,7 +24,10 @@ use crate::image_reader::{ImageReadError, ImageReader};
 
 pub fn contact_sheet(id: &ShardId, s: &ContactSheetSpec, store: &BlockingStore, prefix: &str, progress: &dyn Fn(u64, u64)) -> Result<Vec<String>, ShardError> {
     let run = ShardError::run(id);
-    let top = store.block_on(rank_top_k(store.store(), id, &s.shards, s.images)).map_err(|e| shard_error(id, e))?;
+    let top = store.block_on(rank_top_k(store.store(), id, &s.shards, s.images)).map_err(|e| match e {
+        DepsError::Missing { shard, .. } => ShardError::store(id)(ShardStoreError::MissingDependency { reader: id.clone(), dep: shard }),
+        DepsError::Shard(e) => ShardError::store(id)(e),
+    })?;
     let reader = ImageReader::open(&s.root).map_err(|e| run(e.into()))?;
     // A listed prefix's rows carry `<root>/<key>`; the reader wants the key.
     let root = format!("{}/", s.root.trim_end_matches('/'));
@@ -47,7 +51,7 @@ pub fn contact_sheet(id: &ShardId, s: &ContactSheetSpec, store: &BlockingStore, 
                 // Named as the scoring shard named it: below the input's
                 // root, or by an absolute path or URL in a manifest.
                 let name = row.uri.strip_prefix(&root).unwrap_or(&row.uri);
-                let (video_root, key) = if name.contains("://") || name.starts_with('/') { rwclip_common::job::split_file_uri(name) } else { (s.root.clone(), name.to_string()) };
+                let (video_root, key) = if name.contains("://") || name.starts_with('/') { rwclip_core::split_file_uri(name) } else { (s.root.clone(), name.to_string()) };
                 let frame = decode_scored_frame(decoder, &video_root, &key, s.sampling, &at)?;
                 thumbnail_of_frame(frame.width, frame.height, frame.rgb, THUMB_SIDE).ok_or("the decoder sent a frame of the wrong size")?
             }
@@ -73,16 +77,16 @@ pub fn contact_sheet(id: &ShardId, s: &ContactSheetSpec, store: &BlockingStore, 
             let uri = match r.at {
                 Some(at) => {
                     let metres = at.distance_m.map(|m| format!(", {m:.1} m")).unwrap_or_default();
-                    format!("{} at {}{metres}", r.uri, rwclip_common::scoring::videos::hms(at.pts_s))
+                    format!("{} at {}{metres}", r.uri, rwclip_scoring::videos::hms(at.pts_s))
                 }
                 None => r.uri.clone(),
             };
-            SheetImage { rank: i + 1, uri, score: r.score.unwrap_or(f64::NAN), thumb }
+            SheetImage { rank: i + 1, uri, score: r.score.unwrap_or(f64::NAN), thumb: thumb.map_err(|why: String| error_kind(&why).to_string()) }
         })
         .collect();
     progress(images.len() as u64, images.len() as u64);
     let heading = format!("The {} best-scored images", images.len());
-    let figure = draw_sheet(&heading, &s.title, &images).map_err(|problem| ShardError::BadInput { shard: id.clone(), problem: format!("drawing the contact sheet: {problem}") })?;
+    let figure = draw_sheet(part::CONTACT_SHEET, &heading, &s.title, &images).map_err(|problem| ShardError::BadInput { shard: id.clone(), problem: format!("drawing the contact sheet: {problem}") })?;
     let mut keys = Vec::new();
     for (ext, bytes) in [("svg", Bytes::from(figure.svg)), ("png", Bytes::from(figure.png))] {
         let key = format!("{prefix}{}.{ext}", part::CONTACT_SHEET);

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::rc::Rc;
 
-use rwclip_common::clip_config::ClipConfig;
-use rwclip_common::plan::ModelRef;
+use rwclip_job::clip_config::ClipConfig;
+use rwclip_plan::ModelRef;
 use rwclip_inputs::tokenizer::ClipTokenizer;
 
 use crate::blocking_store::BlockingStore;
@@ -70,7 +70,7 @@ impl ExecContext {
     }
 
     /// The digest detectors record of `m`'s weights (see
-    /// `rwclip_common::detector::weights_digest`).
+    /// `rwclip_job::detector::weights_digest`).
     pub fn weights_digest(&mut self, m: &ModelRef) -> Result<String> {
         let key = m.key();
         if let Some(d) = self.digests.get(&key) {
@@ -90,7 +90,7 @@ impl ExecContext {
 /// The weights digest of a weights location (`None`: random init): the
 /// file's bytes read from a local path or through the store.
 pub fn weights_digest_of(weights: Option<&str>) -> Result<String> {
-    use rwclip_common::detector::{weights_digest, RANDOM_INIT_DIGEST};
+    use rwclip_job::detector::{weights_digest, RANDOM_INIT_DIGEST};
     let Some(uri) = weights else { return Ok(RANDOM_INIT_DIGEST.to_string()) };
     let bytes = if uri.contains("://") {
         let (store, name) = BlockingStore::open_file(uri)?;

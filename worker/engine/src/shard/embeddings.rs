@@ -4,11 +4,11 @@
 //! image index × batch), so an embedding is computed in the same batch
 //! composition however the job was sharded: CPU output is bit-identical.
 
-use rwclip_common::artifacts::{ImageEmbeddingRow, TextEmbeddingRow};
-use rwclip_common::plan::{ImageShardSpec, ShardId, TextShardSpec};
+use rwclip_artifacts::{ImageEmbeddingRow, TextEmbeddingRow};
+use rwclip_plan::{ImageShardSpec, ShardId, TextShardSpec};
 use rwclip_inputs::preprocess::{Corner, Preprocess, View};
-use rwclip_common::prompts::PromptGenerator;
-use rwclip_common::shard_store::part;
+use rwclip_job::prompts::PromptGenerator;
+use rwclip_store::shard_store::part;
 use tch::Tensor;
 
 use super::context::ExecContext;

@@ -1,8 +1,8 @@
 //! Why a shard failed, and — in one place — what class of failure that is.
 
-use rwclip_common::failure::{FailureClass, ShardFailure};
-use rwclip_common::plan::ShardId;
-use rwclip_common::shard_store::ShardStoreError;
+use rwclip_core::failure::{FailureClass, ShardFailure};
+use rwclip_plan::ShardId;
+use rwclip_store::shard_store::ShardStoreError;
 
 use crate::error::EngineError;
 
@@ -24,7 +24,7 @@ impl ShardError {
         move |source| ShardError::Run { shard: shard.clone(), source }
     }
 
-    pub(crate) fn store(shard: &ShardId) -> impl FnOnce(ShardStoreError) -> ShardError + '_ {
+    pub fn store(shard: &ShardId) -> impl FnOnce(ShardStoreError) -> ShardError + '_ {
         move |source| ShardError::Store { shard: shard.clone(), source }
     }
 

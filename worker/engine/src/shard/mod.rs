@@ -1,15 +1,14 @@
 //! Shard executors: one function per [`ShardSpec`] kind, each reading its
 //! inputs only through its deps' committed manifests and writing parts under
 //! its attempt prefix; [`execute`] then commits them through
-//! [`rwclip_common::shard_store`], the same protocol the coordinator's
+//! [`rwclip_store::shard_store`], the same protocol the coordinator's
 //! aggregates use.
 
-mod aggregate;
 mod contact_sheet;
 mod context;
 mod embeddings;
 mod error;
-mod local;
+mod batch_scorer;
 mod score;
 mod score_video;
 mod trial;
@@ -18,10 +17,9 @@ mod windows;
 
 pub use context::{weights_digest_of, ExecContext};
 pub use error::ShardError;
-pub use local::{run_plan_locally, run_plan_locally_with, PlanRun, ShardDone};
 
-use rwclip_common::plan::{AttemptId, ShardId, ShardSpec};
-use rwclip_common::shard_store::{self, attempt_prefix, Manifest};
+use rwclip_plan::{AttemptId, ShardId, ShardSpec};
+use rwclip_store::shard_store::{self, attempt_prefix, Manifest};
 
 use crate::blocking_store::BlockingStore;
 
@@ -48,10 +46,13 @@ pub fn execute(
         ShardSpec::ImageEmbedding(s) => embeddings::image(&id, s, ctx, store, &prefix, progress)?,
         ShardSpec::WindowEmbedding(s) => windows::windows(&id, s, ctx, store, &prefix, progress)?,
         ShardSpec::Trial(s) => trial::trial(&id, s, ctx, store, &prefix, progress)?,
-        ShardSpec::Aggregate(s) => aggregate::aggregate(&id, s, store, &prefix)?,
         ShardSpec::Score(s) => score::score(&id, s, ctx, store, &prefix, progress)?,
-        ShardSpec::ScoreSummary(s) => aggregate::score_summary(&id, s, store, &prefix)?,
         ShardSpec::ContactSheet(s) => contact_sheet::contact_sheet(&id, s, store, &prefix, progress)?,
+        // Aggregates need no model: the coordinator runs them (and local
+        // mode's in-process runner, with `rwclip-report`), never a worker.
+        ShardSpec::Aggregate(_) | ShardSpec::ScoreSummary(_) => {
+            return Err(ShardError::BadInput { shard: id, problem: "an aggregate is run by the coordinator, not by a worker's engine".to_string() })
+        }
     };
     let spec_json = serde_json::to_value(spec).expect("shard specs are plain data and always serialise");
     store
@@ -60,13 +61,13 @@ pub fn execute(
 }
 
 /// Rows of part `name` of `dep`, which `reader` depends on.
-fn read_dependency_part<R: rwclip_common::artifacts::ParquetRow>(
+fn read_dependency_part<R: rwclip_artifacts::ParquetRow>(
     store: &BlockingStore,
     reader: &ShardId,
     dep: &ShardId,
     name: &str,
 ) -> Result<Vec<R>, ShardError> {
     store
-        .block_on(shard_store::read_dependency_part(store.store(), reader, dep, name))
+        .block_on(rwclip_artifacts::read_dependency_part(store.store(), reader, dep, name))
         .map_err(ShardError::store(reader))
 }

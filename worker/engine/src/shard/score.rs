@@ -7,29 +7,27 @@
 //! never depend on how many workers scored the archive.
 
 use bytes::Bytes;
-use rwclip_common::artifacts::{FrameAt, ImageScoreRow, QuantisedMap};
-use rwclip_common::dataset::{is_video_file, ImageRecord};
-use rwclip_common::detector::DetectorInfo;
-use rwclip_common::job::ObjectSetup;
-use rwclip_common::plan::hash::content_hash;
-use rwclip_common::plan::{ScoreShardSpec, ShardId};
-use rwclip_common::scoring::input::{is_blank, parquet_uris, record_fields, InputRange, RecordScanner};
-use rwclip_common::scoring::sniff::video_container;
-use rwclip_common::shard_store::part;
+use rwclip_artifacts::ImageScoreRow;
+use rwclip_datasets::is_video_file;
+use rwclip_core::hash::content_hash;
+use rwclip_plan::{ScoreShardSpec, ShardId};
+use rwclip_scoring::input::{is_blank, parquet_uris, record_fields, InputRange, RecordScanner};
+use rwclip_scoring::sniff::video_container;
+use rwclip_store::shard_store::part;
 use rwclip_inputs::preprocess::{Corner, Preprocess, View};
 
 use super::context::ExecContext;
 use super::error::ShardError;
+use super::batch_scorer::BatchScorer;
 use super::score_video::{score_video, VideoDecoder, VideoRef};
 use rwclip_video::Segment;
 use crate::blocking_store::BlockingStore;
 use crate::overlap::{overlapped, PREFETCH_DEPTH};
-use crate::embed::{encode_pixels, parallel_map, pixel_batch};
+use crate::embed::parallel_map;
 use crate::error::EngineError;
 use crate::fnn::Fnn;
 use crate::image_reader::{ImageReadError, ImageReader};
-use crate::clip::ClipModel;
-use crate::maps::{detector_maps, encode_for_maps, window_sets, WindowSet, DEFAULT_SCALES};
+use crate::maps::{window_sets, DEFAULT_SCALES};
 use crate::pipeline::guides::Guides;
 
 /// One input row: what the output calls it and where its bytes are (or
@@ -94,7 +92,7 @@ fn read_rows(id: &ShardId, range: &InputRange, store_of: &dyn Fn(&str) -> Result
             let store = store_of(root).map_err(ShardError::run(id))?;
             let mut keys = Vec::new();
             let collect = |k: &str| {
-                if k <= last.as_str() && after.as_deref().is_none_or(|a| k > a) && rwclip_common::dataset::is_scored_file(k) {
+                if k <= last.as_str() && after.as_deref().is_none_or(|a| k > a) && rwclip_datasets::is_scored_file(k) {
                     keys.push(k.to_string());
                 }
             };
@@ -202,7 +200,7 @@ pub fn score(
                         _ => None,
                     };
                     // A manifest may name a video by an absolute path or URL.
-                    let (video_root, video_key) = if key.contains("://") || key.starts_with('/') { rwclip_common::job::split_file_uri(key) } else { (root.clone(), key.clone()) };
+                    let (video_root, video_key) = if key.contains("://") || key.starts_with('/') { rwclip_core::split_file_uri(key) } else { (root.clone(), key.clone()) };
                     let (span, length_note) = match &s.input.range {
                         InputRange::Video { span, length_note, .. } => (*span, length_note.as_deref()),
                         _ => (None, None),
@@ -231,78 +229,6 @@ pub fn score(
 enum Prepared {
     Still(Result<Vec<Vec<f32>>, String>),
     Video(String),
-}
-
-/// The scores of one image or frame.
-pub(super) struct Scored {
-    s_fnn: f64,
-    s_pr: f64,
-    score: f64,
-    map: Option<QuantisedMap>,
-}
-
-impl Scored {
-    pub(super) fn into_row(self, uri: &str, at: Option<FrameAt>) -> ImageScoreRow {
-        ImageScoreRow { uri: uri.to_string(), score: Some(self.score), s_fnn: Some(self.s_fnn), s_pr: Some(self.s_pr), error: None, map: self.map, at }
-    }
-}
-
-/// The detector applied to batches of preprocessed views, stills and
-/// frames alike.
-pub(super) struct BatchScorer<'a> {
-    id: &'a ShardId,
-    model: &'a ClipModel,
-    fnn: &'a Fnn,
-    guides: &'a Guides,
-    guide_pair: (&'a tch::Tensor, &'a tch::Tensor),
-    info: &'a DetectorInfo,
-    windows: Option<&'a [WindowSet]>,
-    views: usize,
-    size: u32,
-}
-
-impl BatchScorer<'_> {
-    pub(super) fn shard(&self) -> &ShardId {
-        self.id
-    }
-
-    /// `items[i][v]` is view `v` of item `i`; scores are the mean over views.
-    pub(super) fn score(&self, items: &[&Vec<Vec<f32>>]) -> Result<Vec<Scored>, ShardError> {
-        let run = ShardError::run(self.id);
-        let n = items.len();
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        let mut s_fnn = vec![0.0; n];
-        let mut s_pr = vec![0.0; n];
-        let mut maps: Vec<QuantisedMap> = Vec::new();
-        let records: Vec<ImageRecord> = (0..n).map(|_| ImageRecord { path: String::new(), category: String::new(), label: 0, defect: String::new(), mask: None }).collect();
-        for v in 0..self.views {
-            let pixels: Vec<f32> = items.iter().flat_map(|item| item[v].iter().copied()).collect();
-            // Maps come from the eval view (the first): one pass gives its
-            // embeddings and the tokens its windows are cut from.
-            let emb = match self.windows {
-                Some(windows) if v == 0 => {
-                    let encoded = encode_for_maps(self.model, &pixel_batch(&pixels, n, self.size), windows);
-                    let scored = detector_maps(&encoded, windows, self.fnn, self.guide_pair, self.info.temperature, self.info.score);
-                    let grids = scored.maps.to_kind(tch::Kind::Float).to_device(tch::Device::Cpu).flatten(1, 2);
-                    maps = (0..n as i64)
-                        .map(|k| Vec::<f32>::try_from(grids.get(k)).map(|m| QuantisedMap::quantise(&m)).map_err(|e| run(e.into())))
-                        .collect::<Result<_, _>>()?;
-                    encoded.embeddings.to_device(tch::Device::Cpu)
-                }
-                _ => encode_pixels(self.model, &pixels, n, self.size),
-            };
-            let f = Vec::<f64>::try_from(self.fnn.score(&emb).to_kind(tch::Kind::Double)).map_err(|e| run(e.into()))?;
-            let p = self.guides.prompt_scores(ObjectSetup::Unknown, &self.info.object_word, &records, &emb, self.info.temperature);
-            for k in 0..n {
-                s_fnn[k] += f[k] / self.views as f64;
-                s_pr[k] += p[k] / self.views as f64;
-            }
-        }
-        let mut maps = maps.into_iter();
-        Ok((0..n).map(|k| Scored { s_fnn: s_fnn[k], s_pr: s_pr[k], score: self.info.score.combine(s_pr[k], s_fnn[k]), map: maps.next() }).collect())
-    }
 }
 
 /// Every view of every readable row, each row decoded once, on all cores;

@@ -8,15 +8,15 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use rwclip_common::artifacts::{FrameAt, ImageScoreRow};
-use rwclip_common::scoring::pipe_span::PipeSpan;
-use rwclip_common::scoring::sampling::Sampling;
+use rwclip_artifacts::{FrameAt, ImageScoreRow};
+use rwclip_plan::pipe_span::PipeSpan;
+use rwclip_job::sampling::Sampling;
 use rwclip_inputs::preprocess::{Preprocess, View};
 use rwclip_video::child::{decode_in_child, ChildFailure};
 use rwclip_video::{Frame, Message, Segment, VideoError};
 
 use super::error::ShardError;
-use super::score::BatchScorer;
+use super::batch_scorer::BatchScorer;
 use crate::embed::parallel_map;
 use crate::error::EngineError;
 

@@ -2,16 +2,16 @@
 //! train the FNN, score every image under every setup.
 
 use bytes::Bytes;
-use rwclip_common::artifacts::{ImageEmbeddingRow, ScoreRow, TextEmbeddingRow};
-use rwclip_common::dataset::ImageRecord;
+use rwclip_artifacts::{ImageEmbeddingRow, ScoreRow, TextEmbeddingRow};
+use rwclip_datasets::ImageRecord;
 use std::collections::{BTreeMap, HashMap};
 
-use rwclip_common::detector::{DetectorInfo, ScoreKind, DETECTOR_FORMAT};
-use rwclip_common::job::ObjectSetup;
-use rwclip_common::plan::{ShardId, TrialDataset, TrialSpec};
+use rwclip_job::detector::{DetectorInfo, ScoreKind, DETECTOR_FORMAT};
+use rwclip_job::ObjectSetup;
+use rwclip_plan::{ShardId, TrialDataset, TrialSpec};
 use rwclip_inputs::preprocess::Corner;
 
-use rwclip_common::shard_store::part;
+use rwclip_store::shard_store::part;
 
 use super::context::ExecContext;
 use super::error::ShardError;
@@ -22,9 +22,9 @@ use crate::fnn::{l2_normalize_rows, Fnn};
 use crate::pipeline::guides::{objects_for, Guides};
 use crate::pipeline::summary::{trial_metrics, MEAN_CATEGORY, SCORE_CLIP, SCORE_COMBINED, SCORE_OURS, SCORE_WINCLIP};
 use super::trial_maps::{dataset_maps, DatasetMapResults, MapScorers};
-use rwclip_common::artifacts::{MetricRow, PixelMetricValues};
-use rwclip_common::metrics::pixel::{mean_pixel_metrics, PixelMetrics};
-use rwclip_common::plots::{MapFigures, SheetRef};
+use rwclip_artifacts::{MetricRow, PixelMetricValues};
+use rwclip_metrics::pixel::{mean_pixel_metrics, PixelMetrics};
+use rwclip_figures::{MapFigures, SheetRef};
 use crate::pipeline::with_intra_op_threads;
 
 /// The metric-row config of a setup at this trial's grid point.
@@ -230,7 +230,7 @@ fn attach_pixel_metrics(rows: &mut [MetricRow], per_category: &BTreeMap<String, 
 /// sentences, as CLIP embeds them and as each FNN layer sees them.
 #[allow(clippy::too_many_arguments)]
 fn layer_maps(
-    lm: &rwclip_common::plan::LayerMapsSpec,
+    lm: &rwclip_plan::LayerMapsSpec,
     normal: &[Vec<f32>],
     anomaly: &[Vec<f32>],
     dim: i64,
@@ -238,8 +238,8 @@ fn layer_maps(
     tokenizer: &rwclip_inputs::tokenizer::ClipTokenizer,
     fnn: &Fnn,
     seed: u64,
-) -> Result<rwclip_common::plots::LayerMaps, crate::error::EngineError> {
-    use rwclip_common::plots::PointKind;
+) -> Result<rwclip_figures::LayerMaps, crate::error::EngineError> {
+    use rwclip_figures::PointKind;
     let k = (lm.pairs as usize).min(normal.len());
     let mut rows: Vec<Vec<f32>> = Vec::with_capacity(2 * k + lm.sentences.len());
     let mut kinds = Vec::with_capacity(rows.capacity());
@@ -261,7 +261,7 @@ fn layer_maps(
         .enumerate()
         .map(|(i, t)| (if i == 0 { "CLIP text embedding".to_string() } else { format!("FNN hidden layer {i}") }, crate::embed::rows_of(t)))
         .collect();
-    Ok(rwclip_common::plots::layer_maps(named, kinds, texts, seed))
+    Ok(rwclip_figures::layer_maps(named, kinds, texts, seed))
 }
 
 /// One dataset's test images as a trial scores them.
@@ -353,7 +353,7 @@ fn few_shot_scores(id: &ShardId, d: &TrialDataset, e: &EvaluatedImages, k: u32) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rwclip_common::plan::ReferenceDraw;
+    use rwclip_plan::ReferenceDraw;
 
     fn record(path: &str, category: &str) -> ImageRecord {
         ImageRecord { path: path.into(), category: category.into(), label: 0, defect: "good".into(), mask: None }

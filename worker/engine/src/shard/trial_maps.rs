@@ -6,14 +6,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rwclip_common::artifacts::WindowEmbeddingRow;
-use rwclip_common::dataset::ImageRecord;
-use rwclip_common::job::{ObjectSetup, Setup};
-use rwclip_common::map_method::MapMethod;
-use rwclip_common::metrics::pixel::{pixel_metrics_and_roc, MaskedMap, PixelMetrics};
-use rwclip_common::plan::{DatasetMaps, ShardId, TrialDataset, TrialSpec};
-use rwclip_common::plots::{heat_overlay_rgb, overlay_sheet, sheet_name, Figure, OverlayCell, OverlayRow, PixelRoc};
-use rwclip_common::shard_store::part;
+use rwclip_artifacts::WindowEmbeddingRow;
+use rwclip_datasets::ImageRecord;
+use rwclip_job::{ObjectSetup, Setup};
+use rwclip_job::map_method::MapMethod;
+use rwclip_metrics::pixel::{pixel_metrics_and_roc, MaskedMap, PixelMetrics};
+use rwclip_plan::{DatasetMaps, ShardId, TrialDataset, TrialSpec};
+use rwclip_figures::{heat_overlay_rgb, overlay_sheet, sheet_name, Figure, OverlayCell, OverlayRow, PixelRoc};
+use rwclip_store::shard_store::part;
 use rwclip_inputs::preprocess::Preprocess;
 use rwclip_inputs::tokenizer::ClipTokenizer;
 use tch::{Kind, Tensor};

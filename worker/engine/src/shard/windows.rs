@@ -5,9 +5,9 @@
 //! Batches start at absolute multiples of the batch size, as for image
 //! shards, so the stored values do not depend on how a job was sharded.
 
-use rwclip_common::artifacts::WindowEmbeddingRow;
-use rwclip_common::plan::{ShardId, WindowShardSpec};
-use rwclip_common::shard_store::part;
+use rwclip_artifacts::WindowEmbeddingRow;
+use rwclip_plan::{ShardId, WindowShardSpec};
+use rwclip_store::shard_store::part;
 use rwclip_inputs::preprocess::{check_mask_size, Preprocess, View};
 use tch::{Kind, Tensor};
 

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use rwclip_common::plan::AttemptId;
+use rwclip_plan::AttemptId;
 use rwclip_proto::v1 as pb;
-use rwclip_common::failure::ShardFailure;
+use rwclip_core::failure::ShardFailure;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::{sleep_until, Instant};
 
@@ -274,7 +274,7 @@ impl Worker {
         let loaded_models = self.loaded_models();
         let Some((client, registration)) = self.link.registered() else { return Ok(()) };
         self.next_heartbeat = Instant::now() + registration.heartbeat_interval;
-        let store = rwclip_common::artifacts::store_retry::health();
+        let store = rwclip_store::retry::health();
         let calls = |list: &[((String, String), u64)]| list.iter().map(|((operation, cause), count)| pb::StoreCalls { operation: operation.clone(), cause: cause.clone(), count: *count }).collect();
         let request = pb::HeartbeatRequest {
             worker_id: registration.worker_id.clone(),

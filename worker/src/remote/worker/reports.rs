@@ -4,9 +4,9 @@
 
 use std::collections::VecDeque;
 
-use rwclip_common::failure::ShardFailure;
+use rwclip_core::failure::ShardFailure;
 use rwclip_coordinator::convert::class_to_proto;
-use rwclip_common::plan::AttemptId;
+use rwclip_plan::AttemptId;
 use rwclip_proto::v1 as pb;
 
 use crate::remote::{CoordinatorClient, RemoteError};

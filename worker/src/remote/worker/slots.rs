@@ -9,10 +9,10 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rwclip_common::artifacts::StoreError;
-use rwclip_common::failure::ShardFailure;
-use rwclip_common::plan::{AttemptId, ShardSpec};
-use rwclip_common::shard_store::Manifest;
+use rwclip_artifacts::StoreError;
+use rwclip_core::failure::ShardFailure;
+use rwclip_plan::{AttemptId, ShardSpec};
+use rwclip_store::shard_store::Manifest;
 use tokio::sync::mpsc::UnboundedSender;
 
 use rwclip_engine::blocking_store::BlockingStore;

@@ -1,0 +1,4 @@
+//! rwclip-datasets's integration tests in one binary: one module per suite, so the
+//! dependency graph is linked once and the suites run side by side.
+
+mod dataset_tables;

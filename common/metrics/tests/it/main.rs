@@ -1,0 +1,5 @@
+//! rwclip-metrics's integration tests in one binary: one module per suite, so the
+//! dependency graph is linked once and the suites run side by side.
+
+mod metrics_parity;
+mod pixel_metrics_parity;

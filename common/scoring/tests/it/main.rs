@@ -1,0 +1,4 @@
+//! rwclip-scoring's integration tests in one binary: one module per suite, so the
+//! dependency graph is linked once and the suites run side by side.
+
+mod video_length;

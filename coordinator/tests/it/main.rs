@@ -1,0 +1,7 @@
+//! rwclip-coordinator's integration tests in one binary: one module per suite, so the
+//! dependency graph is linked once and the suites run side by side.
+
+mod common;
+mod grpc;
+mod lifecycle;
+mod scheduler_rules;

@@ -1,0 +1,6 @@
+//! rwclip-decoder's integration tests in one binary: one module per suite, so the
+//! dependency graph is linked once and the suites run side by side.
+
+mod footage;
+mod hostile_footage;
+mod pyav_parity;
