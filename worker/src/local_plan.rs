@@ -107,7 +107,7 @@ fn run_aggregate(spec: &ShardSpec, store: &BlockingStore, attempt: &AttemptId, w
     .map_err(|e| aggregate_error(&id, e))?;
     let spec_json = serde_json::to_value(spec).expect("shard specs are plain data and always serialise");
     store
-        .block_on(shard_store::commit(store.store(), &id, spec.kind(), spec_json, attempt, "local", parts))
+        .block_on(shard_store::commit(store.store(), &id, spec.kind(), spec_json, attempt, worker, parts))
         .map_err(ShardError::store(&id))
 }
 
