@@ -2,6 +2,10 @@
 //! anomaly head, scoring, and the shard executors that run a planned job's
 //! shards against the store. The `rwclip` binary (CLI, client, worker loop)
 //! is built on top of it.
+//!
+//! Does not belong here: aggregation and reports (`rwclip-report`, which the
+//! coordinator runs; the engine never links it), drawing primitives
+//! (`rwclip-figures`), video decoding (`rwclip-decoder`'s own process).
 
 pub mod blocking_store;
 pub mod clip;
