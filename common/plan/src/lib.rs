@@ -25,8 +25,5 @@ pub mod score_input;
 pub mod spec;
 
 pub use expand::{config_label, plan, plan_listed, plan_with, text_block_pairs, text_sort_window, JobPlan, PlanError, PlanOptions, MAX_PLAN_SHARDS, MULTI_CROP_LABEL, TEXT_SORT_BATCHES};
-pub use rwclip_core::hash;
 pub use rwclip_core::ids::{AttemptId, JobId, PlannedShard, ShardId, ShardKind};
-pub use rwclip_datasets::listed::{draw_references, list_datasets, list_datasets_blocking, ListedDataset};
-pub use rwclip_job::Precision;
 pub use spec::{AggregateSpec, ContactSheetSpec, DatasetColumn, DatasetMaps, ImageShardSpec, LayerMapsSpec, ModelRef, ReferenceDraw, ScoreShardSpec, ScoreSummarySpec, ShardItems, ShardSpec, TextShardSpec, TrialDataset, TrialSpec, WindowShardSpec, LAYER_MAP_PAIRS};

@@ -15,7 +15,7 @@ use rwclip_job::detector::{DetectorInfo, ScoreKind};
 use rwclip_core::split_file_uri;
 use rwclip_job::map_method::MapMethod;
 use rwclip_datasets::source::{list as list_dataset_in, DatasetKind, DatasetListing, ListOptions};
-use rwclip_plan::draw_references;
+use rwclip_datasets::draw_references;
 use rwclip_artifacts::maps_table::{GroundTruth, MapOutputRow, MapRowsWriter};
 use rwclip_figures::heat_overlay_png;
 use rwclip_engine::blocking_store::BlockingStore;
