@@ -3,7 +3,7 @@
 use rwclip_plan::ShardKind;
 use rwclip_proto::v1 as pb;
 
-/// The stage name of a `ShardKind` wire value: `rwclip_common`'s
+/// The stage name of a `ShardKind` wire value: `rwclip_core`'s
 /// `ShardKind::stage_name`, the names the coordinator's dashboard and
 /// metrics use; "other" for a kind this client does not know.
 pub fn stage_name(kind: i32) -> &'static str {

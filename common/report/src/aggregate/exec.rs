@@ -6,7 +6,6 @@
 use bytes::Bytes;
 
 use rwclip_artifacts::{MetricRow, ParquetRow, ScoreRow, Store, SummaryRow};
-use rwclip_figures as plots;
 use rwclip_plan::{AggregateSpec, AttemptId, ShardId, ShardKind, ShardSpec};
 use rwclip_store::shard_store::{self, attempt_prefix, manifest_key, part, Manifest};
 
@@ -39,7 +38,7 @@ pub async fn read_trial_metrics(store: &Store, aggregate: &ShardId, spec: &Aggre
 /// trial's grid point, which the ROC/PR curves and histograms show, and
 /// that point's name.
 /// and the layer maps (Fig. 3, Fig. 5) of the trial that drew them.
-async fn figure_inputs(store: &Store, spec: &AggregateSpec) -> Result<(String, Vec<ScoreRow>, Option<plots::LayerMaps>, Vec<plots::Figure>), AggregateError> {
+async fn figure_inputs(store: &Store, spec: &AggregateSpec) -> Result<(String, Vec<ScoreRow>, Option<rwclip_figures::LayerMaps>, Vec<rwclip_figures::Figure>), AggregateError> {
     let setup = rwclip_job::Setup::Zero(rwclip_job::ObjectSetup::Unknown).label();
     let name = part::scores(&setup);
     let has = |m: &Manifest, part: &str| m.parts.iter().any(|p| p.rsplit('/').next() == Some(part));
@@ -69,16 +68,16 @@ async fn figure_inputs(store: &Store, spec: &AggregateSpec) -> Result<(String, V
 
 /// The figure trial's anomaly-map figures: its overlay sheets as it drew
 /// them, and pixel ROC curves drawn from the points it kept.
-async fn anomaly_map_figures(store: &Store, trial: &ShardId, manifest: &Manifest) -> Result<Vec<plots::Figure>, AggregateError> {
+async fn anomaly_map_figures(store: &Store, trial: &ShardId, manifest: &Manifest) -> Result<Vec<rwclip_figures::Figure>, AggregateError> {
     let corrupt = |what: String, message: String| AggregateError::Corrupt { what: format!("{what} of trial {trial}"), message };
     let bytes = store.get(&shard_store::part_key(store, manifest, part::MAP_FIGURES)?).await?;
-    let listed: plots::MapFigures = serde_json::from_slice(&bytes).map_err(|e| corrupt(part::MAP_FIGURES.to_string(), e.to_string()))?;
-    let mut figures = plots::pixel_roc_figures(&listed.curves).map_err(|e| corrupt("the pixel ROC curves".to_string(), e))?;
+    let listed: rwclip_figures::MapFigures = serde_json::from_slice(&bytes).map_err(|e| corrupt(part::MAP_FIGURES.to_string(), e.to_string()))?;
+    let mut figures = rwclip_figures::pixel_roc_figures(&listed.curves).map_err(|e| corrupt("the pixel ROC curves".to_string(), e))?;
     for sheet in listed.sheets {
         let svg = store.get(&shard_store::part_key(store, manifest, &format!("{}.svg", sheet.name))?).await?;
         let png = store.get(&shard_store::part_key(store, manifest, &format!("{}.png", sheet.name))?).await?;
         let svg = String::from_utf8(svg.to_vec()).map_err(|e| corrupt(format!("{}.svg", sheet.name), e.to_string()))?;
-        figures.push(plots::Figure { name: sheet.name, title: sheet.title, svg, png: png.to_vec() });
+        figures.push(rwclip_figures::Figure { name: sheet.name, title: sheet.title, svg, png: png.to_vec() });
     }
     Ok(figures)
 }
@@ -98,7 +97,7 @@ pub async fn write_aggregate_parts(store: &Store, id: &ShardId, spec: &Aggregate
     let (point, scores, maps, map_figures) = figure_inputs(store, spec).await?;
     figures.extend(crate::figures::score_figures(&scores, &point).map_err(plot("the score curves"))?);
     if let Some(maps) = &maps {
-        figures.extend(plots::layer_figures(maps, &point).map_err(plot("the t-SNE maps"))?);
+        figures.extend(rwclip_figures::layer_figures(maps, &point).map_err(plot("the t-SNE maps"))?);
     }
     figures.extend(map_figures);
     let html = crate::html::results_html(&spec.title, &md, &figures);

@@ -22,9 +22,9 @@ pub const RESULTS_MD: &str = "results.md";
 /// are parts too: `<figure>.svg` and `<figure>.png` (see `plots`).
 pub const RESULTS_HTML: &str = "results.html";
 /// The figure trial (a job's first): Fig. 3's and Fig. 5's t-SNE maps
-/// (`plots::LayerMaps` as JSON).
+/// (`rwclip_figures::LayerMaps` as JSON).
 pub const LAYER_MAPS: &str = "layer_maps.json";
-/// The figure trial: its anomaly-map sheets and pixel ROC points (`plots::MapFigures`).
+/// The figure trial: its anomaly-map sheets and pixel ROC points (`rwclip_figures::MapFigures`).
 pub const MAP_FIGURES: &str = "map_figures.json";
 /// Score shards: one row per input image, in input order.
 pub const IMAGE_SCORES: &str = "image_scores.parquet";
