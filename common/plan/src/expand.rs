@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use rwclip_job::clip_config::ClipConfig;
-use rwclip_datasets::{DatasetError, ImageRecord};
+use rwclip_datasets::ImageRecord;
 use rwclip_job::{Job, JobSpec, WordPair};
 
 use rwclip_datasets::listed::{canonical, draw_references, list_datasets_blocking, ListError, ListedDataset};
@@ -59,30 +59,17 @@ pub struct JobPlan {
 pub enum PlanError {
     #[error("job {}: `model.preset`: {message}", .job.display())]
     Preset { job: PathBuf, message: String },
-    #[error("job {}: cannot list dataset {dataset:?}: {source}", .job.display())]
-    Dataset { job: PathBuf, dataset: String, source: DatasetError },
-    #[error("job {}: dataset {dataset:?} at {root} has no images to evaluate", .job.display())]
-    NoImages { job: PathBuf, dataset: String, root: String },
     #[error("job {}: dataset {dataset:?}, category {category:?}: {setup} needs {needed} normal reference images, the pool has {available}", .job.display())]
     TooFewReferences { job: PathBuf, dataset: String, category: String, setup: String, needed: u32, available: usize },
     #[error("job {}: would plan {count} shards ({text} text, {images} image, {trials} trial), more than the limit of {max}; lower `{key}`", .job.display())]
     TooManyShards { job: PathBuf, count: u64, text: u64, images: u64, trials: u64, max: u64, key: &'static str },
-    #[error("cannot start a runtime to list the datasets: {message}")]
-    Runtime { message: String },
+    /// The datasets could not be listed (each names the job and dataset).
+    #[error(transparent)]
+    List(#[from] ListError),
     #[error(transparent)]
     Job(#[from] rwclip_job::JobError),
     #[error("plan option `{key}` must be at least 1")]
     Options { key: &'static str },
-}
-
-impl From<ListError> for PlanError {
-    fn from(e: ListError) -> PlanError {
-        match e {
-            ListError::Dataset { job, dataset, source } => PlanError::Dataset { job, dataset, source },
-            ListError::NoImages { job, dataset, root } => PlanError::NoImages { job, dataset, root },
-            ListError::Runtime { message } => PlanError::Runtime { message },
-        }
-    }
 }
 
 /// Lists the job's datasets through the store and plans it.

@@ -1,6 +1,7 @@
 //! The one place that maps an error to the `rwclip` binary's exit code
 //! (documented in docs/command-line.md).
 
+use rwclip_datasets::ListError;
 use rwclip_plan::PlanError;
 
 use crate::client::ClientError;
@@ -33,8 +34,8 @@ fn engine(e: &EngineError) -> i32 {
         Dataset(_) | Image(_) | Weights(_) | Metrics(_) | Fnn(_) | Artifact(_) | Io { .. } | ScoresTable(_) | MapsTable(_) | PixelMetrics(_) => BAD_INPUT,
         InCategory { source, .. } => engine(source),
         Plan(PlanError::Preset { .. } | PlanError::Options { .. } | PlanError::TooManyShards { .. } | PlanError::Job(_)) => USAGE,
-        Plan(PlanError::Dataset { .. } | PlanError::NoImages { .. } | PlanError::TooFewReferences { .. }) => BAD_INPUT,
-        Plan(PlanError::Runtime { .. }) => INTERNAL,
+        Plan(PlanError::List(ListError::Dataset { .. } | ListError::NoImages { .. }) | PlanError::TooFewReferences { .. }) => BAD_INPUT,
+        Plan(PlanError::List(ListError::Runtime { .. })) => INTERNAL,
         Store(_) => STORE,
         // What stayed unavailable past its retries is the store or the
         // machine, not the input: the same code as a store failure.
